@@ -1,0 +1,90 @@
+//! Backends run the model on a batch of staged crops. The batcher sees only this trait, so a new
+//! backend (TensorRT, ONNX Runtime) is added here without touching the batcher.
+
+pub mod cpu;
+pub mod tensorrt;
+
+use std::path::PathBuf;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::{LogLevel, Logger};
+use crate::model::ModelSpec;
+
+/// Outputs of one batch, in the model's input pixels; reused from batch to batch.
+#[derive(Debug, Default)]
+pub struct BatchOutput {
+    /// `n × num_points × 3`.
+    pub points: Vec<f32>,
+    /// `n` face presence scores.
+    pub scores: Vec<f32>,
+}
+
+/// A loaded model ready to run batches. Created on the worker thread and used only there.
+pub trait Backend: Send {
+    /// Short name reported in `lm_model_info.backend`, e.g. "cpu-tract".
+    fn name(&self) -> &str;
+    fn max_batch(&self) -> usize;
+    fn spec(&self) -> &ModelSpec;
+    /// Runs ONE inference over `crops` (each `spec().crop_bytes()` of interleaved RGB bytes) and
+    /// fills `out` with exactly `crops.len()` items.
+    fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()>;
+}
+
+/// Which backend `lm_create` asks for (`lm_backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// TensorRT if it can run here, else the CPU; never fails for lack of a GPU.
+    Auto = 0,
+    Cpu = 1,
+    TensorRt = 2,
+}
+
+impl BackendChoice {
+    pub fn from_raw(value: i32) -> Result<Self> {
+        Ok(match value {
+            0 => BackendChoice::Auto,
+            1 => BackendChoice::Cpu,
+            2 => BackendChoice::TensorRt,
+            other => return Err(Error::invalid(format!("unknown backend {other}"))),
+        })
+    }
+}
+
+/// Where the model comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The model compiled into the library.
+    Bundled,
+    Path(PathBuf),
+}
+
+/// What a backend needs to open.
+#[derive(Clone, Debug)]
+pub struct OpenRequest {
+    pub model: ModelSource,
+    pub max_batch: usize,
+    pub device_id: u32,
+    pub engine_cache_dir: Option<PathBuf>,
+    pub logger: Logger,
+}
+
+/// Opens the backend for `choice`. Returns it with the reason AUTO did not pick TensorRT (empty
+/// when it did or was not asked).
+pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
+    match choice {
+        BackendChoice::Cpu => Ok((Box::new(cpu::TractBackend::open(request)?), String::new())),
+        BackendChoice::TensorRt => Ok((tensorrt::open(request)?, String::new())),
+        BackendChoice::Auto => match tensorrt::open(request) {
+            Ok(backend) => Ok((backend, String::new())),
+            Err(e) if e.kind() == ErrorKind::BackendUnavailable => {
+                let reason = format!("TensorRT not used: {}", e.message());
+                request.logger.log(
+                    LogLevel::Info,
+                    &format!("{reason}; falling back to the CPU"),
+                );
+                Ok((Box::new(cpu::TractBackend::open(request)?), reason))
+            }
+            Err(e) => Err(e),
+        },
+    }
+}

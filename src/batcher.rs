@@ -1,0 +1,370 @@
+//! The worker thread: gathers queued items into batches, runs ONE backend call per batch, decodes
+//! the points to frame pixels and files the outcomes in the result store.
+//!
+//! When to send a batch is decided by [`decide`], a pure function of the queue state and the clock,
+//! so the policy is tested without threads.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+
+use crate::backend::{Backend, BatchOutput};
+use crate::image::CropRect;
+use crate::log::{LogLevel, Logger};
+use crate::model::decode_to_frame;
+use crate::results::{Landmarks, Outcome, ResultStore, Ticket};
+
+/// One accepted face: its crop already resized to the model input.
+#[derive(Debug)]
+pub struct Job {
+    pub id: u64,
+    pub ticket: Ticket,
+    pub crop: CropRect,
+    /// Interleaved RGB at the model's input size.
+    pub pixels: Vec<u8>,
+    pub enqueued_at: Instant,
+}
+
+/// What travels on the queue. `Shutdown` is the sentinel `close` sends behind the queued items.
+#[derive(Debug)]
+pub enum Msg {
+    Item(Job),
+    Shutdown,
+}
+
+/// The batching decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    SendNow,
+    /// Wait at most this long for more items, then decide again.
+    Wait(Duration),
+}
+
+/// Decides whether the batch being gathered goes now: when it is full, when the deadline of its
+/// FIRST item (`first_arrival + max_wait`) has passed, or when the pipeline is closing. There is
+/// no per-item timeout: however items trickle in, a batch never waits past its first item's
+/// deadline.
+pub fn decide(
+    pending: usize,
+    max_batch: usize,
+    first_arrival: Instant,
+    now: Instant,
+    max_wait: Duration,
+    closing: bool,
+) -> Decision {
+    if pending >= max_batch || closing {
+        return Decision::SendNow;
+    }
+    match (first_arrival + max_wait).checked_duration_since(now) {
+        Some(left) if !left.is_zero() => Decision::Wait(left),
+        _ => Decision::SendNow,
+    }
+}
+
+/// Shared between `Pipeline::close` and the worker: once set, queued work runs only until this
+/// instant; what is left after it is discarded.
+#[derive(Debug, Default)]
+pub struct DrainDeadline(Mutex<Option<Instant>>);
+
+impl DrainDeadline {
+    pub fn set(&self, deadline: Instant) {
+        *self.0.lock() = Some(deadline);
+    }
+
+    fn closing(&self) -> bool {
+        self.0.lock().is_some()
+    }
+
+    fn passed(&self, now: Instant) -> bool {
+        self.0.lock().is_some_and(|d| now >= d)
+    }
+}
+
+/// Everything the worker thread owns or shares.
+pub struct Worker {
+    pub backend: Box<dyn Backend>,
+    pub rx: Receiver<Msg>,
+    pub store: Arc<ResultStore>,
+    pub drain: Arc<DrainDeadline>,
+    /// Staging buffers go back here for the next enqueues.
+    pub recycle: Sender<Vec<u8>>,
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    pub logger: Logger,
+}
+
+impl Worker {
+    /// Runs until the shutdown sentinel (or a disconnected queue), then discards what is left.
+    pub fn run(mut self) {
+        let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
+        let mut output = BatchOutput::default();
+        let mut shutdown = false;
+        while !shutdown {
+            match self.rx.recv() {
+                Ok(Msg::Item(job)) => batch.push(job),
+                Ok(Msg::Shutdown) | Err(_) => break,
+            }
+            shutdown = self.gather(&mut batch);
+            if self.drain.passed(Instant::now()) {
+                self.discard(&mut batch);
+            } else {
+                self.run_batch(&mut batch, &mut output);
+            }
+        }
+        // Nothing should be left behind the sentinel; make sure nothing accepted is stranded.
+        batch.extend(self.rx.try_iter().filter_map(|m| match m {
+            Msg::Item(job) => Some(job),
+            Msg::Shutdown => None,
+        }));
+        self.discard(&mut batch);
+        self.logger.log(LogLevel::Debug, "lmbatch worker stopped");
+    }
+
+    /// Adds items until [`decide`] says send; returns true when the sentinel was seen.
+    fn gather(&self, batch: &mut Vec<Job>) -> bool {
+        loop {
+            // What is already queued joins at once (so a zero wait still sends what is there).
+            while batch.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(Msg::Item(job)) => batch.push(job),
+                    Ok(Msg::Shutdown) => return true,
+                    Err(_) => break,
+                }
+            }
+            let first = batch[0].enqueued_at;
+            let decision = decide(
+                batch.len(),
+                self.max_batch,
+                first,
+                Instant::now(),
+                self.max_wait,
+                self.drain.closing(),
+            );
+            let Decision::Wait(left) = decision else {
+                return false;
+            };
+            match self.rx.recv_timeout(left) {
+                Ok(Msg::Item(job)) => batch.push(job),
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return true,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn discard(&self, batch: &mut Vec<Job>) {
+        if batch.is_empty() {
+            return;
+        }
+        let keys: Vec<_> = batch.iter().map(|j| (j.id, j.ticket)).collect();
+        self.store.discard_queued(&keys);
+        self.recycle_all(batch);
+    }
+
+    fn recycle_all(&self, batch: &mut Vec<Job>) {
+        for job in batch.drain(..) {
+            let _ = self.recycle.try_send(job.pixels);
+        }
+    }
+
+    /// One backend call for the live items of the batch; every one of them ends Ready or Failed.
+    fn run_batch(&mut self, batch: &mut Vec<Job>, output: &mut BatchOutput) {
+        let keys: Vec<_> = batch.iter().map(|j| (j.id, j.ticket)).collect();
+        let live = self.store.start_batch(&keys);
+        let jobs: Vec<&Job> = batch
+            .iter()
+            .zip(&live)
+            .filter(|(_, l)| **l)
+            .map(|(j, _)| j)
+            .collect();
+        if jobs.is_empty() {
+            self.recycle_all(batch);
+            return;
+        }
+        let crops: Vec<&[u8]> = jobs.iter().map(|j| j.pixels.as_slice()).collect();
+        let started = Instant::now();
+        let backend = &mut self.backend;
+        let result = catch_unwind(AssertUnwindSafe(|| backend.infer(&crops, output)));
+        let infer_us = started.elapsed().as_micros() as u64;
+        let spec = self.backend.spec();
+        let point_floats = spec.point_floats();
+        let failure = match result {
+            Ok(Ok(()))
+                if output.points.len() == jobs.len() * point_floats
+                    && output.scores.len() == jobs.len() =>
+            {
+                None
+            }
+            Ok(Ok(())) => Some(format!(
+                "backend returned {} point values and {} scores for {} items",
+                output.points.len(),
+                output.scores.len(),
+                jobs.len()
+            )),
+            Ok(Err(e)) => Some(format!("inference failed: {}", e.message())),
+            Err(panic) => Some(format!("backend panicked: {}", panic_message(&panic))),
+        };
+        if let Some(why) = &failure {
+            self.logger.log(
+                LogLevel::Error,
+                &format!("batch of {} items failed: {why}", jobs.len()),
+            );
+        }
+        let outcomes = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let outcome = match &failure {
+                    Some(why) => Outcome::Failed(why.clone()),
+                    None => {
+                        let mut points =
+                            output.points[i * point_floats..(i + 1) * point_floats].to_vec();
+                        let score = output.scores[i];
+                        if decode_to_frame(&mut points, &job.crop, spec.input_size)
+                            && score.is_finite()
+                        {
+                            Outcome::Landmarks(Landmarks {
+                                points,
+                                face_score: score,
+                                queue_us: started
+                                    .saturating_duration_since(job.enqueued_at)
+                                    .as_micros() as u64,
+                                infer_us,
+                            })
+                        } else {
+                            Outcome::Failed(
+                                "the model produced non-finite values for this face".into(),
+                            )
+                        }
+                    }
+                };
+                (job.id, job.ticket, outcome)
+            })
+            .collect();
+        if self.store.complete_batch(jobs.len(), outcomes) {
+            self.logger.log(
+                LogLevel::Warning,
+                "lmbatch is degraded: the backend failed several batches in a row",
+            );
+        }
+        self.recycle_all(batch);
+    }
+}
+
+/// The text of a panic payload, for the failed items' message.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn full_batch_goes_at_once() {
+        let t0 = Instant::now();
+        assert_eq!(decide(32, 32, t0, t0, 10 * MS, false), Decision::SendNow);
+        assert_eq!(decide(4, 4, t0, t0, 10 * MS, false), Decision::SendNow);
+    }
+
+    #[test]
+    fn partial_batch_waits_for_the_first_items_deadline() {
+        let t0 = Instant::now();
+        assert_eq!(
+            decide(1, 32, t0, t0, 10 * MS, false),
+            Decision::Wait(10 * MS)
+        );
+        assert_eq!(
+            decide(5, 32, t0, t0 + 4 * MS, 10 * MS, false),
+            Decision::Wait(6 * MS)
+        );
+        assert_eq!(
+            decide(5, 32, t0, t0 + 10 * MS, 10 * MS, false),
+            Decision::SendNow
+        );
+        assert_eq!(
+            decide(5, 32, t0, t0 + 11 * MS, 10 * MS, false),
+            Decision::SendNow
+        );
+    }
+
+    #[test]
+    fn zero_wait_sends_what_is_there() {
+        let t0 = Instant::now();
+        assert_eq!(
+            decide(1, 32, t0, t0, Duration::ZERO, false),
+            Decision::SendNow
+        );
+    }
+
+    #[test]
+    fn closing_sends_without_waiting() {
+        let t0 = Instant::now();
+        assert_eq!(decide(1, 32, t0, t0, 10 * MS, true), Decision::SendNow);
+    }
+
+    /// Replays the worker's gathering policy over scripted arrival times (µs after t0) with the
+    /// decision function and a virtual clock; returns the batch sizes in order.
+    fn simulate(arrivals_us: &[u64], max_batch: usize, max_wait: Duration) -> Vec<usize> {
+        let t0 = Instant::now();
+        let at = |us: u64| t0 + Duration::from_micros(us);
+        let mut sizes = Vec::new();
+        let mut next = 0;
+        while next < arrivals_us.len() {
+            // Blocking receive of the first item: the clock jumps to its arrival.
+            let first = at(arrivals_us[next]);
+            let mut now = first;
+            let mut pending = 1;
+            next += 1;
+            loop {
+                while pending < max_batch
+                    && next < arrivals_us.len()
+                    && at(arrivals_us[next]) <= now
+                {
+                    pending += 1;
+                    next += 1;
+                }
+                match decide(pending, max_batch, first, now, max_wait, false) {
+                    Decision::SendNow => break,
+                    Decision::Wait(d) => {
+                        let limit = now + d;
+                        if next < arrivals_us.len() && at(arrivals_us[next]) <= limit {
+                            now = now.max(at(arrivals_us[next]));
+                            pending += 1;
+                            next += 1;
+                        } else {
+                            now = limit;
+                        }
+                    }
+                }
+            }
+            sizes.push(pending);
+        }
+        sizes
+    }
+
+    #[test]
+    fn scripted_arrivals_give_exact_batch_sizes() {
+        let wait = Duration::from_micros(10_000);
+        // Items every 1 ms: the first item's deadline (10 ms) closes each batch after 11 items
+        // (arrivals at 0..=10 ms), never a per-item timeout that would gather all 40.
+        let steady: Vec<u64> = (0..40).map(|i| i * 1000).collect();
+        assert_eq!(simulate(&steady, 32, wait), vec![11, 11, 11, 7]);
+        // A burst of 70 at once: full batches, then the remainder at its deadline.
+        assert_eq!(simulate(&[0; 70], 32, wait), vec![32, 32, 6]);
+        // A lone item, then a pair after the first deadline.
+        assert_eq!(simulate(&[0, 20_000, 20_500], 32, wait), vec![1, 2]);
+        // max_batch 4 caps every batch.
+        assert_eq!(simulate(&[0; 10], 4, wait), vec![4, 4, 2]);
+        // Zero wait: what is already there goes together, nothing waits.
+        assert_eq!(simulate(&[0, 0, 5, 9], 32, Duration::ZERO), vec![2, 1, 1]);
+    }
+}

@@ -1,0 +1,885 @@
+//! The C ABI (`include/lmbatch.h` is generated from this file by cbindgen; the `///` docs here are
+//! the header's docs). Every function only checks pointers, converts C values, calls the safe core
+//! in [`crate::pipeline`] under `catch_unwind`, and maps the outcome to an `lm_status`.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_void, CStr, CString, OsStr};
+use std::mem::{offset_of, size_of, size_of_val};
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::backend::{BackendChoice, ModelSource};
+use crate::error::{Error, ErrorKind};
+use crate::image::{frame_byte_len, FaceBox, PixelFormat};
+use crate::log::{LogLevel, Logger};
+use crate::pipeline::{Config, Pipeline, RawFrame};
+use crate::results::Popped;
+
+/// Major version of the C ABI: a library works with callers built against the same major.
+pub const LM_API_VERSION_MAJOR: u32 = 1;
+/// Minor version of the C ABI: a library serves callers built with a minor up to its own.
+pub const LM_API_VERSION_MINOR: u32 = 0;
+
+/// Status of every call. Values are stable and never renumbered; new ones are only appended.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_status {
+    /// Success.
+    LM_STATUS_OK = 0,
+    /// A required pointer was NULL.
+    LM_STATUS_NULL_ARGUMENT = 1,
+    /// A bad size, pixel format, box or config value.
+    LM_STATUS_INVALID_ARGUMENT = 2,
+    /// lm_enqueue refused the face for backpressure; nothing was kept.
+    LM_STATUS_QUEUE_FULL = 3,
+    /// lm_pop: accepted, not finished yet.
+    LM_STATUS_PENDING = 4,
+    /// lm_pop/lm_cancel: unknown id, or its final state was already delivered.
+    LM_STATUS_NOT_FOUND = 5,
+    /// lm_pop: the result was evicted (time-to-live or capacity) before it was popped.
+    LM_STATUS_EXPIRED = 6,
+    /// lm_pop_wait: the item was cancelled while the call waited.
+    LM_STATUS_CANCELLED = 7,
+    /// lm_pop: the backend failed on this item's batch.
+    LM_STATUS_INFERENCE_FAILED = 8,
+    /// lm_enqueue: the id is still pending or unpopped.
+    LM_STATUS_DUPLICATE_ID = 9,
+    /// lm_pop_wait: not finished within the timeout (still pending).
+    LM_STATUS_TIMEOUT = 10,
+    /// lm_pop: the points buffer holds fewer points than the model gives; nothing consumed.
+    LM_STATUS_BUFFER_TOO_SMALL = 11,
+    /// lm_create: the requested backend cannot run here (reason in the error buffer).
+    LM_STATUS_BACKEND_UNAVAILABLE = 12,
+    /// lm_create: the model is missing, unreadable or unsupported.
+    LM_STATUS_MODEL_ERROR = 13,
+    /// The handle is shutting down.
+    LM_STATUS_SHUTTING_DOWN = 14,
+    /// A bug inside the library was caught at the boundary.
+    LM_STATUS_PANIC = 15,
+    /// An unexpected internal failure.
+    LM_STATUS_INTERNAL = 16,
+}
+
+/// Pixel layouts of lm_image.format.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_pixel_format {
+    LM_PIXEL_FORMAT_BGR8 = 0,
+    LM_PIXEL_FORMAT_RGB8 = 1,
+    /// The alpha byte is never read.
+    LM_PIXEL_FORMAT_BGRA8 = 2,
+    /// The alpha byte is never read.
+    LM_PIXEL_FORMAT_RGBA8 = 3,
+    /// Replicated to R = G = B.
+    LM_PIXEL_FORMAT_GRAY8 = 4,
+}
+
+/// Backends of lm_config.backend.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_backend {
+    /// TensorRT if it can run here, else the CPU (the reason is in lm_model_info.fallback_reason).
+    LM_BACKEND_AUTO = 0,
+    /// tract-onnx on the CPU; always available.
+    LM_BACKEND_CPU = 1,
+    /// TensorRT on an NVIDIA GPU; lm_create fails with LM_STATUS_BACKEND_UNAVAILABLE if it cannot run.
+    LM_BACKEND_TENSORRT = 2,
+}
+
+/// An opaque pipeline handle: one worker thread, its queue and its result store.
+pub struct lm_handle {
+    pipeline: Pipeline,
+}
+
+/// A view of the caller's frame; read only during lm_enqueue.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_image {
+    /// First byte of the top row. NULL is LM_STATUS_INVALID_ARGUMENT.
+    pub data: *const u8,
+    /// 1..32768.
+    pub width: u32,
+    /// 1..32768.
+    pub height: u32,
+    /// Bytes per row, >= width * bytes per pixel. The last row needs no padding.
+    pub stride: usize,
+    /// An lm_pixel_format value (an int, so that a bad value is an error rather than undefined).
+    pub format: i32,
+}
+
+/// A detector box in frame pixels; (0,0) is the top-left corner of the first pixel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_box {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+}
+
+/// Log callback: level 0 error, 1 warning, 2 info, 3 debug. It may be called from any library
+/// thread (the worker included, and during lm_create and lm_destroy); `message` is valid only
+/// during the call; it must not call back into the library.
+pub type lm_log_fn =
+    Option<unsafe extern "C" fn(level: i32, message: *const c_char, user: *mut c_void)>;
+
+/// Pipeline configuration. Fill it with lm_config_init, then change what you need.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_config {
+    /// sizeof(lm_config) as the caller knows it; set by lm_config_init. Fields past it take defaults.
+    pub struct_size: usize,
+    /// Path of an ONNX model; NULL: the model bundled in the library. Copied during lm_create.
+    pub model_path: *const c_char,
+    /// An lm_backend value; default LM_BACKEND_AUTO.
+    pub backend: i32,
+    /// CUDA device; default 0; negative is invalid.
+    pub device_id: i32,
+    /// Largest batch, 1..32; default 32.
+    pub max_batch: u32,
+    /// Faces waiting for the worker, >= 1; default 96 (3 x the default max_batch).
+    pub queue_capacity: u32,
+    /// Deadline of a batch from its first face, in microseconds; 0 sends what is there; default 10000.
+    pub max_wait_us: u32,
+    /// Finished results waiting to be popped, >= 1; default 4096. The oldest is evicted first.
+    pub result_capacity: u32,
+    /// Time-to-live of a finished result, from completion; 0 = no limit; default 30000.
+    pub result_ttl_ms: u32,
+    /// lm_destroy finishes queued work for up to this long, then cancels the rest; 0 discards
+    /// what is queued; default 1000.
+    pub drain_timeout_ms: u32,
+    /// TensorRT plans built from ONNX are cached here; NULL: no cache. Copied during lm_create.
+    pub engine_cache_dir: *const c_char,
+    /// Optional log callback; NULL: no logging.
+    pub log_fn: lm_log_fn,
+    /// Passed back to log_fn unchanged.
+    pub log_user: *mut c_void,
+}
+
+/// Counters and recent latencies of a handle, as one consistent snapshot:
+/// accepted = queued + in_flight + ready + popped + expired + cancelled.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_stats {
+    /// Set by the caller to sizeof(lm_stats); only fields that fit are written.
+    pub struct_size: usize,
+    /// Faces accepted by lm_enqueue.
+    pub accepted: u64,
+    /// Faces refused with LM_STATUS_QUEUE_FULL.
+    pub rejected_full: u64,
+    /// Faces refused with LM_STATUS_INVALID_ARGUMENT.
+    pub rejected_invalid: u64,
+    /// Accepted, waiting for a batch.
+    pub queued: u64,
+    /// In the batch the backend is running.
+    pub in_flight: u64,
+    /// Finished (including failed), not popped yet.
+    pub ready: u64,
+    /// Final states delivered by lm_pop (including failed).
+    pub popped: u64,
+    /// Evicted before they were popped.
+    pub expired: u64,
+    /// Cancelled by lm_cancel, or discarded by lm_destroy.
+    pub cancelled: u64,
+    /// Items whose batch failed.
+    pub failed: u64,
+    /// Batches run.
+    pub batches: u64,
+    /// [n] = number of batches of n items; [0] unused.
+    pub batch_size_hist: [u64; 33],
+    /// Queue wait over the recent window (about 1000 faces), microseconds.
+    pub queue_us_p50: u64,
+    pub queue_us_p99: u64,
+    /// Batch inference time over the recent window, microseconds.
+    pub infer_us_p50: u64,
+    pub infer_us_p99: u64,
+    /// Non-zero while the backend keeps failing (several batches in a row).
+    pub degraded: u32,
+}
+
+/// What a handle runs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_model_info {
+    /// Set by the caller to sizeof(lm_model_info); only fields that fit are written.
+    pub struct_size: usize,
+    /// NUL-terminated backend name, e.g. "cpu-tract".
+    pub backend: [c_char; 32],
+    pub num_points: u32,
+    pub input_width: u32,
+    pub input_height: u32,
+    pub max_batch: u32,
+    /// NUL-terminated: why LM_BACKEND_AUTO did not pick TensorRT; empty if it did or was not asked.
+    pub fallback_reason: [c_char; 256],
+}
+
+/// One face's landmarks, filled by lm_pop.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_landmarks {
+    /// Set by the caller to sizeof(lm_landmarks); must cover at least `num_points`.
+    pub struct_size: usize,
+    /// Caller's buffer of capacity * 3 floats: (x, y, z) per point in FRAME pixels.
+    pub points: *mut f32,
+    /// Capacity of `points`, in points.
+    pub capacity: u32,
+    /// Out: number of points written (also written with LM_STATUS_BUFFER_TOO_SMALL).
+    pub num_points: u32,
+    /// Out: the model's face presence score, 0..1 (below 0.5 the model sees no face).
+    pub face_score: f32,
+    /// Out: from the accepted lm_enqueue to the start of the batch's inference, microseconds.
+    pub queue_us: u64,
+    /// Out: the batch's inference time, microseconds.
+    pub infer_us: u64,
+}
+
+fn status_of(kind: ErrorKind) -> lm_status {
+    use lm_status::*;
+    match kind {
+        ErrorKind::NullArgument => LM_STATUS_NULL_ARGUMENT,
+        ErrorKind::InvalidArgument => LM_STATUS_INVALID_ARGUMENT,
+        ErrorKind::QueueFull => LM_STATUS_QUEUE_FULL,
+        ErrorKind::NotFound => LM_STATUS_NOT_FOUND,
+        ErrorKind::Expired => LM_STATUS_EXPIRED,
+        ErrorKind::Cancelled => LM_STATUS_CANCELLED,
+        ErrorKind::InferenceFailed => LM_STATUS_INFERENCE_FAILED,
+        ErrorKind::DuplicateId => LM_STATUS_DUPLICATE_ID,
+        ErrorKind::Timeout => LM_STATUS_TIMEOUT,
+        ErrorKind::BufferTooSmall => LM_STATUS_BUFFER_TOO_SMALL,
+        ErrorKind::BackendUnavailable => LM_STATUS_BACKEND_UNAVAILABLE,
+        ErrorKind::ModelError => LM_STATUS_MODEL_ERROR,
+        ErrorKind::ShuttingDown => LM_STATUS_SHUTTING_DOWN,
+        ErrorKind::Panic => LM_STATUS_PANIC,
+        ErrorKind::Internal => LM_STATUS_INTERNAL,
+    }
+}
+
+/// Runs an entry point's body; a panic becomes LM_STATUS_PANIC instead of unwinding into C.
+fn guard(body: impl FnOnce() -> lm_status) -> lm_status {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(lm_status::LM_STATUS_PANIC)
+}
+
+/// Byte length of the longest prefix of a struct made of whole fields that fits in `size`.
+fn whole_fields_prefix(size: usize, field_ends: &[usize]) -> usize {
+    field_ends
+        .iter()
+        .copied()
+        .filter(|&end| end <= size)
+        .max()
+        .unwrap_or(0)
+}
+
+/// End offsets of the named fields of a struct value.
+macro_rules! field_ends {
+    ($value:expr, $ty:ty; $($field:ident),+) => {
+        [$(offset_of!($ty, $field) + size_of_val(&$value.$field)),+]
+    };
+}
+
+/// Copies the whole fields of `src` that fit in the caller's `struct_size` to `dst`.
+///
+/// SAFETY (for callers): `dst` must be valid for writes of `struct_size` bytes.
+unsafe fn write_fitting<T>(dst: *mut T, src: &T, struct_size: usize, field_ends: &[usize]) {
+    let n = whole_fields_prefix(struct_size.min(size_of::<T>()), field_ends);
+    // SAFETY: `src` is a whole T (n <= size_of::<T>()), `dst` has room for struct_size >= n bytes
+    // (caller's contract), and the two cannot overlap (src is our local).
+    unsafe { std::ptr::copy_nonoverlapping(src as *const T as *const u8, dst as *mut u8, n) };
+}
+
+/// Copies `text` into a C char array, truncated, always NUL-terminated.
+fn fill_c_string(dst: &mut [c_char], text: &str) {
+    let Some(room) = dst.len().checked_sub(1) else {
+        return;
+    };
+    let bytes = text.as_bytes();
+    let n = bytes.len().min(room);
+    for (d, s) in dst.iter_mut().zip(&bytes[..n]) {
+        *d = *s as c_char;
+    }
+    dst[n] = 0;
+}
+
+/// Writes a failure message into the caller's buffer, truncated and NUL-terminated.
+///
+/// SAFETY (for callers): `buf` is NULL or valid for `len` bytes.
+unsafe fn write_error(buf: *mut c_char, len: usize, message: &str) {
+    if buf.is_null() || len == 0 {
+        return;
+    }
+    // SAFETY: non-NULL and valid for `len` bytes by the caller's contract.
+    let dst = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+    fill_c_string(dst, message);
+}
+
+fn defaults() -> lm_config {
+    let d = Config::default();
+    lm_config {
+        struct_size: size_of::<lm_config>(),
+        model_path: std::ptr::null(),
+        backend: lm_backend::LM_BACKEND_AUTO as i32,
+        device_id: 0,
+        max_batch: d.max_batch as u32,
+        queue_capacity: 3 * d.max_batch as u32,
+        max_wait_us: d.max_wait.as_micros() as u32,
+        result_capacity: d.result_capacity as u32,
+        result_ttl_ms: d.result_ttl.map_or(0, |t| t.as_millis() as u32),
+        drain_timeout_ms: d.drain_timeout.as_millis() as u32,
+        engine_cache_dir: std::ptr::null(),
+        log_fn: None,
+        log_user: std::ptr::null_mut(),
+    }
+}
+
+/// Fills `cfg` with the defaults and sets `struct_size`. NULL does nothing.
+/// Thread safety: any thread; it touches only `cfg`.
+#[no_mangle]
+pub unsafe extern "C" fn lm_config_init(cfg: *mut lm_config) {
+    let _ = catch_unwind(|| {
+        if !cfg.is_null() {
+            // SAFETY: non-NULL; the caller passes a writable lm_config.
+            unsafe { cfg.write(defaults()) };
+        }
+    });
+}
+
+/// The C callback and its user pointer, made callable from the worker thread.
+struct CLogSink {
+    callback: unsafe extern "C" fn(i32, *const c_char, *mut c_void),
+    user: *mut c_void,
+}
+
+// SAFETY: the header documents that the callback is called from library threads with `user`
+// unchanged; making that safe is the caller's side of the contract. We never dereference `user`.
+unsafe impl Send for CLogSink {}
+// SAFETY: as above; the sink holds no state of its own.
+unsafe impl Sync for CLogSink {}
+
+impl CLogSink {
+    fn call(&self, level: LogLevel, message: &str) {
+        let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: the function pointer came from the caller's lm_config; `text` lives through the call.
+        unsafe { (self.callback)(level as i32, text.as_ptr(), self.user) };
+    }
+}
+
+/// Reads a C string field as a path; NULL is None.
+///
+/// SAFETY (for callers): `ptr` is NULL or a NUL-terminated string.
+unsafe fn path_arg(ptr: *const c_char) -> Option<PathBuf> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    Some(PathBuf::from(OsStr::from_bytes(bytes)))
+}
+
+/// The caller's config, with fields past its `struct_size` taken from the defaults.
+///
+/// SAFETY (for callers): `cfg` points to at least `struct_size` readable bytes.
+unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
+    // SAFETY: every lm_config starts with its size; reading it is within any caller's struct.
+    let struct_size = unsafe { std::ptr::read_unaligned(cfg as *const usize) };
+    let min = offset_of!(lm_config, model_path) + size_of::<*const c_char>();
+    if struct_size < min {
+        return Err(Error::invalid(format!(
+            "lm_config.struct_size {struct_size} is smaller than {min}"
+        )));
+    }
+    let mut c = defaults();
+    let ends = field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
+        queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
+        engine_cache_dir, log_fn, log_user);
+    let n = whole_fields_prefix(struct_size.min(size_of::<lm_config>()), &ends);
+    // SAFETY: the caller's struct holds `struct_size >= n` bytes; `c` is a whole lm_config.
+    unsafe {
+        std::ptr::copy_nonoverlapping(cfg as *const u8, &mut c as *mut lm_config as *mut u8, n)
+    };
+    if n < offset_of!(lm_config, queue_capacity) + size_of::<u32>() {
+        // An older caller that cannot set the queue gets the default for its batch size.
+        c.queue_capacity = c.max_batch.saturating_mul(3);
+    }
+    if c.device_id < 0 {
+        return Err(Error::invalid(format!(
+            "device_id {} is negative",
+            c.device_id
+        )));
+    }
+    let logger = match c.log_fn {
+        Some(callback) => {
+            let sink = CLogSink {
+                callback,
+                user: c.log_user,
+            };
+            Logger::new(move |level, message| sink.call(level, message))
+        }
+        None => Logger::default(),
+    };
+    Ok(Config {
+        // SAFETY: the caller's strings are NULL or NUL-terminated.
+        model: unsafe { path_arg(c.model_path) }.map_or(ModelSource::Bundled, ModelSource::Path),
+        backend: BackendChoice::from_raw(c.backend)?,
+        device_id: c.device_id as u32,
+        max_batch: c.max_batch as usize,
+        queue_capacity: Some(c.queue_capacity as usize),
+        max_wait: Duration::from_micros(u64::from(c.max_wait_us)),
+        result_capacity: c.result_capacity as usize,
+        result_ttl: (c.result_ttl_ms > 0)
+            .then(|| Duration::from_millis(u64::from(c.result_ttl_ms))),
+        drain_timeout: Duration::from_millis(u64::from(c.drain_timeout_ms)),
+        // SAFETY: as above.
+        engine_cache_dir: unsafe { path_arg(c.engine_cache_dir) },
+        logger,
+    })
+}
+
+/// Creates a pipeline: loads the model, opens the backend and starts the worker thread.
+///
+/// - `cfg` (in): the configuration (see lm_config_init); read only during the call.
+/// - `out` (out): receives the handle on success; untouched on failure. Free it with lm_destroy.
+/// - `err_buf`, `err_len` (out): on failure, when `err_len > 0`, a NUL-terminated message
+///   (truncated to fit). May be NULL with `err_len` 0. Untouched on success.
+///
+/// Returns LM_STATUS_OK; LM_STATUS_NULL_ARGUMENT (`cfg` or `out` NULL); LM_STATUS_INVALID_ARGUMENT
+/// (a config value out of range, `struct_size` too small); LM_STATUS_MODEL_ERROR;
+/// LM_STATUS_BACKEND_UNAVAILABLE (an explicitly requested backend cannot run here);
+/// LM_STATUS_INTERNAL; LM_STATUS_PANIC.
+/// Thread safety: any thread; handles are independent of each other.
+#[no_mangle]
+pub unsafe extern "C" fn lm_create(
+    cfg: *const lm_config,
+    out: *mut *mut lm_handle,
+    err_buf: *mut c_char,
+    err_len: usize,
+) -> lm_status {
+    let mut message = String::new();
+    let status = guard(|| {
+        if cfg.is_null() || out.is_null() {
+            message = "lm_create: cfg and out must not be NULL".into();
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        // SAFETY: non-NULL; the caller's struct holds its struct_size bytes.
+        let created = unsafe { read_config(cfg) }.and_then(Pipeline::new);
+        match created {
+            Ok(pipeline) => {
+                // SAFETY: `out` is non-NULL and writable by the caller's contract.
+                unsafe { out.write(Box::into_raw(Box::new(lm_handle { pipeline }))) };
+                lm_status::LM_STATUS_OK
+            }
+            Err(e) => {
+                message = e.message().to_string();
+                status_of(e.kind())
+            }
+        }
+    });
+    if status != lm_status::LM_STATUS_OK {
+        if status == lm_status::LM_STATUS_PANIC {
+            message = "lm_create: internal panic (a bug in lmbatch)".into();
+        }
+        // SAFETY: the caller passes NULL or a buffer of err_len bytes.
+        unsafe { write_error(err_buf, err_len, &message) };
+    }
+    status
+}
+
+/// Borrows the pipeline behind a handle.
+///
+/// SAFETY (for callers): `h` is NULL or a live handle from lm_create.
+unsafe fn pipeline<'a>(h: *mut lm_handle) -> Option<&'a Pipeline> {
+    // SAFETY: NULL or a live handle, by the caller's contract.
+    unsafe { h.as_ref() }.map(|h| &h.pipeline)
+}
+
+/// Queues one face of a frame for landmarks, without blocking: validates the frame view and box,
+/// crops and resizes the face into the library's own buffer, and hands it to the worker.
+///
+/// - `h` (in): the handle.
+/// - `event_id` (in): the caller's id for this face, unique among its live ids (0 is valid).
+/// - `frame` (in): the frame view; its pixels are read only during this call and may be freed
+///   when it returns.
+/// - `face` (in): the detector box in frame pixels.
+///
+/// Returns LM_STATUS_OK (accepted: the id is live until its final state is popped or it is
+/// cancelled); LM_STATUS_NULL_ARGUMENT; LM_STATUS_INVALID_ARGUMENT (NULL data, a zero or too large
+/// size, a stride below one row, an overflowing size, an unknown format, a non-finite, inverted or
+/// empty box, a box that does not overlap the frame, a crop side over 65536 px);
+/// LM_STATUS_QUEUE_FULL (nothing kept); LM_STATUS_DUPLICATE_ID; LM_STATUS_SHUTTING_DOWN;
+/// LM_STATUS_PANIC.
+/// Thread safety: any number of threads at once on the same handle.
+#[no_mangle]
+pub unsafe extern "C" fn lm_enqueue(
+    h: *mut lm_handle,
+    event_id: u64,
+    frame: *const lm_image,
+    face: *const lm_box,
+) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract; frame and face are NULL or readable.
+        let (Some(p), Some(frame), Some(face)) =
+            (unsafe { pipeline(h) }, unsafe { frame.as_ref() }, unsafe {
+                face.as_ref()
+            })
+        else {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        let data = if frame.data.is_null() {
+            None
+        } else {
+            // An invalid geometry gives an empty view: the core then reports the geometry error.
+            let len = PixelFormat::from_raw(frame.format)
+                .and_then(|f| frame_byte_len(frame.width, frame.height, frame.stride, f))
+                .unwrap_or(0);
+            // SAFETY: the caller guarantees the view covers its geometry; `len` is exactly what
+            // that geometry spans (and 0 when it is invalid).
+            Some(unsafe { std::slice::from_raw_parts(frame.data, len) })
+        };
+        let raw = RawFrame {
+            data,
+            width: frame.width,
+            height: frame.height,
+            stride: frame.stride,
+            format: frame.format,
+        };
+        let face = FaceBox {
+            x1: face.x1,
+            y1: face.y1,
+            x2: face.x2,
+            y2: face.y2,
+        };
+        match p.enqueue(event_id, &raw, &face) {
+            Ok(()) => lm_status::LM_STATUS_OK,
+            Err(e) => status_of(e.kind()),
+        }
+    })
+}
+
+/// Pops the final state of `event_id` without waiting: lm_pop_wait with a timeout of 0.
+#[no_mangle]
+pub unsafe extern "C" fn lm_pop(
+    h: *mut lm_handle,
+    event_id: u64,
+    out: *mut lm_landmarks,
+) -> lm_status {
+    // SAFETY: same contract as lm_pop_wait.
+    unsafe { lm_pop_wait(h, event_id, 0, out) }
+}
+
+/// Pops the final state of `event_id`, waiting up to `timeout_ms` for it to finish.
+///
+/// - `out` (in/out): the caller sets `struct_size`, `points` and `capacity`; on LM_STATUS_OK the
+///   library writes the points (x, y, z in frame pixels), `num_points`, `face_score`, `queue_us`
+///   and `infer_us` (those that fit in `struct_size`).
+///
+/// Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; the id is
+/// then forgotten); LM_STATUS_PENDING (timeout 0 only); LM_STATUS_TIMEOUT (still pending);
+/// LM_STATUS_CANCELLED (cancelled while this call waited); LM_STATUS_EXPIRED (evicted before it
+/// was popped; answered once); LM_STATUS_NOT_FOUND (unknown or already delivered; at once);
+/// LM_STATUS_BUFFER_TOO_SMALL (only for a finished result: `num_points` is written, nothing is
+/// consumed, pop again with a larger buffer); LM_STATUS_NULL_ARGUMENT (`h` or `out` NULL, or
+/// `points` NULL with `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover
+/// `num_points`); LM_STATUS_PANIC.
+/// Thread safety: any number of threads at once; a result is handed out to one of them only.
+#[no_mangle]
+pub unsafe extern "C" fn lm_pop_wait(
+    h: *mut lm_handle,
+    event_id: u64,
+    timeout_ms: u32,
+    out: *mut lm_landmarks,
+) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract.
+        let Some(p) = (unsafe { pipeline(h) }) else {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        if out.is_null() {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        // SAFETY: non-NULL; every lm_landmarks starts with its size.
+        let struct_size = unsafe { std::ptr::read_unaligned(out as *const usize) };
+        let mandatory = offset_of!(lm_landmarks, num_points) + size_of::<u32>();
+        if struct_size < mandatory {
+            return lm_status::LM_STATUS_INVALID_ARGUMENT;
+        }
+        // SAFETY: the struct holds at least its mandatory fields (checked above).
+        let (points, capacity) = unsafe { ((*out).points, (*out).capacity) };
+        if points.is_null() && capacity > 0 {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        match p.pop_into(
+            event_id,
+            capacity as usize,
+            Duration::from_millis(u64::from(timeout_ms)),
+        ) {
+            Popped::Landmarks(l) => {
+                if !l.points.is_empty() {
+                    // SAFETY: `points` holds `capacity` * 3 floats and the result fits (checked by
+                    // the store against `capacity`).
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(l.points.as_ptr(), points, l.points.len())
+                    };
+                }
+                let filled = lm_landmarks {
+                    struct_size,
+                    points,
+                    capacity,
+                    num_points: (l.points.len() / 3) as u32,
+                    face_score: l.face_score,
+                    queue_us: l.queue_us,
+                    infer_us: l.infer_us,
+                };
+                let ends = field_ends!(filled, lm_landmarks; struct_size, points, capacity, num_points, face_score, queue_us, infer_us);
+                // SAFETY: `out` holds struct_size bytes.
+                unsafe { write_fitting(out, &filled, struct_size, &ends) };
+                lm_status::LM_STATUS_OK
+            }
+            Popped::BufferTooSmall { num_points } => {
+                // SAFETY: num_points is within the mandatory prefix checked above.
+                unsafe { std::ptr::addr_of_mut!((*out).num_points).write_unaligned(num_points) };
+                lm_status::LM_STATUS_BUFFER_TOO_SMALL
+            }
+            Popped::Failed(_) => lm_status::LM_STATUS_INFERENCE_FAILED,
+            Popped::Pending => lm_status::LM_STATUS_PENDING,
+            Popped::Timeout => lm_status::LM_STATUS_TIMEOUT,
+            Popped::NotFound => lm_status::LM_STATUS_NOT_FOUND,
+            Popped::Expired => lm_status::LM_STATUS_EXPIRED,
+            Popped::Cancelled => lm_status::LM_STATUS_CANCELLED,
+        }
+    })
+}
+
+/// Cancels a live id (queued, in flight, or finished and not popped): it is discarded and the id
+/// may be reused at once; a thread blocked in lm_pop_wait on it wakes with LM_STATUS_CANCELLED.
+///
+/// Returns LM_STATUS_OK; LM_STATUS_NOT_FOUND (unknown, already delivered, already cancelled);
+/// LM_STATUS_NULL_ARGUMENT; LM_STATUS_PANIC.
+/// Thread safety: any number of threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn lm_cancel(h: *mut lm_handle, event_id: u64) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract.
+        let Some(p) = (unsafe { pipeline(h) }) else {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        if p.cancel(event_id) {
+            lm_status::LM_STATUS_OK
+        } else {
+            lm_status::LM_STATUS_NOT_FOUND
+        }
+    })
+}
+
+/// Writes a consistent snapshot of the handle's counters into `out` (the fields that fit in the
+/// caller's `struct_size`).
+///
+/// Returns LM_STATUS_OK; LM_STATUS_NULL_ARGUMENT; LM_STATUS_INVALID_ARGUMENT (`struct_size`
+/// smaller than the struct_size field); LM_STATUS_PANIC.
+/// Thread safety: any number of threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn lm_get_stats(h: *mut lm_handle, out: *mut lm_stats) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract.
+        let Some(p) = (unsafe { pipeline(h) }) else {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        if out.is_null() {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        // SAFETY: non-NULL; every lm_stats starts with its size.
+        let struct_size = unsafe { std::ptr::read_unaligned(out as *const usize) };
+        if struct_size < size_of::<usize>() {
+            return lm_status::LM_STATUS_INVALID_ARGUMENT;
+        }
+        let s = p.stats();
+        let c = &s.counters;
+        let snapshot = lm_stats {
+            struct_size,
+            accepted: c.accepted,
+            rejected_full: c.rejected_full,
+            rejected_invalid: c.rejected_invalid,
+            queued: c.queued,
+            in_flight: c.in_flight,
+            ready: c.ready,
+            popped: c.popped,
+            expired: c.expired,
+            cancelled: c.cancelled,
+            failed: c.failed,
+            batches: c.batches,
+            batch_size_hist: c.batch_size_hist,
+            queue_us_p50: s.queue_us_p50,
+            queue_us_p99: s.queue_us_p99,
+            infer_us_p50: s.infer_us_p50,
+            infer_us_p99: s.infer_us_p99,
+            degraded: u32::from(s.degraded),
+        };
+        let ends = field_ends!(snapshot, lm_stats; struct_size, accepted, rejected_full,
+            rejected_invalid, queued, in_flight, ready, popped, expired, cancelled, failed, batches,
+            batch_size_hist, queue_us_p50, queue_us_p99, infer_us_p50, infer_us_p99, degraded);
+        // SAFETY: `out` holds struct_size bytes.
+        unsafe { write_fitting(out, &snapshot, struct_size, &ends) };
+        lm_status::LM_STATUS_OK
+    })
+}
+
+/// Describes what the handle runs: backend name, point count, input size, max batch, and why AUTO
+/// fell back from TensorRT (the fields that fit in the caller's `struct_size`).
+///
+/// Returns LM_STATUS_OK; LM_STATUS_NULL_ARGUMENT; LM_STATUS_INVALID_ARGUMENT (`struct_size`
+/// smaller than the struct_size field); LM_STATUS_PANIC.
+/// Thread safety: any thread, at any time while the handle lives.
+#[no_mangle]
+pub unsafe extern "C" fn lm_get_model_info(
+    h: *mut lm_handle,
+    out: *mut lm_model_info,
+) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract.
+        let Some(p) = (unsafe { pipeline(h) }) else {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        if out.is_null() {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        // SAFETY: non-NULL; every lm_model_info starts with its size.
+        let struct_size = unsafe { std::ptr::read_unaligned(out as *const usize) };
+        if struct_size < size_of::<usize>() {
+            return lm_status::LM_STATUS_INVALID_ARGUMENT;
+        }
+        let i = p.model_info();
+        let mut info = lm_model_info {
+            struct_size,
+            backend: [0; 32],
+            num_points: i.num_points,
+            input_width: i.input_width,
+            input_height: i.input_height,
+            max_batch: i.max_batch,
+            fallback_reason: [0; 256],
+        };
+        fill_c_string(&mut info.backend, &i.backend);
+        fill_c_string(&mut info.fallback_reason, &i.fallback_reason);
+        let ends = field_ends!(info, lm_model_info; struct_size, backend, num_points, input_width,
+            input_height, max_batch, fallback_reason);
+        // SAFETY: `out` holds struct_size bytes.
+        unsafe { write_fitting(out, &info, struct_size, &ends) };
+        lm_status::LM_STATUS_OK
+    })
+}
+
+/// Destroys a handle: stops intake, lets queued work finish for up to `drain_timeout_ms` (the rest
+/// is cancelled), joins the worker, frees everything. Returns within `drain_timeout_ms` plus one
+/// batch time. NULL is fine. Results not popped are lost.
+/// Thread safety: must not race any other call on the same handle; other handles are unaffected.
+#[no_mangle]
+pub unsafe extern "C" fn lm_destroy(h: *mut lm_handle) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if !h.is_null() {
+            // SAFETY: a live handle from lm_create, destroyed once, with no call racing it.
+            drop(unsafe { Box::from_raw(h) });
+        }
+    }));
+}
+
+/// A static, NUL-terminated description of a status value; "unknown status" for other values.
+/// Never free it. Thread safety: any thread.
+#[no_mangle]
+pub extern "C" fn lm_status_string(status: i32) -> *const c_char {
+    let text: &'static CStr = match status {
+        0 => c"ok",
+        1 => c"a required pointer was NULL",
+        2 => c"invalid argument",
+        3 => c"queue full",
+        4 => c"pending",
+        5 => c"not found",
+        6 => c"expired",
+        7 => c"cancelled",
+        8 => c"inference failed",
+        9 => c"duplicate id",
+        10 => c"timeout",
+        11 => c"buffer too small",
+        12 => c"backend unavailable",
+        13 => c"model error",
+        14 => c"shutting down",
+        15 => c"panic inside lmbatch",
+        16 => c"internal error",
+        _ => c"unknown status",
+    };
+    text.as_ptr()
+}
+
+/// The library's version, e.g. "0.1.0": static, NUL-terminated, never free it.
+/// Thread safety: any thread.
+#[no_mangle]
+pub extern "C" fn lm_version_string() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// The library's C ABI version (compare with LM_API_VERSION_MAJOR/MINOR of the header you built
+/// against: equal major, library minor >= header minor). NULL pointers are skipped.
+/// Thread safety: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn lm_api_version(major: *mut u32, minor: *mut u32) {
+    // SAFETY: each pointer is NULL or writable, by the caller's contract.
+    unsafe {
+        if let Some(m) = major.as_mut() {
+            *m = LM_API_VERSION_MAJOR;
+        }
+        if let Some(m) = minor.as_mut() {
+            *m = LM_API_VERSION_MINOR;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_status() {
+        assert_eq!(guard(|| panic!("boom")), lm_status::LM_STATUS_PANIC);
+        assert_eq!(guard(|| lm_status::LM_STATUS_OK), lm_status::LM_STATUS_OK);
+    }
+
+    #[test]
+    fn prefixes_stop_at_whole_fields() {
+        assert_eq!(whole_fields_prefix(10, &[8, 16, 20]), 8);
+        assert_eq!(whole_fields_prefix(16, &[8, 16, 20]), 16);
+        assert_eq!(whole_fields_prefix(4, &[8, 16]), 0);
+    }
+
+    #[test]
+    fn c_strings_are_truncated_and_terminated() {
+        let mut buf = [1 as c_char; 4];
+        fill_c_string(&mut buf, "abcdef");
+        assert_eq!(buf, [b'a' as c_char, b'b' as c_char, b'c' as c_char, 0]);
+        let mut empty: [c_char; 0] = [];
+        fill_c_string(&mut empty, "x");
+    }
+
+    #[test]
+    fn every_status_has_a_distinct_string() {
+        let mut seen = std::collections::HashSet::new();
+        for s in 0..=16 {
+            // SAFETY: lm_status_string returns static NUL-terminated strings.
+            let text = unsafe { CStr::from_ptr(lm_status_string(s)) }
+                .to_str()
+                .unwrap();
+            assert!(seen.insert(text), "{text}");
+            assert_ne!(text, "unknown status");
+        }
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { CStr::from_ptr(lm_status_string(17)) }
+                .to_str()
+                .unwrap(),
+            "unknown status"
+        );
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { CStr::from_ptr(lm_status_string(-1)) }
+                .to_str()
+                .unwrap(),
+            "unknown status"
+        );
+    }
+}

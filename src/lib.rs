@@ -1,0 +1,20 @@
+//! lmbatch: facial landmarks for the faces a detector finds, batched on a worker thread, behind a
+//! C ABI (`include/lmbatch.h`). See [`Pipeline`] for the safe Rust API and [`ffi`] for the C one.
+
+pub mod backend;
+pub mod batcher;
+pub mod error;
+pub mod ffi;
+pub mod image;
+pub mod log;
+pub mod model;
+pub mod pipeline;
+pub mod results;
+
+pub use backend::{Backend, BackendChoice, BatchOutput, ModelSource};
+pub use error::{Error, ErrorKind, Result};
+pub use image::FaceBox;
+pub use log::{LogLevel, Logger};
+pub use model::ModelSpec;
+pub use pipeline::{Config, ModelInfo, Pipeline, RawFrame};
+pub use results::{Landmarks, Popped, Stats};

@@ -1,0 +1,84 @@
+//! The model descriptor: what a backend's network takes and gives, and how its outputs become
+//! points in the caller's frame.
+
+use crate::image::CropRect;
+
+/// The bundled default: MediaPipe Face Mesh landmarks, converted to ONNX (see `models/README.md`).
+pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/face_landmark_468.onnx");
+
+/// How to feed a landmark network and read it back. Everything the pipeline needs to know about a
+/// model lives here, so a second model is a second descriptor, not a code change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    /// Name of the float32 input `[N, 3, size, size]`, RGB, value = byte × `input_scale`.
+    pub input_name: String,
+    /// Side of the square input in pixels.
+    pub input_size: u32,
+    pub input_scale: f32,
+    /// Name of the landmark output `[N, num_points, 3]`, in pixels of the input.
+    pub landmarks_name: String,
+    /// Name of the face presence output `[N, 1]`, already a probability.
+    pub score_name: String,
+    pub num_points: u32,
+    /// Crop side as a multiple of the detector box's longer side.
+    pub crop_scale: f64,
+}
+
+impl ModelSpec {
+    pub fn face_landmark_468() -> Self {
+        ModelSpec {
+            input_name: "input".into(),
+            input_size: 192,
+            input_scale: 1.0 / 255.0,
+            landmarks_name: "landmarks".into(),
+            score_name: "face_score".into(),
+            num_points: 468,
+            crop_scale: 1.5,
+        }
+    }
+
+    /// Bytes of one staged crop: interleaved RGB at the input size.
+    pub fn crop_bytes(&self) -> usize {
+        self.input_size as usize * self.input_size as usize * 3
+    }
+
+    /// Floats of one item's landmark output.
+    pub fn point_floats(&self) -> usize {
+        self.num_points as usize * 3
+    }
+}
+
+/// Maps one item's landmarks from input pixels to frame pixels in place. Returns false (and leaves
+/// the values unusable) when the network produced a non-finite value: such points are never
+/// handed out as a result.
+pub fn decode_to_frame(points: &mut [f32], crop: &CropRect, input_size: u32) -> bool {
+    for p in points.chunks_exact_mut(3) {
+        let mapped = crop.to_frame(input_size, p[0], p[1], p[2]);
+        if !mapped.iter().all(|v| v.is_finite()) {
+            return false;
+        }
+        p.copy_from_slice(&mapped);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_maps_and_rejects_nan() {
+        let crop = CropRect {
+            x0: 100,
+            y0: 50,
+            side: 96,
+        };
+        let mut pts = vec![0.0, 0.0, 0.0, 192.0, 96.0, 10.0];
+        assert!(decode_to_frame(&mut pts, &crop, 192));
+        assert_eq!(pts, vec![100.0, 50.0, 0.0, 196.0, 98.0, 5.0]);
+        let mut bad = vec![1.0, f32::NAN, 0.0];
+        assert!(!decode_to_frame(&mut bad, &crop, 192));
+        let mut inf = vec![f32::INFINITY, 1.0, 0.0];
+        assert!(!decode_to_frame(&mut inf, &crop, 192));
+    }
+}

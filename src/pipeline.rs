@@ -1,0 +1,377 @@
+//! The safe API: a pipeline owns the queue, the worker thread and the result store.
+//!
+//! ```no_run
+//! use lmbatch::{Config, FaceBox, Pipeline, Popped, RawFrame};
+//! use std::time::Duration;
+//!
+//! let pipeline = Pipeline::new(Config::default())?;
+//! let pixels = vec![0u8; 640 * 480 * 3];
+//! let frame = RawFrame { data: Some(&pixels), width: 640, height: 480, stride: 640 * 3, format: 0 };
+//! let face = FaceBox { x1: 200.0, y1: 100.0, x2: 300.0, y2: 220.0 };
+//! pipeline.enqueue(7, &frame, &face)?; // never blocks; QueueFull when the worker is behind
+//! match pipeline.pop_wait(7, Duration::from_secs(1)) {
+//!     Popped::Landmarks(l) => println!("{} points, score {}", l.points.len() / 3, l.face_score),
+//!     other => println!("not ready: {other:?}"),
+//! }
+//! # Ok::<(), lmbatch::Error>(())
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest};
+use crate::batcher::{panic_message, DrainDeadline, Job, Msg, Worker};
+use crate::error::{Error, ErrorKind, Result};
+use crate::image::{CropRect, FaceBox, FrameView, PixelFormat, ResizeScratch};
+use crate::log::{LogLevel, Logger};
+use crate::model::ModelSpec;
+use crate::results::{Popped, Refusal, ResultStore, Stats};
+
+/// Largest batch any backend is asked for.
+pub const MAX_BATCH_LIMIT: usize = 32;
+
+/// Everything `lm_config` carries, with the same defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub model: ModelSource,
+    pub backend: BackendChoice,
+    pub device_id: u32,
+    /// 1..=32.
+    pub max_batch: usize,
+    /// Faces waiting for the worker; `None` = 3 × `max_batch`.
+    pub queue_capacity: Option<usize>,
+    /// Deadline of a batch, from its first item's enqueue.
+    pub max_wait: Duration,
+    /// Finished results waiting to be popped.
+    pub result_capacity: usize,
+    /// `None`: results never expire by age.
+    pub result_ttl: Option<Duration>,
+    /// How long destroy lets queued work finish; zero discards it.
+    pub drain_timeout: Duration,
+    pub engine_cache_dir: Option<PathBuf>,
+    pub logger: Logger,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            model: ModelSource::Bundled,
+            backend: BackendChoice::Auto,
+            device_id: 0,
+            max_batch: 32,
+            queue_capacity: None,
+            max_wait: Duration::from_micros(10_000),
+            result_capacity: 4096,
+            result_ttl: Some(Duration::from_millis(30_000)),
+            drain_timeout: Duration::from_millis(1000),
+            engine_cache_dir: None,
+            logger: Logger::default(),
+        }
+    }
+}
+
+impl Config {
+    fn validate(&self) -> Result<usize> {
+        if !(1..=MAX_BATCH_LIMIT).contains(&self.max_batch) {
+            return Err(Error::invalid(format!(
+                "max_batch {} is outside 1..=32",
+                self.max_batch
+            )));
+        }
+        let queue_capacity = self.queue_capacity.unwrap_or(3 * self.max_batch);
+        if queue_capacity == 0 {
+            return Err(Error::invalid("queue_capacity must be at least 1"));
+        }
+        if self.result_capacity == 0 {
+            return Err(Error::invalid("result_capacity must be at least 1"));
+        }
+        Ok(queue_capacity)
+    }
+}
+
+/// A frame as the caller describes it; validated by [`Pipeline::enqueue`].
+#[derive(Clone, Copy, Debug)]
+pub struct RawFrame<'a> {
+    /// `None` stands for a NULL pointer from C.
+    pub data: Option<&'a [u8]>,
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per row.
+    pub stride: usize,
+    /// An `lm_pixel_format` value.
+    pub format: i32,
+}
+
+/// What `lm_get_model_info` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub backend: String,
+    pub num_points: u32,
+    pub input_width: u32,
+    pub input_height: u32,
+    pub max_batch: u32,
+    /// Why AUTO did not pick TensorRT; empty if it did or was not asked.
+    pub fallback_reason: String,
+}
+
+/// A landmark pipeline: enqueue faces from any thread, pop results by event id.
+pub struct Pipeline {
+    store: Arc<ResultStore>,
+    tx: Sender<Msg>,
+    queue_capacity: usize,
+    /// Staging buffers the worker hands back, so steady enqueues reuse them.
+    recycled: Receiver<Vec<u8>>,
+    drain: Arc<DrainDeadline>,
+    drain_timeout: Duration,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    spec: ModelSpec,
+    info: ModelInfo,
+    logger: Logger,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<ResizeScratch> = std::cell::RefCell::new(ResizeScratch::default());
+}
+
+impl Pipeline {
+    /// Loads the model on a new worker thread and starts it.
+    ///
+    /// Errors: `InvalidArgument` for a bad config value, `ModelError` for a missing or unusable
+    /// model, `BackendUnavailable` when an explicitly requested backend cannot run here.
+    pub fn new(config: Config) -> Result<Pipeline> {
+        let request = OpenRequest {
+            model: config.model.clone(),
+            max_batch: config.max_batch,
+            device_id: config.device_id,
+            engine_cache_dir: config.engine_cache_dir.clone(),
+            logger: config.logger.clone(),
+        };
+        let choice = config.backend;
+        Self::start(config, move || backend::open(choice, &request))
+    }
+
+    /// Like [`new`](Self::new), with a backend of the caller's own (opened on the worker thread).
+    pub fn with_backend<F>(config: Config, open: F) -> Result<Pipeline>
+    where
+        F: FnOnce() -> Result<Box<dyn Backend>> + Send + 'static,
+    {
+        Self::start(config, move || open().map(|b| (b, String::new())))
+    }
+
+    fn start<F>(config: Config, open: F) -> Result<Pipeline>
+    where
+        F: FnOnce() -> Result<(Box<dyn Backend>, String)> + Send + 'static,
+    {
+        let queue_capacity = config.validate()?;
+        // One slot more than callers may fill, so the shutdown sentinel always fits.
+        let (tx, rx) = crossbeam_channel::bounded(queue_capacity + 1);
+        let (recycle_tx, recycled) = crossbeam_channel::bounded(queue_capacity + MAX_BATCH_LIMIT);
+        let store = Arc::new(ResultStore::new(config.result_capacity, config.result_ttl));
+        let drain = Arc::new(DrainDeadline::default());
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let (worker_store, worker_drain, logger) =
+            (store.clone(), drain.clone(), config.logger.clone());
+        let (max_batch, max_wait) = (config.max_batch, config.max_wait);
+        let handle = std::thread::Builder::new()
+            .name("lmbatch-worker".into())
+            .spawn(move || {
+                // The backend is opened here: thread-bound resources (a CUDA context) stay on the
+                // thread that uses them.
+                let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
+                    .unwrap_or_else(|p| Err(Error::new(ErrorKind::Panic, panic_message(&*p))));
+                let backend = match opened {
+                    Ok((backend, reason)) => {
+                        let info = ModelInfo {
+                            backend: backend.name().to_string(),
+                            num_points: backend.spec().num_points,
+                            input_width: backend.spec().input_size,
+                            input_height: backend.spec().input_size,
+                            max_batch: backend.max_batch() as u32,
+                            fallback_reason: reason,
+                        };
+                        let _ = ready_tx.send(Ok((info, backend.spec().clone())));
+                        backend
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                Worker {
+                    backend,
+                    rx,
+                    store: worker_store,
+                    drain: worker_drain,
+                    recycle: recycle_tx,
+                    max_batch,
+                    max_wait,
+                    logger,
+                }
+                .run();
+            })
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the worker thread: {e}"),
+                )
+            })?;
+        let opened = ready_rx.recv().unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Internal,
+                "the worker thread ended while opening the backend",
+            ))
+        });
+        let (info, spec) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+        };
+        config.logger.log(
+            LogLevel::Info,
+            &format!(
+                "lmbatch ready: backend {}, max_batch {}, queue {queue_capacity}",
+                info.backend, info.max_batch
+            ),
+        );
+        Ok(Pipeline {
+            store,
+            tx,
+            queue_capacity,
+            recycled,
+            drain,
+            drain_timeout: config.drain_timeout,
+            worker: Mutex::new(Some(handle)),
+            spec,
+            info,
+            logger: config.logger,
+        })
+    }
+
+    pub fn model_info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Validates the frame and box, crops and resizes the face into a staging buffer and queues it
+    /// without blocking. The frame is not used after the call returns.
+    ///
+    /// Errors: `InvalidArgument` (bad frame or box; counted), `QueueFull` (nothing kept; counted),
+    /// `DuplicateId` (the id is still live), `ShuttingDown`.
+    pub fn enqueue(&self, id: u64, frame: &RawFrame<'_>, face: &FaceBox) -> Result<()> {
+        let (view, crop) = match self.validate(frame, face) {
+            Ok(v) => v,
+            Err(e) => {
+                self.store.count_invalid();
+                return Err(e);
+            }
+        };
+        let mut pixels = self.recycled.try_recv().unwrap_or_default();
+        pixels.resize(self.spec.crop_bytes(), 0);
+        let side = self.spec.input_size as usize;
+        SCRATCH.with(|s| {
+            crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), &mut pixels)
+        });
+        let enqueued_at = Instant::now();
+        let mut job = Some(Job {
+            id,
+            ticket: 0,
+            crop,
+            pixels,
+            enqueued_at,
+        });
+        let admitted = self.store.admit(id, |ticket| {
+            if self.tx.len() >= self.queue_capacity {
+                return false;
+            }
+            let Some(mut job) = job.take() else {
+                return false;
+            };
+            job.ticket = ticket;
+            self.tx.try_send(Msg::Item(job)).is_ok()
+        });
+        match admitted {
+            Ok(_) => Ok(()),
+            Err(Refusal::QueueFull) => Err(Error::new(ErrorKind::QueueFull, "the queue is full")),
+            Err(Refusal::DuplicateId) => Err(Error::new(
+                ErrorKind::DuplicateId,
+                format!("event id {id} is still pending or unpopped"),
+            )),
+            Err(Refusal::ShuttingDown) => Err(Error::new(
+                ErrorKind::ShuttingDown,
+                "the pipeline is shutting down",
+            )),
+        }
+    }
+
+    fn validate<'a>(
+        &self,
+        frame: &RawFrame<'a>,
+        face: &FaceBox,
+    ) -> Result<(FrameView<'a>, CropRect)> {
+        let data = frame
+            .data
+            .ok_or_else(|| Error::invalid("image data is NULL"))?;
+        let format = PixelFormat::from_raw(frame.format)?;
+        let view = FrameView::new(data, frame.width, frame.height, frame.stride, format)?;
+        let crop = CropRect::for_box(face, frame.width, frame.height, self.spec.crop_scale)?;
+        Ok((view, crop))
+    }
+
+    /// The final state of `id`, once: `Landmarks` or `Failed`; `Pending` while it runs; `Expired`
+    /// once for an evicted result; `NotFound` otherwise.
+    pub fn pop(&self, id: u64) -> Popped {
+        self.store.pop(id, usize::MAX)
+    }
+
+    /// Like [`pop`](Self::pop), but waits up to `timeout` (then `Timeout`); `Cancelled` when the
+    /// item is cancelled meanwhile. A zero timeout is `pop`.
+    pub fn pop_wait(&self, id: u64, timeout: Duration) -> Popped {
+        self.store.pop_wait(id, usize::MAX, timeout)
+    }
+
+    /// Pop for a caller whose buffer holds `max_points` points: `BufferTooSmall` consumes nothing.
+    pub fn pop_into(&self, id: u64, max_points: usize, timeout: Duration) -> Popped {
+        self.store.pop_wait(id, max_points, timeout)
+    }
+
+    /// Cancels a live id; false when it is unknown (or already delivered or cancelled).
+    pub fn cancel(&self, id: u64) -> bool {
+        self.store.cancel(id)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.store.stats()
+    }
+
+    /// Stops intake, lets queued work finish for up to the drain timeout (the rest is cancelled),
+    /// and joins the worker. Idempotent; `Drop` calls it.
+    pub fn close(&self) {
+        let Some(handle) = self.worker.lock().take() else {
+            return;
+        };
+        self.store.close();
+        self.drain.set(Instant::now() + self.drain_timeout);
+        // Cannot be full: callers fill at most `queue_capacity` of its `queue_capacity + 1` slots,
+        // and intake is closed.
+        if self.tx.try_send(Msg::Shutdown).is_err() {
+            self.logger
+                .log(LogLevel::Error, "could not queue the shutdown sentinel");
+        }
+        if handle.join().is_err() {
+            self.logger
+                .log(LogLevel::Error, "the lmbatch worker thread panicked");
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,567 @@
+//! The result store: one entry per live event id, from an accepted enqueue until its final state
+//! is delivered. It also owns every counter of `lm_stats`, so a snapshot taken under its one lock
+//! always reconciles: `accepted = queued + in_flight + ready + popped + expired + cancelled`.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// Landmarks of one face, in frame pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Landmarks {
+    /// `num_points × (x, y, z)`.
+    pub points: Vec<f32>,
+    pub face_score: f32,
+    /// From the accepted enqueue to the start of the batch's inference.
+    pub queue_us: u64,
+    /// The batch's inference time.
+    pub infer_us: u64,
+}
+
+/// The final state of an item that reached the backend.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Landmarks(Landmarks),
+    /// The backend failed on this item's batch (or produced unusable values for it).
+    Failed(String),
+}
+
+/// What a pop answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Popped {
+    Landmarks(Landmarks),
+    Failed(String),
+    /// Accepted, not finished yet.
+    Pending,
+    /// `pop_wait`: still pending when the timeout ran out.
+    Timeout,
+    /// Unknown id, or its final state was already delivered.
+    NotFound,
+    /// The result was evicted (capacity or time-to-live) before it was popped.
+    Expired,
+    /// `pop_wait`: the item was cancelled while the call waited.
+    Cancelled,
+    /// The caller's buffer holds fewer points than the result; nothing was consumed.
+    BufferTooSmall {
+        num_points: u32,
+    },
+}
+
+/// Counters of the store; see the module doc for the invariant they keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub accepted: u64,
+    pub rejected_full: u64,
+    pub rejected_invalid: u64,
+    pub queued: u64,
+    pub in_flight: u64,
+    pub ready: u64,
+    pub popped: u64,
+    pub expired: u64,
+    pub cancelled: u64,
+    pub failed: u64,
+    pub batches: u64,
+    /// `[n]` = batches of n items; `[0]` unused.
+    pub batch_size_hist: [u64; 33],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            accepted: 0,
+            rejected_full: 0,
+            rejected_invalid: 0,
+            queued: 0,
+            in_flight: 0,
+            ready: 0,
+            popped: 0,
+            expired: 0,
+            cancelled: 0,
+            failed: 0,
+            batches: 0,
+            batch_size_hist: [0; 33],
+        }
+    }
+}
+
+/// A consistent snapshot of the store's counters and recent latencies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub counters: Counters,
+    pub queue_us_p50: u64,
+    pub queue_us_p99: u64,
+    pub infer_us_p50: u64,
+    pub infer_us_p99: u64,
+    pub degraded: bool,
+}
+
+/// Why an admission was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    ShuttingDown,
+    DuplicateId,
+    QueueFull,
+}
+
+/// Identifies one accepted item, so a stale message for a cancelled and reused id is recognised.
+pub type Ticket = u64;
+
+#[derive(Debug)]
+enum Slot {
+    Queued,
+    InFlight,
+    Ready(Outcome),
+}
+
+#[derive(Debug)]
+struct Entry {
+    ticket: Ticket,
+    slot: Slot,
+    /// Threads blocked in `pop_wait` on this entry.
+    waiters: u32,
+}
+
+/// Number of recent samples the latency percentiles are taken over.
+const LATENCY_WINDOW: usize = 1024;
+/// Consecutive failed batches after which the handle reports itself degraded.
+const DEGRADED_AFTER: u32 = 3;
+
+#[derive(Debug)]
+struct LatencyWindow {
+    samples: Vec<u64>,
+    next: usize,
+}
+
+impl LatencyWindow {
+    fn new() -> Self {
+        LatencyWindow {
+            samples: Vec::with_capacity(LATENCY_WINDOW),
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, value: u64) {
+        if self.samples.len() < LATENCY_WINDOW {
+            self.samples.push(value);
+        } else {
+            self.samples[self.next] = value;
+        }
+        self.next = (self.next + 1) % LATENCY_WINDOW;
+    }
+
+    /// (p50, p99) by nearest rank; zeros when empty.
+    fn percentiles(&self) -> (u64, u64) {
+        if self.samples.is_empty() {
+            return (0, 0);
+        }
+        let mut sorted = self.samples.clone();
+        sorted.sort_unstable();
+        let rank =
+            |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        (rank(0.50), rank(0.99))
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    entries: HashMap<u64, Entry>,
+    /// Finished results in completion order (oldest first); stale records are skipped and
+    /// compacted away.
+    finished: VecDeque<(u64, Ticket, Instant)>,
+    /// Ids evicted before they were popped: answered `Expired` once.
+    tombstones: HashMap<u64, Ticket>,
+    tombstone_order: VecDeque<(u64, Ticket)>,
+    /// Tickets cancelled while threads waited on them, with the number of those threads.
+    cancelled_waits: HashMap<Ticket, u32>,
+    counters: Counters,
+    failed_batches_in_a_row: u32,
+    next_ticket: Ticket,
+    closed: bool,
+}
+
+/// The store, shared by the callers' threads and the worker.
+#[derive(Debug)]
+pub struct ResultStore {
+    state: Mutex<State>,
+    finished_cv: Condvar,
+    /// Recent (queue, inference) latencies; apart from the counters, which must reconcile, so
+    /// sorting them for a snapshot never holds up the callers.
+    latencies: Mutex<(LatencyWindow, LatencyWindow)>,
+    capacity: usize,
+    ttl: Option<Duration>,
+}
+
+impl ResultStore {
+    /// `capacity` finished results wait to be popped (≥ 1); `ttl` runs from completion.
+    pub fn new(capacity: usize, ttl: Option<Duration>) -> Self {
+        ResultStore {
+            state: Mutex::new(State {
+                entries: HashMap::new(),
+                finished: VecDeque::new(),
+                tombstones: HashMap::new(),
+                tombstone_order: VecDeque::new(),
+                cancelled_waits: HashMap::new(),
+                counters: Counters::default(),
+                failed_batches_in_a_row: 0,
+                next_ticket: 0,
+                closed: false,
+            }),
+            finished_cv: Condvar::new(),
+            latencies: Mutex::new((LatencyWindow::new(), LatencyWindow::new())),
+            capacity: capacity.max(1),
+            ttl,
+        }
+    }
+
+    /// Admits `id`: under the store lock, refuses a duplicate live id or a closed store, then calls
+    /// `send` with the item's ticket (a non-blocking hand-off to the queue). Only if `send` succeeds
+    /// is the item accepted, so a snapshot never sees a half-admitted item.
+    pub fn admit(&self, id: u64, send: impl FnOnce(Ticket) -> bool) -> Result<Ticket, Refusal> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return Err(Refusal::ShuttingDown);
+        }
+        if s.entries.contains_key(&id) {
+            return Err(Refusal::DuplicateId);
+        }
+        let ticket = s.next_ticket;
+        if !send(ticket) {
+            s.counters.rejected_full += 1;
+            return Err(Refusal::QueueFull);
+        }
+        s.next_ticket += 1;
+        // A reused id supersedes the tombstone of its evicted predecessor.
+        s.tombstones.remove(&id);
+        s.entries.insert(
+            id,
+            Entry {
+                ticket,
+                slot: Slot::Queued,
+                waiters: 0,
+            },
+        );
+        s.counters.accepted += 1;
+        s.counters.queued += 1;
+        Ok(ticket)
+    }
+
+    /// Counts an enqueue refused for bad input.
+    pub fn count_invalid(&self) {
+        self.state.lock().counters.rejected_invalid += 1;
+    }
+
+    /// Stops intake: later admissions answer `ShuttingDown`.
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+    }
+
+    /// Marks the batch's items in flight; returns, per item, whether it is still live (a cancelled
+    /// item is skipped by the backend).
+    pub fn start_batch(&self, items: &[(u64, Ticket)]) -> Vec<bool> {
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        items
+            .iter()
+            .map(|(id, ticket)| match s.entries.get_mut(id) {
+                Some(e) if e.ticket == *ticket && matches!(e.slot, Slot::Queued) => {
+                    e.slot = Slot::InFlight;
+                    s.counters.queued -= 1;
+                    s.counters.in_flight += 1;
+                    true
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Discards queued items that will never run (shutdown past its drain deadline); they count as
+    /// cancelled.
+    pub fn discard_queued(&self, items: &[(u64, Ticket)]) {
+        let mut s = self.state.lock();
+        for (id, ticket) in items {
+            if matches!(s.entries.get(id), Some(e) if e.ticket == *ticket) {
+                s.remove_live(*id, true);
+            }
+        }
+        drop(s);
+        self.finished_cv.notify_all();
+    }
+
+    /// Records a batch's outcomes (one per item that ran) and its latencies; wakes waiters.
+    /// Returns true when this batch made the handle degraded (for the caller to log once).
+    pub fn complete_batch(&self, batch_size: usize, outcomes: Vec<(u64, Ticket, Outcome)>) -> bool {
+        let now = Instant::now();
+        {
+            let mut latencies = self.latencies.lock();
+            for (_, _, outcome) in &outcomes {
+                if let Outcome::Landmarks(l) = outcome {
+                    latencies.0.push(l.queue_us);
+                    latencies.1.push(l.infer_us);
+                }
+            }
+        }
+        let mut guard = self.state.lock();
+        let s = &mut *guard;
+        let batch_failed = outcomes
+            .iter()
+            .all(|(_, _, o)| matches!(o, Outcome::Failed(_)));
+        s.counters.batches += 1;
+        s.counters.batch_size_hist[batch_size.min(32)] += 1;
+        for (id, ticket, outcome) in outcomes {
+            let Some(e) = s.entries.get_mut(&id) else {
+                continue;
+            };
+            if e.ticket != ticket || !matches!(e.slot, Slot::InFlight) {
+                continue; // cancelled while in flight: its result is discarded
+            }
+            if matches!(outcome, Outcome::Failed(_)) {
+                s.counters.failed += 1;
+            }
+            e.slot = Slot::Ready(outcome);
+            s.counters.in_flight -= 1;
+            s.counters.ready += 1;
+            s.finished.push_back((id, ticket, now));
+        }
+        let was_degraded = s.is_degraded();
+        s.failed_batches_in_a_row = if batch_failed {
+            s.failed_batches_in_a_row + 1
+        } else {
+            0
+        };
+        let became_degraded = !was_degraded && s.is_degraded();
+        s.evict_over_capacity(self.capacity);
+        drop(guard);
+        self.finished_cv.notify_all();
+        became_degraded
+    }
+
+    /// Hands out a final result once. `max_points` is the caller's buffer capacity in points.
+    pub fn pop(&self, id: u64, max_points: usize) -> Popped {
+        let mut s = self.state.lock();
+        s.expire(self.ttl, self.capacity);
+        s.take_final(id, max_points).unwrap_or(Popped::Pending)
+    }
+
+    /// Like [`pop`](Self::pop), but waits up to `timeout` for a pending item to finish.
+    pub fn pop_wait(&self, id: u64, max_points: usize, timeout: Duration) -> Popped {
+        if timeout.is_zero() {
+            return self.pop(id, max_points);
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let mut s = self.state.lock();
+        let mut waiting_on: Option<Ticket> = None;
+        loop {
+            s.expire(self.ttl, self.capacity);
+            if let Some(ticket) = waiting_on {
+                if s.entries.get(&id).is_none_or(|e| e.ticket != ticket) {
+                    if let Some(n) = s.cancelled_waits.get_mut(&ticket) {
+                        *n -= 1;
+                        if *n == 0 {
+                            s.cancelled_waits.remove(&ticket);
+                        }
+                        return Popped::Cancelled;
+                    }
+                }
+            }
+            if let Some(answer) = s.take_final(id, max_points) {
+                return answer;
+            }
+            // Pending: wait for a completion, a cancel or an eviction.
+            let Some(entry) = s.entries.get_mut(&id) else {
+                return Popped::NotFound;
+            };
+            if waiting_on.is_none() {
+                entry.waiters += 1;
+                waiting_on = Some(entry.ticket);
+            }
+            let timed_out = match deadline {
+                Some(d) => self.finished_cv.wait_until(&mut s, d).timed_out(),
+                None => {
+                    self.finished_cv.wait(&mut s);
+                    false
+                }
+            };
+            if timed_out {
+                s.expire(self.ttl, self.capacity);
+                if let Some(answer) = s.take_final(id, max_points) {
+                    return answer;
+                }
+                if let Some(e) = s
+                    .entries
+                    .get_mut(&id)
+                    .filter(|e| Some(e.ticket) == waiting_on)
+                {
+                    e.waiters -= 1;
+                    return Popped::Timeout;
+                }
+                // Gone while we timed out: cancelled, or delivered to someone else.
+                if let Some(ticket) = waiting_on {
+                    if let Some(n) = s.cancelled_waits.get_mut(&ticket) {
+                        *n -= 1;
+                        if *n == 0 {
+                            s.cancelled_waits.remove(&ticket);
+                        }
+                        return Popped::Cancelled;
+                    }
+                }
+                return Popped::NotFound;
+            }
+        }
+    }
+
+    /// Cancels a live id (queued, in flight or ready): it is released at once and its result, if
+    /// any comes, discarded. Returns false for an unknown id.
+    pub fn cancel(&self, id: u64) -> bool {
+        let mut s = self.state.lock();
+        s.expire(self.ttl, self.capacity);
+        if !s.entries.contains_key(&id) {
+            return false;
+        }
+        s.remove_live(id, true);
+        drop(s);
+        self.finished_cv.notify_all();
+        true
+    }
+
+    /// Applies time-to-live eviction now (the store also does it on every access).
+    pub fn expire_now(&self) {
+        self.state.lock().expire(self.ttl, self.capacity);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let (counters, degraded) = {
+            let mut s = self.state.lock();
+            s.expire(self.ttl, self.capacity);
+            (s.counters.clone(), s.is_degraded())
+        };
+        let latencies = self.latencies.lock();
+        let (queue_us_p50, queue_us_p99) = latencies.0.percentiles();
+        let (infer_us_p50, infer_us_p99) = latencies.1.percentiles();
+        Stats {
+            counters,
+            queue_us_p50,
+            queue_us_p99,
+            infer_us_p50,
+            infer_us_p99,
+            degraded,
+        }
+    }
+}
+
+impl State {
+    fn is_degraded(&self) -> bool {
+        self.failed_batches_in_a_row >= DEGRADED_AFTER
+    }
+
+    /// The final answer for `id` if there is one (`None` while it is pending).
+    fn take_final(&mut self, id: u64, max_points: usize) -> Option<Popped> {
+        let Some(entry) = self.entries.get(&id) else {
+            return Some(if self.tombstones.remove(&id).is_some() {
+                Popped::Expired
+            } else {
+                Popped::NotFound
+            });
+        };
+        let Slot::Ready(outcome) = &entry.slot else {
+            return None;
+        };
+        if let Outcome::Landmarks(l) = outcome {
+            let num_points = l.points.len() / 3;
+            if num_points > max_points {
+                return Some(Popped::BufferTooSmall {
+                    num_points: num_points as u32,
+                });
+            }
+        }
+        let entry = self.entries.remove(&id)?;
+        self.counters.ready -= 1;
+        self.counters.popped += 1;
+        self.compact_finished();
+        Some(match entry.slot {
+            Slot::Ready(Outcome::Landmarks(l)) => Popped::Landmarks(l),
+            Slot::Ready(Outcome::Failed(why)) => Popped::Failed(why),
+            Slot::Queued | Slot::InFlight => Popped::Pending,
+        })
+    }
+
+    /// Removes a live entry, counting it as cancelled when `cancelled`, and tells its waiters.
+    fn remove_live(&mut self, id: u64, cancelled: bool) {
+        let Some(entry) = self.entries.remove(&id) else {
+            return;
+        };
+        match entry.slot {
+            Slot::Queued => self.counters.queued -= 1,
+            Slot::InFlight => self.counters.in_flight -= 1,
+            Slot::Ready(_) => self.counters.ready -= 1,
+        }
+        if cancelled {
+            self.counters.cancelled += 1;
+        }
+        if entry.waiters > 0 {
+            self.cancelled_waits.insert(entry.ticket, entry.waiters);
+        }
+        self.compact_finished();
+    }
+
+    /// Evicts the oldest finished results past their time-to-live, and past capacity.
+    fn expire(&mut self, ttl: Option<Duration>, capacity: usize) {
+        if let Some(ttl) = ttl {
+            let now = Instant::now();
+            while let Some(&(id, ticket, done)) = self.finished.front() {
+                if now.duration_since(done) < ttl {
+                    break;
+                }
+                self.finished.pop_front();
+                self.evict(id, ticket, capacity);
+            }
+        }
+        self.evict_over_capacity(capacity);
+    }
+
+    fn evict_over_capacity(&mut self, capacity: usize) {
+        while self.counters.ready as usize > capacity {
+            let Some((id, ticket, _)) = self.finished.pop_front() else {
+                break;
+            };
+            self.evict(id, ticket, capacity);
+        }
+    }
+
+    /// Evicts one finished result (if the record is still current) and leaves a tombstone.
+    fn evict(&mut self, id: u64, ticket: Ticket, capacity: usize) {
+        let current = matches!(self.entries.get(&id), Some(e) if e.ticket == ticket && matches!(e.slot, Slot::Ready(_)));
+        if !current {
+            return;
+        }
+        self.entries.remove(&id);
+        self.counters.ready -= 1;
+        self.counters.expired += 1;
+        self.tombstones.insert(id, ticket);
+        self.tombstone_order.push_back((id, ticket));
+        while self.tombstones.len() > capacity {
+            let Some((old_id, old_ticket)) = self.tombstone_order.pop_front() else {
+                break;
+            };
+            if self.tombstones.get(&old_id) == Some(&old_ticket) {
+                self.tombstones.remove(&old_id);
+            }
+        }
+        if self.tombstone_order.len() > 2 * self.tombstones.len() + 64 {
+            let tombstones = &self.tombstones;
+            self.tombstone_order
+                .retain(|(i, t)| tombstones.get(i) == Some(t));
+        }
+    }
+
+    /// Drops records of results that were popped or cancelled, so the order queue stays
+    /// proportional to the results actually waiting.
+    fn compact_finished(&mut self) {
+        if self.finished.len() > 2 * self.counters.ready as usize + 64 {
+            let entries = &self.entries;
+            self.finished.retain(|(id, ticket, _)| {
+                matches!(entries.get(id), Some(e) if e.ticket == *ticket && matches!(e.slot, Slot::Ready(_)))
+            });
+        }
+    }
+}

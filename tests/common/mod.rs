@@ -1,0 +1,301 @@
+//! Shared helpers of the integration tests: the vendored evaluation set, a scriptable fake
+//! backend, and small C ABI wrappers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use lmbatch::ffi::*;
+use lmbatch::{Backend, BatchOutput, ModelSpec};
+use parking_lot::Mutex;
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// One face of the evaluation set, with its frame.
+#[derive(Clone, Debug)]
+pub struct EvalFace {
+    pub case: String,
+    pub frame: Arc<Vec<u8>>,
+    pub width: u32,
+    pub height: u32,
+    pub stride: usize,
+    pub format: i32,
+    pub bbox: [f32; 4],
+    pub reference: Vec<[f64; 3]>,
+    pub inter_ocular: f64,
+    pub face_score: f64,
+}
+
+pub fn format_code(name: &str) -> i32 {
+    match name {
+        "BGR8" => 0,
+        "RGB8" => 1,
+        "BGRA8" => 2,
+        "RGBA8" => 3,
+        "GRAY8" => 4,
+        other => panic!("unknown format {other}"),
+    }
+}
+
+pub fn eval_faces() -> Vec<EvalFace> {
+    let dir = data_dir().join("faces");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut faces = Vec::new();
+    for case in manifest["cases"].as_array().unwrap() {
+        let frame = Arc::new(std::fs::read(dir.join(case["raw_file"].as_str().unwrap())).unwrap());
+        for b in case["boxes"].as_array().unwrap() {
+            let f = |v: &serde_json::Value| v.as_f64().unwrap();
+            let bx = b["box"].as_array().unwrap();
+            faces.push(EvalFace {
+                case: case["name"].as_str().unwrap().to_string(),
+                frame: frame.clone(),
+                width: case["width"].as_u64().unwrap() as u32,
+                height: case["height"].as_u64().unwrap() as u32,
+                stride: case["stride_bytes"].as_u64().unwrap() as usize,
+                format: format_code(case["pixel_format"].as_str().unwrap()),
+                bbox: [
+                    f(&bx[0]) as f32,
+                    f(&bx[1]) as f32,
+                    f(&bx[2]) as f32,
+                    f(&bx[3]) as f32,
+                ],
+                reference: b["landmarks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        let p = p.as_array().unwrap();
+                        [f(&p[0]), f(&p[1]), f(&p[2])]
+                    })
+                    .collect(),
+                inter_ocular: f(&b["inter_ocular"]),
+                face_score: f(&b["face_score"]),
+            });
+        }
+    }
+    faces
+}
+
+impl EvalFace {
+    pub fn image(&self) -> lm_image {
+        lm_image {
+            data: self.frame.as_ptr(),
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+            format: self.format,
+        }
+    }
+
+    pub fn lm_box(&self) -> lm_box {
+        lm_box {
+            x1: self.bbox[0],
+            y1: self.bbox[1],
+            x2: self.bbox[2],
+            y2: self.bbox[3],
+        }
+    }
+
+    pub fn raw(&self) -> lmbatch::RawFrame<'_> {
+        lmbatch::RawFrame {
+            data: Some(&self.frame),
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+            format: self.format,
+        }
+    }
+
+    pub fn face_box(&self) -> lmbatch::FaceBox {
+        lmbatch::FaceBox {
+            x1: self.bbox[0],
+            y1: self.bbox[1],
+            x2: self.bbox[2],
+            y2: self.bbox[3],
+        }
+    }
+
+    /// Mean 2-D point distance to the reference over the inter-ocular distance.
+    pub fn nme(&self, points: &[f32]) -> f64 {
+        let sum: f64 = points
+            .chunks_exact(3)
+            .zip(&self.reference)
+            .map(|(p, r)| (f64::from(p[0]) - r[0]).hypot(f64::from(p[1]) - r[1]))
+            .sum();
+        sum / self.reference.len() as f64 / self.inter_ocular
+    }
+}
+
+/// A uniform gray BGR frame with a box in the middle, for tests that do not look at the points.
+pub struct Gray {
+    pub pixels: Vec<u8>,
+}
+
+impl Gray {
+    pub fn new() -> Self {
+        Gray {
+            pixels: vec![128; 64 * 64 * 3],
+        }
+    }
+
+    pub fn image(&self) -> lm_image {
+        lm_image {
+            data: self.pixels.as_ptr(),
+            width: 64,
+            height: 64,
+            stride: 64 * 3,
+            format: 0,
+        }
+    }
+
+    pub fn raw(&self) -> lmbatch::RawFrame<'_> {
+        lmbatch::RawFrame {
+            data: Some(&self.pixels),
+            width: 64,
+            height: 64,
+            stride: 64 * 3,
+            format: 0,
+        }
+    }
+}
+
+pub fn center_box() -> lm_box {
+    lm_box {
+        x1: 16.0,
+        y1: 16.0,
+        x2: 48.0,
+        y2: 48.0,
+    }
+}
+
+pub fn center_face() -> lmbatch::FaceBox {
+    lmbatch::FaceBox {
+        x1: 16.0,
+        y1: 16.0,
+        x2: 48.0,
+        y2: 48.0,
+    }
+}
+
+/// What the fake backend does with a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    Fail,
+    Panic,
+    Nan,
+}
+
+/// A backend whose behaviour the test scripts: it records batch sizes, optionally waits for a
+/// gate before each batch, sleeps, or fails in a chosen way. Points are all at the crop centre.
+pub struct FakeBackend {
+    spec: ModelSpec,
+    max_batch: usize,
+    pub sizes: Arc<Mutex<Vec<usize>>>,
+    pub gate: Option<Receiver<()>>,
+    pub entered: Option<Sender<usize>>,
+    pub sleep: Duration,
+    pub faults: Arc<Mutex<Vec<Fault>>>,
+}
+
+impl FakeBackend {
+    pub fn new(max_batch: usize) -> Self {
+        let mut spec = ModelSpec::face_landmark_468();
+        spec.num_points = 4;
+        FakeBackend {
+            spec,
+            max_batch,
+            sizes: Arc::default(),
+            gate: None,
+            entered: None,
+            sleep: Duration::ZERO,
+            faults: Arc::default(),
+        }
+    }
+}
+
+impl Backend for FakeBackend {
+    fn name(&self) -> &str {
+        "fake"
+    }
+    fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+    fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> lmbatch::Result<()> {
+        self.sizes.lock().push(crops.len());
+        if let Some(tx) = &self.entered {
+            let _ = tx.send(crops.len());
+        }
+        if let Some(gate) = &self.gate {
+            let _ = gate.recv();
+        }
+        std::thread::sleep(self.sleep);
+        let fault = {
+            let mut f = self.faults.lock();
+            if f.is_empty() {
+                Fault::None
+            } else {
+                f.remove(0)
+            }
+        };
+        match fault {
+            Fault::Fail => {
+                return Err(lmbatch::Error::new(
+                    lmbatch::ErrorKind::InferenceFailed,
+                    "scripted failure",
+                ))
+            }
+            Fault::Panic => panic!("scripted panic"),
+            _ => {}
+        }
+        let v = if fault == Fault::Nan { f32::NAN } else { 96.0 };
+        out.points = vec![v; crops.len() * self.spec.point_floats()];
+        out.scores = vec![0.75; crops.len()];
+        Ok(())
+    }
+}
+
+/// Counts the threads of this process.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+pub fn landmarks_buf(points: &mut [f32]) -> lm_landmarks {
+    lm_landmarks {
+        struct_size: std::mem::size_of::<lm_landmarks>(),
+        points: points.as_mut_ptr(),
+        capacity: (points.len() / 3) as u32,
+        num_points: 0,
+        face_score: -1.0,
+        queue_us: 0,
+        infer_us: 0,
+    }
+}
+
+pub fn stats(h: *mut lm_handle) -> lm_stats {
+    // SAFETY: lm_stats is plain data; zeroed is a valid value.
+    let mut s: lm_stats = unsafe { std::mem::zeroed() };
+    s.struct_size = std::mem::size_of::<lm_stats>();
+    // SAFETY: h is a live handle and s a writable lm_stats.
+    assert_eq!(unsafe { lm_get_stats(h, &mut s) }, lm_status::LM_STATUS_OK);
+    s
+}
+
+pub fn reconciles(s: &lmbatch::Stats) -> bool {
+    let c = &s.counters;
+    c.accepted == c.queued + c.in_flight + c.ready + c.popped + c.expired + c.cancelled
+}
+
+pub fn c_reconciles(s: &lm_stats) -> bool {
+    s.accepted == s.queued + s.in_flight + s.ready + s.popped + s.expired + s.cancelled
+}
