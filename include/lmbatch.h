@@ -436,6 +436,8 @@ extern "C" {
 /**
  * Fills `cfg` with the defaults and sets `struct_size`. NULL does nothing.
  * Thread safety: any thread; it touches only `cfg`.
+ * # Safety
+ * `cfg` is NULL or points to a writable lm_config.
  */
 void lm_config_init(struct lm_config *cfg);
 
@@ -452,6 +454,9 @@ void lm_config_init(struct lm_config *cfg);
  * LM_STATUS_BACKEND_UNAVAILABLE (an explicitly requested backend cannot run here);
  * LM_STATUS_INTERNAL; LM_STATUS_PANIC.
  * Thread safety: any thread; handles are independent of each other.
+ * # Safety
+ * `cfg` is NULL or points to `cfg->struct_size` readable bytes with NUL-terminated strings;
+ * `out` is NULL or writable; `err_buf` is NULL or holds `err_len` bytes.
  */
 lm_status lm_create(const struct lm_config *cfg, struct lm_handle **out, char *err_buf, size_t err_len);
 
@@ -472,11 +477,16 @@ lm_status lm_create(const struct lm_config *cfg, struct lm_handle **out, char *e
  * LM_STATUS_QUEUE_FULL (nothing kept); LM_STATUS_DUPLICATE_ID; LM_STATUS_SHUTTING_DOWN;
  * LM_STATUS_PANIC.
  * Thread safety: any number of threads at once on the same handle.
+ * # Safety
+ * `h` is NULL or a live handle; `frame` and `face` are NULL or readable; `frame->data` is NULL
+ * or covers `stride * (height - 1) + width * bytes per pixel` readable bytes.
  */
 lm_status lm_enqueue(struct lm_handle *h, uint64_t event_id, const struct lm_image *frame, const struct lm_box *face);
 
 /**
  * Pops the final state of `event_id` without waiting: lm_pop_wait with a timeout of 0.
+ * # Safety
+ * As lm_pop_wait.
  */
 lm_status lm_pop(struct lm_handle *h, uint64_t event_id, struct lm_landmarks *out);
 
@@ -496,6 +506,9 @@ lm_status lm_pop(struct lm_handle *h, uint64_t event_id, struct lm_landmarks *ou
  * `points` NULL with `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover
  * `num_points`); LM_STATUS_PANIC.
  * Thread safety: any number of threads at once; a result is handed out to one of them only.
+ * # Safety
+ * `h` is NULL or a live handle; `out` is NULL or holds `out->struct_size` writable bytes;
+ * `out->points` is NULL or holds `out->capacity * 3` writable floats.
  */
 lm_status lm_pop_wait(struct lm_handle *h, uint64_t event_id, uint32_t timeout_ms, struct lm_landmarks *out);
 
@@ -506,6 +519,8 @@ lm_status lm_pop_wait(struct lm_handle *h, uint64_t event_id, uint32_t timeout_m
  * Returns LM_STATUS_OK; LM_STATUS_NOT_FOUND (unknown, already delivered, already cancelled);
  * LM_STATUS_NULL_ARGUMENT; LM_STATUS_PANIC.
  * Thread safety: any number of threads at once.
+ * # Safety
+ * `h` is NULL or a live handle.
  */
 lm_status lm_cancel(struct lm_handle *h, uint64_t event_id);
 
@@ -516,6 +531,8 @@ lm_status lm_cancel(struct lm_handle *h, uint64_t event_id);
  * Returns LM_STATUS_OK; LM_STATUS_NULL_ARGUMENT; LM_STATUS_INVALID_ARGUMENT (`struct_size`
  * smaller than the struct_size field); LM_STATUS_PANIC.
  * Thread safety: any number of threads at once.
+ * # Safety
+ * `h` is NULL or a live handle; `out` is NULL or holds `out->struct_size` writable bytes.
  */
 lm_status lm_get_stats(struct lm_handle *h, struct lm_stats *out);
 
@@ -526,6 +543,8 @@ lm_status lm_get_stats(struct lm_handle *h, struct lm_stats *out);
  * Returns LM_STATUS_OK; LM_STATUS_NULL_ARGUMENT; LM_STATUS_INVALID_ARGUMENT (`struct_size`
  * smaller than the struct_size field); LM_STATUS_PANIC.
  * Thread safety: any thread, at any time while the handle lives.
+ * # Safety
+ * `h` is NULL or a live handle; `out` is NULL or holds `out->struct_size` writable bytes.
  */
 lm_status lm_get_model_info(struct lm_handle *h, struct lm_model_info *out);
 
@@ -534,6 +553,8 @@ lm_status lm_get_model_info(struct lm_handle *h, struct lm_model_info *out);
  * is cancelled), joins the worker, frees everything. Returns within `drain_timeout_ms` plus one
  * batch time. NULL is fine. Results not popped are lost.
  * Thread safety: must not race any other call on the same handle; other handles are unaffected.
+ * # Safety
+ * `h` is NULL or a live handle, destroyed once, with no other call on it racing or following.
  */
 void lm_destroy(struct lm_handle *h);
 
@@ -553,6 +574,8 @@ const char *lm_version_string(void);
  * The library's C ABI version (compare with LM_API_VERSION_MAJOR/MINOR of the header you built
  * against: equal major, library minor >= header minor). NULL pointers are skipped.
  * Thread safety: any thread.
+ * # Safety
+ * Each pointer is NULL or writable.
  */
 void lm_api_version(uint32_t *major, uint32_t *minor);
 

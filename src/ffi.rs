@@ -334,6 +334,8 @@ fn defaults() -> lm_config {
 
 /// Fills `cfg` with the defaults and sets `struct_size`. NULL does nothing.
 /// Thread safety: any thread; it touches only `cfg`.
+/// # Safety
+/// `cfg` is NULL or points to a writable lm_config.
 #[no_mangle]
 pub unsafe extern "C" fn lm_config_init(cfg: *mut lm_config) {
     let _ = catch_unwind(|| {
@@ -447,6 +449,9 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
 /// LM_STATUS_BACKEND_UNAVAILABLE (an explicitly requested backend cannot run here);
 /// LM_STATUS_INTERNAL; LM_STATUS_PANIC.
 /// Thread safety: any thread; handles are independent of each other.
+/// # Safety
+/// `cfg` is NULL or points to `cfg->struct_size` readable bytes with NUL-terminated strings;
+/// `out` is NULL or writable; `err_buf` is NULL or holds `err_len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn lm_create(
     cfg: *const lm_config,
@@ -508,6 +513,9 @@ unsafe fn pipeline<'a>(h: *mut lm_handle) -> Option<&'a Pipeline> {
 /// LM_STATUS_QUEUE_FULL (nothing kept); LM_STATUS_DUPLICATE_ID; LM_STATUS_SHUTTING_DOWN;
 /// LM_STATUS_PANIC.
 /// Thread safety: any number of threads at once on the same handle.
+/// # Safety
+/// `h` is NULL or a live handle; `frame` and `face` are NULL or readable; `frame->data` is NULL
+/// or covers `stride * (height - 1) + width * bytes per pixel` readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn lm_enqueue(
     h: *mut lm_handle,
@@ -556,6 +564,8 @@ pub unsafe extern "C" fn lm_enqueue(
 }
 
 /// Pops the final state of `event_id` without waiting: lm_pop_wait with a timeout of 0.
+/// # Safety
+/// As lm_pop_wait.
 #[no_mangle]
 pub unsafe extern "C" fn lm_pop(
     h: *mut lm_handle,
@@ -581,6 +591,9 @@ pub unsafe extern "C" fn lm_pop(
 /// `points` NULL with `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover
 /// `num_points`); LM_STATUS_PANIC.
 /// Thread safety: any number of threads at once; a result is handed out to one of them only.
+/// # Safety
+/// `h` is NULL or a live handle; `out` is NULL or holds `out->struct_size` writable bytes;
+/// `out->points` is NULL or holds `out->capacity * 3` writable floats.
 #[no_mangle]
 pub unsafe extern "C" fn lm_pop_wait(
     h: *mut lm_handle,
@@ -655,6 +668,8 @@ pub unsafe extern "C" fn lm_pop_wait(
 /// Returns LM_STATUS_OK; LM_STATUS_NOT_FOUND (unknown, already delivered, already cancelled);
 /// LM_STATUS_NULL_ARGUMENT; LM_STATUS_PANIC.
 /// Thread safety: any number of threads at once.
+/// # Safety
+/// `h` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn lm_cancel(h: *mut lm_handle, event_id: u64) -> lm_status {
     guard(|| {
@@ -676,6 +691,8 @@ pub unsafe extern "C" fn lm_cancel(h: *mut lm_handle, event_id: u64) -> lm_statu
 /// Returns LM_STATUS_OK; LM_STATUS_NULL_ARGUMENT; LM_STATUS_INVALID_ARGUMENT (`struct_size`
 /// smaller than the struct_size field); LM_STATUS_PANIC.
 /// Thread safety: any number of threads at once.
+/// # Safety
+/// `h` is NULL or a live handle; `out` is NULL or holds `out->struct_size` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn lm_get_stats(h: *mut lm_handle, out: *mut lm_stats) -> lm_status {
     guard(|| {
@@ -728,6 +745,8 @@ pub unsafe extern "C" fn lm_get_stats(h: *mut lm_handle, out: *mut lm_stats) -> 
 /// Returns LM_STATUS_OK; LM_STATUS_NULL_ARGUMENT; LM_STATUS_INVALID_ARGUMENT (`struct_size`
 /// smaller than the struct_size field); LM_STATUS_PANIC.
 /// Thread safety: any thread, at any time while the handle lives.
+/// # Safety
+/// `h` is NULL or a live handle; `out` is NULL or holds `out->struct_size` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn lm_get_model_info(
     h: *mut lm_handle,
@@ -770,6 +789,8 @@ pub unsafe extern "C" fn lm_get_model_info(
 /// is cancelled), joins the worker, frees everything. Returns within `drain_timeout_ms` plus one
 /// batch time. NULL is fine. Results not popped are lost.
 /// Thread safety: must not race any other call on the same handle; other handles are unaffected.
+/// # Safety
+/// `h` is NULL or a live handle, destroyed once, with no other call on it racing or following.
 #[no_mangle]
 pub unsafe extern "C" fn lm_destroy(h: *mut lm_handle) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
@@ -817,6 +838,8 @@ pub extern "C" fn lm_version_string() -> *const c_char {
 /// The library's C ABI version (compare with LM_API_VERSION_MAJOR/MINOR of the header you built
 /// against: equal major, library minor >= header minor). NULL pointers are skipped.
 /// Thread safety: any thread.
+/// # Safety
+/// Each pointer is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn lm_api_version(major: *mut u32, minor: *mut u32) {
     // SAFETY: each pointer is NULL or writable, by the caller's contract.

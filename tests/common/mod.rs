@@ -299,3 +299,46 @@ pub fn reconciles(s: &lmbatch::Stats) -> bool {
 pub fn c_reconciles(s: &lm_stats) -> bool {
     s.accepted == s.queued + s.in_flight + s.ready + s.popped + s.expired + s.cancelled
 }
+
+/// lm_config_init's defaults.
+pub fn default_config() -> lm_config {
+    let mut cfg = std::mem::MaybeUninit::<lm_config>::uninit();
+    // SAFETY: lm_config_init writes the whole struct.
+    unsafe {
+        lm_config_init(cfg.as_mut_ptr());
+        cfg.assume_init()
+    }
+}
+
+/// lm_create with a message buffer; returns the status, the handle (NULL on failure), the message.
+pub fn create(cfg: &lm_config) -> (lm_status, *mut lm_handle, String) {
+    let mut h = std::ptr::null_mut();
+    let mut buf = [0 as std::ffi::c_char; 512];
+    // SAFETY: valid config, out pointer and buffer.
+    let status = unsafe { lm_create(cfg, &mut h, buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: the library NUL-terminates the buffer (it starts zeroed).
+    let message = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    (status, h, message)
+}
+
+/// A CPU handle with the given batch size and wait.
+pub fn cpu_handle(max_batch: u32, max_wait_us: u32) -> *mut lm_handle {
+    let mut cfg = default_config();
+    cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
+    cfg.max_batch = max_batch;
+    cfg.queue_capacity = 3 * max_batch;
+    cfg.max_wait_us = max_wait_us;
+    let (status, h, message) = create(&cfg);
+    assert_eq!(status, lm_status::LM_STATUS_OK, "{message}");
+    h
+}
+
+/// The astronaut face of the evaluation set.
+pub fn astronaut() -> EvalFace {
+    eval_faces()
+        .into_iter()
+        .find(|f| f.case == "astronaut_rgb8_native")
+        .unwrap()
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust unit and integration tests (C ABI included), then the C/C++ programs
+# under ctest against the freshly built library (once plain, once under valgrind memcheck).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --locked
+# The shared library the C tests link (dev profile: dependencies at -O3, see Cargo.toml).
+cargo build --locked --lib
+lib_dir="$PWD/target/debug"
+build_dir="$PWD/target/cpp_examples"
+cmake -S cpp_examples -B "$build_dir" -DLMBATCH_LIB_DIR="$lib_dir" >/dev/null
+cmake --build "$build_dir" --parallel 2
+ctest --test-dir "$build_dir" --output-on-failure --timeout 1200

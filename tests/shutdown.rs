@@ -1,0 +1,115 @@
+//! Destroy under load and in loops, with the real CPU backend through the C ABI. The tests here
+//! count the process's threads, so they run one at a time (a lock) in a binary of their own.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use lmbatch::ffi::lm_status::*;
+use lmbatch::ffi::*;
+
+static SERIAL: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// The raw handle, shareable with producer threads (the C ABI allows concurrent enqueues).
+#[derive(Clone, Copy)]
+struct Shared(*mut lm_handle);
+// SAFETY: lm_enqueue and lm_get_stats may be called from any number of threads at once.
+unsafe impl Send for Shared {}
+
+#[test]
+fn destroy_with_a_full_queue_from_four_producers_is_bounded_and_leaks_no_thread() {
+    let _serial = SERIAL.lock();
+    let threads_before = thread_count();
+    let mut cfg = default_config();
+    cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
+    cfg.drain_timeout_ms = 300;
+    let (status, h, message) = create(&cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    let shared = Shared(h);
+    let face = Arc::new(astronaut());
+    let stop = Arc::new(AtomicBool::new(false));
+    let producers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (face, stop) = (face.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let h = shared;
+                let (mut accepted, mut full, mut id) = (0u64, 0u64, t << 40);
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: the handle outlives the producers (joined before destroy).
+                    match unsafe { lm_enqueue(h.0, id, &face.image(), &face.lm_box()) } {
+                        LM_STATUS_OK => accepted += 1,
+                        LM_STATUS_QUEUE_FULL => full += 1,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                    id += 1;
+                }
+                (accepted, full)
+            })
+        })
+        .collect();
+    // Run until the queue has overflowed for a while, then stop the producers (the contract:
+    // destroy must not race other calls).
+    let t0 = Instant::now();
+    // At least two batches done, so the batch time below is a measured one.
+    while (stats(h).rejected_full < 200 || stats(h).batches < 2)
+        && t0.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut accepted, mut full) = (0, 0);
+    for p in producers {
+        let (a, f) = p.join().unwrap();
+        accepted += a;
+        full += f;
+    }
+    let s = stats(h);
+    assert_eq!(
+        (s.accepted, s.rejected_full),
+        (accepted, full),
+        "every refusal was reported and counted"
+    );
+    assert!(full >= 200 && s.queued > 0, "{s:?}");
+    assert!(c_reconciles(&s));
+    let batch_us = s.infer_us_p99.max(1);
+    let t0 = Instant::now();
+    // SAFETY: live handle, no other call racing.
+    unsafe { lm_destroy(h) };
+    let took = t0.elapsed();
+    let bound = Duration::from_millis(300)
+        + Duration::from_micros(batch_us) * 2
+        + Duration::from_millis(100);
+    println!("destroy took {took:?} (bound {bound:?}, batch p99 {batch_us} us)");
+    assert!(
+        took <= bound,
+        "destroy took {took:?}, more than drain timeout + a batch ({bound:?})"
+    );
+    assert_eq!(
+        thread_count(),
+        threads_before,
+        "a library thread outlived lm_destroy"
+    );
+}
+
+#[test]
+fn create_and_destroy_in_a_loop_leaves_no_thread_behind() {
+    let _serial = SERIAL.lock();
+    let threads_before = thread_count();
+    let face = astronaut();
+    for round in 0..20u64 {
+        let h = cpu_handle(4, 0);
+        if round % 2 == 0 {
+            // With work queued and in flight at destroy.
+            for id in 0..6 {
+                // SAFETY: live handle, valid frame.
+                let _ = unsafe { lm_enqueue(h, id, &face.image(), &face.lm_box()) };
+            }
+        }
+        // SAFETY: live handle, no other call racing.
+        unsafe { lm_destroy(h) };
+        assert_eq!(thread_count(), threads_before, "round {round}");
+    }
+}
