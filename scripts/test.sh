@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 cargo test --locked
 # The shared library the C tests link (dev profile: dependencies at -O3, see Cargo.toml).
 cargo build --locked --lib
-lib_dir="$PWD/target/debug"
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+lib_dir="$target_dir/debug"
 build_dir="$PWD/target/cpp_examples"
 cmake -S cpp_examples -B "$build_dir" -DLMBATCH_LIB_DIR="$lib_dir" >/dev/null
 cmake --build "$build_dir" --parallel 2
