@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust unit and integration tests (C ABI included), then the C/C++ programs
-# under ctest against the freshly built library (once plain, once under valgrind memcheck).
+# under ctest against the freshly built library: once plain (plus valgrind memcheck and the
+# installed-package consumer), once built with AddressSanitizer; then the Go and C# bindings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --locked
-# The shared library the C tests link (dev profile: dependencies at -O3, see Cargo.toml).
+# The shared library the other languages link (dev profile: dependencies at -O3, see Cargo.toml).
 cargo build --locked --lib
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 lib_dir="$target_dir/debug"
-build_dir="$PWD/target/cpp_examples"
-cmake -S cpp_examples -B "$build_dir" -DLMBATCH_LIB_DIR="$lib_dir" >/dev/null
-cmake --build "$build_dir" --parallel 2
-ctest --test-dir "$build_dir" --output-on-failure --timeout 1200
+
+for variant in plain asan; do
+  build_dir="$PWD/target/cpp_examples_$variant"
+  sanitize=""
+  [ "$variant" = asan ] && sanitize=address
+  cmake -S cpp_examples -B "$build_dir" -DLMBATCH_LIB_DIR="$lib_dir" -DLMBATCH_SANITIZE="$sanitize" >/dev/null
+  cmake --build "$build_dir" --parallel 2
+  ctest --test-dir "$build_dir" --output-on-failure --timeout 1200
+done

@@ -271,6 +271,11 @@ impl Pipeline {
                 return Err(e);
             }
         };
+        // Under overload most faces are refused: refuse them before paying for the crop.
+        if self.tx.len() >= self.queue_capacity {
+            self.store.count_full();
+            return Err(Error::new(ErrorKind::QueueFull, "the queue is full"));
+        }
         let mut pixels = self.recycled.try_recv().unwrap_or_default();
         pixels.resize(self.spec.crop_bytes(), 0);
         let side = self.spec.input_size as usize;

@@ -251,6 +251,11 @@ impl ResultStore {
         self.state.lock().counters.rejected_invalid += 1;
     }
 
+    /// Counts an enqueue refused because the queue was full before it reached [`admit`](Self::admit).
+    pub fn count_full(&self) {
+        self.state.lock().counters.rejected_full += 1;
+    }
+
     /// Stops intake: later admissions answer `ShuttingDown`.
     pub fn close(&self) {
         self.state.lock().closed = true;

@@ -1,0 +1,3 @@
+module lmbatch
+
+go 1.19

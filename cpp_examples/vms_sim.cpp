@@ -1,0 +1,237 @@
+// vms_sim: a video-management system in miniature. N camera threads each produce frames at a set
+// rate with several faces per frame (the bundled photo's face, with detector-like jitter), enqueue
+// every face without blocking, and pop a track's faces when the track ends (picking the best face
+// by score), as a VMS does. Prints what happened, including how long the frame threads spent in
+// lm_enqueue: they never wait for inference.
+//
+// Usage: vms_sim FRAME.raw [--cameras 8] [--fps 10] [--faces 2] [--seconds 5] [--track-frames 20]
+//        (FRAME.raw: the 512x512 RGB8 astronaut frame of tests/data/faces)
+#include <lmbatch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  int cameras = 8;
+  int fps = 10;
+  int faces = 2;
+  double seconds = 5;
+  int track_frames = 20;
+};
+
+struct Track {
+  std::vector<uint64_t> ids;  // faces enqueued for this track
+  int frames_left = 0;
+  float dx = 0, dy = 0, scale = 1;
+};
+
+// What one camera saw; merged at the end.
+struct Tally {
+  uint64_t enqueued = 0, accepted = 0, queue_full = 0, invalid = 0, other = 0;
+  uint64_t ok = 0, expired = 0, failed = 0, lost = 0, tracks = 0, frames = 0, late_frames = 0;
+  double best_score_sum = 0;
+  std::vector<uint32_t> enqueue_ns;
+};
+
+const lmbatch::Box kFace{177.2828f, 80.559f, 271.8469f, 175.1234f};
+
+// Pops the faces of an ended track; ids still pending are kept for a later try.
+void finish_track(lmbatch::Pipeline &p, std::vector<uint64_t> &ids, Tally &t, std::chrono::milliseconds wait) {
+  float best = -1;
+  std::vector<uint64_t> pending;
+  for (uint64_t id : ids) {
+    const auto r = p.pop_wait(id, wait);
+    switch (r.status) {
+      case lmbatch::Status::Ok:
+        ++t.ok;
+        best = std::max(best, r.landmarks.face_score());
+        break;
+      case lmbatch::Status::Pending:
+      case lmbatch::Status::Timeout:
+        pending.push_back(id);
+        break;
+      case lmbatch::Status::Expired:
+        ++t.expired;
+        break;
+      case lmbatch::Status::InferenceFailed:
+        ++t.failed;
+        break;
+      default:
+        ++t.lost;  // NotFound for an accepted id: a bug
+        break;
+    }
+  }
+  if (best >= 0) t.best_score_sum += best;
+  ids = std::move(pending);
+}
+
+void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatch::Pipeline &p, Tally &t) {
+  std::mt19937 rng(1234u + static_cast<unsigned>(index));
+  std::uniform_real_distribution<float> jitter(-6.f, 6.f), zoom(0.85f, 1.15f);
+  std::uniform_int_distribution<int> life(o.track_frames / 2 + 1, o.track_frames * 3 / 2 + 1);
+  const lmbatch::Image frame{rgb.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8};
+  std::vector<Track> tracks(static_cast<size_t>(o.faces));
+  std::vector<uint64_t> deferred;  // faces of ended tracks that were still pending
+  const auto period = std::chrono::nanoseconds(1000000000LL / o.fps);
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  uint64_t seq = 0;
+  auto next = start;
+  while (next < end) {
+    std::this_thread::sleep_until(next);
+    if (Clock::now() - next > period) ++t.late_frames;
+    ++t.frames;
+    for (auto &track : tracks) {
+      if (track.frames_left == 0) {
+        track = Track{{}, life(rng), jitter(rng), jitter(rng), zoom(rng)};
+      }
+      const float cx = (kFace.x1 + kFace.x2) / 2 + track.dx + jitter(rng) / 3;
+      const float cy = (kFace.y1 + kFace.y2) / 2 + track.dy + jitter(rng) / 3;
+      const float half = (kFace.x2 - kFace.x1) / 2 * track.scale;
+      const uint64_t id = (static_cast<uint64_t>(index) << 48) | seq++;
+      const auto t0 = Clock::now();
+      const auto s = p.enqueue(id, frame, lmbatch::Box{cx - half, cy - half, cx + half, cy + half});
+      t.enqueue_ns.push_back(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
+      ++t.enqueued;
+      switch (s) {
+        case lmbatch::Status::Ok:
+          ++t.accepted;
+          track.ids.push_back(id);
+          break;
+        case lmbatch::Status::QueueFull:
+          ++t.queue_full;  // backpressure: this face is skipped, the frame thread moves on
+          break;
+        case lmbatch::Status::InvalidArgument:
+          ++t.invalid;
+          break;
+        default:
+          ++t.other;
+          break;
+      }
+      if (--track.frames_left == 0) {
+        ++t.tracks;
+        finish_track(p, track.ids, t, std::chrono::milliseconds(0));
+        deferred.insert(deferred.end(), track.ids.begin(), track.ids.end());
+        track.ids.clear();
+      }
+    }
+    if (!deferred.empty()) finish_track(p, deferred, t, std::chrono::milliseconds(0));
+    next += period;
+  }
+  // The cameras stop: every open track ends, and whatever is pending is waited for.
+  for (auto &track : tracks) {
+    if (!track.ids.empty()) ++t.tracks;
+    deferred.insert(deferred.end(), track.ids.begin(), track.ids.end());
+  }
+  finish_track(p, deferred, t, std::chrono::milliseconds(30000));
+  t.lost += deferred.size();
+}
+
+double percentile(std::vector<uint32_t> &v, double q) {
+  if (v.empty()) return 0;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T]\n", argv[0]);
+    return 2;
+  }
+  Options o;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const char *v = argv[i + 1];
+    if (k == "--cameras") o.cameras = std::atoi(v);
+    else if (k == "--fps") o.fps = std::atoi(v);
+    else if (k == "--faces") o.faces = std::atoi(v);
+    else if (k == "--seconds") o.seconds = std::atof(v);
+    else if (k == "--track-frames") o.track_frames = std::atoi(v);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (o.cameras < 1 || o.fps < 1 || o.faces < 1 || o.seconds <= 0 || o.track_frames < 1) {
+    std::fprintf(stderr, "all options must be positive\n");
+    return 2;
+  }
+  std::ifstream in(argv[1], std::ios::binary);
+  const std::vector<uint8_t> rgb((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (rgb.size() != 512u * 512u * 3u) {
+    std::fprintf(stderr, "%s is not the 512x512 RGB8 astronaut frame\n", argv[1]);
+    return 2;
+  }
+
+  lmbatch::Config config;
+  config.max_wait = std::chrono::milliseconds(10);
+  lmbatch::Pipeline pipeline(config);
+  const auto info = pipeline.model_info();
+  std::printf("vms_sim: %d cameras x %d fps x %d faces for %.1f s, backend %s, max batch %u\n", o.cameras,
+              o.fps, o.faces, o.seconds, info.backend.c_str(), info.max_batch);
+
+  std::vector<Tally> tallies(static_cast<size_t>(o.cameras));
+  const auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < o.cameras; ++c) {
+    threads.emplace_back(camera, c, std::cref(o), std::cref(rgb), std::ref(pipeline), std::ref(tallies[static_cast<size_t>(c)]));
+  }
+  for (auto &th : threads) th.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  Tally all;
+  for (auto &t : tallies) {
+    all.enqueued += t.enqueued; all.accepted += t.accepted; all.queue_full += t.queue_full;
+    all.invalid += t.invalid; all.other += t.other; all.ok += t.ok; all.expired += t.expired;
+    all.failed += t.failed; all.lost += t.lost; all.tracks += t.tracks; all.frames += t.frames;
+    all.late_frames += t.late_frames; all.best_score_sum += t.best_score_sum;
+    all.enqueue_ns.insert(all.enqueue_ns.end(), t.enqueue_ns.begin(), t.enqueue_ns.end());
+  }
+  const lm_stats s = pipeline.stats();
+  std::printf("faces offered %llu: accepted %llu, rejected queue-full %llu, invalid %llu, other %llu\n",
+              (unsigned long long)all.enqueued, (unsigned long long)all.accepted,
+              (unsigned long long)all.queue_full, (unsigned long long)all.invalid, (unsigned long long)all.other);
+  std::printf("popped ok %llu, expired %llu, failed %llu, lost %llu; tracks %llu (mean best score %.3f)\n",
+              (unsigned long long)all.ok, (unsigned long long)all.expired, (unsigned long long)all.failed,
+              (unsigned long long)all.lost, (unsigned long long)all.tracks,
+              all.tracks ? all.best_score_sum / static_cast<double>(all.tracks) : 0.0);
+  std::printf("throughput %.1f faces/s over %.2f s\n", static_cast<double>(all.ok) / elapsed, elapsed);
+  std::printf("lm_enqueue (crop + resize + queue): p50 %.1f us, p99 %.1f us, max %.1f us over %zu calls\n",
+              percentile(all.enqueue_ns, 0.5) / 1e3, percentile(all.enqueue_ns, 0.99) / 1e3,
+              percentile(all.enqueue_ns, 1.0) / 1e3, all.enqueue_ns.size());
+  std::printf("frames %llu, started more than one period late: %llu\n", (unsigned long long)all.frames,
+              (unsigned long long)all.late_frames);
+  std::printf("queue wait p50 %llu us, p99 %llu us; batch inference p50 %llu us, p99 %llu us\n",
+              (unsigned long long)s.queue_us_p50, (unsigned long long)s.queue_us_p99,
+              (unsigned long long)s.infer_us_p50, (unsigned long long)s.infer_us_p99);
+  std::printf("batches %llu, size histogram:", (unsigned long long)s.batches);
+  for (int n = 1; n <= 32; ++n) {
+    if (s.batch_size_hist[n]) std::printf(" %d:%llu", n, (unsigned long long)s.batch_size_hist[n]);
+  }
+  std::printf("\n");
+
+  // Every accepted face reached exactly one final state that the cameras saw.
+  const bool balanced = all.accepted == all.ok + all.expired + all.failed && all.lost == 0 && all.other == 0 &&
+                        s.accepted == all.accepted && s.rejected_full == all.queue_full &&
+                        s.accepted == s.queued + s.in_flight + s.ready + s.popped + s.expired + s.cancelled;
+  std::printf("accounting: %s\n", balanced ? "balanced" : "NOT BALANCED");
+  return balanced ? 0 : 1;
+}

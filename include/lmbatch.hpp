@@ -1,0 +1,276 @@
+// lmbatch.hpp: a header-only C++17 wrapper over the C ABI in lmbatch.h.
+//
+// - lmbatch::Pipeline owns an lm_handle (RAII, move-only); its destructor calls lm_destroy.
+// - Only the constructor throws (lmbatch::Error, with the status and lm_create's message);
+//   every other call returns a Status or a PopResult carrying one.
+// - Thread safety is the C ABI's: enqueue, pop, pop_wait, cancel, stats and model_info may run
+//   on many threads at once; destruction and move-assignment must not race them.
+#ifndef LMBATCH_HPP
+#define LMBATCH_HPP
+
+#include "lmbatch.h"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lmbatch {
+
+// The C statuses as a scoped enum; the values are the C values.
+enum class Status : int32_t {
+  Ok = LM_STATUS_OK,
+  NullArgument = LM_STATUS_NULL_ARGUMENT,
+  InvalidArgument = LM_STATUS_INVALID_ARGUMENT,
+  QueueFull = LM_STATUS_QUEUE_FULL,
+  Pending = LM_STATUS_PENDING,
+  NotFound = LM_STATUS_NOT_FOUND,
+  Expired = LM_STATUS_EXPIRED,
+  Cancelled = LM_STATUS_CANCELLED,
+  InferenceFailed = LM_STATUS_INFERENCE_FAILED,
+  DuplicateId = LM_STATUS_DUPLICATE_ID,
+  Timeout = LM_STATUS_TIMEOUT,
+  BufferTooSmall = LM_STATUS_BUFFER_TOO_SMALL,
+  BackendUnavailable = LM_STATUS_BACKEND_UNAVAILABLE,
+  ModelError = LM_STATUS_MODEL_ERROR,
+  ShuttingDown = LM_STATUS_SHUTTING_DOWN,
+  Panic = LM_STATUS_PANIC,
+  Internal = LM_STATUS_INTERNAL,
+};
+
+// A static description of a status ("queue full", ...).
+inline const char *to_string(Status s) noexcept { return lm_status_string(static_cast<int32_t>(s)); }
+
+enum class PixelFormat : int32_t {
+  Bgr8 = LM_PIXEL_FORMAT_BGR8,
+  Rgb8 = LM_PIXEL_FORMAT_RGB8,
+  Bgra8 = LM_PIXEL_FORMAT_BGRA8,
+  Rgba8 = LM_PIXEL_FORMAT_RGBA8,
+  Gray8 = LM_PIXEL_FORMAT_GRAY8,
+};
+
+enum class Backend : int32_t { Auto = LM_BACKEND_AUTO, Cpu = LM_BACKEND_CPU, TensorRT = LM_BACKEND_TENSORRT };
+
+// Thrown by Pipeline's constructor only.
+class Error : public std::runtime_error {
+ public:
+  Error(Status status, const std::string &message)
+      : std::runtime_error(std::string(to_string(status)) + (message.empty() ? "" : ": " + message)),
+        status_(status) {}
+  Status status() const noexcept { return status_; }
+
+ private:
+  Status status_;
+};
+
+// A view of the caller's frame; only read during enqueue.
+struct Image {
+  const uint8_t *data = nullptr;
+  uint32_t width = 0;
+  uint32_t height = 0;
+  size_t stride = 0;  // bytes per row
+  PixelFormat format = PixelFormat::Bgr8;
+};
+
+// A detector box in frame pixels.
+struct Box {
+  float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+};
+
+struct Point {
+  float x, y, z;
+};
+
+// One face's landmarks in frame pixels.
+class Landmarks {
+ public:
+  size_t size() const noexcept { return num_points_; }
+  bool empty() const noexcept { return num_points_ == 0; }
+  Point operator[](size_t i) const noexcept { return Point{xyz_[3 * i], xyz_[3 * i + 1], xyz_[3 * i + 2]}; }
+  // size() * 3 floats: x, y, z per point.
+  const float *data() const noexcept { return xyz_.data(); }
+  float face_score() const noexcept { return face_score_; }
+  uint64_t queue_us() const noexcept { return queue_us_; }
+  uint64_t infer_us() const noexcept { return infer_us_; }
+
+ private:
+  friend class Pipeline;
+  std::vector<float> xyz_;
+  size_t num_points_ = 0;
+  float face_score_ = 0;
+  uint64_t queue_us_ = 0;
+  uint64_t infer_us_ = 0;
+};
+
+// What pop answers: the status and, when it is Ok, the landmarks.
+struct PopResult {
+  Status status = Status::NotFound;
+  Landmarks landmarks;
+  bool ok() const noexcept { return status == Status::Ok; }
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+struct ModelInfo {
+  std::string backend;
+  uint32_t num_points = 0, input_width = 0, input_height = 0, max_batch = 0;
+  std::string fallback_reason;
+};
+
+// Log levels: 0 error, 1 warning, 2 info, 3 debug. Called from library threads; must not call
+// back into the library.
+using LogFunction = std::function<void(int level, const char *message)>;
+
+// Settings; the defaults are lm_config_init's (read from the library, so they cannot drift).
+struct Config {
+  Config() {
+    lm_config c;
+    lm_config_init(&c);
+    backend = static_cast<Backend>(c.backend);
+    device_id = c.device_id;
+    max_batch = c.max_batch;
+    queue_capacity = c.queue_capacity;
+    max_wait = std::chrono::microseconds(c.max_wait_us);
+    result_capacity = c.result_capacity;
+    result_ttl = std::chrono::milliseconds(c.result_ttl_ms);
+    drain_timeout = std::chrono::milliseconds(c.drain_timeout_ms);
+  }
+  std::string model_path;  // empty: the bundled model
+  Backend backend;
+  int32_t device_id;
+  uint32_t max_batch;       // 1..32
+  uint32_t queue_capacity;  // faces waiting for the worker
+  std::chrono::microseconds max_wait;      // deadline of a batch from its first face
+  uint32_t result_capacity;                // finished results waiting to be popped
+  std::chrono::milliseconds result_ttl;     // 0: no limit
+  std::chrono::milliseconds drain_timeout;  // 0: destroy discards what is queued
+  std::string engine_cache_dir;             // empty: no cache
+  LogFunction log;
+};
+
+class Pipeline {
+ public:
+  // Creates the pipeline; throws lmbatch::Error with the status and the library's message.
+  explicit Pipeline(const Config &config = Config()) : log_(config.log ? new LogFunction(config.log) : nullptr) {
+    lm_config c;
+    lm_config_init(&c);
+    c.model_path = config.model_path.empty() ? nullptr : config.model_path.c_str();
+    c.backend = static_cast<int32_t>(config.backend);
+    c.device_id = config.device_id;
+    c.max_batch = config.max_batch;
+    c.queue_capacity = config.queue_capacity;
+    c.max_wait_us = static_cast<uint32_t>(config.max_wait.count());
+    c.result_capacity = config.result_capacity;
+    c.result_ttl_ms = static_cast<uint32_t>(config.result_ttl.count());
+    c.drain_timeout_ms = static_cast<uint32_t>(config.drain_timeout.count());
+    c.engine_cache_dir = config.engine_cache_dir.empty() ? nullptr : config.engine_cache_dir.c_str();
+    if (log_) {
+      c.log_fn = &Pipeline::log_trampoline;
+      c.log_user = log_.get();
+    }
+    char message[512] = {0};
+    const lm_status s = lm_create(&c, &handle_, message, sizeof message);
+    if (s != LM_STATUS_OK) throw Error(static_cast<Status>(s), message);
+    lm_model_info info{};
+    info.struct_size = sizeof info;
+    num_points_ = lm_get_model_info(handle_, &info) == LM_STATUS_OK ? info.num_points : 0;
+  }
+
+  ~Pipeline() { lm_destroy(handle_); }
+
+  Pipeline(const Pipeline &) = delete;
+  Pipeline &operator=(const Pipeline &) = delete;
+  Pipeline(Pipeline &&other) noexcept
+      : handle_(std::exchange(other.handle_, nullptr)), num_points_(other.num_points_), log_(std::move(other.log_)) {}
+  Pipeline &operator=(Pipeline &&other) noexcept {
+    if (this != &other) {
+      lm_destroy(handle_);
+      handle_ = std::exchange(other.handle_, nullptr);
+      num_points_ = other.num_points_;
+      log_ = std::move(other.log_);
+    }
+    return *this;
+  }
+
+  // Queues one face without blocking. Ok, InvalidArgument, QueueFull, DuplicateId, ShuttingDown.
+  Status enqueue(uint64_t event_id, const Image &frame, const Box &face) noexcept {
+    const lm_image image{frame.data, frame.width, frame.height, frame.stride, static_cast<int32_t>(frame.format)};
+    const lm_box box{face.x1, face.y1, face.x2, face.y2};
+    return static_cast<Status>(lm_enqueue(handle_, event_id, &image, &box));
+  }
+
+  // The final state once (Ok with landmarks, or InferenceFailed); Pending; Expired; NotFound.
+  PopResult pop(uint64_t event_id) { return pop_wait(event_id, std::chrono::milliseconds(0)); }
+
+  // Waits up to `timeout` for a pending face: also Timeout, Cancelled.
+  PopResult pop_wait(uint64_t event_id, std::chrono::milliseconds timeout) {
+    PopResult result;
+    result.landmarks.xyz_.resize(3 * static_cast<size_t>(num_points_));
+    lm_landmarks out{};
+    out.struct_size = sizeof out;
+    out.points = result.landmarks.xyz_.data();
+    out.capacity = num_points_;
+    result.status = static_cast<Status>(
+        lm_pop_wait(handle_, event_id, static_cast<uint32_t>(timeout.count()), &out));
+    if (result.ok()) {
+      result.landmarks.num_points_ = out.num_points;
+      result.landmarks.face_score_ = out.face_score;
+      result.landmarks.queue_us_ = out.queue_us;
+      result.landmarks.infer_us_ = out.infer_us;
+    } else {
+      result.landmarks.xyz_.clear();
+    }
+    return result;
+  }
+
+  // Ok if the id was live (it is discarded); NotFound otherwise.
+  Status cancel(uint64_t event_id) noexcept { return static_cast<Status>(lm_cancel(handle_, event_id)); }
+
+  // A consistent snapshot of the counters (a zeroed struct if the handle was moved from).
+  lm_stats stats() const noexcept {
+    lm_stats s{};
+    s.struct_size = sizeof s;
+    lm_get_stats(handle_, &s);
+    return s;
+  }
+
+  ModelInfo model_info() const {
+    lm_model_info info{};
+    info.struct_size = sizeof info;
+    ModelInfo result;
+    if (lm_get_model_info(handle_, &info) == LM_STATUS_OK) {
+      result.backend = info.backend;
+      result.num_points = info.num_points;
+      result.input_width = info.input_width;
+      result.input_height = info.input_height;
+      result.max_batch = info.max_batch;
+      result.fallback_reason = info.fallback_reason;
+    }
+    return result;
+  }
+
+  // The C handle, for calls the wrapper does not cover; still owned by this object.
+  lm_handle *native() const noexcept { return handle_; }
+
+ private:
+  static void log_trampoline(int32_t level, const char *message, void *user) {
+    try {
+      (*static_cast<LogFunction *>(user))(level, message);
+    } catch (...) {
+      // An exception must not unwind into the library's threads.
+    }
+  }
+
+  lm_handle *handle_ = nullptr;
+  uint32_t num_points_ = 0;
+  // On the heap, so its address (the log callback's user pointer) survives moves.
+  std::unique_ptr<LogFunction> log_;
+};
+
+}  // namespace lmbatch
+
+#endif  // LMBATCH_HPP
