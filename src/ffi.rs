@@ -470,7 +470,7 @@ pub unsafe extern "C" fn lm_create(
         match created {
             Ok(pipeline) => {
                 // SAFETY: `out` is non-NULL and writable by the caller's contract.
-                unsafe { out.write(Box::into_raw(Box::new(lm_handle { pipeline }))) };
+                unsafe { out.write(handle_from_pipeline(pipeline)) };
                 lm_status::LM_STATUS_OK
             }
             Err(e) => {
@@ -487,6 +487,12 @@ pub unsafe extern "C" fn lm_create(
         unsafe { write_error(err_buf, err_len, &message) };
     }
     status
+}
+
+/// Wraps a Rust [`Pipeline`] (over a backend of your own, say) in a handle that the C functions
+/// accept; free it with [`lm_destroy`]. Rust-only: not part of the C header.
+pub fn handle_from_pipeline(pipeline: Pipeline) -> *mut lm_handle {
+    Box::into_raw(Box::new(lm_handle { pipeline }))
 }
 
 /// Borrows the pipeline behind a handle.

@@ -271,7 +271,9 @@ impl Pipeline {
                 return Err(e);
             }
         };
-        // Under overload most faces are refused: refuse them before paying for the crop.
+        // Under overload most faces are refused: refuse them before paying for the crop (a
+        // duplicate id or a closing pipeline is still named as such, as `admit` would).
+        self.store.check_admissible(id).map_err(refusal_error(id))?;
         if self.tx.len() >= self.queue_capacity {
             self.store.count_full();
             return Err(Error::new(ErrorKind::QueueFull, "the queue is full"));
@@ -300,18 +302,7 @@ impl Pipeline {
             job.ticket = ticket;
             self.tx.try_send(Msg::Item(job)).is_ok()
         });
-        match admitted {
-            Ok(_) => Ok(()),
-            Err(Refusal::QueueFull) => Err(Error::new(ErrorKind::QueueFull, "the queue is full")),
-            Err(Refusal::DuplicateId) => Err(Error::new(
-                ErrorKind::DuplicateId,
-                format!("event id {id} is still pending or unpopped"),
-            )),
-            Err(Refusal::ShuttingDown) => Err(Error::new(
-                ErrorKind::ShuttingDown,
-                "the pipeline is shutting down",
-            )),
-        }
+        admitted.map(|_| ()).map_err(refusal_error(id))
     }
 
     fn validate<'a>(
@@ -371,6 +362,20 @@ impl Pipeline {
         if handle.join().is_err() {
             self.logger
                 .log(LogLevel::Error, "the lmbatch worker thread panicked");
+        }
+    }
+}
+
+/// The error for a refused admission of `id`.
+fn refusal_error(id: u64) -> impl Fn(Refusal) -> Error {
+    move |refusal| match refusal {
+        Refusal::QueueFull => Error::new(ErrorKind::QueueFull, "the queue is full"),
+        Refusal::DuplicateId => Error::new(
+            ErrorKind::DuplicateId,
+            format!("event id {id} is still pending or unpopped"),
+        ),
+        Refusal::ShuttingDown => {
+            Error::new(ErrorKind::ShuttingDown, "the pipeline is shutting down")
         }
     }
 }

@@ -214,6 +214,18 @@ impl ResultStore {
         }
     }
 
+    /// Whether `id` could be admitted now (the checks of [`admit`](Self::admit) but the queue's).
+    pub fn check_admissible(&self, id: u64) -> Result<(), Refusal> {
+        let s = self.state.lock();
+        if s.closed {
+            Err(Refusal::ShuttingDown)
+        } else if s.entries.contains_key(&id) {
+            Err(Refusal::DuplicateId)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Admits `id`: under the store lock, refuses a duplicate live id or a closed store, then calls
     /// `send` with the item's ticket (a non-blocking hand-off to the queue). Only if `send` succeeds
     /// is the item accepted, so a snapshot never sees a half-admitted item.

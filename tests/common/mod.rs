@@ -201,6 +201,11 @@ pub struct FakeBackend {
     pub entered: Option<Sender<usize>>,
     pub sleep: Duration,
     pub faults: Arc<Mutex<Vec<Fault>>>,
+    /// Random faults: (generator, percent of batches that fail, panic or give NaN, max extra sleep).
+    pub chaos: Option<(Rng, u64, Duration)>,
+    /// Every k-th batch fails.
+    pub fail_every: Option<usize>,
+    batches: usize,
 }
 
 impl FakeBackend {
@@ -215,6 +220,9 @@ impl FakeBackend {
             entered: None,
             sleep: Duration::ZERO,
             faults: Arc::default(),
+            chaos: None,
+            fail_every: None,
+            batches: 0,
         }
     }
 }
@@ -238,7 +246,8 @@ impl Backend for FakeBackend {
             let _ = gate.recv();
         }
         std::thread::sleep(self.sleep);
-        let fault = {
+        self.batches += 1;
+        let mut fault = {
             let mut f = self.faults.lock();
             if f.is_empty() {
                 Fault::None
@@ -246,6 +255,15 @@ impl Backend for FakeBackend {
                 f.remove(0)
             }
         };
+        if self.fail_every.is_some_and(|k| self.batches % k == 0) {
+            fault = Fault::Fail;
+        }
+        if let Some((rng, percent, max_sleep)) = &mut self.chaos {
+            std::thread::sleep(max_sleep.mul_f32(rng.range_f32(0.0, 1.0)));
+            if rng.below(100) < *percent {
+                fault = [Fault::Fail, Fault::Panic, Fault::Nan][rng.below(3) as usize];
+            }
+        }
         match fault {
             Fault::Fail => {
                 return Err(lmbatch::Error::new(
@@ -341,4 +359,46 @@ pub fn astronaut() -> EvalFace {
         .into_iter()
         .find(|f| f.case == "astronaut_rgb8_native")
         .unwrap()
+}
+
+/// A small seeded generator (splitmix64), so a failing random run can be replayed from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn range_f32(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// The seed of a randomised test: `LMBATCH_SEED` when set (to replay), else fresh; printed.
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("LMBATCH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    println!("{test}: seed {seed} (replay with LMBATCH_SEED={seed})");
+    seed
 }

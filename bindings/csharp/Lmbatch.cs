@@ -1,0 +1,864 @@
+// C# binding of the lmbatch C library: facial landmarks (468 3-D points) for the faces a detector
+// finds, batched on a worker thread behind a C ABI (include/lmbatch.h, ABI version 1).
+//
+// Two layers:
+//   Lmbatch.Native   the C ABI as it is: structs laid out like the header, P/Invoke declarations,
+//                    and LmHandle, the SafeHandle of an lm_handle.
+//   Lmbatch          the idiomatic API: Pipeline (IDisposable), Config, Image, Box, Landmarks,
+//                    Stats, ModelInfo, Status, LmbatchException.
+//
+// The native library is loaded by name ("lmbatch" -> liblmbatch.so), so its folder must be on the
+// loader's path (LD_LIBRARY_PATH on Linux) or next to the application.
+//
+// Builds with mono's mcs (C# 7) and with any .NET SDK (netstandard2.0); no unsafe code.
+
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+using Lmbatch.Native;
+
+namespace Lmbatch.Native
+{
+    // Field names are the header's, so that the layout test can compare every offset by name.
+    /// <summary>lm_log_fn: void (*)(int32_t level, const char *message, void *user).</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void lm_log_fn(int level, IntPtr message, IntPtr user);
+
+    /// <summary>lm_config. Fill it with lm_config_init, then change what you need.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_config
+    {
+        public UIntPtr struct_size;
+        public IntPtr model_path;       // const char *, NUL-terminated UTF-8; NULL: bundled model
+        public int backend;
+        public int device_id;
+        public uint max_batch;
+        public uint queue_capacity;
+        public uint max_wait_us;
+        public uint result_capacity;
+        public uint result_ttl_ms;
+        public uint drain_timeout_ms;
+        public IntPtr engine_cache_dir; // const char *
+        public IntPtr log_fn;           // lm_log_fn
+        public IntPtr log_user;         // void *
+    }
+
+    /// <summary>lm_image: a view of the caller's frame, read only during lm_enqueue.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_image
+    {
+        public IntPtr data;             // const uint8_t *
+        public uint width;
+        public uint height;
+        public UIntPtr stride;          // size_t
+        public int format;              // lm_pixel_format
+    }
+
+    /// <summary>lm_box: a detector box in frame pixels.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_box
+    {
+        public float x1;
+        public float y1;
+        public float x2;
+        public float y2;
+    }
+
+    /// <summary>lm_landmarks: one face's landmarks, filled by lm_pop.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_landmarks
+    {
+        public UIntPtr struct_size;
+        public IntPtr points;           // float *: capacity * 3 floats
+        public uint capacity;
+        public uint num_points;
+        public float face_score;
+        public ulong queue_us;
+        public ulong infer_us;
+    }
+
+    /// <summary>lm_stats: a consistent snapshot of a handle's counters.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_stats
+    {
+        public UIntPtr struct_size;
+        public ulong accepted;
+        public ulong rejected_full;
+        public ulong rejected_invalid;
+        public ulong queued;
+        public ulong in_flight;
+        public ulong ready;
+        public ulong popped;
+        public ulong expired;
+        public ulong cancelled;
+        public ulong failed;
+        public ulong batches;
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 33)]
+        public ulong[] batch_size_hist;
+        public ulong queue_us_p50;
+        public ulong queue_us_p99;
+        public ulong infer_us_p50;
+        public ulong infer_us_p99;
+        public uint degraded;
+    }
+
+    /// <summary>lm_model_info: what a handle runs.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_model_info
+    {
+        public UIntPtr struct_size;
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 32)]
+        public byte[] backend;          // char[32], NUL-terminated
+        public uint num_points;
+        public uint input_width;
+        public uint input_height;
+        public uint max_batch;
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 256)]
+        public byte[] fallback_reason;  // char[256], NUL-terminated
+    }
+
+    /// <summary>The SafeHandle of an lm_handle: releasing it calls lm_destroy. Passing it to a
+    /// P/Invoke holds a reference for the call, so a Dispose racing a call is deferred until the
+    /// call returns instead of freeing the handle under it.</summary>
+    public sealed class LmHandle : SafeHandle
+    {
+        public LmHandle() : base(IntPtr.Zero, true) { }
+
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+
+        /// <summary>A strong GC handle on the log callback's delegate, freed once lm_destroy has
+        /// returned. A plain field would not do: when the pipeline is finalized without Dispose,
+        /// the delegate's own finalizer (which frees its native thunk) may run before this
+        /// critical finalizer, and lm_destroy logs.</summary>
+        internal GCHandle LogRoot;
+
+        protected override bool ReleaseHandle()
+        {
+            NativeMethods.lm_destroy(handle);
+            if (LogRoot.IsAllocated)
+                LogRoot.Free();
+            return true;
+        }
+    }
+
+    /// <summary>The C ABI's functions, as the header declares them.</summary>
+    public static class NativeMethods
+    {
+        public const string Library = "lmbatch";
+
+        /// <summary>The C ABI version this binding is written against (LM_API_VERSION_*).</summary>
+        public const uint LM_API_VERSION_MAJOR = 1;
+        public const uint LM_API_VERSION_MINOR = 0;
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern void lm_config_init(ref lm_config cfg);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_create(ref lm_config cfg, out LmHandle handle,
+            [Out] byte[] errBuf, UIntPtr errLen);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_enqueue(LmHandle h, ulong eventId, ref lm_image frame, ref lm_box face);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_pop(LmHandle h, ulong eventId, ref lm_landmarks result);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_pop_wait(LmHandle h, ulong eventId, uint timeoutMs, ref lm_landmarks result);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_cancel(LmHandle h, ulong eventId);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_get_stats(LmHandle h, ref lm_stats result);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_get_model_info(LmHandle h, ref lm_model_info result);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern void lm_destroy(IntPtr h);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr lm_status_string(int status);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern IntPtr lm_version_string();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern void lm_api_version(out uint major, out uint minor);
+    }
+
+    /// <summary>NUL-terminated UTF-8 strings to and from native memory.</summary>
+    internal static class Utf8
+    {
+        /// <summary>A copy of s in unmanaged memory (free with Marshal.FreeHGlobal); null gives
+        /// IntPtr.Zero.</summary>
+        internal static IntPtr Alloc(string s, string name)
+        {
+            if (s == null)
+                return IntPtr.Zero;
+            if (s.IndexOf('\0') >= 0)
+                throw new LmbatchException(Status.InvalidArgument, "create", name + " contains a NUL character");
+            byte[] bytes = Encoding.UTF8.GetBytes(s);
+            IntPtr p = Marshal.AllocHGlobal(bytes.Length + 1);
+            Marshal.Copy(bytes, 0, p, bytes.Length);
+            Marshal.WriteByte(p, bytes.Length, 0);
+            return p;
+        }
+
+        internal static string FromPtr(IntPtr p)
+        {
+            if (p == IntPtr.Zero)
+                return null;
+            int n = 0;
+            while (Marshal.ReadByte(p, n) != 0)
+                n++;
+            byte[] bytes = new byte[n];
+            Marshal.Copy(p, bytes, 0, n);
+            return Encoding.UTF8.GetString(bytes);
+        }
+
+        /// <summary>The string up to the first NUL of a fixed C array, never past its end.</summary>
+        internal static string FromArray(byte[] a)
+        {
+            if (a == null)
+                return "";
+            int n = Array.IndexOf(a, (byte)0);
+            return Encoding.UTF8.GetString(a, 0, n < 0 ? a.Length : n);
+        }
+    }
+}
+
+namespace Lmbatch
+{
+    /// <summary>lm_status: the outcome of every call. Values are stable; new ones are only
+    /// appended.</summary>
+    public enum Status
+    {
+        Ok = 0,
+        NullArgument = 1,
+        InvalidArgument = 2,
+        QueueFull = 3,
+        Pending = 4,
+        NotFound = 5,
+        Expired = 6,
+        Cancelled = 7,
+        InferenceFailed = 8,
+        DuplicateId = 9,
+        Timeout = 10,
+        BufferTooSmall = 11,
+        BackendUnavailable = 12,
+        ModelError = 13,
+        ShuttingDown = 14,
+        Panic = 15,
+        Internal = 16,
+    }
+
+    /// <summary>lm_pixel_format.</summary>
+    public enum PixelFormat
+    {
+        Bgr8 = 0,
+        Rgb8 = 1,
+        Bgra8 = 2, // the alpha byte is never read
+        Rgba8 = 3, // the alpha byte is never read
+        Gray8 = 4, // replicated to R = G = B
+    }
+
+    /// <summary>lm_backend.</summary>
+    public enum Backend
+    {
+        /// <summary>TensorRT if it can run here, else the CPU (ModelInfo.FallbackReason says why).</summary>
+        Auto = 0,
+        /// <summary>tract-onnx on the CPU; always available.</summary>
+        Cpu = 1,
+        /// <summary>TensorRT on an NVIDIA GPU; the Pipeline constructor throws with
+        /// Status.BackendUnavailable if it cannot run.</summary>
+        TensorRT = 2,
+    }
+
+    /// <summary>Log levels of the log callback.</summary>
+    public enum LogLevel
+    {
+        Error = 0,
+        Warning = 1,
+        Info = 2,
+        Debug = 3,
+    }
+
+    /// <summary>A failure to create a pipeline (or an unexpected failure of another call): the
+    /// status and the library's message.</summary>
+    public class LmbatchException : Exception
+    {
+        public Status Status { get; private set; }
+        public string Operation { get; private set; }
+        /// <summary>The library's reason (lm_create's error buffer) or the binding's.</summary>
+        public string Detail { get; private set; }
+
+        public LmbatchException(Status status, string operation, string detail)
+            : base("lmbatch: " + operation + ": " + Library.StatusString(status)
+                   + (string.IsNullOrEmpty(detail) ? "" : ": " + detail))
+        {
+            Status = status;
+            Operation = operation;
+            Detail = detail ?? "";
+        }
+    }
+
+    /// <summary>Functions that need no pipeline.</summary>
+    public static class Library
+    {
+        /// <summary>The library's version, e.g. "0.1.0".</summary>
+        public static string Version { get { return Utf8.FromPtr(NativeMethods.lm_version_string()); } }
+
+        /// <summary>The C ABI version of the loaded library.</summary>
+        public static Version ApiVersion
+        {
+            get
+            {
+                uint major, minor;
+                NativeMethods.lm_api_version(out major, out minor);
+                return new Version((int)major, (int)minor);
+            }
+        }
+
+        /// <summary>The library's description of a status, e.g. "queue full".</summary>
+        public static string StatusString(Status status)
+        {
+            return Utf8.FromPtr(NativeMethods.lm_status_string((int)status));
+        }
+    }
+
+    /// <summary>Pipeline configuration; every property left null takes the library's default
+    /// (lm_config_init).</summary>
+    public sealed class Config
+    {
+        /// <summary>Path of an ONNX model; null: the model bundled in the library.</summary>
+        public string ModelPath { get; set; }
+        /// <summary>Default Backend.Auto.</summary>
+        public Backend? Backend { get; set; }
+        /// <summary>CUDA device; default 0; negative is invalid.</summary>
+        public int? DeviceId { get; set; }
+        /// <summary>Largest batch, 1..32; default 32.</summary>
+        public uint? MaxBatch { get; set; }
+        /// <summary>Faces waiting for the worker, >= 1; default 96.</summary>
+        public uint? QueueCapacity { get; set; }
+        /// <summary>Deadline of a batch from its first face (microseconds, rounded up); zero
+        /// sends what is there; default 10 ms.</summary>
+        public TimeSpan? MaxWait { get; set; }
+        /// <summary>Finished results waiting to be popped, >= 1; default 4096.</summary>
+        public uint? ResultCapacity { get; set; }
+        /// <summary>Time-to-live of a finished result (milliseconds, rounded up); zero: no
+        /// limit; default 30 s.</summary>
+        public TimeSpan? ResultTtl { get; set; }
+        /// <summary>How long Dispose lets queued work finish before cancelling the rest
+        /// (milliseconds, rounded up); zero discards what is queued; default 1 s.</summary>
+        public TimeSpan? DrainTimeout { get; set; }
+        /// <summary>TensorRT plans built from ONNX are cached here; null: no cache.</summary>
+        public string EngineCacheDir { get; set; }
+        /// <summary>Receives the library's log messages. It may be called from any library
+        /// thread (during the constructor and Dispose too), concurrently, and must not call
+        /// back into the pipeline; its exceptions are caught and dropped.</summary>
+        public Action<LogLevel, string> Log { get; set; }
+    }
+
+    /// <summary>A view of a frame: Height rows of Stride bytes (the last row needs only
+    /// Width * bytes per pixel), top row first, starting at Data[0].</summary>
+    public struct Image
+    {
+        public byte[] Data;
+        public int Width;
+        public int Height;
+        public int Stride;
+        public PixelFormat Format;
+
+        public Image(byte[] data, int width, int height, int stride, PixelFormat format)
+        {
+            Data = data;
+            Width = width;
+            Height = height;
+            Stride = stride;
+            Format = format;
+        }
+
+        public static int BytesPerPixel(PixelFormat format)
+        {
+            switch (format)
+            {
+                case PixelFormat.Bgr8:
+                case PixelFormat.Rgb8:
+                    return 3;
+                case PixelFormat.Bgra8:
+                case PixelFormat.Rgba8:
+                    return 4;
+                case PixelFormat.Gray8:
+                    return 1;
+                default:
+                    return 0;
+            }
+        }
+    }
+
+    /// <summary>A detector box in frame pixels; (0,0) is the top-left corner of the first pixel.</summary>
+    public struct Box
+    {
+        public float X1, Y1, X2, Y2;
+
+        public Box(float x1, float y1, float x2, float y2)
+        {
+            X1 = x1;
+            Y1 = y1;
+            X2 = x2;
+            Y2 = y2;
+        }
+    }
+
+    /// <summary>One landmark in frame pixels (Z has the scale of X).</summary>
+    public struct Point3
+    {
+        public float X, Y, Z;
+
+        public Point3(float x, float y, float z)
+        {
+            X = x;
+            Y = y;
+            Z = z;
+        }
+
+        public override string ToString() { return "(" + X + ", " + Y + ", " + Z + ")"; }
+    }
+
+    /// <summary>One face's landmarks.</summary>
+    public sealed class Landmarks
+    {
+        /// <summary>468 for the bundled model; ModelInfo.NumPoints in general.</summary>
+        public Point3[] Points { get; internal set; }
+        /// <summary>The model's face presence score, 0..1 (below 0.5 it sees no face).</summary>
+        public float FaceScore { get; internal set; }
+        /// <summary>From the accepted Enqueue to the start of the batch's inference.</summary>
+        public TimeSpan QueueTime { get; internal set; }
+        /// <summary>The batch's inference time.</summary>
+        public TimeSpan InferTime { get; internal set; }
+    }
+
+    /// <summary>A consistent snapshot of a pipeline's counters:
+    /// Accepted == Queued + InFlight + Ready + Popped + Expired + Cancelled.</summary>
+    public sealed class Stats
+    {
+        public ulong Accepted { get; internal set; }
+        public ulong RejectedFull { get; internal set; }
+        /// <summary>Faces the library refused with Status.InvalidArgument (not those the binding
+        /// refused before calling it).</summary>
+        public ulong RejectedInvalid { get; internal set; }
+        public ulong Queued { get; internal set; }
+        public ulong InFlight { get; internal set; }
+        public ulong Ready { get; internal set; }
+        public ulong Popped { get; internal set; }
+        public ulong Expired { get; internal set; }
+        public ulong Cancelled { get; internal set; }
+        public ulong Failed { get; internal set; }
+        public ulong Batches { get; internal set; }
+        /// <summary>[n] = number of batches of n items; [0] unused; 33 entries.</summary>
+        public ulong[] BatchSizeHist { get; internal set; }
+        public TimeSpan QueueP50 { get; internal set; }
+        public TimeSpan QueueP99 { get; internal set; }
+        public TimeSpan InferP50 { get; internal set; }
+        public TimeSpan InferP99 { get; internal set; }
+        public bool Degraded { get; internal set; }
+
+        public bool Reconciles
+        {
+            get { return Accepted == Queued + InFlight + Ready + Popped + Expired + Cancelled; }
+        }
+
+        public override string ToString()
+        {
+            return string.Format(
+                "accepted {0}, rejected full {1} invalid {2}, queued {3}, in flight {4}, ready {5}, " +
+                "popped {6}, expired {7}, cancelled {8}, failed {9}, batches {10}, degraded {11}",
+                Accepted, RejectedFull, RejectedInvalid, Queued, InFlight, Ready, Popped, Expired,
+                Cancelled, Failed, Batches, Degraded);
+        }
+    }
+
+    /// <summary>What a pipeline runs.</summary>
+    public sealed class ModelInfo
+    {
+        /// <summary>e.g. "cpu-tract".</summary>
+        public string Backend { get; internal set; }
+        public int NumPoints { get; internal set; }
+        public int InputWidth { get; internal set; }
+        public int InputHeight { get; internal set; }
+        public int MaxBatch { get; internal set; }
+        /// <summary>Why Backend.Auto did not pick TensorRT; "" if it did or was not asked.</summary>
+        public string FallbackReason { get; internal set; }
+    }
+
+    /// <summary>
+    /// One lmbatch pipeline: a worker thread, its queue and its result store.
+    /// Enqueue never blocks; Pop/PopWait hand each result out exactly once, by the caller's id.
+    /// Every method may be called from any number of threads at once; Dispose must not race them
+    /// (if it does anyway, the SafeHandle defers the release until the running calls return, and
+    /// later calls throw ObjectDisposedException). Dispose is idempotent.
+    /// </summary>
+    public sealed class Pipeline : IDisposable
+    {
+        private readonly LmHandle _handle;
+        private readonly int _numPoints;
+
+        private static readonly int LandmarksSize = Marshal.SizeOf(typeof(lm_landmarks));
+
+        /// <summary>A pipeline with the library's defaults.</summary>
+        public Pipeline() : this(new Config()) { }
+
+        /// <summary>Loads the model, opens the backend and starts the worker thread. Throws
+        /// LmbatchException with the status and the library's message on failure.</summary>
+        public Pipeline(Config config)
+        {
+            if (config == null)
+                throw new ArgumentNullException("config");
+            Version api = Library.ApiVersion;
+            if (api.Major != NativeMethods.LM_API_VERSION_MAJOR || api.Minor < NativeMethods.LM_API_VERSION_MINOR)
+                throw new LmbatchException(Status.Internal, "create", string.Format(
+                    "the loaded library has C ABI {0}; this binding needs {1}.x with x >= {2}", api,
+                    NativeMethods.LM_API_VERSION_MAJOR, NativeMethods.LM_API_VERSION_MINOR));
+
+            var cfg = new lm_config();
+            NativeMethods.lm_config_init(ref cfg);
+            if (config.Backend.HasValue)
+                cfg.backend = (int)config.Backend.Value;
+            if (config.DeviceId.HasValue)
+                cfg.device_id = config.DeviceId.Value;
+            if (config.MaxBatch.HasValue)
+                cfg.max_batch = config.MaxBatch.Value;
+            if (config.QueueCapacity.HasValue)
+                cfg.queue_capacity = config.QueueCapacity.Value;
+            if (config.ResultCapacity.HasValue)
+                cfg.result_capacity = config.ResultCapacity.Value;
+            if (config.MaxWait.HasValue)
+                cfg.max_wait_us = Units("max_wait", config.MaxWait.Value, TimeSpan.TicksPerMillisecond / 1000);
+            if (config.ResultTtl.HasValue)
+                cfg.result_ttl_ms = Units("result_ttl", config.ResultTtl.Value, TimeSpan.TicksPerMillisecond);
+            if (config.DrainTimeout.HasValue)
+                cfg.drain_timeout_ms = Units("drain_timeout", config.DrainTimeout.Value, TimeSpan.TicksPerMillisecond);
+
+            LogThunk log = config.Log == null ? null : new LogThunk(config.Log);
+            // The library may log from lm_create until lm_destroy returns: root the delegate.
+            GCHandle logRoot = log == null ? default(GCHandle) : GCHandle.Alloc(log.Callback);
+            IntPtr model = IntPtr.Zero, cache = IntPtr.Zero;
+            LmHandle handle = null;
+            try
+            {
+                model = Utf8.Alloc(config.ModelPath, "model_path");
+                cache = Utf8.Alloc(config.EngineCacheDir, "engine_cache_dir");
+                cfg.model_path = model;
+                cfg.engine_cache_dir = cache;
+                if (log != null)
+                    cfg.log_fn = Marshal.GetFunctionPointerForDelegate(log.Callback);
+                var err = new byte[1024];
+                var st = (Status)NativeMethods.lm_create(ref cfg, out handle, err, (UIntPtr)err.Length);
+                if (st != Status.Ok)
+                {
+                    if (handle != null)
+                        handle.Dispose(); // invalid: releases nothing
+                    throw new LmbatchException(st, "create", Utf8.FromArray(err));
+                }
+                handle.LogRoot = logRoot; // freed by ReleaseHandle, after lm_destroy
+                logRoot = default(GCHandle);
+            }
+            finally
+            {
+                if (model != IntPtr.Zero)
+                    Marshal.FreeHGlobal(model);
+                if (cache != IntPtr.Zero)
+                    Marshal.FreeHGlobal(cache);
+                if (logRoot.IsAllocated)
+                    logRoot.Free(); // lm_create failed: no library thread is left to log
+            }
+            _handle = handle;
+            try
+            {
+                _numPoints = GetModelInfo().NumPoints;
+            }
+            catch
+            {
+                _handle.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>span in units of `unitTicks`, rounded up, as a uint.</summary>
+        private static uint Units(string name, TimeSpan span, long unitTicks)
+        {
+            if (span < TimeSpan.Zero)
+                throw new LmbatchException(Status.InvalidArgument, "create", name + " is negative");
+            long n = (span.Ticks + unitTicks - 1) / unitTicks;
+            if (n > uint.MaxValue)
+                throw new LmbatchException(Status.InvalidArgument, "create", name + " " + span + " is out of range");
+            return (uint)n;
+        }
+
+        /// <summary>Stops intake, lets queued work finish for up to Config.DrainTimeout (the rest
+        /// is cancelled), joins the worker and frees the handle; results not popped are lost.
+        /// Idempotent.</summary>
+        public void Dispose()
+        {
+            _handle.Dispose();
+        }
+
+        public bool IsDisposed { get { return _handle.IsClosed; } }
+
+        private LmHandle Handle
+        {
+            get
+            {
+                if (_handle.IsClosed)
+                    throw new ObjectDisposedException("Lmbatch.Pipeline");
+                return _handle;
+            }
+        }
+
+        /// <summary>Whether `data` covers the view (so that the library never reads past it);
+        /// every other rule of the view is left to the library.</summary>
+        private static bool Covers(long length, int width, int height, long stride, PixelFormat format)
+        {
+            if (width < 0 || height < 0 || stride < 0)
+                return false;
+            int bpp = Image.BytesPerPixel(format);
+            if (bpp == 0 || width == 0 || height == 0)
+                return true; // the library refuses these without reading a byte
+            decimal need = (decimal)stride * (height - 1) + (decimal)width * bpp;
+            return need <= length;
+        }
+
+        /// <summary>Queues one face of a frame without blocking: the library validates the view
+        /// and box, crops and resizes the face into its own buffer and hands it to the worker.
+        /// Returns Status.Ok (accepted: the id is live until its final state is popped or it is
+        /// cancelled), Status.QueueFull (backpressure; nothing kept), Status.DuplicateId,
+        /// Status.InvalidArgument (a bad view or box; also when frame.Data is shorter than the
+        /// view, which the binding refuses itself), Status.ShuttingDown.</summary>
+        public Status Enqueue(ulong id, Image frame, Box box)
+        {
+            LmHandle h = Handle;
+            byte[] data = frame.Data;
+            if (!Covers(data == null ? 0 : data.LongLength, frame.Width, frame.Height, frame.Stride, frame.Format))
+                return Status.InvalidArgument;
+            GCHandle pin = default(GCHandle);
+            try
+            {
+                var img = new lm_image
+                {
+                    data = IntPtr.Zero,
+                    width = (uint)frame.Width,
+                    height = (uint)frame.Height,
+                    stride = (UIntPtr)(ulong)frame.Stride,
+                    format = (int)frame.Format,
+                };
+                if (data != null && data.Length > 0)
+                {
+                    pin = GCHandle.Alloc(data, GCHandleType.Pinned);
+                    img.data = pin.AddrOfPinnedObject();
+                }
+                var b = new lm_box { x1 = box.X1, y1 = box.Y1, x2 = box.X2, y2 = box.Y2 };
+                return (Status)NativeMethods.lm_enqueue(h, id, ref img, ref b);
+            }
+            finally
+            {
+                if (pin.IsAllocated)
+                    pin.Free();
+            }
+        }
+
+        /// <summary>Enqueue of a frame in native memory (e.g. a camera SDK's buffer): the caller
+        /// guarantees that `data` covers stride * (height - 1) + width * bytes per pixel bytes
+        /// for the duration of the call.</summary>
+        public Status Enqueue(ulong id, IntPtr data, int width, int height, long stride, PixelFormat format, Box box)
+        {
+            LmHandle h = Handle;
+            if (width < 0 || height < 0 || stride < 0)
+                return Status.InvalidArgument;
+            var img = new lm_image
+            {
+                data = data,
+                width = (uint)width,
+                height = (uint)height,
+                stride = (UIntPtr)(ulong)stride,
+                format = (int)format,
+            };
+            var b = new lm_box { x1 = box.X1, y1 = box.Y1, x2 = box.X2, y2 = box.Y2 };
+            return (Status)NativeMethods.lm_enqueue(h, id, ref img, ref b);
+        }
+
+        /// <summary>Takes the final state of `id` without waiting. Status.Ok (result set; the id
+        /// is then forgotten), Status.Pending, Status.NotFound (unknown or already delivered),
+        /// Status.Expired (evicted before it was popped), Status.InferenceFailed (final).</summary>
+        public Status Pop(ulong id, out Landmarks result)
+        {
+            return PopCore(id, false, 0, out result);
+        }
+
+        /// <summary>Pop, waiting up to `timeout` (milliseconds, rounded up;
+        /// Timeout.InfiniteTimeSpan waits about 49 days) for `id` to finish: Status.Timeout if it
+        /// is still pending, Status.Cancelled if it was cancelled meanwhile.</summary>
+        public Status PopWait(ulong id, TimeSpan timeout, out Landmarks result)
+        {
+            uint ms;
+            if (timeout == System.Threading.Timeout.InfiniteTimeSpan)
+                ms = uint.MaxValue;
+            else if (timeout < TimeSpan.Zero)
+                throw new ArgumentOutOfRangeException("timeout");
+            else
+                ms = (uint)Math.Min(uint.MaxValue, (timeout.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond);
+            return PopCore(id, true, ms, out result);
+        }
+
+        /// <summary>PopWait with a timeout in milliseconds (0 is Pop).</summary>
+        public Status PopWait(ulong id, uint timeoutMs, out Landmarks result)
+        {
+            return PopCore(id, true, timeoutMs, out result);
+        }
+
+        private Status PopCore(ulong id, bool wait, uint timeoutMs, out Landmarks result)
+        {
+            LmHandle h = Handle;
+            int n = _numPoints;
+            for (int attempt = 0; ; attempt++)
+            {
+                var buf = new float[3 * n + 3];
+                GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
+                var lm = new lm_landmarks
+                {
+                    struct_size = (UIntPtr)LandmarksSize,
+                    points = pin.AddrOfPinnedObject(),
+                    capacity = (uint)n,
+                };
+                Status st;
+                try
+                {
+                    st = (Status)(wait ? NativeMethods.lm_pop_wait(h, id, timeoutMs, ref lm)
+                                       : NativeMethods.lm_pop(h, id, ref lm));
+                }
+                finally
+                {
+                    pin.Free();
+                }
+                if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
+                {
+                    n = (int)lm.num_points; // nothing was consumed: pop again with room for all
+                    continue;
+                }
+                if (st != Status.Ok)
+                {
+                    result = null;
+                    return st;
+                }
+                int got = (int)Math.Min(lm.num_points, (uint)n);
+                var points = new Point3[got];
+                for (int i = 0; i < got; i++)
+                    points[i] = new Point3(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
+                result = new Landmarks
+                {
+                    Points = points,
+                    FaceScore = lm.face_score,
+                    QueueTime = Microseconds(lm.queue_us),
+                    InferTime = Microseconds(lm.infer_us),
+                };
+                return Status.Ok;
+            }
+        }
+
+        private static TimeSpan Microseconds(ulong us)
+        {
+            return TimeSpan.FromTicks((long)Math.Min(us, (ulong)(long.MaxValue / 10)) * 10);
+        }
+
+        /// <summary>Discards a live id (queued, in flight, or finished and not popped); the id
+        /// may be reused at once, and a PopWait blocked on it returns Status.Cancelled.
+        /// Status.NotFound otherwise.</summary>
+        public Status Cancel(ulong id)
+        {
+            return (Status)NativeMethods.lm_cancel(Handle, id);
+        }
+
+        /// <summary>A consistent snapshot of the counters.</summary>
+        public Stats GetStats()
+        {
+            var s = new lm_stats
+            {
+                struct_size = (UIntPtr)Marshal.SizeOf(typeof(lm_stats)),
+                batch_size_hist = new ulong[33],
+            };
+            var st = (Status)NativeMethods.lm_get_stats(Handle, ref s);
+            if (st != Status.Ok)
+                throw new LmbatchException(st, "stats", null);
+            return new Stats
+            {
+                Accepted = s.accepted,
+                RejectedFull = s.rejected_full,
+                RejectedInvalid = s.rejected_invalid,
+                Queued = s.queued,
+                InFlight = s.in_flight,
+                Ready = s.ready,
+                Popped = s.popped,
+                Expired = s.expired,
+                Cancelled = s.cancelled,
+                Failed = s.failed,
+                Batches = s.batches,
+                BatchSizeHist = (ulong[])s.batch_size_hist.Clone(),
+                QueueP50 = Microseconds(s.queue_us_p50),
+                QueueP99 = Microseconds(s.queue_us_p99),
+                InferP50 = Microseconds(s.infer_us_p50),
+                InferP99 = Microseconds(s.infer_us_p99),
+                Degraded = s.degraded != 0,
+            };
+        }
+
+        /// <summary>What the pipeline runs.</summary>
+        public ModelInfo GetModelInfo()
+        {
+            var m = new lm_model_info
+            {
+                struct_size = (UIntPtr)Marshal.SizeOf(typeof(lm_model_info)),
+                backend = new byte[32],
+                fallback_reason = new byte[256],
+            };
+            var st = (Status)NativeMethods.lm_get_model_info(Handle, ref m);
+            if (st != Status.Ok)
+                throw new LmbatchException(st, "model_info", null);
+            return new ModelInfo
+            {
+                Backend = Utf8.FromArray(m.backend),
+                NumPoints = (int)m.num_points,
+                InputWidth = (int)m.input_width,
+                InputHeight = (int)m.input_height,
+                MaxBatch = (int)m.max_batch,
+                FallbackReason = Utf8.FromArray(m.fallback_reason),
+            };
+        }
+
+        /// <summary>Forwards the library's log calls to the user's Action. The delegate (and so
+        /// its native thunk) is rooted by LmHandle.LogRoot until lm_destroy has returned.</summary>
+        private sealed class LogThunk
+        {
+            private readonly Action<LogLevel, string> _sink;
+            internal readonly lm_log_fn Callback;
+
+            internal LogThunk(Action<LogLevel, string> sink)
+            {
+                _sink = sink;
+                Callback = Invoke;
+            }
+
+            private void Invoke(int level, IntPtr message, IntPtr user)
+            {
+                try
+                {
+                    _sink((LogLevel)level, Utf8.FromPtr(message));
+                }
+                catch
+                {
+                    // Nothing may unwind into the library's thread.
+                }
+            }
+        }
+    }
+}

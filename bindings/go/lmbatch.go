@@ -1,0 +1,622 @@
+// Package lmbatch is the Go binding of the lmbatch C library: facial landmarks (468 3-D points)
+// for the faces a detector finds, batched on a worker thread behind a C ABI.
+//
+// Flow: New, then Enqueue (never blocks) for each detected face under an id of your choosing,
+// then Pop or PopWait by that id (each result is handed out exactly once), and Close.
+//
+//	p, err := lmbatch.New(lmbatch.Config{Backend: lmbatch.BackendCPU})
+//	if err != nil { ... }
+//	defer p.Close()
+//	err = p.Enqueue(42, lmbatch.Image{Data: rgb, Width: w, Height: h, Stride: 3 * w,
+//		Format: lmbatch.RGB8}, lmbatch.Box{X1: x1, Y1: y1, X2: x2, Y2: y2})
+//	lm, err := p.PopWait(42, time.Second) // lm.Points[1] is the nose tip, in frame pixels
+//
+// # Building
+//
+// cgo takes the header from ../../include of this repository and links -llmbatch; tell the
+// linker where liblmbatch.so is through the environment, so that any build of it can be used:
+//
+//	export CGO_LDFLAGS="-L/path/to/target/release -Wl,-rpath,/path/to/target/release"
+//
+// (or set LD_LIBRARY_PATH at run time instead of the rpath). run-tests.sh does this.
+//
+// # Thread safety
+//
+// Every method of a *Pipeline may be called from any number of goroutines at once, except
+// Close: Close must not race any other call on the same Pipeline (call it once the goroutines
+// that use the Pipeline are done). Close is idempotent. A finalizer closes a Pipeline that
+// becomes unreachable without Close, as a safety net only: call Close.
+//
+// # Errors
+//
+// Failing calls return a *StatusError carrying the library's Status; match them with
+// errors.Is(err, lmbatch.ErrQueueFull) and friends. The binding refuses, with
+// ErrInvalidArgument and before calling the library, arguments it cannot pass safely: a frame
+// whose Data is shorter than the view it describes, negative or too large integers, a path with
+// a NUL byte. Those refusals are not counted in Stats.RejectedInvalid.
+//
+// # Memory
+//
+// The library keeps no pointer after a call returns: Enqueue reads frame.Data only during the
+// call, and the slice may be reused as soon as it returns.
+package lmbatch
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo LDFLAGS: -llmbatch
+#include <stdlib.h>
+#include <string.h>
+#include "lmbatch.h"
+
+// Defined in log_trampoline.c: forwards the library's log calls to the Go callback.
+extern void lmgo_log_trampoline(int32_t level, const char *message, void *user);
+
+// The helpers below build the C structs on the C stack, so that no Go memory ever holds a Go
+// pointer that C sees (cgo's pointer rules): Go passes the frame bytes and the points buffer as
+// plain pointer arguments, valid for the duration of the call.
+
+static void lmgo_set_log(lm_config *cfg, uintptr_t user) {
+	cfg->log_fn = lmgo_log_trampoline;
+	cfg->log_user = (void *)user;
+}
+
+static lm_status lmgo_enqueue(lm_handle *h, uint64_t id, const uint8_t *data, uint32_t width,
+		uint32_t height, size_t stride, int32_t format, float x1, float y1, float x2, float y2) {
+	lm_image img;
+	lm_box box;
+	memset(&img, 0, sizeof img);
+	img.data = data;
+	img.width = width;
+	img.height = height;
+	img.stride = stride;
+	img.format = format;
+	box.x1 = x1;
+	box.y1 = y1;
+	box.x2 = x2;
+	box.y2 = y2;
+	return lm_enqueue(h, id, &img, &box);
+}
+
+typedef struct {
+	uint32_t num_points;
+	float face_score;
+	uint64_t queue_us;
+	uint64_t infer_us;
+} lmgo_pop_result;
+
+// wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
+static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_ms, float *points,
+		uint32_t capacity, lmgo_pop_result *res) {
+	lm_landmarks out;
+	lm_status st;
+	memset(&out, 0, sizeof out);
+	out.struct_size = sizeof out;
+	out.points = points;
+	out.capacity = capacity;
+	st = wait ? lm_pop_wait(h, id, timeout_ms, &out) : lm_pop(h, id, &out);
+	res->num_points = out.num_points;
+	res->face_score = out.face_score;
+	res->queue_us = out.queue_us;
+	res->infer_us = out.infer_us;
+	return st;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"runtime/cgo"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// APIMajor and APIMinor are the C ABI version of the header this package is built with.
+const (
+	APIMajor = uint32(C.LM_API_VERSION_MAJOR)
+	APIMinor = uint32(C.LM_API_VERSION_MINOR)
+)
+
+// Backend selects what runs the model (lm_backend).
+type Backend int32
+
+// Backends of Config.Backend.
+const (
+	// BackendAuto: TensorRT if it can run here, else the CPU (ModelInfo.FallbackReason says why).
+	BackendAuto = Backend(C.LM_BACKEND_AUTO)
+	// BackendCPU: tract-onnx on the CPU; always available.
+	BackendCPU = Backend(C.LM_BACKEND_CPU)
+	// BackendTensorRT: TensorRT on an NVIDIA GPU; New fails with ErrBackendUnavailable if it
+	// cannot run.
+	BackendTensorRT = Backend(C.LM_BACKEND_TENSORRT)
+)
+
+// PixelFormat is the layout of Image.Data (lm_pixel_format).
+type PixelFormat int32
+
+// Pixel formats of Image.Format.
+const (
+	BGR8  = PixelFormat(C.LM_PIXEL_FORMAT_BGR8)
+	RGB8  = PixelFormat(C.LM_PIXEL_FORMAT_RGB8)
+	BGRA8 = PixelFormat(C.LM_PIXEL_FORMAT_BGRA8) // the alpha byte is never read
+	RGBA8 = PixelFormat(C.LM_PIXEL_FORMAT_RGBA8) // the alpha byte is never read
+	GRAY8 = PixelFormat(C.LM_PIXEL_FORMAT_GRAY8) // replicated to R = G = B
+)
+
+// BytesPerPixel of the format; 0 for a value the binding does not know.
+func (f PixelFormat) BytesPerPixel() int {
+	switch f {
+	case BGR8, RGB8:
+		return 3
+	case BGRA8, RGBA8:
+		return 4
+	case GRAY8:
+		return 1
+	}
+	return 0
+}
+
+// LogLevel of a log message.
+type LogLevel int32
+
+// Log levels, as the library passes them.
+const (
+	LogError   LogLevel = 0
+	LogWarning LogLevel = 1
+	LogInfo    LogLevel = 2
+	LogDebug   LogLevel = 3
+)
+
+// ZeroDuration asks for the library's 0 in a Config duration, where the zero value of the
+// field means "the library's default". Any negative duration does the same.
+const ZeroDuration time.Duration = -1
+
+// Config mirrors lm_config. The zero value of every field means the library's default
+// (lm_config_init); set only what you need.
+type Config struct {
+	// ModelPath of an ONNX model; "": the model bundled in the library.
+	ModelPath string
+	// Backend; default BackendAuto.
+	Backend Backend
+	// DeviceID of the CUDA device; default 0; negative is invalid.
+	DeviceID int
+	// MaxBatch is the largest batch, 1..32; 0: default 32.
+	MaxBatch int
+	// QueueCapacity is how many faces may wait for the worker; 0: default 96.
+	QueueCapacity int
+	// MaxWait is the deadline of a batch from its first face (microsecond resolution, rounded
+	// up); 0: default 10 ms; ZeroDuration: send what is there at once.
+	MaxWait time.Duration
+	// ResultCapacity is how many finished results may wait to be popped; 0: default 4096.
+	ResultCapacity int
+	// ResultTTL is the time-to-live of a finished result (millisecond resolution, rounded up);
+	// 0: default 30 s; ZeroDuration: no limit.
+	ResultTTL time.Duration
+	// DrainTimeout is how long Close lets queued work finish before cancelling the rest
+	// (milliseconds, rounded up); 0: default 1 s; ZeroDuration: discard what is queued.
+	DrainTimeout time.Duration
+	// EngineCacheDir caches TensorRT plans built from ONNX; "": no cache.
+	EngineCacheDir string
+	// Log, if not nil, receives the library's log messages. It may be called from any library
+	// thread (during New and Close too), concurrently, and must not call back into the Pipeline.
+	// A panic in it is recovered and dropped.
+	Log func(level LogLevel, message string)
+}
+
+// Image is a view of a frame: Height rows of Stride bytes (the last row needs only
+// Width * Format.BytesPerPixel() bytes), top row first.
+type Image struct {
+	Data   []byte
+	Width  int
+	Height int
+	Stride int
+	Format PixelFormat
+}
+
+// Box is a detector box in frame pixels; (0,0) is the top-left corner of the first pixel.
+type Box struct {
+	X1, Y1, X2, Y2 float32
+}
+
+// Point is one landmark in frame pixels (Z has the scale of X).
+type Point struct {
+	X, Y, Z float32
+}
+
+// Landmarks of one face.
+type Landmarks struct {
+	// Points: 468 for the bundled model; ModelInfo.NumPoints in general.
+	Points []Point
+	// FaceScore is the model's face presence score, 0..1 (below 0.5 it sees no face).
+	FaceScore float32
+	// QueueTime: from the accepted Enqueue to the start of the batch's inference.
+	QueueTime time.Duration
+	// InferTime: the batch's inference time.
+	InferTime time.Duration
+}
+
+// Stats is a consistent snapshot of a pipeline's counters (lm_stats):
+// Accepted == Queued + InFlight + Ready + Popped + Expired + Cancelled.
+type Stats struct {
+	Accepted        uint64 // faces accepted by Enqueue
+	RejectedFull    uint64 // faces refused with ErrQueueFull
+	RejectedInvalid uint64 // faces the library refused with ErrInvalidArgument
+	Queued          uint64 // accepted, waiting for a batch
+	InFlight        uint64 // in the batch the backend is running
+	Ready           uint64 // finished (including failed), not popped yet
+	Popped          uint64 // final states delivered by Pop/PopWait (including failed)
+	Expired         uint64 // evicted before they were popped
+	Cancelled       uint64 // cancelled by Cancel, or discarded by Close
+	Failed          uint64 // items whose batch failed
+	Batches         uint64 // batches run
+	// BatchSizeHist[n] is the number of batches of n items; [0] is unused.
+	BatchSizeHist [33]uint64
+	// Queue wait and batch inference time over a recent window (about 1000 faces).
+	QueueP50, QueueP99, InferP50, InferP99 time.Duration
+	// Degraded is true while the backend keeps failing (several batches in a row).
+	Degraded bool
+}
+
+// Reconciles reports whether the snapshot's counters add up, as the library promises.
+func (s Stats) Reconciles() bool {
+	return s.Accepted == s.Queued+s.InFlight+s.Ready+s.Popped+s.Expired+s.Cancelled
+}
+
+// ModelInfo says what a pipeline runs (lm_model_info).
+type ModelInfo struct {
+	Backend        string // e.g. "cpu-tract"
+	NumPoints      int
+	InputWidth     int
+	InputHeight    int
+	MaxBatch       int
+	FallbackReason string // why BackendAuto did not pick TensorRT; "" if it did or was not asked
+}
+
+// Pipeline is one lmbatch handle: a worker thread, its queue and its result store.
+type Pipeline struct {
+	h         *C.lm_handle
+	numPoints int
+	log       cgo.Handle // 0 without a log callback; deleted after lm_destroy
+}
+
+// Version is the library's version string, e.g. "0.1.0".
+func Version() string { return C.GoString(C.lm_version_string()) }
+
+// LibraryAPIVersion is the C ABI version of the loaded library.
+func LibraryAPIVersion() (major, minor uint32) {
+	var ma, mi C.uint32_t
+	C.lm_api_version(&ma, &mi)
+	return uint32(ma), uint32(mi)
+}
+
+func invalid(op, format string, args ...interface{}) error {
+	return &StatusError{Op: op, Status: StatusInvalidArgument, Message: fmt.Sprintf(format, args...)}
+}
+
+// count converts a count of the Config: 0 keeps the default.
+func count(name string, v int, dst *C.uint32_t) error {
+	if v == 0 {
+		return nil
+	}
+	if v < 0 || uint64(v) > math.MaxUint32 {
+		return invalid("create", "%s %d is out of range", name, v)
+	}
+	*dst = C.uint32_t(v)
+	return nil
+}
+
+// duration converts a duration of the Config into units (rounded up): 0 keeps the default,
+// negative sets 0.
+func duration(name string, d, unit time.Duration, dst *C.uint32_t) error {
+	switch {
+	case d == 0:
+		return nil
+	case d < 0:
+		*dst = 0
+		return nil
+	}
+	n := (uint64(d) + uint64(unit) - 1) / uint64(unit)
+	if n > math.MaxUint32 {
+		return invalid("create", "%s %v is out of range", name, d)
+	}
+	*dst = C.uint32_t(n)
+	return nil
+}
+
+// cString copies s into C memory (free it with C.free); "" gives nil.
+func cString(name, s string) (*C.char, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, invalid("create", "%s contains a NUL byte", name)
+	}
+	return C.CString(s), nil
+}
+
+// New creates a pipeline: loads the model, opens the backend and starts the worker thread. A
+// failure is a *StatusError whose Message is the library's reason.
+func New(cfg Config) (*Pipeline, error) {
+	if ma, mi := LibraryAPIVersion(); ma != APIMajor || mi < APIMinor {
+		return nil, &StatusError{Op: "create", Status: StatusInternal, Message: fmt.Sprintf(
+			"the loaded library has C ABI %d.%d; this binding needs %d.x with x >= %d", ma, mi,
+			APIMajor, APIMinor)}
+	}
+	var c C.lm_config
+	C.lm_config_init(&c)
+	if cfg.Backend != BackendAuto {
+		c.backend = C.int32_t(cfg.Backend)
+	}
+	if cfg.DeviceID != 0 {
+		if cfg.DeviceID < math.MinInt32 || cfg.DeviceID > math.MaxInt32 {
+			return nil, invalid("create", "device_id %d is out of range", cfg.DeviceID)
+		}
+		c.device_id = C.int32_t(cfg.DeviceID)
+	}
+	for _, e := range []error{
+		count("max_batch", cfg.MaxBatch, &c.max_batch),
+		count("queue_capacity", cfg.QueueCapacity, &c.queue_capacity),
+		count("result_capacity", cfg.ResultCapacity, &c.result_capacity),
+		duration("max_wait", cfg.MaxWait, time.Microsecond, &c.max_wait_us),
+		duration("result_ttl", cfg.ResultTTL, time.Millisecond, &c.result_ttl_ms),
+		duration("drain_timeout", cfg.DrainTimeout, time.Millisecond, &c.drain_timeout_ms),
+	} {
+		if e != nil {
+			return nil, e
+		}
+	}
+	model, err := cString("model_path", cfg.ModelPath)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(model))
+	cache, err := cString("engine_cache_dir", cfg.EngineCacheDir)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cache))
+	c.model_path = model
+	c.engine_cache_dir = cache
+
+	var logHandle cgo.Handle
+	if cfg.Log != nil {
+		logHandle = cgo.NewHandle(cfg.Log)
+		C.lmgo_set_log(&c, C.uintptr_t(logHandle))
+	}
+	var h *C.lm_handle
+	var errBuf [1024]C.char
+	st := C.lm_create(&c, &h, &errBuf[0], C.size_t(len(errBuf)))
+	if Status(st) != StatusOK {
+		if logHandle != 0 {
+			logHandle.Delete()
+		}
+		return nil, &StatusError{Op: "create", Status: Status(st), Message: goString(errBuf[:])}
+	}
+	p := &Pipeline{h: h, log: logHandle}
+	info, err := p.ModelInfo()
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.numPoints = info.NumPoints
+	runtime.SetFinalizer(p, (*Pipeline).Close)
+	return p, nil
+}
+
+// Close stops intake, lets queued work finish for up to Config.DrainTimeout (the rest is
+// cancelled), joins the worker and frees the handle; results not popped are lost. It is
+// idempotent, and must not race any other call on the Pipeline. Calls after Close fail with
+// ErrShuttingDown.
+func (p *Pipeline) Close() {
+	if p == nil || p.h == nil {
+		return
+	}
+	h := p.h
+	p.h = nil
+	runtime.SetFinalizer(p, nil)
+	C.lm_destroy(h)
+	// No library thread outlives lm_destroy, so no log call can come after this.
+	if p.log != 0 {
+		p.log.Delete()
+		p.log = 0
+	}
+}
+
+func (p *Pipeline) handle(op string) (*C.lm_handle, error) {
+	if p == nil || p.h == nil {
+		return nil, &StatusError{Op: op, Status: StatusShuttingDown, Message: "the pipeline is closed"}
+	}
+	return p.h, nil
+}
+
+// check refuses a view whose Data the library would read past (memory safety); every other
+// rule of the view is left to the library, so that its statuses and counters stay the truth.
+func (img *Image) check() error {
+	if img.Width < 0 || img.Height < 0 || img.Stride < 0 ||
+		uint64(img.Width) > math.MaxUint32 || uint64(img.Height) > math.MaxUint32 {
+		return invalid("enqueue", "negative or too large size %dx%d, stride %d", img.Width, img.Height, img.Stride)
+	}
+	bpp := img.Format.BytesPerPixel()
+	if bpp == 0 || img.Width == 0 || img.Height == 0 {
+		return nil // the library refuses these without reading a byte
+	}
+	hi, lo := bits.Mul64(uint64(img.Stride), uint64(img.Height-1))
+	need, carry := bits.Add64(lo, uint64(img.Width)*uint64(bpp), 0)
+	if hi != 0 || carry != 0 || need > uint64(len(img.Data)) {
+		return invalid("enqueue", "frame data holds %d bytes, fewer than the %dx%d view with stride %d needs",
+			len(img.Data), img.Width, img.Height, img.Stride)
+	}
+	return nil
+}
+
+// Enqueue queues one face of a frame without blocking: the library validates the view and the
+// box, crops and resizes the face into its own buffer and hands it to the worker. id is the
+// caller's, unique among its live ids (0 is valid). ErrQueueFull is backpressure (nothing kept);
+// ErrDuplicateID: the id is still pending or unpopped; ErrInvalidArgument: a bad view or box.
+func (p *Pipeline) Enqueue(id uint64, frame Image, box Box) error {
+	h, err := p.handle("enqueue")
+	if err != nil {
+		return err
+	}
+	if err := frame.check(); err != nil {
+		return err
+	}
+	var data *C.uint8_t
+	if len(frame.Data) > 0 {
+		data = (*C.uint8_t)(unsafe.Pointer(&frame.Data[0]))
+	}
+	st := C.lmgo_enqueue(h, C.uint64_t(id), data, C.uint32_t(frame.Width), C.uint32_t(frame.Height),
+		C.size_t(frame.Stride), C.int32_t(frame.Format),
+		C.float(box.X1), C.float(box.Y1), C.float(box.X2), C.float(box.Y2))
+	runtime.KeepAlive(p) // the finalizer must not destroy the handle during the call
+	return fail("enqueue", st)
+}
+
+// Pop takes the final state of id without waiting: the landmarks, or ErrPending (not finished),
+// ErrNotFound (unknown or already delivered), ErrExpired (evicted before it was popped),
+// ErrInferenceFailed (final). A result is delivered once.
+func (p *Pipeline) Pop(id uint64) (Landmarks, error) {
+	return p.pop("pop", id, false, 0)
+}
+
+// PopWait is Pop waiting up to timeout (millisecond resolution, rounded up; capped at about 49
+// days) for id to finish: ErrTimeout if it is still pending, ErrCancelled if it was cancelled
+// while waiting. A timeout <= 0 is Pop.
+func (p *Pipeline) PopWait(id uint64, timeout time.Duration) (Landmarks, error) {
+	if timeout <= 0 {
+		return p.pop("pop_wait", id, false, 0)
+	}
+	ms := (uint64(timeout) + uint64(time.Millisecond) - 1) / uint64(time.Millisecond)
+	if ms > math.MaxUint32 {
+		ms = math.MaxUint32
+	}
+	return p.pop("pop_wait", id, true, C.uint32_t(ms))
+}
+
+func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (Landmarks, error) {
+	h, err := p.handle(op)
+	if err != nil {
+		return Landmarks{}, err
+	}
+	waitFlag := C.int(0)
+	if wait {
+		waitFlag = 1
+	}
+	n := p.numPoints
+	for tries := 0; ; tries++ {
+		buf := make([]float32, 3*n+3) // never empty, so &buf[0] exists
+		var res C.lmgo_pop_result
+		st := C.lmgo_pop(h, C.uint64_t(id), waitFlag, timeoutMS, (*C.float)(unsafe.Pointer(&buf[0])),
+			C.uint32_t(n), &res)
+		runtime.KeepAlive(p)
+		got := int(res.num_points)
+		if Status(st) == StatusBufferTooSmall && got > n && tries == 0 {
+			n = got // nothing was consumed: pop again with room for every point
+			continue
+		}
+		if Status(st) != StatusOK {
+			return Landmarks{}, fail(op, st)
+		}
+		if got > n {
+			got = n
+		}
+		lm := Landmarks{
+			Points:    make([]Point, got),
+			FaceScore: float32(res.face_score),
+			QueueTime: time.Duration(res.queue_us) * time.Microsecond,
+			InferTime: time.Duration(res.infer_us) * time.Microsecond,
+		}
+		for i := range lm.Points {
+			lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
+		}
+		return lm, nil
+	}
+}
+
+// Cancel discards a live id (queued, in flight, or finished and not popped); the id may be
+// reused at once, and a PopWait blocked on it returns ErrCancelled. ErrNotFound otherwise.
+func (p *Pipeline) Cancel(id uint64) error {
+	h, err := p.handle("cancel")
+	if err != nil {
+		return err
+	}
+	st := C.lm_cancel(h, C.uint64_t(id))
+	runtime.KeepAlive(p)
+	return fail("cancel", st)
+}
+
+// Stats returns a consistent snapshot of the pipeline's counters.
+func (p *Pipeline) Stats() (Stats, error) {
+	h, err := p.handle("stats")
+	if err != nil {
+		return Stats{}, err
+	}
+	var s C.lm_stats // no pointers inside: may live in Go memory
+	s.struct_size = C.size_t(unsafe.Sizeof(s))
+	st := C.lm_get_stats(h, &s)
+	runtime.KeepAlive(p)
+	if err := fail("stats", st); err != nil {
+		return Stats{}, err
+	}
+	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
+	out := Stats{
+		Accepted:        uint64(s.accepted),
+		RejectedFull:    uint64(s.rejected_full),
+		RejectedInvalid: uint64(s.rejected_invalid),
+		Queued:          uint64(s.queued),
+		InFlight:        uint64(s.in_flight),
+		Ready:           uint64(s.ready),
+		Popped:          uint64(s.popped),
+		Expired:         uint64(s.expired),
+		Cancelled:       uint64(s.cancelled),
+		Failed:          uint64(s.failed),
+		Batches:         uint64(s.batches),
+		QueueP50:        us(s.queue_us_p50),
+		QueueP99:        us(s.queue_us_p99),
+		InferP50:        us(s.infer_us_p50),
+		InferP99:        us(s.infer_us_p99),
+		Degraded:        s.degraded != 0,
+	}
+	for i := range out.BatchSizeHist {
+		out.BatchSizeHist[i] = uint64(s.batch_size_hist[i])
+	}
+	return out, nil
+}
+
+// ModelInfo describes what the pipeline runs.
+func (p *Pipeline) ModelInfo() (ModelInfo, error) {
+	h, err := p.handle("model_info")
+	if err != nil {
+		return ModelInfo{}, err
+	}
+	var m C.lm_model_info // no pointers inside: may live in Go memory
+	m.struct_size = C.size_t(unsafe.Sizeof(m))
+	st := C.lm_get_model_info(h, &m)
+	runtime.KeepAlive(p)
+	if err := fail("model_info", st); err != nil {
+		return ModelInfo{}, err
+	}
+	return ModelInfo{
+		Backend:        goString(m.backend[:]),
+		NumPoints:      int(m.num_points),
+		InputWidth:     int(m.input_width),
+		InputHeight:    int(m.input_height),
+		MaxBatch:       int(m.max_batch),
+		FallbackReason: goString(m.fallback_reason[:]),
+	}, nil
+}
+
+// goString reads a NUL-terminated string from a fixed C array, never past its end.
+func goString(a []C.char) string {
+	b := make([]byte, 0, len(a))
+	for _, c := range a {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}
