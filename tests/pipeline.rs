@@ -476,3 +476,23 @@ fn invalid_config_values_are_refused() {
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     }
 }
+
+#[test]
+fn every_third_batch_failing_fails_exactly_those_items() {
+    let mut backend = FakeBackend::new(1);
+    backend.fail_every = Some(3);
+    let p = start(config(1, 0), backend);
+    let frame = Gray::new();
+    for id in 1..=9u64 {
+        p.enqueue(id, &frame.raw(), &center_face()).unwrap();
+        let popped = p.pop_wait(id, Duration::from_secs(5));
+        if id % 3 == 0 {
+            assert!(matches!(popped, Popped::Failed(_)), "{id}: {popped:?}");
+        } else {
+            expect_landmarks(&popped);
+        }
+    }
+    let s = p.stats();
+    assert_eq!((s.counters.failed, s.counters.popped), (3, 9));
+    assert!(!s.degraded, "failures that do not follow each other are not degradation");
+}
