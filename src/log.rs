@@ -24,6 +24,11 @@ impl Logger {
         Logger(Some(Arc::new(sink)))
     }
 
+    /// Whether a sink is set: callers skip formatting messages nobody reads.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub fn log(&self, level: LogLevel, message: &str) {
         if let Some(sink) = &self.0 {
             // A panicking sink must not take the worker down with it.

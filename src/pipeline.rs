@@ -268,6 +268,13 @@ impl Pipeline {
             Ok(v) => v,
             Err(e) => {
                 self.store.count_invalid();
+                // The status alone does not say what was wrong; the log (if any) does.
+                if self.logger.is_set() {
+                    self.logger.log(
+                        LogLevel::Debug,
+                        &format!("lm_enqueue of id {id} refused: {}", e.message()),
+                    );
+                }
                 return Err(e);
             }
         };

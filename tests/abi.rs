@@ -1,5 +1,6 @@
 //! The C ABI's contract, called through the `extern "C"` functions: statuses for every bad input,
 //! struct sizes, exactly-once pops, and the small functions.
+#![cfg(feature = "cpu-tract")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Accuracy of the CPU backend against onnxruntime's references: the backend alone on the exact
 //! reference tensor, and every face of the evaluation set end to end through the C ABI.
+#![cfg(feature = "cpu-tract")]
 
 mod common;
 

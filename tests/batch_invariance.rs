@@ -1,5 +1,6 @@
 //! The same face gives the same points alone and in every slot of a full batch of 32 (CPU backend,
 //! within 1e-3 px), through the whole pipeline.
+#![cfg(feature = "cpu-tract")]
 
 mod common;
 

@@ -494,5 +494,8 @@ fn every_third_batch_failing_fails_exactly_those_items() {
     }
     let s = p.stats();
     assert_eq!((s.counters.failed, s.counters.popped), (3, 9));
-    assert!(!s.degraded, "failures that do not follow each other are not degradation");
+    assert!(
+        !s.degraded,
+        "failures that do not follow each other are not degradation"
+    );
 }

@@ -1,5 +1,6 @@
 //! Destroy under load and in loops, with the real CPU backend through the C ABI. The tests here
 //! count the process's threads, so they run one at a time (a lock) in a binary of their own.
+#![cfg(feature = "cpu-tract")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Backends run the model on a batch of staged crops. The batcher sees only this trait, so a new
 //! backend (TensorRT, ONNX Runtime) is added here without touching the batcher.
 
+#[cfg(feature = "cpu-tract")]
 pub mod cpu;
 pub mod tensorrt;
 
@@ -72,7 +73,7 @@ pub struct OpenRequest {
 /// when it did or was not asked).
 pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
     match choice {
-        BackendChoice::Cpu => Ok((Box::new(cpu::TractBackend::open(request)?), String::new())),
+        BackendChoice::Cpu => Ok((open_cpu(request)?, String::new())),
         BackendChoice::TensorRt => Ok((tensorrt::open(request)?, String::new())),
         BackendChoice::Auto => match tensorrt::open(request) {
             Ok(backend) => Ok((backend, String::new())),
@@ -82,9 +83,22 @@ pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Bac
                     LogLevel::Info,
                     &format!("{reason}; falling back to the CPU"),
                 );
-                Ok((Box::new(cpu::TractBackend::open(request)?), reason))
+                Ok((open_cpu(request)?, reason))
             }
             Err(e) => Err(e),
         },
     }
+}
+
+#[cfg(feature = "cpu-tract")]
+fn open_cpu(request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(cpu::TractBackend::open(request)?))
+}
+
+#[cfg(not(feature = "cpu-tract"))]
+fn open_cpu(_request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    Err(Error::new(
+        ErrorKind::BackendUnavailable,
+        "this build of lmbatch has no CPU backend (feature cpu-tract is off)",
+    ))
 }

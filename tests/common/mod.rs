@@ -255,7 +255,10 @@ impl Backend for FakeBackend {
                 f.remove(0)
             }
         };
-        if self.fail_every.is_some_and(|k| self.batches.is_multiple_of(k)) {
+        if self
+            .fail_every
+            .is_some_and(|k| self.batches.is_multiple_of(k))
+        {
             fault = Fault::Fail;
         }
         if let Some((rng, percent, max_sleep)) = &mut self.chaos {
