@@ -19,3 +19,7 @@ for variant in plain asan; do
   cmake --build "$build_dir" --parallel 2
   ctest --test-dir "$build_dir" --output-on-failure --timeout 1200
 done
+
+# The Go (cgo, also under -race) and C# (mono) bindings against the same library.
+bindings/go/run-tests.sh "$lib_dir"
+bindings/csharp/run-tests.sh "$lib_dir"
