@@ -114,3 +114,36 @@ fn create_and_destroy_in_a_loop_leaves_no_thread_behind() {
         assert_eq!(thread_count(), threads_before, "round {round}");
     }
 }
+
+#[test]
+fn five_hundred_create_destroy_cycles_with_work_in_flight_leave_no_thread_behind() {
+    let _serial = SERIAL.lock();
+    let threads_before = thread_count();
+    let frame = Gray::new();
+    for round in 0..500u64 {
+        let mut backend = FakeBackend::new(4);
+        backend.sleep = std::time::Duration::from_micros(200 * (round % 5));
+        let config = lmbatch::Config {
+            max_batch: 4,
+            max_wait: Duration::from_micros(100 * (round % 3)),
+            drain_timeout: Duration::from_millis(round % 4),
+            ..lmbatch::Config::default()
+        };
+        let pipeline = lmbatch::Pipeline::with_backend(config, move || {
+            Ok(Box::new(backend) as Box<dyn lmbatch::Backend>)
+        })
+        .unwrap();
+        let h = handle_from_pipeline(pipeline);
+        for id in 0..(round % 9) {
+            // SAFETY: live handle, valid frame.
+            let _ = unsafe { lm_enqueue(h, id, &frame.image(), &center_box()) };
+        }
+        // SAFETY: live handle, no other call racing.
+        unsafe { lm_destroy(h) };
+    }
+    assert_eq!(
+        thread_count(),
+        threads_before,
+        "a library thread outlived lm_destroy"
+    );
+}

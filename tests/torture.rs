@@ -281,10 +281,19 @@ fn random_abi_sequences_from_eight_threads_keep_every_promise() {
     assert_eq!(s.rejected_invalid, total(|s| s.invalid));
     assert_eq!(s.queued + s.in_flight + s.ready, 0);
     assert!(c_reconciles(&s));
-    assert!(
-        s.failed > 0 && s.expired > 0 && s.cancelled > 0 && s.rejected_full > 0,
-        "the run exercised too little: {s:?}"
-    );
+    // Every final state must have occurred; with 8% faulty batches, 200 batches make a run
+    // without a failure a one-in-ten-million event. (Under a sanitizer far fewer batches run.)
+    if s.batches >= 200 {
+        assert!(
+            s.failed > 0 && s.expired > 0 && s.cancelled > 0 && s.rejected_full > 0,
+            "the run exercised too little: {s:?}"
+        );
+    } else {
+        println!(
+            "only {} batches ran: final-state coverage not asserted",
+            s.batches
+        );
+    }
     // A hang would show here; the bound is loose for a loaded CI machine.
     assert!(
         worst < Duration::from_millis(500),

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the cargo-fuzz target for a bounded time (default 60 s) where a nightly toolchain exists;
+# says why it is skipped otherwise. Usage: scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "fuzz: SKIPPED: no nightly toolchain (cargo +nightly does not run)"
+  exit 0
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "fuzz: installing cargo-fuzz"
+  if ! cargo +nightly install --locked cargo-fuzz >/dev/null 2>&1 && ! cargo +nightly install cargo-fuzz >/dev/null 2>&1; then
+    echo "fuzz: SKIPPED: cargo-fuzz could not be installed"
+    exit 0
+  fi
+fi
+echo "fuzz: frame_and_box for ${seconds} s"
+cd fuzz
+cargo +nightly fuzz run frame_and_box -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | tail -n 5
