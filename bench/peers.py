@@ -18,8 +18,14 @@ the same number of cores as lmbatch, so that lmbatch's numbers have something to
 
 What is timed (both peers): per face, the crop from the raw frame (integer crop geometry, edge
 replication, pixel-format -> RGB), the bilinear resize to 192x192, the /255 normalisation and the
-HWC -> CHW layout; then the model call; then mapping the landmarks back to frame pixels.  Only
-loading the model, reading the raw files and one warm-up run per input shape are untimed.
+HWC -> CHW layout (pure numpy, see Preprocessor); then the model call; then mapping the landmarks
+back to frame pixels.  Only loading the model, reading the raw files, an accuracy check of the
+preprocessing against the eval set's references, and one warm-up run per input shape are untimed.
+
+Session: CPUExecutionProvider, intra_op_num_threads = cores, inter_op_num_threads = 1, sequential,
+ORT_ENABLE_ALL; everything else at onnxruntime's defaults (e.g. intra-op threads spin-wait between
+runs), as a user would leave it.  With --cores N below the CPUs available, the whole process is
+pinned to the first N CPUs.
 
 Output: one JSON object per peer and line ({"name", "faces_per_s", "p50_ms", "p99_ms",
 "details"}), then a human-readable table.
@@ -53,13 +59,14 @@ TO_RGB = {"RGB8": [0, 1, 2], "RGBA8": [0, 1, 2], "BGR8": [2, 1, 0], "BGRA8": [2,
 # ----------------------------------------------------------------------------------------------
 
 class Face:
-    """One detector box on one raw frame. `pixels` is a zero-copy [H, W, bpp] view of the raw
-    bytes (row padding cut off); the pixel-format conversion happens per crop, inside the timed
-    work, as it does in lmbatch."""
+    """One detector box on one raw frame. `raw` is the frame's bytes exactly as read from disk
+    (rows of `stride` bytes, padding included); the pixel-format conversion happens per crop,
+    inside the timed work, as it does in lmbatch."""
 
-    def __init__(self, name, pixels, fmt, box, ref=None):
-        self.name, self.pixels, self.fmt, self.box, self.ref = name, pixels, fmt, box, ref
-        self.rgb_idx = np.array(TO_RGB[fmt])
+    def __init__(self, name, raw, width, height, stride, fmt, box, ref=None):
+        self.name, self.raw, self.fmt, self.box, self.ref = name, raw, fmt, box, ref
+        self.width, self.height, self.stride, self.bpp = width, height, stride, BPP[fmt]
+        self.rgb_idx = np.array(TO_RGB[fmt], np.intp)
 
 
 def load_faces(faces_dir):
@@ -67,11 +74,10 @@ def load_faces(faces_dir):
     faces = []
     for c in man["cases"]:
         w, h, stride, fmt = c["width"], c["height"], c["stride_bytes"], c["pixel_format"]
-        buf = np.fromfile(os.path.join(faces_dir, c["raw_file"]), np.uint8)
-        assert buf.size == stride * h, c["name"]
-        px = buf.reshape(h, stride)[:, :w * BPP[fmt]].reshape(h, w, BPP[fmt])
+        raw = np.fromfile(os.path.join(faces_dir, c["raw_file"]), np.uint8)
+        assert raw.size == stride * h, c["name"]
         for b in c["boxes"]:
-            faces.append(Face(c["name"], px, fmt, b["box"], b))
+            faces.append(Face(c["name"], raw, w, h, stride, fmt, b["box"], b))
     return faces
 
 
@@ -86,7 +92,8 @@ def crop_geometry(box):
 def _taps(origin, side, limit):
     """For one axis: the two source pixel indices (in frame coordinates, clamped to the frame =
     edge replication) and the weight of the second one, for a half-pixel-centre bilinear resize of
-    `side` crop pixels starting at `origin` to SIZE output pixels (same as cv2.INTER_LINEAR)."""
+    `side` crop pixels starting at `origin` to SIZE output pixels (same sampling as
+    cv2.INTER_LINEAR; no antialiasing when downscaling)."""
     src = (np.arange(SIZE, dtype=np.float32) + 0.5) * (side / SIZE) - 0.5
     src = np.clip(src, 0, side - 1)              # crop border: replicate
     i0 = np.floor(src).astype(np.intp)
@@ -96,27 +103,46 @@ def _taps(origin, side, limit):
     return np.clip(origin + i0, 0, limit - 1), np.clip(origin + i1, 0, limit - 1), frac
 
 
-def preprocess(face, out):
-    """Crop + bilinear resize + RGB + /255 + CHW for one face, written into `out` ([3,192,192]
-    float32). Only the 4 x 192x192 source taps are gathered, not the whole (possibly huge) crop:
-    same result as crop-then-resize, and what an efficient numpy user would write.
-    Returns (x0, y0, side) for mapping the landmarks back."""
-    x0, y0, side = crop_geometry(face.box)
-    H, W = face.pixels.shape[:2]
-    r0, r1, fy = _taps(y0, side, H)
-    c0, c1, fx = _taps(x0, side, W)
-    px, ch = face.pixels, face.rgb_idx
-    # gather the four neighbours, [192,192,3] each, channels already in RGB order
-    tl = px[r0[:, None], c0[None, :]][..., ch].astype(np.float32)
-    tr = px[r0[:, None], c1[None, :]][..., ch].astype(np.float32)
-    bl = px[r1[:, None], c0[None, :]][..., ch].astype(np.float32)
-    br = px[r1[:, None], c1[None, :]][..., ch].astype(np.float32)
-    fx3, fy3 = fx[None, :, None], fy[:, None, None]
-    top = tl + (tr - tl) * fx3
-    bot = bl + (br - bl) * fx3
-    img = top + (bot - top) * fy3                # [192,192,3] float32 in 0..255
-    np.multiply(img.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=out)  # HWC -> CHW, /255
-    return x0, y0, side
+class Preprocessor:
+    """Crop + bilinear resize + pixel format -> RGB + /255 + HWC -> CHW for one face, written
+    straight into a [3,192,192] float32 slot of the model input.
+
+    Only the 4 bilinear taps of each output pixel are read from the raw frame bytes (one flat
+    gather per tap, with the channel order folded into the byte offsets), never the whole (possibly
+    huge) crop: the same numbers as crop-then-resize. The large scratch arrays are allocated once
+    per thread: allocating ~1 MB temporaries per call made glibc mmap/munmap them every time and
+    tripled the cost (2.3 ms instead of ~0.8 ms per face on the dev box)."""
+
+    def __init__(self):
+        self.idx = np.empty((3, SIZE, SIZE), np.intp)
+        self.u8 = np.empty((3, SIZE, SIZE), np.uint8)
+        self.tmp = np.empty((3, SIZE, SIZE), np.float32)
+        self.w = np.empty((SIZE, SIZE), np.float32)
+
+    def __call__(self, face, out):
+        """Returns (x0, y0, side) for mapping the landmarks back."""
+        x0, y0, side = crop_geometry(face.box)
+        r0, r1, fy = _taps(y0, side, face.height)
+        c0, c1, fx = _taps(x0, side, face.width)
+        # byte offsets: row part (+ channel, so the result comes out CHW and RGB) and column part
+        ch = face.rgb_idx[:, None, None]
+        rows = ((r0 * face.stride)[None, :, None] + ch, (r1 * face.stride)[None, :, None] + ch)
+        cols = ((c0 * face.bpp)[None, None, :], (c1 * face.bpp)[None, None, :])
+        wy = ((1 - fy) * np.float32(1 / 255), fy * np.float32(1 / 255))   # /255 folded in
+        wx = (1 - fx, fx)
+        first = True
+        for a in (0, 1):
+            for b in (0, 1):
+                np.add(rows[a], cols[b], out=self.idx)
+                np.take(face.raw, self.idx, out=self.u8)          # gather one tap, uint8 CHW
+                np.multiply(wy[a][:, None], wx[b][None, :], out=self.w)
+                if first:
+                    np.multiply(self.u8, self.w, out=out)
+                    first = False
+                else:
+                    np.multiply(self.u8, self.w, out=self.tmp)
+                    np.add(out, self.tmp, out=out)
+        return x0, y0, side
 
 
 def to_frame(landmarks, geom):
@@ -132,10 +158,12 @@ def to_frame(landmarks, geom):
 # Model session
 # ----------------------------------------------------------------------------------------------
 
-def make_session(model, cores):
+def make_session(model, cores, spin=True):
     so = ort.SessionOptions()
     so.intra_op_num_threads = cores
     so.inter_op_num_threads = 1
+    if not spin:   # --no-spin: intra-op pool threads block instead of spin-waiting between runs
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(model, sess_options=so, providers=["CPUExecutionProvider"])
@@ -146,6 +174,7 @@ def accuracy_check(sess, faces):
     reference landmarks (a plain bilinear resize is expected within per-face 1% / mean 0.25%)."""
     nmes = []
     buf = np.empty((1, 3, SIZE, SIZE), np.float32)
+    preprocess = Preprocessor()
     for f in faces:
         geom = preprocess(f, buf[0])
         lm, _ = sess.run(["landmarks", "face_score"], {"input": buf})
@@ -171,6 +200,7 @@ def run_direct_batch(sess, faces, batch, seconds):
     the iteration that carried it (from the start of its batch's preprocessing to the end of the
     model call and back-mapping); throughput = faces / wall seconds of the loop."""
     buf = np.empty((batch, 3, SIZE, SIZE), np.float32)
+    preprocess = Preprocessor()
     n = len(faces)
     sess.run(["landmarks", "face_score"], {"input": buf})       # untimed warm-up for this shape
     k, done, lat, pre_s = 0, 0, [], 0.0
@@ -223,7 +253,8 @@ NEXT_TIMEOUT = 0.010    # ... then up to 10 ms for EACH further item (per item, 
 def peer_original(sess, faces, seconds, rate):
     q = queue.Queue(maxsize=QUEUE_MAX)
     results = {}                 # id -> (landmarks in frame px, face_score); never pruned
-    latencies = []               # enqueue -> result stored, seconds (worker appends)
+    latencies = []               # enqueue (put_nowait) -> result stored, seconds (worker appends)
+    latencies_pre = []           # same, but from the start of the crop's preprocessing
     stop = threading.Event()
     stats = {"produced": 0, "enqueued": 0, "dropped": 0, "batches": 0, "model_calls": 0,
              "empty_waits": 0}
@@ -233,6 +264,7 @@ def peer_original(sess, faces, seconds, rate):
         # Preprocesses crops (timed: it is the producer's share of the work) as fast as it can,
         # or at `rate` faces/s; put_nowait, and a full queue silently drops the crop.
         n, k = len(faces), 0
+        preprocess = Preprocessor()
         t_next = time.perf_counter()
         while not stop.is_set():
             if rate:
@@ -242,11 +274,11 @@ def peer_original(sess, faces, seconds, rate):
                     continue
                 t_next += 1.0 / rate
             crop = np.empty((1, 3, SIZE, SIZE), np.float32)
-            t_enq0 = time.perf_counter()          # latency clock starts before the crop is made
+            t_pre = time.perf_counter()           # preprocessing starts
             geom = preprocess(faces[k % n], crop[0])
             stats["produced"] += 1
             try:
-                q.put_nowait((k, t_enq0, geom, crop))
+                q.put_nowait((k, t_pre, time.perf_counter(), geom, crop))   # enqueue time
                 stats["enqueued"] += 1
             except queue.Full:
                 stats["dropped"] += 1             # the original dropped silently
@@ -265,11 +297,13 @@ def peer_original(sess, faces, seconds, rate):
                 except queue.Empty:
                     break
             stats["batches"] += 1
-            for fid, t_enq0, geom, crop in items:  # the original: one model call per crop
+            for fid, t_pre, t_enq, geom, crop in items:  # the original: one model call per crop
                 lm, score = sess.run(["landmarks", "face_score"], {"input": crop})
                 stats["model_calls"] += 1
                 results[fid] = (to_frame(lm[0], geom), float(score[0, 0]))
-                latencies.append(time.perf_counter() - t_enq0)
+                t_done = time.perf_counter()
+                latencies.append(t_done - t_enq)
+                latencies_pre.append(t_done - t_pre)
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=producer, daemon=True), threading.Thread(target=worker, daemon=True)]
@@ -292,7 +326,9 @@ def peer_original(sess, faces, seconds, rate):
                         "model_calls": stats["model_calls"], "empty_first_waits": stats["empty_waits"],
                         "results_dict_entries": len(results),
                         "producer_rate": rate or "as fast as possible",
-                        "latency": "per face = preprocessing start (producer) -> result stored (worker)"}}
+                        "latency": "per face = enqueue (producer put_nowait) -> result stored (worker)",
+                        "from_preprocess_start_p50_ms": pct(latencies_pre, 50),
+                        "from_preprocess_start_p99_ms": pct(latencies_pre, 99)}}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,6 +340,8 @@ def main():
     ap.add_argument("--rate", type=float, default=0.0, help="original-design producer rate, faces/s (default: as fast as possible)")
     ap.add_argument("--batch-sizes", default="1,4,8,16,32", help="onnxruntime-direct batch sizes")
     ap.add_argument("--peers", default="direct,original", help="comma list of: direct, original")
+    ap.add_argument("--no-spin", action="store_true",
+                    help="set session.intra_op.allow_spinning=0 (default: onnxruntime's default, spinning)")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--faces", default=DEFAULT_FACES)
     a = ap.parse_args()
@@ -315,9 +353,9 @@ def main():
         os.sched_setaffinity(0, avail[:cores])
 
     faces = load_faces(a.faces)
-    sess = make_session(a.model, cores)
+    sess = make_session(a.model, cores, spin=not a.no_spin)
     acc = accuracy_check(sess, faces)
-    env = {"cores": cores, "faces": len(faces), "onnxruntime": ort.__version__, "numpy": np.__version__,
+    env = {"cores": cores, "intra_op_spinning": not a.no_spin, "faces": len(faces), "onnxruntime": ort.__version__, "numpy": np.__version__,
            "python": platform.python_version(), "preprocess_accuracy": acc}
 
     rows = []
@@ -334,7 +372,7 @@ def main():
         rows.append(r)
 
     print()
-    print(f"cores={cores}  faces={len(faces)} (cycled)  onnxruntime {ort.__version__}  "
+    print(f"cores={cores}  spin={'off' if a.no_spin else 'on'}  faces={len(faces)} (cycled)  onnxruntime {ort.__version__}  "
           f"preprocess NME vs reference: mean {acc['mean_nme_pct']}% max {acc['max_nme_pct']}%")
     print(f"{'peer':<28}{'faces/s':>10}{'p50 ms':>10}{'p99 ms':>10}  notes")
     for r in rows:

@@ -46,7 +46,7 @@
 /**
  * Minor version of the C ABI: a library serves callers built with a minor up to its own.
  */
-#define LM_API_VERSION_MINOR 0
+#define LM_API_VERSION_MINOR 1
 
 /**
  * Status of every call. Values are stable and never renumbered; new ones are only appended.
@@ -173,17 +173,23 @@ enum lm_backend
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   /**
-   * TensorRT if it can run here, else the CPU (the reason is in lm_model_info.fallback_reason).
+   * TensorRT if it can run here, else ONNX Runtime if it loads, else tract (the reasons are in
+   * lm_model_info.fallback_reason).
    */
   LM_BACKEND_AUTO = 0,
   /**
-   * tract-onnx on the CPU; always available.
+   * tract on the CPU (pure Rust, built in); always available.
    */
   LM_BACKEND_CPU = 1,
   /**
    * TensorRT on an NVIDIA GPU; lm_create fails with LM_STATUS_BACKEND_UNAVAILABLE if it cannot run.
    */
   LM_BACKEND_TENSORRT = 2,
+  /**
+   * ONNX Runtime on the CPU (since ABI 1.1), loaded at run time from the ORT_DYLIB_PATH
+   * environment variable or the loader's search path; LM_STATUS_BACKEND_UNAVAILABLE if absent.
+   */
+  LM_BACKEND_ONNXRUNTIME = 3,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The ONNX Runtime backend is tested with the library of the PyPI onnxruntime wheel (loaded at
+# run time): bench/setup-venv.sh installs it into bench/.venv unless ORT_DYLIB_PATH is already set.
+if [ -z "${ORT_DYLIB_PATH:-}" ]; then
+  bench/setup-venv.sh >/dev/null
+  ORT_DYLIB_PATH="$(find "$PWD/bench/.venv" -name 'libonnxruntime.so*' ! -name '*providers*' | sort | head -n 1)"
+  export ORT_DYLIB_PATH
+fi
+echo "ONNX Runtime for the tests: $ORT_DYLIB_PATH"
+
 cargo test --locked
 # The shared library the other languages link (dev profile: dependencies at -O3, see Cargo.toml).
 cargo build --locked --lib

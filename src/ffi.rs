@@ -20,7 +20,7 @@ use crate::results::Popped;
 /// Major version of the C ABI: a library works with callers built against the same major.
 pub const LM_API_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: a library serves callers built with a minor up to its own.
-pub const LM_API_VERSION_MINOR: u32 = 0;
+pub const LM_API_VERSION_MINOR: u32 = 1;
 
 /// Status of every call. Values are stable and never renumbered; new ones are only appended.
 #[repr(i32)]
@@ -80,12 +80,16 @@ pub enum lm_pixel_format {
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum lm_backend {
-    /// TensorRT if it can run here, else the CPU (the reason is in lm_model_info.fallback_reason).
+    /// TensorRT if it can run here, else ONNX Runtime if it loads, else tract (the reasons are in
+    /// lm_model_info.fallback_reason).
     LM_BACKEND_AUTO = 0,
-    /// tract-onnx on the CPU; always available.
+    /// tract on the CPU (pure Rust, built in); always available.
     LM_BACKEND_CPU = 1,
     /// TensorRT on an NVIDIA GPU; lm_create fails with LM_STATUS_BACKEND_UNAVAILABLE if it cannot run.
     LM_BACKEND_TENSORRT = 2,
+    /// ONNX Runtime on the CPU (since ABI 1.1), loaded at run time from the ORT_DYLIB_PATH
+    /// environment variable or the loader's search path; LM_STATUS_BACKEND_UNAVAILABLE if absent.
+    LM_BACKEND_ONNXRUNTIME = 3,
 }
 
 /// An opaque pipeline handle: one worker thread, its queue and its result store.

@@ -48,6 +48,22 @@ impl ModelSpec {
     }
 }
 
+/// Converts interleaved RGB bytes into the model's planar float input (NCHW, value × scale).
+pub fn to_planar(crops: &[&[u8]], side: usize, scale: f32, out: &mut Vec<f32>) {
+    let plane = side * side;
+    out.clear();
+    out.resize(crops.len() * 3 * plane, 0.0);
+    for (crop, item) in crops.iter().zip(out.chunks_exact_mut(3 * plane)) {
+        let (r, rest) = item.split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        for (i, px) in crop.chunks_exact(3).enumerate() {
+            r[i] = f32::from(px[0]) * scale;
+            g[i] = f32::from(px[1]) * scale;
+            b[i] = f32::from(px[2]) * scale;
+        }
+    }
+}
+
 /// Maps one item's landmarks from input pixels to frame pixels in place. Returns false (and leaves
 /// the values unusable) when the network produced a non-finite value: such points are never
 /// handed out as a result.

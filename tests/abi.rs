@@ -87,7 +87,7 @@ fn create_reports_why_it_failed_in_the_callers_buffer() {
             "result_capacity",
         ),
         (
-            Box::new(|c| c.backend = 3),
+            Box::new(|c| c.backend = 4),
             LM_STATUS_INVALID_ARGUMENT,
             "backend",
         ),
@@ -140,6 +140,21 @@ fn create_reports_why_it_failed_in_the_callers_buffer() {
         unsafe { CStr::from_ptr(small.as_ptr()) }.to_bytes().len(),
         7
     );
+}
+
+#[test]
+fn onnxruntime_loads_from_ort_dylib_path_or_says_why_not() {
+    let mut cfg = default_config();
+    cfg.backend = lm_backend::LM_BACKEND_ONNXRUNTIME as i32;
+    let (status, h, message) = create(&cfg);
+    if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        assert_eq!(status, LM_STATUS_OK, "{message}");
+        // SAFETY: live handle.
+        unsafe { lm_destroy(h) };
+    } else {
+        assert_eq!(status, LM_STATUS_BACKEND_UNAVAILABLE);
+        assert!(message.contains("ORT_DYLIB_PATH"), "{message}");
+    }
 }
 
 #[test]
@@ -203,8 +218,12 @@ fn auto_falls_back_to_the_cpu_and_says_why() {
     let reason = unsafe { CStr::from_ptr(info.fallback_reason.as_ptr()) }
         .to_str()
         .unwrap();
-    assert_eq!(backend, "cpu-tract");
-    assert!(reason.contains("TensorRT"), "{reason}");
+    // tract, or ONNX Runtime where its library loads (ORT_DYLIB_PATH).
+    assert!(
+        backend == "cpu-tract" || backend == "cpu-onnxruntime",
+        "{backend}"
+    );
+    assert!(reason.contains("TensorRT not used"), "{reason}");
     assert_eq!(
         (
             info.num_points,
@@ -672,7 +691,7 @@ fn the_log_callback_gets_messages_with_its_user_pointer() {
     assert!(
         logged
             .iter()
-            .any(|(level, m)| *level == 2 && m.contains("falling back to the CPU")),
+            .any(|(level, m)| *level == 2 && m.contains("TensorRT not used")),
         "{logged:?}"
     );
     assert!(

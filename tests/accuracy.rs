@@ -103,22 +103,19 @@ fn backend_matches_onnxruntime_on_the_reference_tensor() {
 
 #[test]
 fn every_eval_face_through_the_c_abi_is_within_tolerance() {
+    for (backend, name) in cpu_backends() {
+        eval_set_through_the_c_abi(backend, name);
+    }
+}
+
+fn eval_set_through_the_c_abi(backend: i32, name: &str) {
     let faces = eval_faces();
     assert_eq!(faces.len(), 14);
-    let mut cfg = std::mem::MaybeUninit::<lm_config>::uninit();
-    // SAFETY: lm_config_init fills the whole struct.
-    let mut cfg = unsafe {
-        lm_config_init(cfg.as_mut_ptr());
-        cfg.assume_init()
-    };
-    cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
+    let mut cfg = default_config();
+    cfg.backend = backend;
     cfg.max_wait_us = 1000;
-    let mut h = std::ptr::null_mut();
-    // SAFETY: valid config and out pointer; no error buffer.
-    assert_eq!(
-        unsafe { lm_create(&cfg, &mut h, std::ptr::null_mut(), 0) },
-        lm_status::LM_STATUS_OK
-    );
+    let (status, h, message) = create(&cfg);
+    assert_eq!(status, lm_status::LM_STATUS_OK, "{name}: {message}");
     for (i, face) in faces.iter().enumerate() {
         // SAFETY: live handle; the frame outlives the call.
         assert_eq!(
@@ -127,7 +124,7 @@ fn every_eval_face_through_the_c_abi_is_within_tolerance() {
         );
     }
     let mut total = 0.0;
-    println!("{:<28} {:>8} {:>10}", "case", "NME %", "score");
+    println!("{name}\n{:<28} {:>8} {:>10}", "case", "NME %", "score");
     for (i, face) in faces.iter().enumerate() {
         let mut points = vec![0f32; 468 * 3];
         let mut out = landmarks_buf(&mut points);
@@ -144,17 +141,26 @@ fn every_eval_face_through_the_c_abi_is_within_tolerance() {
             nme * 100.0,
             out.face_score
         );
-        assert!(nme <= 0.01, "{}: NME {:.3}% > 1%", face.case, nme * 100.0);
+        assert!(
+            nme <= 0.01,
+            "{name} {}: NME {:.3}% > 1%",
+            face.case,
+            nme * 100.0
+        );
         assert!(
             (f64::from(out.face_score) - face.face_score).abs() < 0.05,
-            "{}",
+            "{name} {}",
             face.case
         );
         total += nme;
     }
     let mean = total / faces.len() as f64;
-    println!("set mean NME {:.4}%", mean * 100.0);
-    assert!(mean <= 0.0025, "set mean NME {:.3}% > 0.25%", mean * 100.0);
+    println!("{name}: set mean NME {:.4}%", mean * 100.0);
+    assert!(
+        mean <= 0.0025,
+        "{name}: set mean NME {:.3}% > 0.25%",
+        mean * 100.0
+    );
     // SAFETY: live handle, no other call racing.
     unsafe { lm_destroy(h) };
 }

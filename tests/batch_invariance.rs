@@ -18,11 +18,18 @@ fn points(p: &Popped) -> Vec<f32> {
 
 #[test]
 fn a_face_alone_and_in_each_slot_of_a_batch_of_32_gives_the_same_points() {
+    for (code, name) in cpu_backends() {
+        println!("{name}");
+        invariance(lmbatch::BackendChoice::from_raw(code).unwrap());
+    }
+}
+
+fn invariance(backend: BackendChoice) {
     let faces = eval_faces();
     let target = astronaut();
     let alone = {
         let p = Pipeline::new(Config {
-            backend: BackendChoice::Cpu,
+            backend,
             max_wait: Duration::ZERO,
             ..Config::default()
         })
@@ -32,7 +39,7 @@ fn a_face_alone_and_in_each_slot_of_a_batch_of_32_gives_the_same_points() {
     };
     // A deadline far away: batches go only when all 32 are there.
     let p = Pipeline::new(Config {
-        backend: BackendChoice::Cpu,
+        backend,
         max_wait: Duration::from_secs(120),
         queue_capacity: Some(64),
         ..Config::default()

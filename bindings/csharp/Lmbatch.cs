@@ -148,7 +148,7 @@ namespace Lmbatch.Native
 
         /// <summary>The C ABI version this binding is written against (LM_API_VERSION_*).</summary>
         public const uint LM_API_VERSION_MAJOR = 1;
-        public const uint LM_API_VERSION_MINOR = 0;
+        public const uint LM_API_VERSION_MINOR = 1;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void lm_config_init(ref lm_config cfg);
@@ -267,13 +267,16 @@ namespace Lmbatch
     /// <summary>lm_backend.</summary>
     public enum Backend
     {
-        /// <summary>TensorRT if it can run here, else the CPU (ModelInfo.FallbackReason says why).</summary>
+        /// <summary>TensorRT if it can run here, else ONNX Runtime if it loads, else tract
+        /// (ModelInfo.FallbackReason says why).</summary>
         Auto = 0,
-        /// <summary>tract-onnx on the CPU; always available.</summary>
+        /// <summary>tract on the CPU; always available.</summary>
         Cpu = 1,
         /// <summary>TensorRT on an NVIDIA GPU; the Pipeline constructor throws with
         /// Status.BackendUnavailable if it cannot run.</summary>
         TensorRT = 2,
+        /// <summary>ONNX Runtime on the CPU, loaded at run time (ORT_DYLIB_PATH); since ABI 1.1.</summary>
+        OnnxRuntime = 3,
     }
 
     /// <summary>Log levels of the log callback.</summary>

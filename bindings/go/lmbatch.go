@@ -125,13 +125,17 @@ type Backend int32
 
 // Backends of Config.Backend.
 const (
-	// BackendAuto: TensorRT if it can run here, else the CPU (ModelInfo.FallbackReason says why).
+	// BackendAuto: TensorRT if it can run here, else ONNX Runtime if it loads, else tract
+	// (ModelInfo.FallbackReason says why).
 	BackendAuto = Backend(C.LM_BACKEND_AUTO)
-	// BackendCPU: tract-onnx on the CPU; always available.
+	// BackendCPU: tract on the CPU; always available.
 	BackendCPU = Backend(C.LM_BACKEND_CPU)
 	// BackendTensorRT: TensorRT on an NVIDIA GPU; New fails with ErrBackendUnavailable if it
 	// cannot run.
 	BackendTensorRT = Backend(C.LM_BACKEND_TENSORRT)
+	// BackendONNXRuntime: ONNX Runtime on the CPU, loaded at run time from ORT_DYLIB_PATH;
+	// New fails with ErrBackendUnavailable where it is absent. Since ABI 1.1.
+	BackendONNXRuntime = Backend(C.LM_BACKEND_ONNXRUNTIME)
 )
 
 // PixelFormat is the layout of Image.Data (lm_pixel_format).

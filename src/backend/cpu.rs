@@ -19,7 +19,7 @@ use tract_onnx::prelude::*;
 
 use super::{Backend, BatchOutput, ModelSource, OpenRequest};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{ModelSpec, DEFAULT_MODEL_ONNX};
+use crate::model::{to_planar, ModelSpec, DEFAULT_MODEL_ONNX};
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -128,22 +128,6 @@ impl TractBackend {
             ));
         }
         Ok(())
-    }
-}
-
-/// Converts interleaved RGB bytes into the model's planar float input (NCHW, value × scale).
-fn to_planar(crops: &[&[u8]], side: usize, scale: f32, out: &mut Vec<f32>) {
-    let plane = side * side;
-    out.clear();
-    out.resize(crops.len() * 3 * plane, 0.0);
-    for (crop, item) in crops.iter().zip(out.chunks_exact_mut(3 * plane)) {
-        let (r, rest) = item.split_at_mut(plane);
-        let (g, b) = rest.split_at_mut(plane);
-        for (i, px) in crop.chunks_exact(3).enumerate() {
-            r[i] = f32::from(px[0]) * scale;
-            g[i] = f32::from(px[1]) * scale;
-            b[i] = f32::from(px[2]) * scale;
-        }
     }
 }
 

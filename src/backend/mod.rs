@@ -3,6 +3,8 @@
 
 #[cfg(feature = "cpu-tract")]
 pub mod cpu;
+#[cfg(feature = "onnxruntime")]
+pub mod onnxruntime;
 pub mod tensorrt;
 
 use std::path::PathBuf;
@@ -34,10 +36,14 @@ pub trait Backend: Send {
 /// Which backend `lm_create` asks for (`lm_backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// TensorRT if it can run here, else the CPU; never fails for lack of a GPU.
+    /// TensorRT if it can run here, else ONNX Runtime if it loads, else tract; never fails for
+    /// lack of a GPU or of ONNX Runtime.
     Auto = 0,
+    /// tract, in pure Rust; always available.
     Cpu = 1,
     TensorRt = 2,
+    /// ONNX Runtime on the CPU, loaded at run time.
+    OnnxRuntime = 3,
 }
 
 impl BackendChoice {
@@ -46,6 +52,7 @@ impl BackendChoice {
             0 => BackendChoice::Auto,
             1 => BackendChoice::Cpu,
             2 => BackendChoice::TensorRt,
+            3 => BackendChoice::OnnxRuntime,
             other => return Err(Error::invalid(format!("unknown backend {other}"))),
         })
     }
@@ -69,25 +76,59 @@ pub struct OpenRequest {
     pub logger: Logger,
 }
 
-/// Opens the backend for `choice`. Returns it with the reason AUTO did not pick TensorRT (empty
-/// when it did or was not asked).
+/// Opens the backend for `choice`. Returns it with the reasons AUTO passed over TensorRT (and
+/// ONNX Runtime) — empty when it picked TensorRT or was not asked.
 pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
     match choice {
         BackendChoice::Cpu => Ok((open_cpu(request)?, String::new())),
         BackendChoice::TensorRt => Ok((tensorrt::open(request)?, String::new())),
-        BackendChoice::Auto => match tensorrt::open(request) {
-            Ok(backend) => Ok((backend, String::new())),
-            Err(e) if e.kind() == ErrorKind::BackendUnavailable => {
-                let reason = format!("TensorRT not used: {}", e.message());
-                request.logger.log(
-                    LogLevel::Info,
-                    &format!("{reason}; falling back to the CPU"),
-                );
-                Ok((open_cpu(request)?, reason))
+        BackendChoice::OnnxRuntime => Ok((open_onnxruntime(request)?, String::new())),
+        BackendChoice::Auto => {
+            let mut reasons = Vec::new();
+            for (name, open) in [
+                (
+                    "TensorRT",
+                    tensorrt::open as fn(&OpenRequest) -> Result<Box<dyn Backend>>,
+                ),
+                ("ONNX Runtime", open_onnxruntime),
+            ] {
+                match open(request) {
+                    Ok(backend) => {
+                        let reason = reasons.join("; ");
+                        if !reason.is_empty() {
+                            request
+                                .logger
+                                .log(LogLevel::Info, &format!("{reason}; using {name}"));
+                        }
+                        return Ok((backend, reason));
+                    }
+                    Err(e) if e.kind() == ErrorKind::BackendUnavailable => {
+                        reasons.push(format!("{name} not used: {}", e.message()));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            Err(e) => Err(e),
-        },
+            let reason = reasons.join("; ");
+            request.logger.log(
+                LogLevel::Info,
+                &format!("{reason}; falling back to tract on the CPU"),
+            );
+            Ok((open_cpu(request)?, reason))
+        }
     }
+}
+
+#[cfg(feature = "onnxruntime")]
+fn open_onnxruntime(request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(onnxruntime::OrtBackend::open(request)?))
+}
+
+#[cfg(not(feature = "onnxruntime"))]
+fn open_onnxruntime(_request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    Err(Error::new(
+        ErrorKind::BackendUnavailable,
+        "this build of lmbatch has no ONNX Runtime backend (feature onnxruntime is off)",
+    ))
 }
 
 #[cfg(feature = "cpu-tract")]

@@ -1,0 +1,156 @@
+//! The ONNX Runtime CPU backend, loaded at RUN time: the library links nothing of ONNX Runtime and
+//! loads `libonnxruntime.so` (from `ORT_DYLIB_PATH`, else the loader's search path) when a handle
+//! asks for it. Where none is found it reports BACKEND_UNAVAILABLE and AUTO moves on to tract.
+//!
+//! One batch is ONE `Session::run` over `[n, 3, 192, 192]`; ONNX Runtime spreads it over all
+//! cores with its intra-op pool, which belongs to the session and ends with it (so no thread
+//! outlives `lm_destroy`).
+
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::Tensor;
+
+use super::{Backend, BatchOutput, ModelSource, OpenRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{to_planar, ModelSpec, DEFAULT_MODEL_ONNX};
+
+/// The environment variable naming the ONNX Runtime shared library.
+pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// ONNX Runtime is loaded, and its environment created, once per process: a shared library cannot
+/// be swapped once loaded, and ONNX Runtime allows one environment per process that it never
+/// really releases. The outcome, success or the reason it failed, serves every later handle.
+/// (The environment keeps one ONNX Runtime thread from the first ONNX Runtime handle to the end of
+/// the process; sessions' own threads end with each handle.)
+static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+
+fn unavailable(message: String) -> Error {
+    Error::new(ErrorKind::BackendUnavailable, message)
+}
+
+fn environment() -> Result<&'static Environment> {
+    ENVIRONMENT
+        .get_or_init(|| {
+            let path = std::env::var(DYLIB_ENV).unwrap_or_else(|_| "libonnxruntime.so".to_string());
+            // The loader panics on some malformed libraries; that must not take the caller down.
+            std::panic::catch_unwind(|| {
+                ort::init_from(&path)
+                    .map_err(|e| {
+                        format!("cannot load ONNX Runtime from {path:?}: {e} (set {DYLIB_ENV} to the libonnxruntime.so file, e.g. from the onnxruntime Python wheel)")
+                    })?
+                    .with_name("lmbatch")
+                    .build()
+                    .map_err(|e| format!("ONNX Runtime from {path:?} failed to start: {e}"))
+            })
+            .unwrap_or_else(|_| Err(format!("loading ONNX Runtime from {path:?} panicked")))
+        })
+        .as_ref()
+        .map_err(|why| unavailable(why.clone()))
+}
+
+pub struct OrtBackend {
+    spec: ModelSpec,
+    max_batch: usize,
+    session: Session,
+    input: Vec<f32>,
+}
+
+fn ort_error(context: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::ModelError,
+        format!("ONNX Runtime: {context}: {e}"),
+    )
+}
+
+impl OrtBackend {
+    pub fn open(request: &OpenRequest) -> Result<Self> {
+        let env = environment()?;
+        let owned;
+        let model: &[u8] = match &request.model {
+            ModelSource::Bundled => DEFAULT_MODEL_ONNX,
+            ModelSource::Path(path) => {
+                owned = std::fs::read(path).map_err(|e| {
+                    Error::new(
+                        ErrorKind::ModelError,
+                        format!("cannot read model {}: {e}", path.display()),
+                    )
+                })?;
+                &owned
+            }
+        };
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let session = Session::builder(env)
+            .map_err(|e| ort_error("session builder", e))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| ort_error("optimization level", e))?
+            .with_intra_threads(cores)
+            .map_err(|e| ort_error("intra-op threads", e))?
+            .with_inter_threads(1)
+            .map_err(|e| ort_error("inter-op threads", e))?
+            .commit_from_memory(model)
+            .map_err(|e| ort_error("cannot load the model", e))?;
+        let spec = ModelSpec::face_landmark_468();
+        let has = |names: Vec<&str>, want: &str| names.contains(&want);
+        let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+        let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        if !has(inputs.clone(), &spec.input_name)
+            || !has(outputs.clone(), &spec.landmarks_name)
+            || !has(outputs.clone(), &spec.score_name)
+        {
+            return Err(Error::new(
+                ErrorKind::ModelError,
+                format!("the model has inputs {inputs:?} and outputs {outputs:?}; expected input {:?}, outputs {:?} and {:?}", spec.input_name, spec.landmarks_name, spec.score_name),
+            ));
+        }
+        Ok(OrtBackend {
+            spec,
+            max_batch: request.max_batch,
+            session,
+            input: Vec::new(),
+        })
+    }
+}
+
+impl Backend for OrtBackend {
+    fn name(&self) -> &str {
+        "cpu-onnxruntime"
+    }
+
+    fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
+        let n = crops.len();
+        let side = self.spec.input_size as usize;
+        to_planar(crops, side, self.spec.input_scale, &mut self.input);
+        let failed =
+            |e: ort::Error| Error::new(ErrorKind::InferenceFailed, format!("ONNX Runtime: {e}"));
+        let tensor = Tensor::from_array(([n, 3, side, side], std::mem::take(&mut self.input)))
+            .map_err(failed)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.spec.input_name.as_str() => tensor])
+            .map_err(failed)?;
+        let (_, points) = outputs[self.spec.landmarks_name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(failed)?;
+        let (_, scores) = outputs[self.spec.score_name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(failed)?;
+        out.points.clear();
+        out.points.extend_from_slice(points);
+        out.scores.clear();
+        out.scores.extend_from_slice(scores);
+        Ok(())
+    }
+}
