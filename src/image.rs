@@ -41,15 +41,6 @@ impl PixelFormat {
             PixelFormat::Gray8 => 1,
         }
     }
-
-    /// Byte offsets of R, G and B inside one pixel. Alpha is never read; gray is read three times.
-    fn rgb_offsets(self) -> [usize; 3] {
-        match self {
-            PixelFormat::Rgb8 | PixelFormat::Rgba8 => [0, 1, 2],
-            PixelFormat::Bgr8 | PixelFormat::Bgra8 => [2, 1, 0],
-            PixelFormat::Gray8 => [0, 0, 0],
-        }
-    }
 }
 
 /// Bytes a frame of this geometry occupies: `stride × (height − 1)` plus one row of pixels (the last
@@ -205,19 +196,19 @@ impl CropRect {
     }
 }
 
-/// Fixed-point precision of the bilinear weights: 11 bits each, so a product of two weights and a
-/// byte fits comfortably in a `u32`.
-const WEIGHT_BITS: u32 = 11;
-const WEIGHT_ONE: u32 = 1 << WEIGHT_BITS;
-
 /// One output coordinate's two source indices (already clamped into the frame) and the weight of
 /// the second one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Tap {
     lo: usize,
     hi: usize,
-    weight_hi: u32,
+    weight_hi: u16,
 }
+
+/// Fixed-point precision of the bilinear weights: 7 bits, so a byte times a weight, summed over
+/// two taps, stays within `u16` (255 × 128 = 32640).
+const WEIGHT_BITS: u16 = 7;
+const WEIGHT_ONE: u16 = 1 << WEIGHT_BITS;
 
 /// Bilinear taps with half-pixel centres for `out_len` samples over crop pixels
 /// `[origin, origin+side)`, clamped to the frame's `[0, frame_len)` (edge replication).
@@ -235,20 +226,48 @@ fn taps(origin: i64, side: u32, out_len: usize, frame_len: u32, taps: &mut Vec<T
         taps.push(Tap {
             lo: clamp(lo),
             hi: clamp(lo + 1),
-            weight_hi: (frac * f64::from(WEIGHT_ONE)).round() as u32,
+            weight_hi: (frac * f64::from(WEIGHT_ONE)).round() as u16,
         });
     }
 }
 
-/// Reusable tables for [`crop_resize`], so a steady stream of enqueues does not allocate them.
+/// Reusable tables and row buffers for [`crop_resize`], so a steady stream of enqueues does not
+/// allocate.
 #[derive(Debug, Default)]
 pub struct ResizeScratch {
     columns: Vec<Tap>,
     rows: Vec<Tap>,
+    /// Horizontally interpolated source rows, with the source row each holds.
+    top: (Option<usize>, Vec<u16>),
+    bottom: (Option<usize>, Vec<u16>),
+}
+
+/// Interpolates one source row at the column taps into RGB values (rounded to whole levels, kept
+/// in `u16` lanes for the vertical pass). Generic over the pixel layout so the channel offsets are
+/// constants in the inner loop.
+fn horizontal<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    row: &[u8],
+    columns: &[Tap],
+    out: &mut [u16],
+) {
+    for (tap, px) in columns.iter().zip(out.chunks_exact_mut(3)) {
+        let a = &row[tap.lo * BPP..tap.lo * BPP + BPP];
+        let b = &row[tap.hi * BPP..tap.hi * BPP + BPP];
+        let (w1, w0) = (tap.weight_hi, WEIGHT_ONE - tap.weight_hi);
+        let blend =
+            |x: u8, y: u8| (u16::from(x) * w0 + u16::from(y) * w1 + WEIGHT_ONE / 2) >> WEIGHT_BITS;
+        px[0] = blend(a[R], b[R]);
+        px[1] = blend(a[G], b[G]);
+        px[2] = blend(a[B], b[B]);
+    }
 }
 
 /// Crops `crop` out of `frame` (edge-replicating outside it) and resizes it bilinearly (half-pixel
 /// centres) to `out_w × out_h`, writing interleaved RGB bytes into `out` (`out_w × out_h × 3`).
+///
+/// Separable: each source row needed is interpolated horizontally once (consecutive output rows
+/// share source rows) and rounded to whole levels (as Pillow rounds between its passes), then
+/// pairs of rows are blended vertically in a loop the compiler vectorises.
 pub fn crop_resize(
     frame: &FrameView<'_>,
     crop: &CropRect,
@@ -260,24 +279,44 @@ pub fn crop_resize(
     assert_eq!(out.len(), out_w * out_h * 3, "output buffer size");
     taps(crop.x0, crop.side, out_w, frame.width, &mut scratch.columns);
     taps(crop.y0, crop.side, out_h, frame.height, &mut scratch.rows);
-    let bpp = frame.format.bytes_per_pixel();
-    let offsets = frame.format.rgb_offsets();
-    let row_start = |y: usize| y * frame.stride;
-    const ROUND: u32 = 1 << (2 * WEIGHT_BITS - 1);
+    let row_bytes = frame.width as usize * frame.format.bytes_per_pixel();
+    let source_row = |y: usize| &frame.data[y * frame.stride..y * frame.stride + row_bytes];
+    let interpolate = |y: usize, columns: &[Tap], buf: &mut Vec<u16>| {
+        buf.resize(out_w * 3, 0);
+        let row = source_row(y);
+        match frame.format {
+            PixelFormat::Rgb8 => horizontal::<3, 0, 1, 2>(row, columns, buf),
+            PixelFormat::Bgr8 => horizontal::<3, 2, 1, 0>(row, columns, buf),
+            PixelFormat::Rgba8 => horizontal::<4, 0, 1, 2>(row, columns, buf),
+            PixelFormat::Bgra8 => horizontal::<4, 2, 1, 0>(row, columns, buf),
+            PixelFormat::Gray8 => horizontal::<1, 0, 0, 0>(row, columns, buf),
+        }
+    };
+    scratch.top.0 = None;
+    scratch.bottom.0 = None;
     for (row_tap, out_row) in scratch.rows.iter().zip(out.chunks_exact_mut(out_w * 3)) {
-        let top = &frame.data[row_start(row_tap.lo)..];
-        let bottom = &frame.data[row_start(row_tap.hi)..];
-        let wy1 = row_tap.weight_hi;
-        let wy0 = WEIGHT_ONE - wy1;
-        for (col_tap, px) in scratch.columns.iter().zip(out_row.chunks_exact_mut(3)) {
-            let (a, b) = (col_tap.lo * bpp, col_tap.hi * bpp);
-            let wx1 = col_tap.weight_hi;
-            let wx0 = WEIGHT_ONE - wx1;
-            for (channel, offset) in px.iter_mut().zip(offsets) {
-                let t = u32::from(top[a + offset]) * wx0 + u32::from(top[b + offset]) * wx1;
-                let d = u32::from(bottom[a + offset]) * wx0 + u32::from(bottom[b + offset]) * wx1;
-                *channel = ((t * wy0 + d * wy1 + ROUND) >> (2 * WEIGHT_BITS)) as u8;
+        // Reuse the rows already interpolated: moving down, the old bottom is often the new top.
+        if scratch.top.0 != Some(row_tap.lo) {
+            if scratch.bottom.0 == Some(row_tap.lo) {
+                std::mem::swap(&mut scratch.top, &mut scratch.bottom);
+            } else {
+                interpolate(row_tap.lo, &scratch.columns, &mut scratch.top.1);
+                scratch.top.0 = Some(row_tap.lo);
             }
+        }
+        if scratch.bottom.0 != Some(row_tap.hi) {
+            interpolate(row_tap.hi, &scratch.columns, &mut scratch.bottom.1);
+            scratch.bottom.0 = Some(row_tap.hi);
+        }
+        let (wy1, wy0) = (row_tap.weight_hi, WEIGHT_ONE - row_tap.weight_hi);
+        // 16-bit lanes: baseline x86-64 (SSE2) multiplies eight at a time; 32-bit integer or
+        // saturating float-to-byte conversions would fall back to scalar code.
+        for ((o, t), b) in out_row
+            .iter_mut()
+            .zip(&scratch.top.1)
+            .zip(&scratch.bottom.1)
+        {
+            *o = ((t * wy0 + b * wy1 + WEIGHT_ONE / 2) >> WEIGHT_BITS) as u8;
         }
     }
 }
