@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One command, one table: lmbatch against what a user would otherwise run, on the same faces (the
+# evaluation set, all pixel formats) and the same cores, measured one after another in one run.
+#   1. onnxruntime called directly from Python with batches (best batch size), bench/peers.py
+#   2. the original Python design lmbatch replaces (queue + per-item timeouts + one call per crop)
+#   3. lmbatch through the C ABI with each CPU backend (tract; ONNX Runtime from the same wheel)
+# Usage: bench/compare.sh [SECONDS_PER_RUN=20]   (output also saved under bench/results/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-20}"
+mkdir -p bench/results
+stamp="$(date -u +%Y-%m-%dT%H%MZ)"
+raw="bench/results/compare-$stamp.txt"
+
+bench/setup-venv.sh >/dev/null
+ORT_DYLIB_PATH="$(find "$PWD/bench/.venv" -name 'libonnxruntime.so*' ! -name '*providers*' | sort | head -n 1)"
+export ORT_DYLIB_PATH
+cargo bench --locked --bench e2e --no-run 2>/dev/null
+e2e() { cargo bench --locked --bench e2e -q -- "$@" 2>/dev/null; }
+
+{
+  echo "# bench/compare.sh $seconds, $stamp"
+  echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; onnxruntime $(bench/.venv/bin/python -c 'import onnxruntime; print(onnxruntime.__version__)')"
+  bench/.venv/bin/python bench/peers.py --seconds "$seconds"
+  for backend in onnxruntime cpu; do
+    for max_batch in 8 32; do
+      e2e --backend "$backend" --max-batch "$max_batch" --seconds "$seconds" --producers 4
+    done
+  done
+} 2>&1 | tee "$raw"
+
+echo
+echo "== summary ($raw)"
+python3 - "$raw" <<'PY'
+import json, sys
+rows = []
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line.startswith("{") and '"faces_per_s"' in line:
+        rows.append(json.loads(line))
+direct = next((r for r in rows if r["name"] == "onnxruntime-direct"), None)
+original = next((r for r in rows if r["name"] == "original-design"), None)
+print(f'{"":44} {"faces/s":>9} {"p50 ms":>8} {"p99 ms":>8} {"x direct":>9} {"x original":>11} {"e2e/raw":>8}')
+for r in rows:
+    ratio = lambda base: f'{r["faces_per_s"] / base["faces_per_s"]:.2f}' if base else "-"
+    raw = f'{r["faces_per_s"] / r["raw_faces_per_s"]:.3f}' if "raw_faces_per_s" in r else ""
+    print(f'{r["name"]:44} {r["faces_per_s"]:9.1f} {r["p50_ms"]:8.1f} {r["p99_ms"]:8.1f} {ratio(direct):>9} {ratio(original):>11} {raw:>8}')
+PY
