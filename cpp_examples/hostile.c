@@ -83,7 +83,7 @@ static void config_edges(void) {
   free(small);
   lm_destroy(h);
   h = NULL;
-  int32_t bad_backends[] = {-1, 3, INT32_MAX, INT32_MIN};
+  int32_t bad_backends[] = {-1, 4, INT32_MAX, INT32_MIN};
   for (size_t i = 0; i < 4; i++) {
     lm_config_init(&cfg);
     cfg.backend = bad_backends[i];
