@@ -5,7 +5,10 @@
 //!
 //!     cargo bench --bench e2e -- [--backend cpu|onnxruntime|auto] [--producers 4] [--seconds 20]
 //!                                [--rate FACES_PER_S (0 = as fast as accepted)] [--max-wait-us 10000]
-//!                                [--max-batch 32]
+//!                                [--max-batch 32] [--max-faces N]
+//!
+//! `--backend null` runs no model (the library's own costs only); with `--max-faces 1000000` it is
+//! the long memory run: RSS after the first 100,000 faces and after the last.
 //!
 //! The last line is one JSON object with the figures, for bench/compare.sh.
 
@@ -76,6 +79,10 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// Latency samples kept (the first ones), so that a long memory run measures the library, not
+/// this program's sample vectors.
+const SAMPLE_CAP: usize = 100_000;
+
 fn percentile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -83,13 +90,21 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-fn peak_rss_kib() -> u64 {
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
+}
+
+fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
 }
 
 #[derive(Clone, Copy)]
@@ -107,6 +122,8 @@ fn main() {
     let rate: f64 = arg(&args, "--rate", 0.0);
     let max_wait_us: u32 = arg(&args, "--max-wait-us", 10_000);
     let max_batch: u32 = arg(&args, "--max-batch", 32);
+    let max_faces: u64 = arg(&args, "--max-faces", 0);
+    let null = backend_name == "null";
     let choice = match backend_name.as_str() {
         "cpu" | "tract" => BackendChoice::Cpu,
         "onnxruntime" => BackendChoice::OnnxRuntime,
@@ -136,28 +153,51 @@ fn main() {
     cfg.max_batch = max_batch;
     cfg.queue_capacity = 3 * max_batch;
     cfg.result_capacity = 1 << 16;
-    let mut h = std::ptr::null_mut();
-    let mut err = [0 as std::ffi::c_char; 512];
-    // SAFETY: valid pointers.
-    let status = unsafe { lm_create(&cfg, &mut h, err.as_mut_ptr(), err.len()) };
-    if status != lm_status::LM_STATUS_OK {
-        // SAFETY: NUL-terminated by the library.
-        eprintln!(
-            "lm_create: {status:?}: {}",
-            unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy()
-        );
-        std::process::exit(1);
-    }
+    let h = if null {
+        let config = lmbatch::Config {
+            max_batch: max_batch as usize,
+            queue_capacity: Some(3 * max_batch as usize),
+            max_wait: Duration::from_micros(u64::from(max_wait_us)),
+            result_capacity: 1 << 16,
+            ..lmbatch::Config::default()
+        };
+        let pipeline = lmbatch::Pipeline::with_backend(config, move || {
+            Ok(
+                Box::new(lmbatch::backend::null::NullBackend::new(max_batch as usize))
+                    as Box<dyn lmbatch::Backend>,
+            )
+        })
+        .expect("pipeline");
+        handle_from_pipeline(pipeline)
+    } else {
+        let mut h = std::ptr::null_mut();
+        let mut err = [0 as std::ffi::c_char; 512];
+        // SAFETY: valid pointers.
+        let status = unsafe { lm_create(&cfg, &mut h, err.as_mut_ptr(), err.len()) };
+        if status != lm_status::LM_STATUS_OK {
+            // SAFETY: NUL-terminated by the library.
+            eprintln!(
+                "lm_create: {status:?}: {}",
+                unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy()
+            );
+            std::process::exit(1);
+        }
+        h
+    };
     let shared = Shared(h);
     let stop = Arc::new(AtomicBool::new(false));
     let rejected = Arc::new(AtomicU64::new(0));
     let (tx, rx) = crossbeam_channel::unbounded::<(u64, Instant)>();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let rss_after_100k = Arc::new(AtomicU64::new(0));
+    let rss_100k = rss_after_100k.clone();
 
     // One consumer pops every accepted face, in order.
     let consumer = std::thread::spawn(move || {
         let h = shared;
         let mut points = vec![0f32; 468 * 3];
-        let (mut total_us, mut queue_us, mut failed) = (Vec::new(), Vec::new(), 0u64);
+        let (mut total_us, mut queue_us, mut failed, mut popped) =
+            (Vec::new(), Vec::new(), 0u64, 0u64);
         for (id, t0) in rx {
             let mut out = lm_landmarks {
                 struct_size: std::mem::size_of::<lm_landmarks>(),
@@ -171,13 +211,19 @@ fn main() {
             // SAFETY: live handle and buffer.
             match unsafe { lm_pop_wait(h.0, id, 60_000, &mut out) } {
                 lm_status::LM_STATUS_OK => {
-                    total_us.push(t0.elapsed().as_micros() as u64);
-                    queue_us.push(out.queue_us);
+                    popped += 1;
+                    if total_us.len() < SAMPLE_CAP {
+                        total_us.push(t0.elapsed().as_micros() as u64);
+                        queue_us.push(out.queue_us);
+                    }
+                    if popped == 100_000 {
+                        rss_100k.store(rss_kib(), Ordering::Relaxed);
+                    }
                 }
                 _ => failed += 1,
             }
         }
-        (total_us, queue_us, failed)
+        (total_us, queue_us, failed, popped)
     });
 
     let start = Instant::now();
@@ -186,6 +232,7 @@ fn main() {
         .map(|p| {
             let (faces, stop, rejected, tx) =
                 (faces.clone(), stop.clone(), rejected.clone(), tx.clone());
+            let accepted = accepted.clone();
             std::thread::spawn(move || {
                 let h = shared;
                 let period = if rate > 0.0 {
@@ -196,7 +243,10 @@ fn main() {
                 let mut next = Instant::now();
                 let mut id = p << 40;
                 let mut enqueue_ns = Vec::new();
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                while !stop.load(Ordering::Relaxed)
+                    && Instant::now() < deadline
+                    && (max_faces == 0 || accepted.load(Ordering::Relaxed) < max_faces)
+                {
                     if let Some(period) = period {
                         next += period;
                         if let Some(wait) = next.checked_duration_since(Instant::now()) {
@@ -215,9 +265,12 @@ fn main() {
                     let t0 = Instant::now();
                     // SAFETY: live handle; the frame outlives the call.
                     let status = unsafe { lm_enqueue(h.0, id, &image, &f.bbox) };
-                    enqueue_ns.push(t0.elapsed().as_nanos() as u64);
+                    if enqueue_ns.len() < SAMPLE_CAP / producers as usize {
+                        enqueue_ns.push(t0.elapsed().as_nanos() as u64);
+                    }
                     match status {
                         lm_status::LM_STATUS_OK => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
                             let _ = tx.send((id, t0));
                         }
                         lm_status::LM_STATUS_QUEUE_FULL => {
@@ -240,7 +293,7 @@ fn main() {
         .flat_map(|t| t.join().expect("producer"))
         .collect();
     stop.store(true, Ordering::Relaxed);
-    let (mut total_us, mut queue_us, failed) = consumer.join().expect("consumer");
+    let (mut total_us, mut queue_us, failed, popped) = consumer.join().expect("consumer");
     let elapsed = start.elapsed().as_secs_f64();
     let stats = {
         // SAFETY: lm_stats is plain data.
@@ -258,13 +311,14 @@ fn main() {
     let backend_used = unsafe { std::ffi::CStr::from_ptr(info.backend.as_ptr()) }
         .to_string_lossy()
         .into_owned();
+    let rss_end = rss_kib();
     // SAFETY: live handle, all threads joined.
     unsafe { lm_destroy(h) };
 
     total_us.sort_unstable();
     queue_us.sort_unstable();
     enqueue_ns.sort_unstable();
-    let done = total_us.len() as f64;
+    let done = popped as f64;
     let faces_per_s = done / elapsed;
     println!(
         "backend {backend_used}: {producers} producers, {:.1} s, rate {}",
@@ -298,6 +352,17 @@ fn main() {
         percentile(&enqueue_ns, 0.5) as f64 / 1e3, percentile(&enqueue_ns, 0.99) as f64 / 1e3, enqueue_ns.len(),
         stats.infer_us_p50, peak_rss_kib()
     );
+
+    let rss_100k = rss_after_100k.load(Ordering::Relaxed);
+    if rss_100k > 0 {
+        println!(
+            "RSS after 100,000 faces {rss_100k} KiB, after {done} faces {rss_end} KiB: drift {:+} KiB",
+            rss_end as i64 - rss_100k as i64
+        );
+    }
+    if null {
+        return;
+    }
 
     // The same backend alone, on full batches of the same faces: the library's ceiling.
     let request = OpenRequest {

@@ -6,32 +6,11 @@
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use lmbatch::backend::null::NullBackend;
 use lmbatch::batcher::decide;
 use lmbatch::ffi::*;
 use lmbatch::image::{crop_resize, CropRect, FrameView, PixelFormat, ResizeScratch};
-use lmbatch::{Backend, BatchOutput, Config, ModelSpec, Pipeline};
-
-/// A backend that costs nothing, so the queue drains and only the library's own work is timed.
-struct NullBackend(ModelSpec);
-
-impl Backend for NullBackend {
-    fn name(&self) -> &str {
-        "null"
-    }
-    fn max_batch(&self) -> usize {
-        32
-    }
-    fn spec(&self) -> &ModelSpec {
-        &self.0
-    }
-    fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> lmbatch::Result<()> {
-        out.points.clear();
-        out.points.resize(crops.len() * self.0.point_floats(), 96.0);
-        out.scores.clear();
-        out.scores.resize(crops.len(), 1.0);
-        Ok(())
-    }
-}
+use lmbatch::{Backend, Config, Pipeline};
 
 fn null_handle(queue: usize, results: usize) -> *mut lm_handle {
     let config = Config {
@@ -41,7 +20,7 @@ fn null_handle(queue: usize, results: usize) -> *mut lm_handle {
         ..Config::default()
     };
     let pipeline = Pipeline::with_backend(config, || {
-        Ok(Box::new(NullBackend(ModelSpec::face_landmark_468())) as Box<dyn Backend>)
+        Ok(Box::new(NullBackend::new(32)) as Box<dyn Backend>)
     })
     .expect("pipeline");
     handle_from_pipeline(pipeline)

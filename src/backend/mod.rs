@@ -3,6 +3,7 @@
 
 #[cfg(feature = "cpu-tract")]
 pub mod cpu;
+pub mod null;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
 pub mod tensorrt;
