@@ -371,14 +371,10 @@ impl ResultStore {
         loop {
             s.expire(self.ttl, self.capacity);
             if let Some(ticket) = waiting_on {
-                if s.entries.get(&id).is_none_or(|e| e.ticket != ticket) {
-                    if let Some(n) = s.cancelled_waits.get_mut(&ticket) {
-                        *n -= 1;
-                        if *n == 0 {
-                            s.cancelled_waits.remove(&ticket);
-                        }
-                        return Popped::Cancelled;
-                    }
+                if s.entries.get(&id).is_none_or(|e| e.ticket != ticket)
+                    && s.take_cancelled_wait(ticket)
+                {
+                    return Popped::Cancelled;
                 }
             }
             if let Some(answer) = s.take_final(id, max_points) {
@@ -413,14 +409,8 @@ impl ResultStore {
                     return Popped::Timeout;
                 }
                 // Gone while we timed out: cancelled, or delivered to someone else.
-                if let Some(ticket) = waiting_on {
-                    if let Some(n) = s.cancelled_waits.get_mut(&ticket) {
-                        *n -= 1;
-                        if *n == 0 {
-                            s.cancelled_waits.remove(&ticket);
-                        }
-                        return Popped::Cancelled;
-                    }
+                if waiting_on.is_some_and(|ticket| s.take_cancelled_wait(ticket)) {
+                    return Popped::Cancelled;
                 }
                 return Popped::NotFound;
             }
@@ -500,6 +490,18 @@ impl State {
             Slot::Ready(Outcome::Failed(why)) => Popped::Failed(why),
             Slot::Queued | Slot::InFlight => Popped::Pending,
         })
+    }
+
+    /// Whether `ticket` was cancelled while this thread waited on it; consumes this waiter's share.
+    fn take_cancelled_wait(&mut self, ticket: Ticket) -> bool {
+        let Some(n) = self.cancelled_waits.get_mut(&ticket) else {
+            return false;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.cancelled_waits.remove(&ticket);
+        }
+        true
     }
 
     /// Removes a live entry, counting it as cancelled when `cancelled`, and tells its waiters.

@@ -95,12 +95,11 @@ impl OrtBackend {
             .commit_from_memory(model)
             .map_err(|e| ort_error("cannot load the model", e))?;
         let spec = ModelSpec::face_landmark_468();
-        let has = |names: Vec<&str>, want: &str| names.contains(&want);
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        if !has(inputs.clone(), &spec.input_name)
-            || !has(outputs.clone(), &spec.landmarks_name)
-            || !has(outputs.clone(), &spec.score_name)
+        if !inputs.contains(&spec.input_name.as_str())
+            || !outputs.contains(&spec.landmarks_name.as_str())
+            || !outputs.contains(&spec.score_name.as_str())
         {
             return Err(Error::new(
                 ErrorKind::ModelError,
