@@ -1,7 +1,8 @@
 //! Generates `include/lmbatch.h` from `src/ffi.rs` with cbindgen (committed; CI fails when it
-//! drifts) and sets the shared library's soname.
+//! drifts), sets the shared library's soname, and compiles the TensorRT shim when TensorRT's
+//! headers are found.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi.rs");
@@ -11,6 +12,10 @@ fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liblmbatch.so");
 
     let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    println!("cargo:rustc-check-cfg=cfg(lmbatch_trt_shim)");
+    if std::env::var_os("CARGO_FEATURE_TENSORRT").is_some() {
+        build_tensorrt_shim(Path::new(&crate_dir));
+    }
     let config = cbindgen::Config::from_file(Path::new(&crate_dir).join("cbindgen.toml"))
         .expect("cbindgen.toml is readable");
     let header = Path::new(&crate_dir).join("include/lmbatch.h");
@@ -25,4 +30,82 @@ fn main() {
         }
         Err(e) => panic!("cbindgen could not generate include/lmbatch.h: {e}"),
     }
+}
+
+/// Where TensorRT's headers are: `TENSORRT_INCLUDE_DIR`, else the usual install locations.
+fn find_tensorrt_headers() -> Option<PathBuf> {
+    let has_headers =
+        |dir: &Path| dir.join("NvInfer.h").is_file() && dir.join("NvOnnxParser.h").is_file();
+    if let Some(dir) = std::env::var_os("TENSORRT_INCLUDE_DIR") {
+        let dir = PathBuf::from(dir);
+        if has_headers(&dir) {
+            return Some(dir);
+        }
+        panic!(
+            "TENSORRT_INCLUDE_DIR={} does not hold NvInfer.h and NvOnnxParser.h",
+            dir.display()
+        );
+    }
+    [
+        "/usr/include/x86_64-linux-gnu",
+        "/usr/include/aarch64-linux-gnu",
+        "/usr/include",
+        "/usr/local/tensorrt/include",
+        "/usr/local/TensorRT/include",
+        "/opt/tensorrt/include",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|dir| has_headers(dir))
+}
+
+/// Compiles shim/tensorrt (warnings are errors) and sets `cfg(lmbatch_trt_shim)`. TensorRT's own
+/// headers are included as system headers: they use their own deprecated declarations.
+fn build_tensorrt_shim(crate_dir: &Path) {
+    for var in [
+        "TENSORRT_INCLUDE_DIR",
+        "CUDA_PATH",
+        "LMBATCH_REQUIRE_TENSORRT_SHIM",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let shim = crate_dir.join("shim/tensorrt");
+    println!("cargo:rerun-if-changed={}", shim.display());
+    let Some(headers) = find_tensorrt_headers() else {
+        if std::env::var("LMBATCH_REQUIRE_TENSORRT_SHIM").as_deref() == Ok("1") {
+            panic!(
+                "LMBATCH_REQUIRE_TENSORRT_SHIM=1 but no TensorRT headers were found; set \
+                 TENSORRT_INCLUDE_DIR (scripts/tensorrt-headers.sh fetches them)"
+            );
+        }
+        println!(
+            "cargo:warning=TensorRT headers not found: the TensorRT backend is not built \
+             (set TENSORRT_INCLUDE_DIR; scripts/tensorrt-headers.sh fetches them)"
+        );
+        return;
+    };
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .file(shim.join("lmb_trt.cpp"))
+        .include(&shim)
+        .flag("-std=c++17")
+        .flag("-fvisibility=hidden")
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true)
+        .flag("-isystem")
+        .flag(headers.as_os_str());
+    // The CUDA toolkit's cuda_runtime_api.h where there is one, else the stand-in with the two
+    // handle types TensorRT's headers need.
+    let cuda_include = std::env::var_os("CUDA_PATH")
+        .map(|p| PathBuf::from(p).join("include"))
+        .into_iter()
+        .chain([PathBuf::from("/usr/local/cuda/include")])
+        .find(|dir| dir.join("cuda_runtime_api.h").is_file())
+        .unwrap_or_else(|| shim.join("compat"));
+    build.flag("-isystem").flag(cuda_include.as_os_str());
+    build.compile("lmb_trt");
+    println!("cargo:rustc-cfg=lmbatch_trt_shim");
+    println!("cargo:rustc-env=LMBATCH_TRT_HEADERS={}", headers.display());
 }

@@ -127,6 +127,7 @@ fn main() {
     let choice = match backend_name.as_str() {
         "cpu" | "tract" => BackendChoice::Cpu,
         "onnxruntime" => BackendChoice::OnnxRuntime,
+        "tensorrt" => BackendChoice::TensorRt,
         _ => BackendChoice::Auto,
     };
     let faces = Arc::new(faces());
@@ -145,6 +146,8 @@ fn main() {
         engine_cache_dir: std::ptr::null(),
         log_fn: None,
         log_user: std::ptr::null_mut(),
+        opt_batch: 0,
+        self_check: 0,
     };
     // SAFETY: cfg is a writable lm_config.
     unsafe { lm_config_init(&mut cfg) };
@@ -370,6 +373,8 @@ fn main() {
         max_batch: max_batch as usize,
         device_id: 0,
         engine_cache_dir: None,
+        opt_batch: None,
+        self_check: true,
         logger: Default::default(),
     };
     let (mut raw, _) = backend::open(choice, &request).expect("backend");

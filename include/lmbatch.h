@@ -46,7 +46,7 @@
 /**
  * Minor version of the C ABI: a library serves callers built with a minor up to its own.
  */
-#define LM_API_VERSION_MINOR 1
+#define LM_API_VERSION_MINOR 2
 
 /**
  * Status of every call. Values are stable and never renumbered; new ones are only appended.
@@ -268,6 +268,17 @@ typedef struct lm_config {
    * Passed back to log_fn unchanged.
    */
   void *log_user;
+  /**
+   * (Since ABI 1.2.) The batch size TensorRT tunes its plan for, 1..max_batch; 0 (default):
+   * max_batch. Part of the plan cache key.
+   */
+  uint32_t opt_batch;
+  /**
+   * (Since ABI 1.2.) 1 (default): at create, check that a GPU engine gives the same points
+   * for a face alone and in every slot of a full batch, and refuse it (AUTO falls back) if
+   * not; 0: skip the check (it costs a few engine runs).
+   */
+  int32_t self_check;
 } lm_config;
 
 /**

@@ -20,7 +20,7 @@ use crate::results::Popped;
 /// Major version of the C ABI: a library works with callers built against the same major.
 pub const LM_API_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: a library serves callers built with a minor up to its own.
-pub const LM_API_VERSION_MINOR: u32 = 1;
+pub const LM_API_VERSION_MINOR: u32 = 2;
 
 /// Status of every call. Values are stable and never renumbered; new ones are only appended.
 #[repr(i32)]
@@ -160,6 +160,13 @@ pub struct lm_config {
     pub log_fn: lm_log_fn,
     /// Passed back to log_fn unchanged.
     pub log_user: *mut c_void,
+    /// (Since ABI 1.2.) The batch size TensorRT tunes its plan for, 1..max_batch; 0 (default):
+    /// max_batch. Part of the plan cache key.
+    pub opt_batch: u32,
+    /// (Since ABI 1.2.) 1 (default): at create, check that a GPU engine gives the same points
+    /// for a face alone and in every slot of a full batch, and refuse it (AUTO falls back) if
+    /// not; 0: skip the check (it costs a few engine runs).
+    pub self_check: i32,
 }
 
 /// Counters and recent latencies of a handle, as one consistent snapshot:
@@ -333,6 +340,8 @@ fn defaults() -> lm_config {
         engine_cache_dir: std::ptr::null(),
         log_fn: None,
         log_user: std::ptr::null_mut(),
+        opt_batch: 0,
+        self_check: 1,
     }
 }
 
@@ -397,7 +406,7 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
     let mut c = defaults();
     let ends = field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
         queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
-        engine_cache_dir, log_fn, log_user);
+        engine_cache_dir, log_fn, log_user, opt_batch, self_check);
     let n = whole_fields_prefix(struct_size.min(size_of::<lm_config>()), &ends);
     // SAFETY: the caller's struct holds `struct_size >= n` bytes; `c` is a whole lm_config.
     unsafe {
@@ -437,6 +446,8 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         drain_timeout: Duration::from_millis(u64::from(c.drain_timeout_ms)),
         // SAFETY: as above.
         engine_cache_dir: unsafe { path_arg(c.engine_cache_dir) },
+        opt_batch: (c.opt_batch > 0).then_some(c.opt_batch as usize),
+        self_check: c.self_check != 0,
         logger,
     })
 }

@@ -54,6 +54,10 @@ pub struct Config {
     /// How long destroy lets queued work finish; zero discards it.
     pub drain_timeout: Duration,
     pub engine_cache_dir: Option<PathBuf>,
+    /// TensorRT's optimal batch size; `None`: `max_batch`.
+    pub opt_batch: Option<usize>,
+    /// Batch-invariance self-check of a GPU engine at create.
+    pub self_check: bool,
     pub logger: Logger,
 }
 
@@ -70,6 +74,8 @@ impl Default for Config {
             result_ttl: Some(Duration::from_millis(30_000)),
             drain_timeout: Duration::from_millis(1000),
             engine_cache_dir: None,
+            opt_batch: None,
+            self_check: true,
             logger: Logger::default(),
         }
     }
@@ -82,6 +88,14 @@ impl Config {
                 "max_batch {} is outside 1..=32",
                 self.max_batch
             )));
+        }
+        if let Some(opt) = self.opt_batch {
+            if !(1..=self.max_batch).contains(&opt) {
+                return Err(Error::invalid(format!(
+                    "opt_batch {opt} is outside 1..=max_batch ({})",
+                    self.max_batch
+                )));
+            }
         }
         let queue_capacity = self.queue_capacity.unwrap_or(3 * self.max_batch);
         if queue_capacity == 0 {
@@ -149,6 +163,8 @@ impl Pipeline {
             max_batch: config.max_batch,
             device_id: config.device_id,
             engine_cache_dir: config.engine_cache_dir.clone(),
+            opt_batch: config.opt_batch,
+            self_check: config.self_check,
             logger: config.logger.clone(),
         };
         let choice = config.backend;

@@ -80,6 +80,8 @@ fn backend_matches_onnxruntime_on_the_reference_tensor() {
         max_batch: 32,
         device_id: 0,
         engine_cache_dir: None,
+        opt_batch: None,
+        self_check: true,
         logger: Default::default(),
     };
     let mut backend = TractBackend::open(&request).unwrap();

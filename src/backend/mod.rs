@@ -6,6 +6,9 @@ pub mod cpu;
 pub mod null;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
+/// cbindgen:ignore
+pub mod self_check;
+/// cbindgen:ignore
 pub mod tensorrt;
 
 use std::path::PathBuf;
@@ -74,6 +77,10 @@ pub struct OpenRequest {
     pub max_batch: usize,
     pub device_id: u32,
     pub engine_cache_dir: Option<PathBuf>,
+    /// TensorRT's optimal batch size; `None`: `max_batch`.
+    pub opt_batch: Option<usize>,
+    /// Run the batch-invariance self-check when a GPU backend opens.
+    pub self_check: bool,
     pub logger: Logger,
 }
 

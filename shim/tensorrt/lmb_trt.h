@@ -1,0 +1,106 @@
+/* A small C API over TensorRT's C++ runtime and builder, for lmbatch's Rust side.
+ *
+ * Nothing here links against TensorRT: the Rust side dlopens libnvinfer / libnvonnxparser and
+ * passes in their factory functions; everything else is a virtual call through the objects they
+ * return. Every function catches C++ exceptions and reports failure as a non-zero return with a
+ * message in `err` (always NUL-terminated when err_len > 0). Objects are opaque pointers freed by
+ * the matching *_free function; freeing NULL is a no-op. */
+#ifndef LMB_TRT_H
+#define LMB_TRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LMB_TRT_MAX_DIMS 8
+
+/* The factory functions the Rust side resolves with dlsym. */
+typedef void *(*lmb_trt_create_fn)(void *logger, int32_t version);
+typedef void *(*lmb_trt_parser_create_fn)(void *network, void *logger, int version);
+
+/* Receives every TensorRT log message. severity: 0 internal error, 1 error, 2 warning, 3 info,
+ * 4 verbose (TensorRT's ILogger::Severity). */
+typedef void (*lmb_trt_log_fn)(void *user, int32_t severity, const char *message);
+
+typedef struct lmb_trt_logger lmb_trt_logger;
+
+/* NV_TENSORRT_VERSION of the headers the shim was compiled against (major*10000+minor*100+patch). */
+int32_t lmb_trt_header_version(void);
+
+lmb_trt_logger *lmb_trt_logger_new(lmb_trt_log_fn sink, void *user);
+void lmb_trt_logger_free(lmb_trt_logger *logger);
+/* Errors (internal or not) logged since the logger was made or last reset. */
+int32_t lmb_trt_logger_error_count(const lmb_trt_logger *logger);
+void lmb_trt_logger_reset(lmb_trt_logger *logger);
+
+/* Creates an IRuntime. Fails when the factory returns NULL, a pointer below 0x10000 (what a
+ * runtime created without a usable GPU was seen to return), or logs an error while creating. */
+int32_t lmb_trt_runtime_new(lmb_trt_create_fn create_runtime, lmb_trt_logger *logger,
+                            void **runtime_out, char *err, size_t err_len);
+void lmb_trt_runtime_free(void *runtime);
+
+int32_t lmb_trt_engine_deserialize(void *runtime, const void *plan, size_t plan_len,
+                                   void **engine_out, char *err, size_t err_len);
+void lmb_trt_engine_free(void *engine);
+
+/* One I/O tensor of an engine. `name` points into the engine and lives as long as it does.
+ * dtype is TensorRT's DataType (0 float, 1 half, 5 uint8, ...). For inputs, min/opt/max are the
+ * shapes of optimization profile 0. */
+typedef struct lmb_trt_io {
+    const char *name;
+    int32_t is_input;
+    int32_t dtype;
+    int32_t nb_dims;
+    int64_t dims[LMB_TRT_MAX_DIMS];
+    int64_t min[LMB_TRT_MAX_DIMS];
+    int64_t opt[LMB_TRT_MAX_DIMS];
+    int64_t max[LMB_TRT_MAX_DIMS];
+} lmb_trt_io;
+
+int32_t lmb_trt_engine_io_count(void *engine);
+int32_t lmb_trt_engine_profile_count(void *engine);
+int32_t lmb_trt_engine_io(void *engine, int32_t index, lmb_trt_io *out, char *err, size_t err_len);
+
+int32_t lmb_trt_context_new(void *engine, void **context_out, char *err, size_t err_len);
+void lmb_trt_context_free(void *context);
+int32_t lmb_trt_context_set_input_shape(void *context, const char *name, int32_t nb_dims,
+                                        const int64_t *dims, char *err, size_t err_len);
+int32_t lmb_trt_context_set_address(void *context, const char *name, uint64_t device_address,
+                                    char *err, size_t err_len);
+/* enqueueV3 on `stream` (a CUstream): queues the run and returns; nothing is waited for. */
+int32_t lmb_trt_context_enqueue(void *context, void *stream, char *err, size_t err_len);
+
+/* A serialized plan built by lmb_trt_build_from_onnx. */
+typedef struct lmb_trt_plan lmb_trt_plan;
+const void *lmb_trt_plan_data(const lmb_trt_plan *plan);
+size_t lmb_trt_plan_size(const lmb_trt_plan *plan);
+void lmb_trt_plan_free(lmb_trt_plan *plan);
+
+/* What to build: the ONNX bytes, which input carries the batch on dimension 0, the profile on
+ * that dimension, FP16 if the TensorRT version has the flag, and the workspace cap in bytes. */
+typedef struct lmb_trt_build_request {
+    const void *onnx;
+    size_t onnx_len;
+    const char *input_name;
+    int32_t batch_min;
+    int32_t batch_opt;
+    int32_t batch_max;
+    int32_t fp16;
+    uint64_t workspace_bytes;
+} lmb_trt_build_request;
+
+/* Parses the ONNX model and builds a serialized plan with one optimization profile. Reports in
+ * *fp16_used whether FP16 was enabled (TensorRT 11 networks are strongly typed: no FP16 flag). */
+int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
+                                lmb_trt_parser_create_fn create_parser, lmb_trt_logger *logger,
+                                const lmb_trt_build_request *request, lmb_trt_plan **plan_out,
+                                int32_t *fp16_used, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,367 @@
+//! The CUDA half of the TensorRT backend, through cudarc's driver API loaded at run time: the
+//! device, one non-default stream, and the batch buffers (pinned host memory on both ends).
+//!
+//! Crops are uploaded as bytes and turned into the model's planar floats on the GPU. Reason: a
+//! full batch is 32 × 192 × 192 × 3 = 3.5 MB as u8 and 14.2 MB as f32, so the upload shrinks 4×
+//! (about 0.15 ms instead of 0.6 ms at 25 GB/s), and the host is spared the conversion (the CPU
+//! `to_planar` of a full batch costs milliseconds of the worker thread; see `cargo bench --bench
+//! hot_paths`, "to_planar"). Where NVRTC is missing the kernel cannot be compiled, and the
+//! backend converts on the host and uploads floats instead (logged once).
+//!
+//! cudarc's per-buffer event tracking is turned off: all work goes to ONE stream, in order, and
+//! the backend waits for that stream explicitly, so raw pointers and raw async copies are used.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use cudarc::driver::{
+    result as cu, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
+    PinnedHostSlice, PushKernelArg,
+};
+
+use crate::error::{Error, ErrorKind, Result};
+
+fn unavailable(message: String) -> Error {
+    Error::new(ErrorKind::BackendUnavailable, message)
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::InferenceFailed, format!("CUDA {what}: {e}"))
+}
+
+/// cudarc panics on a few paths (a symbol missing from an old driver, a failed assertion); none
+/// may escape. A panic becomes an error with its message.
+fn no_panic<T>(what: &str, kind: ErrorKind, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(Error::new(
+            kind,
+            format!("CUDA {what}: {}", crate::batcher::panic_message(&*payload)),
+        ))
+    })
+}
+
+/// Which GPU a plan was built for.
+#[derive(Clone, Debug)]
+pub struct GpuIdentity {
+    pub name: String,
+    pub compute_capability: (i32, i32),
+    pub uuid: String,
+}
+
+pub struct Gpu {
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    pub identity: GpuIdentity,
+}
+
+impl Gpu {
+    /// Opens device `ordinal`. Without a CUDA driver this is BACKEND_UNAVAILABLE, never a panic:
+    /// cudarc's loader panics when libcuda is missing, so its presence is probed first.
+    pub fn open(ordinal: u32) -> Result<Gpu> {
+        // SAFETY: only tries to dlopen libcuda under its usual names and closes it again.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(unavailable(
+                "no CUDA driver: libcuda.so was not found on the loader path".into(),
+            ));
+        }
+        no_panic("initialisation", ErrorKind::BackendUnavailable, || {
+            let count = CudaContext::device_count()
+                .map_err(|e| unavailable(format!("the CUDA driver has no usable device: {e}")))?;
+            if i64::from(ordinal) >= i64::from(count) {
+                return Err(unavailable(format!(
+                    "device_id {ordinal} does not exist: the CUDA driver sees {count} device(s)"
+                )));
+            }
+            let ctx = CudaContext::new(ordinal as usize)
+                .map_err(|e| unavailable(format!("cannot open CUDA device {ordinal}: {e}")))?;
+            // SAFETY: no buffer exists yet, so none relies on cudarc's event tracking.
+            unsafe { ctx.disable_event_tracking() };
+            let stream = ctx
+                .new_stream()
+                .map_err(|e| unavailable(format!("cannot create a CUDA stream: {e}")))?;
+            let uuid = ctx
+                .uuid()
+                .map(|u| {
+                    u.bytes
+                        .iter()
+                        .map(|b| format!("{:02x}", *b as u8))
+                        .collect()
+                })
+                .map_err(|e| unavailable(format!("cannot read the GPU's UUID: {e}")))?;
+            let identity = GpuIdentity {
+                name: ctx.name().unwrap_or_else(|_| "unknown GPU".into()),
+                compute_capability: ctx
+                    .compute_capability()
+                    .map_err(|e| unavailable(format!("cannot read the compute capability: {e}")))?,
+                uuid,
+            };
+            Ok(Gpu {
+                ctx,
+                stream,
+                identity,
+            })
+        })
+    }
+
+    /// The raw stream handle for TensorRT's enqueueV3.
+    pub fn raw_stream(&self) -> *mut std::ffi::c_void {
+        self.stream.cu_stream() as *mut std::ffi::c_void
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        no_panic("synchronize", ErrorKind::InferenceFailed, || {
+            self.stream.synchronize().map_err(|e| failed("stream", e))
+        })
+    }
+}
+
+/// The u8 HWC → f32 CHW kernel, one thread per pixel, compiled by NVRTC for the GPU at hand.
+const CONVERT_KERNEL: &str = r#"
+extern "C" __global__ void lmb_crops_to_planar(const unsigned char* __restrict__ src,
+                                               float* __restrict__ dst,
+                                               unsigned int pixels_per_crop,
+                                               unsigned int total_pixels, float scale) {
+    unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total_pixels) return;
+    unsigned int item = i / pixels_per_crop;
+    unsigned int p = i - item * pixels_per_crop;
+    const unsigned char* px = src + 3u * i;
+    float* out = dst + 3u * item * pixels_per_crop + p;
+    out[0] = px[0] * scale;
+    out[pixels_per_crop] = px[1] * scale;
+    out[2u * pixels_per_crop] = px[2] * scale;
+}
+"#;
+
+/// Pinned host memory with its pointer taken once (event tracking is off; the stream orders use).
+struct Pinned<T> {
+    slice: PinnedHostSlice<T>,
+    ptr: *mut T,
+}
+
+impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> Pinned<T> {
+    fn new(gpu: &Gpu, len: usize, write_combined: bool) -> Result<Self> {
+        let flags = if write_combined {
+            cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
+        } else {
+            0
+        };
+        // SAFETY: the memory is written before it is read (inputs by the host, outputs by the
+        // device-to-host copies).
+        let mut slice = unsafe { gpu.ctx.alloc_pinned_with_flags::<T>(len, flags) }
+            .map_err(|e| unavailable(format!("cannot allocate pinned host memory: {e}")))?;
+        let ptr = slice
+            .as_mut_ptr()
+            .map_err(|e| unavailable(format!("pinned host memory: {e}")))?;
+        Ok(Pinned { slice, ptr })
+    }
+
+    fn as_mut_slice(&mut self, len: usize) -> &mut [T] {
+        let len = len.min(self.slice.len());
+        // SAFETY: `ptr` addresses `slice.len()` elements owned by `slice`; no copy on the stream
+        // touches them (the backend synchronises before reusing a buffer).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, len) }
+    }
+}
+
+/// How crops become the model's float input.
+enum Upload {
+    /// Upload bytes, convert on the GPU.
+    Gpu {
+        kernel: CudaFunction,
+        host_u8: Pinned<u8>,
+        dev_u8: CudaSlice<u8>,
+    },
+    /// No NVRTC: convert on the host, upload floats.
+    Host { host_f32: Pinned<f32> },
+}
+
+/// Everything one batch needs, sized for `max_batch`.
+pub struct BatchBuffers {
+    upload: Upload,
+    dev_input: CudaSlice<f32>,
+    /// One device buffer per engine output, and the pinned host copies of the ones read back.
+    dev_outputs: Vec<CudaSlice<f32>>,
+    host_outputs: Vec<Option<Pinned<f32>>>,
+    side: usize,
+    scale: f32,
+}
+
+// SAFETY: the raw pointers address memory owned by the buffers; the buffers are used by one
+// thread at a time (the worker).
+unsafe impl Send for BatchBuffers {}
+
+impl BatchBuffers {
+    /// `outputs`: floats per item of each engine output, and whether it is read back.
+    pub fn new(
+        gpu: &Gpu,
+        max_batch: usize,
+        side: usize,
+        scale: f32,
+        outputs: &[(usize, bool)],
+        log: &dyn Fn(&str),
+    ) -> Result<Self> {
+        no_panic("buffers", ErrorKind::BackendUnavailable, || {
+            let pixels = max_batch * side * side;
+            let alloc_f32 = |n: usize| {
+                gpu.stream
+                    .alloc_zeros::<f32>(n)
+                    .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))
+            };
+            let upload = match compile_kernel(gpu) {
+                Ok(kernel) => Upload::Gpu {
+                    kernel,
+                    host_u8: Pinned::new(gpu, pixels * 3, true)?,
+                    dev_u8: gpu
+                        .stream
+                        .alloc_zeros::<u8>(pixels * 3)
+                        .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))?,
+                },
+                Err(why) => {
+                    log(&format!(
+                        "converting crops to floats on the host (uploads 4x the bytes): {why}"
+                    ));
+                    Upload::Host {
+                        host_f32: Pinned::new(gpu, pixels * 3, true)?,
+                    }
+                }
+            };
+            let mut dev_outputs = Vec::new();
+            let mut host_outputs = Vec::new();
+            for &(floats, read_back) in outputs {
+                dev_outputs.push(alloc_f32(max_batch * floats)?);
+                host_outputs.push(if read_back {
+                    // Read by the host: plain pinned memory (write-combined reads are slow).
+                    Some(Pinned::new(gpu, max_batch * floats, false)?)
+                } else {
+                    None
+                });
+            }
+            Ok(BatchBuffers {
+                upload,
+                dev_input: alloc_f32(pixels * 3)?,
+                dev_outputs,
+                host_outputs,
+                side,
+                scale,
+            })
+        })
+    }
+
+    pub fn converts_on_gpu(&self) -> bool {
+        matches!(self.upload, Upload::Gpu { .. })
+    }
+
+    pub fn input_address(&self, gpu: &Gpu) -> u64 {
+        self.dev_input.device_ptr(&gpu.stream).0
+    }
+
+    pub fn output_address(&self, gpu: &Gpu, index: usize) -> u64 {
+        self.dev_outputs[index].device_ptr(&gpu.stream).0
+    }
+
+    /// Queues the upload (and conversion) of `crops` on the stream.
+    pub fn stage(&mut self, gpu: &Gpu, crops: &[&[u8]]) -> Result<()> {
+        let crop_bytes = self.side * self.side * 3;
+        let plane = self.side * self.side;
+        let n = crops.len();
+        no_panic("upload", ErrorKind::InferenceFailed, || {
+            match &mut self.upload {
+                Upload::Gpu {
+                    kernel,
+                    host_u8,
+                    dev_u8,
+                } => {
+                    let host = host_u8.as_mut_slice(n * crop_bytes);
+                    for (crop, slot) in crops.iter().zip(host.chunks_exact_mut(crop_bytes)) {
+                        slot.copy_from_slice(crop);
+                    }
+                    let src = dev_u8.device_ptr(&gpu.stream).0;
+                    let dst = self.dev_input.device_ptr(&gpu.stream).0;
+                    // SAFETY: `host` is pinned and stays untouched until the stream is synchronised;
+                    // `src` holds max_batch crops, at least `host.len()` bytes.
+                    unsafe { cu::memcpy_htod_async(src, host, gpu.stream.cu_stream()) }
+                        .map_err(|e| failed("upload", e))?;
+                    let pixels_per_crop = plane as u32;
+                    let total = (n * plane) as u32;
+                    let config = LaunchConfig {
+                        grid_dim: (total.div_ceil(256), 1, 1),
+                        block_dim: (256, 1, 1),
+                        shared_mem_bytes: 0,
+                    };
+                    let mut launch = gpu.stream.launch_builder(kernel);
+                    launch
+                        .arg(&src)
+                        .arg(&dst)
+                        .arg(&pixels_per_crop)
+                        .arg(&total)
+                        .arg(&self.scale);
+                    // SAFETY: the arguments match the kernel's signature (two device pointers, two
+                    // u32, one f32); `total` pixels fit both buffers.
+                    unsafe { launch.launch(config) }.map_err(|e| failed("convert kernel", e))?;
+                    Ok(())
+                }
+                Upload::Host { host_f32 } => {
+                    let host = host_f32.as_mut_slice(n * crop_bytes);
+                    for (crop, item) in crops.iter().zip(host.chunks_exact_mut(3 * plane)) {
+                        let (r, rest) = item.split_at_mut(plane);
+                        let (g, b) = rest.split_at_mut(plane);
+                        for (i, px) in crop.chunks_exact(3).enumerate() {
+                            r[i] = f32::from(px[0]) * self.scale;
+                            g[i] = f32::from(px[1]) * self.scale;
+                            b[i] = f32::from(px[2]) * self.scale;
+                        }
+                    }
+                    let dst = self.dev_input.device_ptr(&gpu.stream).0;
+                    // SAFETY: as above; the device input holds max_batch items.
+                    unsafe { cu::memcpy_htod_async(dst, host, gpu.stream.cu_stream()) }
+                        .map_err(|e| failed("upload", e))
+                }
+            }
+        })
+    }
+
+    /// Queues the copies of the read-back outputs for `n` items to pinned host memory.
+    pub fn fetch(&mut self, gpu: &Gpu, n: usize, floats_per_item: &[usize]) -> Result<()> {
+        no_panic("download", ErrorKind::InferenceFailed, || {
+            for ((dev, host), &floats) in self
+                .dev_outputs
+                .iter()
+                .zip(self.host_outputs.iter_mut())
+                .zip(floats_per_item)
+            {
+                if let Some(host) = host {
+                    let src = dev.device_ptr(&gpu.stream).0;
+                    let dst = host.as_mut_slice(n * floats);
+                    // SAFETY: pinned destination of n × floats, read only after synchronising.
+                    unsafe { cu::memcpy_dtoh_async(dst, src, gpu.stream.cu_stream()) }
+                        .map_err(|e| failed("download", e))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The first `len` floats of read-back output `index`; valid after the stream is synchronised.
+    pub fn output(&mut self, index: usize, len: usize) -> &[f32] {
+        match self.host_outputs.get_mut(index) {
+            Some(Some(host)) => host.as_mut_slice(len),
+            _ => &[],
+        }
+    }
+}
+
+fn compile_kernel(gpu: &Gpu) -> std::result::Result<CudaFunction, String> {
+    // SAFETY: only tries to dlopen libnvrtc and closes it again.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err("NVRTC (libnvrtc.so) was not found".into());
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        let ptx = cudarc::nvrtc::compile_ptx(CONVERT_KERNEL).map_err(|e| e.to_string())?;
+        let module = gpu.ctx.load_module(ptx).map_err(|e| e.to_string())?;
+        module
+            .load_function("lmb_crops_to_planar")
+            .map_err(|e| e.to_string())
+    }))
+    .unwrap_or_else(|p| Err(crate::batcher::panic_message(&*p)))
+}

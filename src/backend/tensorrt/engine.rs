@@ -1,0 +1,270 @@
+//! The TensorRT backend proper: opening (library, GPU, plan, engine, buffers, self-check) and
+//! running one batch.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use super::cuda::{BatchBuffers, Gpu};
+use super::library::{NvInfer, OnnxParserLib};
+use super::plan::{self, EngineLayout, ModelInput, PlanKey, Profile};
+use super::shim::{self, Context, Engine, Runtime, TrtLogger};
+use crate::backend::{self_check, Backend, BatchOutput, OpenRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::LogLevel;
+use crate::model::ModelSpec;
+
+/// Scratch memory TensorRT may use while building; the default model needs far less.
+const BUILD_WORKSPACE_BYTES: u64 = 1 << 30;
+
+pub struct TrtBackend {
+    // Fields drop in this order: the context before the engine before the runtime before the
+    // logger they all report to; the GPU buffers the context points at after all of them.
+    context: Context,
+    _engine: Engine,
+    _runtime: Runtime,
+    _logger: TrtLogger,
+    buffers: BatchBuffers,
+    gpu: Gpu,
+    spec: ModelSpec,
+    max_batch: usize,
+    layout: EngineLayout,
+    input_name: CString,
+    output_floats: Vec<usize>,
+}
+
+// SAFETY: TensorRT objects and CUDA buffers may be used from any thread, one at a time; the
+// backend is created on the worker thread and used only there.
+unsafe impl Send for TrtBackend {}
+
+impl Drop for TrtBackend {
+    fn drop(&mut self) {
+        // Nothing may still run on the stream when the context and buffers are freed.
+        let _ = self.gpu.synchronize();
+    }
+}
+
+fn build_or_load_plan(
+    request: &OpenRequest,
+    nvinfer: &NvInfer,
+    gpu: &Gpu,
+    logger: &TrtLogger,
+    runtime: &Runtime,
+    spec: &ModelSpec,
+) -> Result<(Engine, EngineLayout)> {
+    let log = |level, message: &str| request.logger.log(level, message);
+    let engine_from = |bytes: &[u8]| -> Result<(Engine, EngineLayout)> {
+        let engine = runtime.deserialize(bytes)?;
+        let layout = plan::validate(&engine.io()?, spec, request.max_batch)?;
+        Ok((engine, layout))
+    };
+    let (onnx, sha256) = match plan::read_model(&request.model)? {
+        // A plan the caller gives is used as it is, or refused: it cannot be rebuilt here.
+        ModelInput::Plan { bytes, path } => {
+            return engine_from(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorKind::ModelError,
+                    format!(
+                        "refusing the plan {}: {} (plans run only on the TensorRT version and \
+                         GPU that built them; rebuild it, or give the .onnx)",
+                        path.display(),
+                        e.message()
+                    ),
+                )
+            });
+        }
+        ModelInput::Onnx { bytes, sha256 } => (bytes, sha256),
+    };
+    let profile = Profile::for_batch(request.max_batch, request.opt_batch);
+    let key = PlanKey {
+        tensorrt: nvinfer.version,
+        compute_capability: gpu.identity.compute_capability,
+        gpu_uuid: gpu.identity.uuid.clone(),
+        model_sha256: sha256,
+        profile,
+        // TensorRT 11 networks are strongly typed: the flag does not exist there.
+        fp16: nvinfer.version.major < 11,
+    };
+    let cached = request
+        .engine_cache_dir
+        .as_deref()
+        .map(|dir| dir.join(key.file_name()));
+    if let Some(path) = &cached {
+        if let Ok(bytes) = std::fs::read(path) {
+            match engine_from(&bytes) {
+                Ok(found) => {
+                    log(
+                        LogLevel::Info,
+                        &format!("TensorRT plan from cache {}", path.display()),
+                    );
+                    return Ok(found);
+                }
+                Err(e) => log(
+                    LogLevel::Warning,
+                    &format!(
+                        "cached plan {} is unusable, rebuilding: {}",
+                        path.display(),
+                        e.message()
+                    ),
+                ),
+            }
+        }
+    }
+    let mut parser = OnnxParserLib::open(nvinfer.version.major)?;
+    log(
+        LogLevel::Info,
+        &format!(
+            "building a TensorRT {} plan for {} (batch {}..{}, opt {}); this takes a while once",
+            nvinfer.version, gpu.identity.name, profile.min, profile.max, profile.opt
+        ),
+    );
+    let (bytes, fp16) = shim::build_plan(
+        nvinfer,
+        &parser,
+        logger,
+        &shim::BuildRequest {
+            onnx: &onnx,
+            input_name: &spec.input_name,
+            profile,
+            fp16: key.fp16,
+            workspace_bytes: BUILD_WORKSPACE_BYTES,
+        },
+    )?;
+    parser.keep_loaded();
+    if fp16 != key.fp16 {
+        log(LogLevel::Info, "TensorRT plan built without FP16");
+    }
+    if let (Some(path), Some(dir)) = (&cached, request.engine_cache_dir.as_deref()) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("plan");
+        match plan::write_atomically(dir, name, &bytes) {
+            Ok(_) => log(
+                LogLevel::Info,
+                &format!("TensorRT plan cached in {}", path.display()),
+            ),
+            Err(e) => log(
+                LogLevel::Warning,
+                &format!(
+                    "cannot cache the TensorRT plan in {}: {e}",
+                    Path::new(dir).display()
+                ),
+            ),
+        }
+    }
+    engine_from(&bytes)
+}
+
+impl TrtBackend {
+    pub fn open(request: &OpenRequest) -> Result<Self> {
+        let mut nvinfer = NvInfer::open(shim::header_version())?;
+        let gpu = Gpu::open(request.device_id)?;
+        let logger = TrtLogger::new(request.logger.clone())?;
+        let runtime = Runtime::new(nvinfer.create_runtime, &logger)?;
+        // TensorRT objects exist from here on: its library must never be unloaded.
+        nvinfer.keep_loaded();
+        let spec = ModelSpec::face_landmark_468();
+        let (engine, layout) =
+            build_or_load_plan(request, &nvinfer, &gpu, &logger, &runtime, &spec)?;
+        let mut context = engine.context()?;
+        let output_floats: Vec<usize> = layout.outputs.iter().map(|o| o.floats_per_item).collect();
+        let read_back: Vec<(usize, bool)> = output_floats
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| (f, i == layout.landmarks || i == layout.score))
+            .collect();
+        let log_info = |m: &str| request.logger.log(LogLevel::Info, m);
+        let buffers = BatchBuffers::new(
+            &gpu,
+            request.max_batch,
+            spec.input_size as usize,
+            spec.input_scale,
+            &read_back,
+            &log_info,
+        )?;
+        // Addresses never change: set once, only the batch size changes per run.
+        let input_name = CString::new(layout.input.as_str())
+            .map_err(|_| Error::new(ErrorKind::ModelError, "input name contains NUL"))?;
+        context.set_address(&input_name, buffers.input_address(&gpu))?;
+        for (index, output) in layout.outputs.iter().enumerate() {
+            let name = CString::new(output.name.as_str())
+                .map_err(|_| Error::new(ErrorKind::ModelError, "output name contains NUL"))?;
+            context.set_address(&name, buffers.output_address(&gpu, index))?;
+        }
+        let mut backend = TrtBackend {
+            context,
+            _engine: engine,
+            _runtime: runtime,
+            _logger: logger,
+            buffers,
+            gpu,
+            spec,
+            max_batch: request.max_batch,
+            layout,
+            input_name,
+            output_floats,
+        };
+        if request.self_check {
+            let worst = self_check::check_batch_invariance(&mut backend, self_check::TOLERANCE_PX)?;
+            request.logger.log(
+                LogLevel::Info,
+                &format!(
+                    "TensorRT batch-invariance self-check passed (largest difference {worst} px)"
+                ),
+            );
+        }
+        request.logger.log(
+            LogLevel::Info,
+            &format!(
+                "TensorRT {} on {} (sm {}.{}), input converted on the {}",
+                nvinfer.version,
+                backend.gpu.identity.name,
+                backend.gpu.identity.compute_capability.0,
+                backend.gpu.identity.compute_capability.1,
+                if backend.buffers.converts_on_gpu() {
+                    "GPU"
+                } else {
+                    "host"
+                }
+            ),
+        );
+        Ok(backend)
+    }
+}
+
+impl Backend for TrtBackend {
+    fn name(&self) -> &str {
+        "tensorrt"
+    }
+
+    fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
+        let n = crops.len();
+        if n == 0 || n > self.max_batch {
+            return Err(Error::new(
+                ErrorKind::InferenceFailed,
+                format!("batch of {n} outside 1..={}", self.max_batch),
+            ));
+        }
+        let side = i64::from(self.spec.input_size);
+        self.buffers.stage(&self.gpu, crops)?;
+        self.context
+            .set_input_shape(&self.input_name, &[n as i64, 3, side, side])?;
+        // SAFETY: the backend's own stream, in the context its buffers were allocated in.
+        unsafe { self.context.enqueue(self.gpu.raw_stream()) }?;
+        self.buffers.fetch(&self.gpu, n, &self.output_floats)?;
+        self.gpu.synchronize()?;
+        let point_floats = self.spec.point_floats();
+        out.points.clear();
+        out.points
+            .extend_from_slice(self.buffers.output(self.layout.landmarks, n * point_floats));
+        out.scores.clear();
+        out.scores
+            .extend_from_slice(self.buffers.output(self.layout.score, n));
+        Ok(())
+    }
+}

@@ -1,0 +1,427 @@
+//! Plans: where they come from, whether one fits the model, and the on-disk cache. Pure logic
+//! and file handling only, so all of it is tested without a GPU.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::library::TrtVersion;
+use crate::backend::ModelSource;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{ModelSpec, DEFAULT_MODEL_ONNX};
+
+/// TensorRT's `DataType::kFLOAT`.
+pub const DTYPE_FLOAT: i32 = 0;
+
+fn model_error(message: String) -> Error {
+    Error::new(ErrorKind::ModelError, message)
+}
+
+/// What `model_path` names, for the TensorRT backend.
+#[derive(Debug)]
+pub enum ModelInput {
+    /// ONNX bytes: the plan is built from them (or taken from the cache).
+    Onnx { bytes: Vec<u8>, sha256: [u8; 32] },
+    /// A serialized plan given by the caller: used as it is, or refused.
+    Plan { bytes: Vec<u8>, path: PathBuf },
+}
+
+/// Reads the model: the bundled ONNX, an `.onnx` file, or an `.engine`/`.plan`/`.trt` file.
+pub fn read_model(source: &ModelSource) -> Result<ModelInput> {
+    let path = match source {
+        ModelSource::Bundled => {
+            return Ok(ModelInput::Onnx {
+                bytes: DEFAULT_MODEL_ONNX.to_vec(),
+                sha256: Sha256::digest(DEFAULT_MODEL_ONNX).into(),
+            })
+        }
+        ModelSource::Path(path) => path,
+    };
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let is_plan = match extension.as_deref() {
+        Some("onnx") => false,
+        Some("engine" | "plan" | "trt") => true,
+        _ => {
+            return Err(model_error(format!(
+                "{}: the TensorRT backend takes an .onnx model or a serialized plan \
+                 (.engine, .plan, .trt)",
+                path.display()
+            )))
+        }
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| model_error(format!("cannot read {}: {e}", path.display())))?;
+    Ok(if is_plan {
+        ModelInput::Plan {
+            bytes,
+            path: path.clone(),
+        }
+    } else {
+        let sha256 = Sha256::digest(&bytes).into();
+        ModelInput::Onnx { bytes, sha256 }
+    })
+}
+
+/// The batch dimension's optimization profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub min: usize,
+    pub opt: usize,
+    pub max: usize,
+}
+
+impl Profile {
+    /// min 1, opt as asked (default `max_batch`, clamped into 1..=max_batch), max `max_batch`.
+    pub fn for_batch(max_batch: usize, opt: Option<usize>) -> Self {
+        Profile {
+            min: 1,
+            opt: opt.unwrap_or(max_batch).clamp(1, max_batch),
+            max: max_batch,
+        }
+    }
+}
+
+/// What a plan is tied to: a plan runs only on the TensorRT version and GPU it was built by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanKey {
+    pub tensorrt: TrtVersion,
+    /// e.g. (9, 0) for an H100.
+    pub compute_capability: (i32, i32),
+    /// The GPU's UUID in hex: two cards of one model may still differ in what TensorRT picks.
+    pub gpu_uuid: String,
+    pub model_sha256: [u8; 32],
+    pub profile: Profile,
+    pub fp16: bool,
+}
+
+impl PlanKey {
+    /// The cache file name: every part of the key, readable, so a stale file is never mistaken
+    /// for a match and an operator can tell what each file is.
+    pub fn file_name(&self) -> String {
+        let model: String = self.model_sha256[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let uuid: String = self
+            .gpu_uuid
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        format!(
+            "lmbatch-v1-{model}-trt{}.{}.{}-sm{}{}-{uuid}-b{}-{}-{}-{}.plan",
+            self.tensorrt.major,
+            self.tensorrt.minor,
+            self.tensorrt.patch,
+            self.compute_capability.0,
+            self.compute_capability.1,
+            self.profile.min,
+            self.profile.opt,
+            self.profile.max,
+            if self.fp16 { "fp16" } else { "fp32" },
+        )
+    }
+}
+
+/// Writes `bytes` to `dir/name` so that a reader sees the old file or the whole new one, never a
+/// part: a temporary file in the same folder, flushed to disk, then renamed over the name.
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let target = dir.join(name);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.map(|()| target)
+}
+
+/// One I/O tensor of an engine, as the shim reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IoTensor {
+    pub name: String,
+    pub is_input: bool,
+    pub dtype: i32,
+    /// -1 for a dynamic dimension.
+    pub dims: Vec<i64>,
+    /// Profile 0 of an input: min, opt, max shapes.
+    pub min: Vec<i64>,
+    pub opt: Vec<i64>,
+    pub max: Vec<i64>,
+}
+
+/// An output the engine writes: its name and floats per batch item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputSlot {
+    pub name: String,
+    pub floats_per_item: usize,
+}
+
+/// An engine's I/O checked against the model descriptor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineLayout {
+    pub input: String,
+    /// Index into `outputs` of the landmarks and of the score.
+    pub landmarks: usize,
+    pub score: usize,
+    /// Every output: TensorRT needs an address for each, used or not.
+    pub outputs: Vec<OutputSlot>,
+}
+
+fn item_floats(t: &IoTensor) -> Result<usize> {
+    let rest = t.dims.get(1..).unwrap_or(&[]);
+    if t.dims.is_empty() || rest.iter().any(|&d| d < 1) {
+        return Err(model_error(format!(
+            "engine tensor {} has shape {:?}: only the batch dimension may be dynamic",
+            t.name, t.dims
+        )));
+    }
+    Ok(rest.iter().product::<i64>() as usize)
+}
+
+/// Checks that an engine is the model the pipeline expects, with a batch profile covering
+/// 1..=`max_batch`. A plan that does not fit is refused with what is wrong, never run.
+pub fn validate(io: &[IoTensor], spec: &ModelSpec, max_batch: usize) -> Result<EngineLayout> {
+    let inputs: Vec<&IoTensor> = io.iter().filter(|t| t.is_input).collect();
+    let [input] = inputs.as_slice() else {
+        return Err(model_error(format!(
+            "the engine has {} inputs, expected 1 ({})",
+            inputs.len(),
+            spec.input_name
+        )));
+    };
+    if input.name != spec.input_name {
+        return Err(model_error(format!(
+            "the engine's input is {}, expected {}",
+            input.name, spec.input_name
+        )));
+    }
+    let side = i64::from(spec.input_size);
+    if input.dtype != DTYPE_FLOAT || input.dims.get(1..) != Some(&[3, side, side][..]) {
+        return Err(model_error(format!(
+            "the engine's input {} is dtype {} shape {:?}, expected float32 [N, 3, {side}, {side}]",
+            input.name, input.dtype, input.dims
+        )));
+    }
+    let batch = input.dims[0];
+    let (lo, hi) = if batch == -1 {
+        (input.min.first().copied(), input.max.first().copied())
+    } else {
+        (Some(batch), Some(batch))
+    };
+    if lo.is_none_or(|lo| lo > 1) || hi.is_none_or(|hi| hi < max_batch as i64) {
+        return Err(model_error(format!(
+            "the engine's batch profile is {}..{}, but max_batch {max_batch} needs 1..{max_batch}",
+            lo.unwrap_or(0),
+            hi.unwrap_or(0)
+        )));
+    }
+    let mut outputs = Vec::new();
+    for t in io.iter().filter(|t| !t.is_input) {
+        if t.dtype != DTYPE_FLOAT {
+            return Err(model_error(format!(
+                "the engine's output {} is dtype {}, expected float32",
+                t.name, t.dtype
+            )));
+        }
+        outputs.push(OutputSlot {
+            name: t.name.clone(),
+            floats_per_item: item_floats(t)?,
+        });
+    }
+    let find = |name: &str, floats: usize| -> Result<usize> {
+        let index = outputs
+            .iter()
+            .position(|o| o.name == name)
+            .ok_or_else(|| model_error(format!("the engine has no output {name}")))?;
+        if outputs[index].floats_per_item != floats {
+            return Err(model_error(format!(
+                "the engine's output {name} has {} values per face, expected {floats}",
+                outputs[index].floats_per_item
+            )));
+        }
+        Ok(index)
+    };
+    let landmarks = find(&spec.landmarks_name, spec.point_floats())?;
+    let score = find(&spec.score_name, 1)?;
+    Ok(EngineLayout {
+        input: input.name.clone(),
+        landmarks,
+        score,
+        outputs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(name: &str, is_input: bool, dims: &[i64]) -> IoTensor {
+        IoTensor {
+            name: name.into(),
+            is_input,
+            dtype: DTYPE_FLOAT,
+            dims: dims.to_vec(),
+            min: if is_input {
+                vec![1, 3, 192, 192]
+            } else {
+                vec![]
+            },
+            opt: if is_input {
+                vec![32, 3, 192, 192]
+            } else {
+                vec![]
+            },
+            max: if is_input {
+                vec![32, 3, 192, 192]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    fn good() -> Vec<IoTensor> {
+        vec![
+            io("input", true, &[-1, 3, 192, 192]),
+            io("face_score", false, &[-1, 1]),
+            io("landmarks", false, &[-1, 468, 3]),
+        ]
+    }
+
+    fn error_of(io: &[IoTensor], max_batch: usize) -> String {
+        let e = validate(io, &ModelSpec::face_landmark_468(), max_batch).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ModelError);
+        e.message().to_string()
+    }
+
+    #[test]
+    fn a_matching_engine_gives_its_layout() {
+        let layout = validate(&good(), &ModelSpec::face_landmark_468(), 32).unwrap();
+        assert_eq!(layout.input, "input");
+        assert_eq!(layout.outputs[layout.landmarks].floats_per_item, 1404);
+        assert_eq!(layout.outputs[layout.score].name, "face_score");
+    }
+
+    #[test]
+    fn engines_that_do_not_fit_are_refused_with_the_reason() {
+        let mut narrow = good();
+        narrow[0].max = vec![8, 3, 192, 192];
+        assert!(error_of(&narrow, 32).contains("1..8"));
+        assert!(validate(&narrow, &ModelSpec::face_landmark_468(), 8).is_ok());
+
+        let mut renamed = good();
+        renamed[0].name = "images".into();
+        assert!(error_of(&renamed, 32).contains("expected input"));
+
+        let mut wrong_size = good();
+        wrong_size[0].dims = vec![-1, 3, 256, 256];
+        assert!(error_of(&wrong_size, 32).contains("[N, 3, 192, 192]"));
+
+        let mut half = good();
+        half[2].dtype = 1;
+        assert!(error_of(&half, 32).contains("dtype 1"));
+
+        let mut missing = good();
+        missing.remove(1);
+        assert!(error_of(&missing, 32).contains("no output face_score"));
+
+        let mut points = good();
+        points[2].dims = vec![-1, 478, 3];
+        assert!(error_of(&points, 32).contains("1434 values"));
+
+        let mut fixed_one = good();
+        fixed_one[0].dims = vec![1, 3, 192, 192];
+        assert!(error_of(&fixed_one, 32).contains("1..1"));
+    }
+
+    #[test]
+    fn the_cache_name_changes_with_every_part_of_the_key() {
+        let key = PlanKey {
+            tensorrt: TrtVersion::from_encoded(100_803),
+            compute_capability: (9, 0),
+            gpu_uuid: "GPU-1234-abcd".into(),
+            model_sha256: [7; 32],
+            profile: Profile::for_batch(32, None),
+            fp16: true,
+        };
+        let name = key.file_name();
+        assert_eq!(
+            name,
+            "lmbatch-v1-0707070707070707-trt10.8.3-sm90-GPU1234abcd-b1-32-32-fp16.plan"
+        );
+        let variants = [
+            PlanKey {
+                tensorrt: TrtVersion::from_encoded(100_804),
+                ..key.clone()
+            },
+            PlanKey {
+                compute_capability: (8, 9),
+                ..key.clone()
+            },
+            PlanKey {
+                gpu_uuid: "GPU-1234-abce".into(),
+                ..key.clone()
+            },
+            PlanKey {
+                model_sha256: [8; 32],
+                ..key.clone()
+            },
+            PlanKey {
+                profile: Profile::for_batch(32, Some(8)),
+                ..key.clone()
+            },
+            PlanKey {
+                fp16: false,
+                ..key.clone()
+            },
+        ];
+        for v in variants {
+            assert_ne!(v.file_name(), name, "{v:?}");
+        }
+        assert_eq!(Profile::for_batch(8, Some(99)).opt, 8);
+        assert_eq!(Profile::for_batch(8, Some(0)).opt, 1);
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_files_and_leaves_no_temporaries() {
+        let dir = std::env::temp_dir().join(format!("lmbatch-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = write_atomically(&dir, "a.plan", b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        write_atomically(&dir, "a.plan", b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.plan")]);
+        // A folder that cannot be made is an error, not a panic.
+        assert!(write_atomically(&path.join("sub"), "b.plan", b"x").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn models_are_classified_by_extension() {
+        let ModelInput::Onnx { bytes, sha256 } = read_model(&ModelSource::Bundled).unwrap() else {
+            panic!("the bundled model is ONNX");
+        };
+        assert_eq!(bytes.len(), DEFAULT_MODEL_ONNX.len());
+        assert_ne!(sha256, [0; 32]);
+        let e = read_model(&ModelSource::Path("/tmp/model.bin".into())).unwrap_err();
+        assert!(e.message().contains(".engine"), "{}", e.message());
+        let e = read_model(&ModelSource::Path("/nonexistent/m.plan".into())).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ModelError);
+    }
+}
