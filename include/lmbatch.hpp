@@ -138,6 +138,8 @@ struct Config {
     result_capacity = c.result_capacity;
     result_ttl = std::chrono::milliseconds(c.result_ttl_ms);
     drain_timeout = std::chrono::milliseconds(c.drain_timeout_ms);
+    opt_batch = c.opt_batch;
+    self_check = c.self_check != 0;
   }
   std::string model_path;  // empty: the bundled model
   Backend backend;
@@ -149,6 +151,8 @@ struct Config {
   std::chrono::milliseconds result_ttl;     // 0: no limit
   std::chrono::milliseconds drain_timeout;  // 0: destroy discards what is queued
   std::string engine_cache_dir;             // empty: no cache
+  uint32_t opt_batch;                       // TensorRT's tuned batch size; 0: max_batch
+  bool self_check;                          // batch-invariance check of a GPU engine at create
   LogFunction log;
 };
 
@@ -168,6 +172,8 @@ class Pipeline {
     c.result_ttl_ms = static_cast<uint32_t>(config.result_ttl.count());
     c.drain_timeout_ms = static_cast<uint32_t>(config.drain_timeout.count());
     c.engine_cache_dir = config.engine_cache_dir.empty() ? nullptr : config.engine_cache_dir.c_str();
+    c.opt_batch = config.opt_batch;
+    c.self_check = config.self_check ? 1 : 0;
     if (log_) {
       c.log_fn = &Pipeline::log_trampoline;
       c.log_user = log_.get();

@@ -14,6 +14,16 @@ if [ -z "${ORT_DYLIB_PATH:-}" ]; then
 fi
 echo "ONNX Runtime for the tests: $ORT_DYLIB_PATH"
 
+# The TensorRT shim is compiled against TensorRT's headers (the crates.io package trtx-sys carries
+# NVIDIA's 11.4 headers where TensorRT is not installed), and its run-time loading is tested with
+# the real lean runtimes from PyPI (no GPU needed: they must fail cleanly).
+if [ -z "${TENSORRT_INCLUDE_DIR:-}" ]; then
+  TENSORRT_INCLUDE_DIR="$(scripts/tensorrt-headers.sh)"
+  export TENSORRT_INCLUDE_DIR
+fi
+echo "TensorRT headers for the shim: $TENSORRT_INCLUDE_DIR"
+eval "$(scripts/tensorrt-lean.sh)"
+
 cargo test --locked
 # The shared library the other languages link (dev profile: dependencies at -O3, see Cargo.toml).
 cargo build --locked --lib

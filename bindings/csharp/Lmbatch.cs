@@ -41,6 +41,8 @@ namespace Lmbatch.Native
         public IntPtr engine_cache_dir; // const char *
         public IntPtr log_fn;           // lm_log_fn
         public IntPtr log_user;         // void *
+        public uint opt_batch;          // since ABI 1.2
+        public int self_check;          // since ABI 1.2
     }
 
     /// <summary>lm_image: a view of the caller's frame, read only during lm_enqueue.</summary>
@@ -148,7 +150,7 @@ namespace Lmbatch.Native
 
         /// <summary>The C ABI version this binding is written against (LM_API_VERSION_*).</summary>
         public const uint LM_API_VERSION_MAJOR = 1;
-        public const uint LM_API_VERSION_MINOR = 1;
+        public const uint LM_API_VERSION_MINOR = 2;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void lm_config_init(ref lm_config cfg);
@@ -358,6 +360,11 @@ namespace Lmbatch
         public TimeSpan? DrainTimeout { get; set; }
         /// <summary>TensorRT plans built from ONNX are cached here; null: no cache.</summary>
         public string EngineCacheDir { get; set; }
+        /// <summary>The batch size TensorRT tunes its plan for, 1..MaxBatch; default MaxBatch.</summary>
+        public uint? OptBatch { get; set; }
+        /// <summary>Check at create that a GPU engine gives the same points for a face alone and
+        /// in a full batch, refusing it if not; default true.</summary>
+        public bool? SelfCheck { get; set; }
         /// <summary>Receives the library's log messages. It may be called from any library
         /// thread (during the constructor and Dispose too), concurrently, and must not call
         /// back into the pipeline; its exceptions are caught and dropped.</summary>
@@ -543,6 +550,10 @@ namespace Lmbatch
                 cfg.result_ttl_ms = Units("result_ttl", config.ResultTtl.Value, TimeSpan.TicksPerMillisecond);
             if (config.DrainTimeout.HasValue)
                 cfg.drain_timeout_ms = Units("drain_timeout", config.DrainTimeout.Value, TimeSpan.TicksPerMillisecond);
+            if (config.OptBatch.HasValue)
+                cfg.opt_batch = config.OptBatch.Value;
+            if (config.SelfCheck.HasValue)
+                cfg.self_check = config.SelfCheck.Value ? 1 : 0;
 
             LogThunk log = config.Log == null ? null : new LogThunk(config.Log);
             // The library may log from lm_create until lm_destroy returns: root the delegate.

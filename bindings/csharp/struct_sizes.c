@@ -28,6 +28,8 @@ int main(void) {
     OFF(lm_config, engine_cache_dir);
     OFF(lm_config, log_fn);
     OFF(lm_config, log_user);
+    OFF(lm_config, opt_batch);
+    OFF(lm_config, self_check);
 
     SIZE(lm_image);
     OFF(lm_image, data);

@@ -204,6 +204,11 @@ type Config struct {
 	DrainTimeout time.Duration
 	// EngineCacheDir caches TensorRT plans built from ONNX; "": no cache.
 	EngineCacheDir string
+	// OptBatch is the batch size TensorRT tunes its plan for, 1..MaxBatch; 0: MaxBatch.
+	OptBatch int
+	// SkipSelfCheck skips the batch-invariance check of a GPU engine at create (it costs a few
+	// engine runs); by default an engine that fails it is refused and Auto falls back.
+	SkipSelfCheck bool
 	// Log, if not nil, receives the library's log messages. It may be called from any library
 	// thread (during New and Close too), concurrently, and must not call back into the Pipeline.
 	// A panic in it is recovered and dropped.
@@ -364,6 +369,7 @@ func New(cfg Config) (*Pipeline, error) {
 		count("max_batch", cfg.MaxBatch, &c.max_batch),
 		count("queue_capacity", cfg.QueueCapacity, &c.queue_capacity),
 		count("result_capacity", cfg.ResultCapacity, &c.result_capacity),
+		count("opt_batch", cfg.OptBatch, &c.opt_batch),
 		duration("max_wait", cfg.MaxWait, time.Microsecond, &c.max_wait_us),
 		duration("result_ttl", cfg.ResultTTL, time.Millisecond, &c.result_ttl_ms),
 		duration("drain_timeout", cfg.DrainTimeout, time.Millisecond, &c.drain_timeout_ms),
@@ -384,6 +390,9 @@ func New(cfg Config) (*Pipeline, error) {
 	defer C.free(unsafe.Pointer(cache))
 	c.model_path = model
 	c.engine_cache_dir = cache
+	if cfg.SkipSelfCheck {
+		c.self_check = 0
+	}
 
 	var logHandle cgo.Handle
 	if cfg.Log != nil {

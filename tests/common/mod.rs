@@ -406,14 +406,18 @@ pub fn seed(test: &str) -> u64 {
     seed
 }
 
-/// The CPU backends to run the conformance tests on: tract always; ONNX Runtime when
-/// `ORT_DYLIB_PATH` names its library (then it must work).
+/// The backends to run the conformance tests on: tract always; ONNX Runtime when
+/// `ORT_DYLIB_PATH` names its library (then it must work); TensorRT when
+/// `LMBATCH_TEST_TENSORRT=1` (a GPU machine with TensorRT: `scripts/gpu-check.sh`).
 pub fn cpu_backends() -> Vec<(i32, &'static str)> {
     let mut backends = vec![(lm_backend::LM_BACKEND_CPU as i32, "cpu-tract")];
     if std::env::var_os("ORT_DYLIB_PATH").is_some() {
         backends.push((lm_backend::LM_BACKEND_ONNXRUNTIME as i32, "cpu-onnxruntime"));
     } else {
         println!("ORT_DYLIB_PATH is not set: the ONNX Runtime backend is not tested");
+    }
+    if std::env::var("LMBATCH_TEST_TENSORRT").as_deref() == Ok("1") {
+        backends.push((lm_backend::LM_BACKEND_TENSORRT as i32, "tensorrt"));
     }
     backends
 }

@@ -95,7 +95,7 @@ fn open_first(names: &[OsString]) -> Result<(libloading::Library, String)> {
         }
     }
     Err(unavailable(format!(
-        "TensorRT is not installed or not on the loader path ({})",
+        "cannot load TensorRT (is it installed and on the loader path?): {}",
         failures.join("; ")
     )))
 }
@@ -127,7 +127,12 @@ impl NvInfer {
     /// Opens libnvinfer for the major version `built_for`; refuses another major.
     pub fn open(built_for: TrtVersion) -> Result<Self> {
         let names = candidates("libnvinfer", built_for.major, std::env::var_os(NVINFER_ENV));
-        let (lib, path) = open_first(&names)?;
+        Self::open_first_of(&names, built_for)
+    }
+
+    /// Opens the first of `names` that loads, then checks its version and symbols.
+    pub fn open_first_of(names: &[OsString], built_for: TrtVersion) -> Result<Self> {
+        let (lib, path) = open_first(names)?;
         let get_version: VersionFn = symbol(&lib, &path, "getInferLibVersion")?;
         // SAFETY: getInferLibVersion takes nothing and only returns a constant.
         let version = TrtVersion::from_encoded(unsafe { get_version() });

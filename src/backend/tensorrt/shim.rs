@@ -444,3 +444,105 @@ pub fn build_plan(
     };
     Ok((bytes, fp16_used != 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// Builds a stand-in libnvinfer whose createInferRuntime returns `runtime` (a C expression).
+    fn fake_nvinfer(tag: &str, version: i32, runtime: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lmbatch-fake-trt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fake_nvinfer.c");
+        let out = dir.join(format!("libnvinfer_{tag}.so"));
+        let status = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .arg(format!("-DFAKE_VERSION={version}"))
+            .arg(format!("-DFAKE_RUNTIME={runtime}"))
+            .status()
+            .expect("a C compiler (cc) runs");
+        assert!(status.success());
+        out
+    }
+
+    fn runtime_error(path: &Path) -> Error {
+        let nvinfer = NvInfer::open_first_of(&[path.into()], header_version()).unwrap();
+        let logger = TrtLogger::new(Logger::default()).unwrap();
+        Runtime::new(nvinfer.create_runtime, &logger)
+            .map(|_| ())
+            .expect_err("a runtime from this library must be refused")
+    }
+
+    #[test]
+    fn garbage_and_null_runtimes_are_refused_without_calling_through_them() {
+        let v = lmb_trt_version_int();
+        let garbage = runtime_error(&fake_nvinfer("garbage", v, "((void *)0x228)"));
+        assert_eq!(garbage.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            garbage.message().contains("invalid pointer"),
+            "{}",
+            garbage.message()
+        );
+        let null = runtime_error(&fake_nvinfer("null", v, "((void *)0)"));
+        assert!(
+            null.message().contains("returned NULL"),
+            "{}",
+            null.message()
+        );
+    }
+
+    #[test]
+    fn a_library_of_another_major_is_refused_before_any_call() {
+        let path = fake_nvinfer("major", 100_803, "((void *)0x228)");
+        let e = NvInfer::open_first_of(&[path.into()], header_version())
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            e.message().contains("found TensorRT 10.8.3"),
+            "{}",
+            e.message()
+        );
+    }
+
+    /// The real lean runtime from the PyPI wheel, created on a machine without a GPU: TensorRT
+    /// reports an error and hands back a pointer that is not an object. Set
+    /// LMBATCH_TRT_LEAN_LIB to its libnvinfer_lean.so.<major> (scripts/test.sh does).
+    #[test]
+    fn the_real_lean_runtime_without_a_gpu_fails_cleanly() {
+        let Some(path) = std::env::var_os("LMBATCH_TRT_LEAN_LIB") else {
+            println!("LMBATCH_TRT_LEAN_LIB is not set: the real lean runtime is not tested");
+            return;
+        };
+        let nvinfer = NvInfer::open_first_of(&[path], header_version()).unwrap();
+        let messages = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        let logger =
+            TrtLogger::new(Logger::new(move |_, m| sink.lock().push(m.to_string()))).unwrap();
+        let e = Runtime::new(nvinfer.create_runtime, &logger)
+            .map(|_| ())
+            .expect_err("no GPU here: the runtime must be refused");
+        println!(
+            "refused: {}; TensorRT said: {:?}",
+            e.message(),
+            messages.lock()
+        );
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            e.message().contains("invalid pointer") || e.message().contains("logged an error"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            !messages.lock().is_empty(),
+            "TensorRT's log reaches the callback"
+        );
+    }
+
+    fn lmb_trt_version_int() -> i32 {
+        // SAFETY: returns a constant.
+        unsafe { lmb_trt_header_version() }
+    }
+}
