@@ -123,6 +123,9 @@ fn main() {
     let max_wait_us: u32 = arg(&args, "--max-wait-us", 10_000);
     let max_batch: u32 = arg(&args, "--max-batch", 32);
     let max_faces: u64 = arg(&args, "--max-faces", 0);
+    // TensorRT: where plans are cached (so a second run, and trtexec, use the same plan).
+    let cache_dir: String = arg(&args, "--cache-dir", String::new());
+    let cache_dir_c = std::ffi::CString::new(cache_dir.clone()).expect("no NUL in --cache-dir");
     let null = backend_name == "null";
     let choice = match backend_name.as_str() {
         "cpu" | "tract" => BackendChoice::Cpu,
@@ -152,6 +155,9 @@ fn main() {
     // SAFETY: cfg is a writable lm_config.
     unsafe { lm_config_init(&mut cfg) };
     cfg.backend = choice as i32;
+    if !cache_dir.is_empty() {
+        cfg.engine_cache_dir = cache_dir_c.as_ptr();
+    }
     cfg.max_wait_us = max_wait_us;
     cfg.max_batch = max_batch;
     cfg.queue_capacity = 3 * max_batch;
@@ -372,7 +378,7 @@ fn main() {
         model: ModelSource::Bundled,
         max_batch: max_batch as usize,
         device_id: 0,
-        engine_cache_dir: None,
+        engine_cache_dir: (!cache_dir.is_empty()).then(|| cache_dir.clone().into()),
         opt_batch: None,
         self_check: true,
         logger: Default::default(),

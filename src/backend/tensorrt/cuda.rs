@@ -248,6 +248,30 @@ impl BatchBuffers {
         })
     }
 
+    /// Converts on the host even where NVRTC exists (to compare both paths on a GPU).
+    pub fn force_host_conversion(&mut self, gpu: &Gpu) -> Result<()> {
+        let len = self.dev_input.len();
+        self.upload = Upload::Host {
+            host_f32: Pinned::new(gpu, len, true)?,
+        };
+        Ok(())
+    }
+
+    /// Copies the staged float input of `n` items back to the host (a check, not a hot path).
+    pub fn read_input(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
+        let floats = n * 3 * self.side * self.side;
+        let mut host = vec![0f32; floats];
+        no_panic("read back", ErrorKind::InferenceFailed, || {
+            let src = self.dev_input.device_ptr(&gpu.stream).0;
+            // SAFETY: `host` holds `floats` values and the device input at least as many; the
+            // stream is synchronised before `host` is read.
+            unsafe { cu::memcpy_dtoh_async(&mut host[..], src, gpu.stream.cu_stream()) }
+                .map_err(|e| failed("read back", e))?;
+            gpu.synchronize()
+        })?;
+        Ok(host)
+    }
+
     pub fn converts_on_gpu(&self) -> bool {
         matches!(self.upload, Upload::Gpu { .. })
     }

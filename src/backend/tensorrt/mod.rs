@@ -14,8 +14,10 @@ pub mod library;
 #[cfg(feature = "tensorrt")]
 pub mod plan;
 
+/// Public for the GPU checks (`tests/gpu_cuda.rs`); not a stable API.
 #[cfg(all(feature = "tensorrt", lmbatch_trt_shim))]
-mod cuda;
+#[doc(hidden)]
+pub mod cuda;
 #[cfg(all(feature = "tensorrt", lmbatch_trt_shim))]
 mod engine;
 #[cfg(all(feature = "tensorrt", lmbatch_trt_shim))]
