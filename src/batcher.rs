@@ -98,29 +98,89 @@ pub struct Worker {
 
 impl Worker {
     /// Runs until the shutdown sentinel (or a disconnected queue), then discards what is left.
+    ///
+    /// With a backend that overlaps (a GPU, see [`crate::backend::Overlapped`]), a started batch
+    /// runs while the worker takes what is ALREADY queued: when that makes a batch [`decide`]
+    /// would send, it is staged and started behind the running one before the running one is
+    /// finished. Nothing waits for more items while a batch is in flight, so overlapping adds no
+    /// latency under light load and keeps the GPU fed under heavy load.
     pub fn run(mut self) {
-        let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
+        let mut next: Vec<Job> = Vec::with_capacity(self.max_batch);
         let mut output = BatchOutput::default();
+        let mut in_flight: Option<Started> = None;
         let mut shutdown = false;
-        while !shutdown {
-            match self.rx.recv() {
-                Ok(Msg::Item(job)) => batch.push(job),
-                Ok(Msg::Shutdown) | Err(_) => break,
+        loop {
+            if let Some(running) = in_flight.take() {
+                if !shutdown {
+                    shutdown = self.take_queued(&mut next);
+                }
+                if !next.is_empty() && self.ready(&next, shutdown) {
+                    in_flight = self.start_or_discard(&mut next, &mut output);
+                }
+                self.finish_batch(running, &mut output);
+                continue;
             }
-            shutdown = self.gather(&mut batch);
-            if self.drain.passed(Instant::now()) {
-                self.discard(&mut batch);
-            } else {
-                self.run_batch(&mut batch, &mut output);
+            if next.is_empty() {
+                if shutdown {
+                    break;
+                }
+                match self.rx.recv() {
+                    Ok(Msg::Item(job)) => next.push(job),
+                    Ok(Msg::Shutdown) | Err(_) => break,
+                }
             }
+            if !shutdown {
+                shutdown = self.gather(&mut next);
+            }
+            in_flight = self.start_or_discard(&mut next, &mut output);
         }
         // Nothing should be left behind the sentinel; make sure nothing accepted is stranded.
-        batch.extend(self.rx.try_iter().filter_map(|m| match m {
+        next.extend(self.rx.try_iter().filter_map(|m| match m {
             Msg::Item(job) => Some(job),
             Msg::Shutdown => None,
         }));
-        self.discard(&mut batch);
+        self.discard(&mut next);
         self.logger.log(LogLevel::Debug, "lmbatch worker stopped");
+    }
+
+    /// Moves what is already queued into `batch` (up to `max_batch`), without waiting; returns
+    /// true when the sentinel was seen.
+    fn take_queued(&self, batch: &mut Vec<Job>) -> bool {
+        while batch.len() < self.max_batch {
+            match self.rx.try_recv() {
+                Ok(Msg::Item(job)) => batch.push(job),
+                Ok(Msg::Shutdown) => return true,
+                Err(crossbeam_channel::TryRecvError::Empty) => return false,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return true,
+            }
+        }
+        false
+    }
+
+    /// Whether [`decide`] would send `batch` now.
+    fn ready(&self, batch: &[Job], shutdown: bool) -> bool {
+        decide(
+            batch.len(),
+            self.max_batch,
+            batch[0].enqueued_at,
+            Instant::now(),
+            self.max_wait,
+            shutdown || self.drain.closing(),
+        ) == Decision::SendNow
+    }
+
+    /// Starts `batch` (emptying it), or discards it once the drain deadline has passed. Returns
+    /// the batch when it is still running on an overlapping backend.
+    fn start_or_discard(
+        &mut self,
+        batch: &mut Vec<Job>,
+        output: &mut BatchOutput,
+    ) -> Option<Started> {
+        if self.drain.passed(Instant::now()) {
+            self.discard(batch);
+            return None;
+        }
+        self.start_batch(batch, output)
     }
 
     /// Adds items until [`decide`] says send; returns true when the sentinel was seen.
@@ -169,42 +229,95 @@ impl Worker {
         }
     }
 
-    /// One backend call for the live items of the batch; every one of them ends Ready or Failed.
-    fn run_batch(&mut self, batch: &mut Vec<Job>, output: &mut BatchOutput) {
+    /// Marks the live items of `batch` in flight and makes ONE backend call for them: a whole
+    /// `infer` (then the batch is finished here and `None` returned), or an overlapped `start`
+    /// (the batch is returned, to be finished later). Every live item ends Ready or Failed.
+    fn start_batch(&mut self, batch: &mut Vec<Job>, output: &mut BatchOutput) -> Option<Started> {
         let keys: Vec<_> = batch.iter().map(|j| (j.id, j.ticket)).collect();
         let live = self.store.start_batch(&keys);
-        let jobs: Vec<&Job> = batch
-            .iter()
-            .zip(&live)
-            .filter(|(_, l)| **l)
-            .map(|(j, _)| j)
-            .collect();
+        let mut jobs = Vec::with_capacity(batch.len());
+        for (job, live) in batch.drain(..).zip(live) {
+            if live {
+                jobs.push(job);
+            } else {
+                let _ = self.recycle.try_send(job.pixels);
+            }
+        }
         if jobs.is_empty() {
-            self.recycle_all(batch);
-            return;
+            return None;
         }
         let crops: Vec<&[u8]> = jobs.iter().map(|j| j.pixels.as_slice()).collect();
         let started = Instant::now();
         let backend = &mut self.backend;
-        let result = catch_unwind(AssertUnwindSafe(|| backend.infer(&crops, output)));
+        let call = catch_unwind(AssertUnwindSafe(|| match backend.overlapped() {
+            Some(overlapped) => overlapped.start(&crops).map(|()| true),
+            None => backend.infer(&crops, output).map(|()| false),
+        }));
+        drop(crops);
+        let (running, result) = match call {
+            Ok(Ok(true)) => (true, None),
+            Ok(Ok(false)) => (false, Some(Ok(()))),
+            Ok(Err(e)) => (
+                false,
+                Some(Err(format!("inference failed: {}", e.message()))),
+            ),
+            Err(panic) => (
+                false,
+                Some(Err(format!("backend panicked: {}", panic_message(&panic)))),
+            ),
+        };
+        let batch = Started {
+            jobs,
+            started,
+            result,
+        };
+        if running {
+            Some(batch)
+        } else {
+            self.finish_batch(batch, output);
+            None
+        }
+    }
+
+    /// Waits for a started batch where it still runs, decodes its points to frame pixels and
+    /// files every item's outcome.
+    fn finish_batch(&mut self, batch: Started, output: &mut BatchOutput) {
+        let Started {
+            mut jobs,
+            started,
+            result,
+        } = batch;
+        let result = result.unwrap_or_else(|| {
+            let backend = &mut self.backend;
+            match catch_unwind(AssertUnwindSafe(|| match backend.overlapped() {
+                Some(overlapped) => overlapped.finish(output),
+                None => Err(crate::error::Error::new(
+                    crate::error::ErrorKind::Internal,
+                    "a started batch on a backend that does not overlap",
+                )),
+            })) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("inference failed: {}", e.message())),
+                Err(panic) => Err(format!("backend panicked: {}", panic_message(&panic))),
+            }
+        });
         let infer_us = started.elapsed().as_micros() as u64;
         let spec = self.backend.spec();
         let point_floats = spec.point_floats();
         let failure = match result {
-            Ok(Ok(()))
+            Ok(())
                 if output.points.len() == jobs.len() * point_floats
                     && output.scores.len() == jobs.len() =>
             {
                 None
             }
-            Ok(Ok(())) => Some(format!(
+            Ok(()) => Some(format!(
                 "backend returned {} point values and {} scores for {} items",
                 output.points.len(),
                 output.scores.len(),
                 jobs.len()
             )),
-            Ok(Err(e)) => Some(format!("inference failed: {}", e.message())),
-            Err(panic) => Some(format!("backend panicked: {}", panic_message(&panic))),
+            Err(why) => Some(why),
         };
         if let Some(why) = &failure {
             self.logger.log(
@@ -249,8 +362,16 @@ impl Worker {
                 "lmbatch is degraded: the backend failed several batches in a row",
             );
         }
-        self.recycle_all(batch);
+        self.recycle_all(&mut jobs);
     }
+}
+
+/// A batch whose backend call has been made: its live jobs and, for a whole `infer`, the result
+/// (`None` while an overlapped batch still runs).
+struct Started {
+    jobs: Vec<Job>,
+    started: Instant,
+    result: Option<std::result::Result<(), String>>,
 }
 
 /// The text of a panic payload, for the failed items' message.

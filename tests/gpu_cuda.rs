@@ -18,7 +18,7 @@ fn crops(n: usize, bytes: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn staging_and_conversion_match_the_cpu_reference() {
-    use lmbatch::backend::tensorrt::cuda::{BatchBuffers, Gpu};
+    use lmbatch::backend::tensorrt::cuda::{compile_kernel, BatchBuffers, Gpu};
     let on_gpu = std::env::var("LMBATCH_TEST_CUDA").as_deref() == Ok("1");
     let gpu = match Gpu::open(0) {
         Ok(gpu) => gpu,
@@ -42,25 +42,18 @@ fn staging_and_conversion_match_the_cpu_reference() {
     let spec = ModelSpec::face_landmark_468();
     let side = spec.input_size as usize;
     let max_batch = 32;
-    let log = |m: &str| println!("{m}");
+    let kernel = compile_kernel(&gpu).expect("NVRTC compiles the conversion kernel here");
     for host_conversion in [false, true] {
-        let mut buffers = BatchBuffers::new(
+        let buffers = BatchBuffers::new(
             &gpu,
+            (!host_conversion).then(|| kernel.clone()),
             max_batch,
             side,
             spec.input_scale,
             &[(spec.point_floats(), true), (1, true)],
-            &log,
-        )
-        .expect("buffers");
-        if host_conversion {
-            buffers.force_host_conversion(&gpu).unwrap();
-        } else {
-            assert!(
-                buffers.converts_on_gpu(),
-                "NVRTC should compile the kernel here"
-            );
-        }
+        );
+        let mut buffers = buffers.expect("buffers");
+        assert_eq!(buffers.converts_on_gpu(), !host_conversion);
         for n in [1usize, 7, 32] {
             let batch = crops(n, spec.crop_bytes());
             let views: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();

@@ -499,3 +499,51 @@ fn every_third_batch_failing_fails_exactly_those_items() {
         "failures that do not follow each other are not degradation"
     );
 }
+
+/// A backend that overlaps (start/finish, as on the GPU): batches are full and two run at once
+/// under load; closing finishes what is in flight, drains or cancels the rest, and every face
+/// ends in exactly one state.
+#[test]
+fn an_overlapping_backend_keeps_two_batches_in_flight_and_shuts_down_cleanly() {
+    for drain in [Duration::from_secs(10), Duration::ZERO] {
+        let mut backend = FakeBackend::new(8);
+        backend.overlap = true;
+        backend.finish_sleep = Duration::from_millis(15);
+        let in_flight = backend.max_in_flight.clone();
+        let sizes = backend.sizes.clone();
+        let p = start(
+            Config {
+                queue_capacity: Some(64),
+                drain_timeout: drain,
+                ..config(8, 50_000)
+            },
+            backend,
+        );
+        let frame = Gray::new();
+        for id in 0..64 {
+            p.enqueue(id, &frame.raw(), &center_face()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        p.close();
+        let s = p.stats();
+        assert_eq!(s.counters.queued + s.counters.in_flight, 0, "{s:?}");
+        assert!(reconciles(&s), "{s:?}");
+        assert_eq!(s.counters.ready + s.counters.cancelled, 64, "{s:?}");
+        assert!(sizes.lock().iter().all(|&n| n == 8), "{:?}", sizes.lock());
+        assert_eq!(*in_flight.lock(), 2, "drain {drain:?}");
+        if drain > Duration::ZERO {
+            assert_eq!(s.counters.ready, 64, "{s:?}");
+        } else {
+            assert!(s.counters.cancelled > 0, "{s:?}");
+        }
+        // Delivered results pop once; what shutdown cancelled is released (NOT_FOUND).
+        let delivered = (0..64)
+            .filter(|&id| match p.pop(id) {
+                Popped::Landmarks(_) => true,
+                Popped::NotFound => false,
+                other => panic!("{id}: {other:?}"),
+            })
+            .count() as u64;
+        assert_eq!(delivered, s.counters.ready);
+    }
+}

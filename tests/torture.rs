@@ -210,9 +210,22 @@ fn run_thread(h: Shared, t: u64, seed: u64) -> Seen {
 
 #[test]
 fn random_abi_sequences_from_eight_threads_keep_every_promise() {
+    torture(false);
+}
+
+/// The same with an overlapping backend (start/finish, as on the GPU): two batches in flight.
+#[test]
+fn random_abi_sequences_keep_every_promise_with_two_batches_in_flight() {
+    torture(true);
+}
+
+fn torture(overlap: bool) {
     let seed = seed("torture");
     let mut backend = FakeBackend::new(8);
     backend.chaos = Some((Rng::new(seed), 8, Duration::from_millis(1)));
+    backend.overlap = overlap;
+    backend.finish_sleep = Duration::from_micros(if overlap { 500 } else { 0 });
+    let in_flight = backend.max_in_flight.clone();
     let config = Config {
         max_batch: 8,
         queue_capacity: Some(16),
@@ -281,6 +294,14 @@ fn random_abi_sequences_from_eight_threads_keep_every_promise() {
     assert_eq!(s.rejected_invalid, total(|s| s.invalid));
     assert_eq!(s.queued + s.in_flight + s.ready, 0);
     assert!(c_reconciles(&s));
+    let most = *in_flight.lock();
+    println!("overlap {overlap}: at most {most} batches in flight");
+    if overlap {
+        assert!(most <= lmbatch::backend::MAX_IN_FLIGHT, "{most} in flight");
+        assert_eq!(most, 2, "the load never overlapped two batches");
+    } else {
+        assert_eq!(most, 0);
+    }
     // Every final state must have occurred; with 8% faulty batches, 200 batches make a run
     // without a failure a one-in-ten-million event. (Under a sanitizer far fewer batches run.)
     if s.batches >= 200 {

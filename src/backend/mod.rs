@@ -35,7 +35,25 @@ pub trait Backend: Send {
     /// Runs ONE inference over `crops` (each `spec().crop_bytes()` of interleaved RGB bytes) and
     /// fills `out` with exactly `crops.len()` items.
     fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()>;
+    /// A backend that can queue a batch and return while it runs (a GPU) gives the worker this
+    /// view: the worker then stages the next batch while the current one runs (double
+    /// buffering). `None` (the default): every batch is one blocking `infer`.
+    fn overlapped(&mut self) -> Option<&mut dyn Overlapped> {
+        None
+    }
 }
+
+/// Two-phase running: `start` queues ONE inference for `crops` (copying them; the slices may be
+/// reused when it returns) and returns without waiting; `finish` waits for the OLDEST started
+/// batch and fills `out` with its items. The worker keeps at most [`MAX_IN_FLIGHT`] batches
+/// started and finishes every one it starts, in order.
+pub trait Overlapped {
+    fn start(&mut self, crops: &[&[u8]]) -> Result<()>;
+    fn finish(&mut self, out: &mut BatchOutput) -> Result<()>;
+}
+
+/// Batches an overlapping backend must be able to hold started at once.
+pub const MAX_IN_FLIGHT: usize = 2;
 
 /// Which backend `lm_create` asks for (`lm_backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

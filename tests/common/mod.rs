@@ -205,6 +205,13 @@ pub struct FakeBackend {
     pub chaos: Option<(Rng, u64, Duration)>,
     /// Every k-th batch fails.
     pub fail_every: Option<usize>,
+    /// Run as an overlapping backend (start/finish, like the GPU): `start` computes the batch
+    /// and queues its output, `finish` hands out the oldest (after `finish_sleep`).
+    pub overlap: bool,
+    pub finish_sleep: Duration,
+    /// Largest number of batches started and not yet finished, seen so far.
+    pub max_in_flight: Arc<Mutex<usize>>,
+    pending: std::collections::VecDeque<lmbatch::Result<BatchOutput>>,
     batches: usize,
 }
 
@@ -222,8 +229,35 @@ impl FakeBackend {
             faults: Arc::default(),
             chaos: None,
             fail_every: None,
+            overlap: false,
+            finish_sleep: Duration::ZERO,
+            max_in_flight: Arc::default(),
+            pending: Default::default(),
             batches: 0,
         }
+    }
+}
+
+impl lmbatch::backend::Overlapped for FakeBackend {
+    fn start(&mut self, crops: &[&[u8]]) -> lmbatch::Result<()> {
+        let mut out = BatchOutput::default();
+        let result = self.infer(crops, &mut out).map(|()| out);
+        // A failure at start is reported at once; the worker never finishes such a batch.
+        let result = result?;
+        self.pending.push_back(Ok(result));
+        // Recorded, not asserted: a panic here would be caught by the worker as a failed batch.
+        let mut most = self.max_in_flight.lock();
+        *most = (*most).max(self.pending.len());
+        Ok(())
+    }
+    fn finish(&mut self, out: &mut BatchOutput) -> lmbatch::Result<()> {
+        std::thread::sleep(self.finish_sleep);
+        let done = self
+            .pending
+            .pop_front()
+            .expect("the worker finishes only batches it started")?;
+        *out = done;
+        Ok(())
     }
 }
 
@@ -236,6 +270,13 @@ impl Backend for FakeBackend {
     }
     fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+    fn overlapped(&mut self) -> Option<&mut dyn lmbatch::backend::Overlapped> {
+        if self.overlap {
+            Some(self)
+        } else {
+            None
+        }
     }
     fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> lmbatch::Result<()> {
         self.sizes.lock().push(crops.len());

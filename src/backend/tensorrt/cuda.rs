@@ -15,8 +15,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use cudarc::driver::{
-    result as cu, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
-    PinnedHostSlice, PushKernelArg,
+    result as cu, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr,
+    LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -113,6 +113,34 @@ impl Gpu {
             self.stream.synchronize().map_err(|e| failed("stream", e))
         })
     }
+
+    /// An event to mark the end of one batch's work on the stream. Blocking sync: the worker
+    /// thread sleeps while it waits instead of spinning a core the VMS needs.
+    pub fn new_event(&self) -> Result<CudaEvent> {
+        no_panic("event", ErrorKind::BackendUnavailable, || {
+            self.ctx
+                .new_event(Some(
+                    cudarc::driver::sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC,
+                ))
+                .map_err(|e| unavailable(format!("cannot create a CUDA event: {e}")))
+        })
+    }
+
+    /// Records `event` at the current end of the stream.
+    pub fn record(&self, event: &CudaEvent) -> Result<()> {
+        no_panic("event record", ErrorKind::InferenceFailed, || {
+            event
+                .record(&self.stream)
+                .map_err(|e| failed("event record", e))
+        })
+    }
+
+    /// Waits until the work before `event`'s recording is done.
+    pub fn wait(&self, event: &CudaEvent) -> Result<()> {
+        no_panic("event wait", ErrorKind::InferenceFailed, || {
+            event.synchronize().map_err(|e| failed("event wait", e))
+        })
+    }
 }
 
 /// The u8 HWC → f32 CHW kernel, one thread per pixel, compiled by NVRTC for the GPU at hand.
@@ -192,14 +220,15 @@ pub struct BatchBuffers {
 unsafe impl Send for BatchBuffers {}
 
 impl BatchBuffers {
+    /// `kernel`: the conversion kernel ([`compile_kernel`]), or `None` to convert on the host.
     /// `outputs`: floats per item of each engine output, and whether it is read back.
     pub fn new(
         gpu: &Gpu,
+        kernel: Option<CudaFunction>,
         max_batch: usize,
         side: usize,
         scale: f32,
         outputs: &[(usize, bool)],
-        log: &dyn Fn(&str),
     ) -> Result<Self> {
         no_panic("buffers", ErrorKind::BackendUnavailable, || {
             let pixels = max_batch * side * side;
@@ -208,8 +237,8 @@ impl BatchBuffers {
                     .alloc_zeros::<f32>(n)
                     .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))
             };
-            let upload = match compile_kernel(gpu) {
-                Ok(kernel) => Upload::Gpu {
+            let upload = match kernel {
+                Some(kernel) => Upload::Gpu {
                     kernel,
                     host_u8: Pinned::new(gpu, pixels * 3, true)?,
                     dev_u8: gpu
@@ -217,14 +246,9 @@ impl BatchBuffers {
                         .alloc_zeros::<u8>(pixels * 3)
                         .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))?,
                 },
-                Err(why) => {
-                    log(&format!(
-                        "converting crops to floats on the host (uploads 4x the bytes): {why}"
-                    ));
-                    Upload::Host {
-                        host_f32: Pinned::new(gpu, pixels * 3, true)?,
-                    }
-                }
+                None => Upload::Host {
+                    host_f32: Pinned::new(gpu, pixels * 3, true)?,
+                },
             };
             let mut dev_outputs = Vec::new();
             let mut host_outputs = Vec::new();
@@ -246,15 +270,6 @@ impl BatchBuffers {
                 scale,
             })
         })
-    }
-
-    /// Converts on the host even where NVRTC exists (to compare both paths on a GPU).
-    pub fn force_host_conversion(&mut self, gpu: &Gpu) -> Result<()> {
-        let len = self.dev_input.len();
-        self.upload = Upload::Host {
-            host_f32: Pinned::new(gpu, len, true)?,
-        };
-        Ok(())
     }
 
     /// Copies the staged float input of `n` items back to the host (a check, not a hot path).
@@ -375,7 +390,8 @@ impl BatchBuffers {
     }
 }
 
-fn compile_kernel(gpu: &Gpu) -> std::result::Result<CudaFunction, String> {
+/// Compiles the u8 -> f32 conversion kernel with NVRTC; the reason when it cannot.
+pub fn compile_kernel(gpu: &Gpu) -> std::result::Result<CudaFunction, String> {
     // SAFETY: only tries to dlopen libnvrtc and closes it again.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err("NVRTC (libnvrtc.so) was not found".into());

@@ -1,20 +1,31 @@
 //! The TensorRT backend proper: opening (library, GPU, plan, engine, buffers, self-check) and
 //! running one batch.
 
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::path::Path;
 
-use super::cuda::{BatchBuffers, Gpu};
+use cudarc::driver::CudaEvent;
+
+use super::cuda::{compile_kernel, BatchBuffers, Gpu};
 use super::library::{NvInfer, OnnxParserLib};
 use super::plan::{self, EngineLayout, ModelInput, PlanKey, Profile};
 use super::shim::{self, Context, Engine, Runtime, TrtLogger};
-use crate::backend::{self_check, Backend, BatchOutput, OpenRequest};
+use crate::backend::{self_check, Backend, BatchOutput, OpenRequest, Overlapped, MAX_IN_FLIGHT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogLevel;
 use crate::model::ModelSpec;
 
 /// Scratch memory TensorRT may use while building; the default model needs far less.
 const BUILD_WORKSPACE_BYTES: u64 = 1 << 30;
+
+/// One batch's buffers and the event that marks its work done. Two slots: while the GPU runs
+/// the batch of one, the worker stages the next batch into the other (double buffering).
+struct Slot {
+    buffers: BatchBuffers,
+    done: CudaEvent,
+    items: usize,
+}
 
 pub struct TrtBackend {
     // Fields drop in this order: the context before the engine before the runtime before the
@@ -23,12 +34,16 @@ pub struct TrtBackend {
     _engine: Engine,
     _runtime: Runtime,
     _logger: TrtLogger,
-    buffers: BatchBuffers,
+    slots: Vec<Slot>,
     gpu: Gpu,
+    /// Slots started and not yet finished, oldest first.
+    started: VecDeque<usize>,
+    next_slot: usize,
     spec: ModelSpec,
     max_batch: usize,
     layout: EngineLayout,
     input_name: CString,
+    output_names: Vec<CString>,
     output_floats: Vec<usize>,
 }
 
@@ -163,42 +178,60 @@ impl TrtBackend {
         let spec = ModelSpec::face_landmark_468();
         let (engine, layout) =
             build_or_load_plan(request, &nvinfer, &gpu, &logger, &runtime, &spec)?;
-        let mut context = engine.context()?;
+        let context = engine.context()?;
         let output_floats: Vec<usize> = layout.outputs.iter().map(|o| o.floats_per_item).collect();
         let read_back: Vec<(usize, bool)> = output_floats
             .iter()
             .enumerate()
             .map(|(i, &f)| (f, i == layout.landmarks || i == layout.score))
             .collect();
-        let log_info = |m: &str| request.logger.log(LogLevel::Info, m);
-        let buffers = BatchBuffers::new(
-            &gpu,
-            request.max_batch,
-            spec.input_size as usize,
-            spec.input_scale,
-            &read_back,
-            &log_info,
-        )?;
-        // Addresses never change: set once, only the batch size changes per run.
+        let kernel = match compile_kernel(&gpu) {
+            Ok(kernel) => Some(kernel),
+            Err(why) => {
+                request.logger.log(
+                    LogLevel::Warning,
+                    &format!("converting crops to floats on the host (4x the upload): {why}"),
+                );
+                None
+            }
+        };
+        let mut slots = Vec::with_capacity(MAX_IN_FLIGHT);
+        for _ in 0..MAX_IN_FLIGHT {
+            slots.push(Slot {
+                buffers: BatchBuffers::new(
+                    &gpu,
+                    kernel.clone(),
+                    request.max_batch,
+                    spec.input_size as usize,
+                    spec.input_scale,
+                    &read_back,
+                )?,
+                done: gpu.new_event()?,
+                items: 0,
+            });
+        }
         let input_name = CString::new(layout.input.as_str())
             .map_err(|_| Error::new(ErrorKind::ModelError, "input name contains NUL"))?;
-        context.set_address(&input_name, buffers.input_address(&gpu))?;
-        for (index, output) in layout.outputs.iter().enumerate() {
-            let name = CString::new(output.name.as_str())
-                .map_err(|_| Error::new(ErrorKind::ModelError, "output name contains NUL"))?;
-            context.set_address(&name, buffers.output_address(&gpu, index))?;
-        }
+        let output_names = layout
+            .outputs
+            .iter()
+            .map(|o| CString::new(o.name.as_str()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| Error::new(ErrorKind::ModelError, "output name contains NUL"))?;
         let mut backend = TrtBackend {
             context,
             _engine: engine,
             _runtime: runtime,
             _logger: logger,
-            buffers,
+            slots,
             gpu,
+            started: VecDeque::with_capacity(MAX_IN_FLIGHT),
+            next_slot: 0,
             spec,
             max_batch: request.max_batch,
             layout,
             input_name,
+            output_names,
             output_floats,
         };
         if request.self_check {
@@ -218,7 +251,7 @@ impl TrtBackend {
                 backend.gpu.identity.name,
                 backend.gpu.identity.compute_capability.0,
                 backend.gpu.identity.compute_capability.1,
-                if backend.buffers.converts_on_gpu() {
+                if backend.slots[0].buffers.converts_on_gpu() {
                     "GPU"
                 } else {
                     "host"
@@ -243,6 +276,19 @@ impl Backend for TrtBackend {
     }
 
     fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
+        self.start(crops)?;
+        self.finish(out)
+    }
+
+    fn overlapped(&mut self) -> Option<&mut dyn Overlapped> {
+        Some(self)
+    }
+}
+
+impl Overlapped for TrtBackend {
+    /// Stages the crops into the next slot and queues upload, conversion, ONE enqueueV3 and the
+    /// download on the stream; returns without waiting.
+    fn start(&mut self, crops: &[&[u8]]) -> Result<()> {
         let n = crops.len();
         if n == 0 || n > self.max_batch {
             return Err(Error::new(
@@ -250,21 +296,51 @@ impl Backend for TrtBackend {
                 format!("batch of {n} outside 1..={}", self.max_batch),
             ));
         }
+        if self.started.len() >= MAX_IN_FLIGHT {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "more batches started than the backend has slots",
+            ));
+        }
+        let index = self.next_slot;
+        let slot = &mut self.slots[index];
         let side = i64::from(self.spec.input_size);
-        self.buffers.stage(&self.gpu, crops)?;
+        slot.buffers.stage(&self.gpu, crops)?;
+        // The slot's buffers for this run; the shape is the batch's own size.
+        self.context
+            .set_address(&self.input_name, slot.buffers.input_address(&self.gpu))?;
+        for (i, name) in self.output_names.iter().enumerate() {
+            self.context
+                .set_address(name, slot.buffers.output_address(&self.gpu, i))?;
+        }
         self.context
             .set_input_shape(&self.input_name, &[n as i64, 3, side, side])?;
         // SAFETY: the backend's own stream, in the context its buffers were allocated in.
         unsafe { self.context.enqueue(self.gpu.raw_stream()) }?;
-        self.buffers.fetch(&self.gpu, n, &self.output_floats)?;
-        self.gpu.synchronize()?;
+        slot.buffers.fetch(&self.gpu, n, &self.output_floats)?;
+        self.gpu.record(&slot.done)?;
+        slot.items = n;
+        self.started.push_back(index);
+        self.next_slot = (index + 1) % self.slots.len();
+        Ok(())
+    }
+
+    /// Waits for the oldest started batch and copies its points and scores out.
+    fn finish(&mut self, out: &mut BatchOutput) -> Result<()> {
+        let index = self
+            .started
+            .pop_front()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "finish without a started batch"))?;
+        let slot = &mut self.slots[index];
+        self.gpu.wait(&slot.done)?;
+        let n = slot.items;
         let point_floats = self.spec.point_floats();
         out.points.clear();
         out.points
-            .extend_from_slice(self.buffers.output(self.layout.landmarks, n * point_floats));
+            .extend_from_slice(slot.buffers.output(self.layout.landmarks, n * point_floats));
         out.scores.clear();
         out.scores
-            .extend_from_slice(self.buffers.output(self.layout.score, n));
+            .extend_from_slice(slot.buffers.output(self.layout.score, n));
         Ok(())
     }
 }
