@@ -169,9 +169,24 @@ fn resize_vs_memcpy(c: &mut Criterion) {
     group.finish();
 }
 
+/// The host-side u8 -> planar f32 conversion of a full batch: what the TensorRT backend does on
+/// the GPU instead (and falls back to without NVRTC), and what the CPU backends do per batch.
+fn to_planar_batch(c: &mut Criterion) {
+    let crops: Vec<Vec<u8>> = (0..32).map(|k| vec![k as u8; 192 * 192 * 3]).collect();
+    let views: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+    let mut out = Vec::new();
+    let mut group = c.benchmark_group("to_planar");
+    for n in [1usize, 32] {
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter(|| lmbatch::model::to_planar(black_box(&views[..n]), 192, 1.0 / 255.0, &mut out))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = hot_paths;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    targets = enqueue, pop, batching_decision, resize_vs_memcpy
+    targets = enqueue, pop, batching_decision, resize_vs_memcpy, to_planar_batch
 }
 criterion_main!(hot_paths);

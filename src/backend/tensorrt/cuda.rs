@@ -6,7 +6,7 @@
 //! (about 0.15 ms instead of 0.6 ms at 25 GB/s), and the host is spared the conversion (the CPU
 //! `to_planar` of a full batch costs milliseconds of the worker thread; see `cargo bench --bench
 //! hot_paths`, "to_planar"). Where NVRTC is missing the kernel cannot be compiled, and the
-//! backend converts on the host and uploads floats instead (logged once).
+//! backend converts on the host and uploads floats instead (logged at create).
 //!
 //! cudarc's per-buffer event tracking is turned off: all work goes to ONE stream, in order, and
 //! the backend waits for that stream explicitly, so raw pointers and raw async copies are used.
