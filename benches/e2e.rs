@@ -123,6 +123,8 @@ fn main() {
     let max_wait_us: u32 = arg(&args, "--max-wait-us", 10_000);
     let max_batch: u32 = arg(&args, "--max-batch", 32);
     let max_faces: u64 = arg(&args, "--max-faces", 0);
+    // Faces that may wait for the worker; default 3 × max_batch (the library's default).
+    let queue: u32 = arg(&args, "--queue", 0);
     // TensorRT: where plans are cached (so a second run, and trtexec, use the same plan).
     let cache_dir: String = arg(&args, "--cache-dir", String::new());
     let cache_dir_c = std::ffi::CString::new(cache_dir.clone()).expect("no NUL in --cache-dir");
@@ -160,12 +162,12 @@ fn main() {
     }
     cfg.max_wait_us = max_wait_us;
     cfg.max_batch = max_batch;
-    cfg.queue_capacity = 3 * max_batch;
+    cfg.queue_capacity = if queue > 0 { queue } else { 3 * max_batch };
     cfg.result_capacity = 1 << 16;
     let h = if null {
         let config = lmbatch::Config {
             max_batch: max_batch as usize,
-            queue_capacity: Some(3 * max_batch as usize),
+            queue_capacity: Some(if queue > 0 { queue } else { 3 * max_batch } as usize),
             max_wait: Duration::from_micros(u64::from(max_wait_us)),
             result_capacity: 1 << 16,
             ..lmbatch::Config::default()
@@ -201,6 +203,8 @@ fn main() {
     let rss_after_100k = Arc::new(AtomicU64::new(0));
     let rss_100k = rss_after_100k.clone();
 
+    // The memory mode prints RSS every 100,000 faces: growth, not a step, is what drifts.
+    let trace_rss = max_faces >= 200_000;
     // One consumer pops every accepted face, in order.
     let consumer = std::thread::spawn(move || {
         let h = shared;
@@ -227,6 +231,21 @@ fn main() {
                     }
                     if popped == 100_000 {
                         rss_100k.store(rss_kib(), Ordering::Relaxed);
+                    }
+                    if trace_rss && popped % 100_000 == 0 {
+                        // SAFETY: lm_stats is plain data; live handle, writable struct.
+                        let s = unsafe {
+                            let mut s: lm_stats = std::mem::zeroed();
+                            s.struct_size = std::mem::size_of::<lm_stats>();
+                            lm_get_stats(h.0, &mut s);
+                            s
+                        };
+                        println!(
+                            "RSS after {popped} faces: {} KiB (waiting: {} queued, {} ready)",
+                            rss_kib(),
+                            s.queued,
+                            s.ready
+                        );
                     }
                 }
                 _ => failed += 1,

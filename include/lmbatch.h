@@ -39,6 +39,11 @@
 #include <stdint.h>
 
 /**
+ * Batches an overlapping backend must be able to hold started at once.
+ */
+#define MAX_IN_FLIGHT 2
+
+/**
  * Major version of the C ABI: a library works with callers built against the same major.
  */
 #define LM_API_VERSION_MAJOR 1
@@ -236,7 +241,10 @@ typedef struct lm_config {
    */
   uint32_t max_batch;
   /**
-   * Faces waiting for the worker, >= 1; default 96 (3 x the default max_batch).
+   * Faces waiting for the worker, >= 1; default 96 (3 x the default max_batch). A face waits
+   * at most about queue_capacity / max_batch batch times plus the batch in flight, so this is
+   * the latency bound under overload: 2 x max_batch keeps the queue wait within max_wait_us
+   * + 2 batch times (BENCHMARKS.md); more absorbs longer bursts before QUEUE_FULL.
    */
   uint32_t queue_capacity;
   /**

@@ -143,7 +143,10 @@ pub struct lm_config {
     pub device_id: i32,
     /// Largest batch, 1..32; default 32.
     pub max_batch: u32,
-    /// Faces waiting for the worker, >= 1; default 96 (3 x the default max_batch).
+    /// Faces waiting for the worker, >= 1; default 96 (3 x the default max_batch). A face waits
+    /// at most about queue_capacity / max_batch batch times plus the batch in flight, so this is
+    /// the latency bound under overload: 2 x max_batch keeps the queue wait within max_wait_us
+    /// + 2 batch times (BENCHMARKS.md); more absorbs longer bursts before QUEUE_FULL.
     pub queue_capacity: u32,
     /// Deadline of a batch from its first face, in microseconds; 0 sends what is there; default 10000.
     pub max_wait_us: u32,

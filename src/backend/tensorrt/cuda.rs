@@ -3,9 +3,10 @@
 //!
 //! Crops are uploaded as bytes and turned into the model's planar floats on the GPU. Reason: a
 //! full batch is 32 × 192 × 192 × 3 = 3.5 MB as u8 and 14.2 MB as f32, so the upload shrinks 4×
-//! (about 0.15 ms instead of 0.6 ms at 25 GB/s), and the host is spared the conversion (the CPU
-//! `to_planar` of a full batch costs milliseconds of the worker thread; see `cargo bench --bench
-//! hot_paths`, "to_planar"). Where NVRTC is missing the kernel cannot be compiled, and the
+//! (about 0.15 ms instead of 0.6 ms at 25 GB/s), and the worker thread is spared the conversion:
+//! on the host, `to_planar` of a full batch took 1.18 ms on the 2-core development machine
+//! (`cargo bench --bench hot_paths -- to_planar`), about what a GPU needs for the whole batch, so
+//! the host would bound throughput. On the GPU it is one pass over 3.5 MB. Where NVRTC is missing the kernel cannot be compiled, and the
 //! backend converts on the host and uploads floats instead (logged at create).
 //!
 //! cudarc's per-buffer event tracking is turned off: all work goes to ONE stream, in order, and
