@@ -6,6 +6,7 @@
 //! `tensorrt-lean-cu12-libs`; CI sets LMBATCH_REQUIRE_TENSORRT_SHIM=1, which makes them required):
 //! - LMBATCH_TRT_LEAN_LIB: libnvinfer_lean.so of the major the shim was built for (11);
 //! - LMBATCH_TRT_LEAN10_LIB: libnvinfer_lean.so.10, a major this build must refuse.
+#![cfg(feature = "tensorrt")]
 
 mod common;
 

@@ -306,6 +306,8 @@ impl BatchBuffers {
         let plane = self.side * self.side;
         let n = crops.len();
         no_panic("upload", ErrorKind::InferenceFailed, || {
+            // The raw driver calls below use the thread's current context: make it ours.
+            gpu.ctx.bind_to_thread().map_err(|e| failed("context", e))?;
             match &mut self.upload {
                 Upload::Gpu {
                     kernel,

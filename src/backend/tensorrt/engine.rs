@@ -172,9 +172,10 @@ impl TrtBackend {
         let mut nvinfer = NvInfer::open(shim::header_version())?;
         let gpu = Gpu::open(request.device_id)?;
         let logger = TrtLogger::new(request.logger.clone())?;
-        let runtime = Runtime::new(nvinfer.create_runtime, &logger)?;
-        // TensorRT objects exist from here on: its library must never be unloaded.
+        // From the first call into TensorRT on, its library is never unloaded: even a failed
+        // createInferRuntime may leave threads or exit handlers behind.
         nvinfer.keep_loaded();
+        let runtime = Runtime::new(nvinfer.create_runtime, &logger)?;
         let spec = ModelSpec::face_landmark_468();
         let (engine, layout) =
             build_or_load_plan(request, &nvinfer, &gpu, &logger, &runtime, &spec)?;
