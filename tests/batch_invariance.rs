@@ -1,5 +1,5 @@
-//! The same face gives the same points alone and in every slot of a full batch of 32 (CPU backend,
-//! within 1e-3 px), through the whole pipeline.
+//! The same face gives the same points alone and in every slot of a full batch of 32 (1e-3 px on
+//! the CPU backends, the self-check tolerance on TensorRT), through the whole pipeline.
 #![cfg(feature = "cpu-tract")]
 
 mod common;
@@ -20,11 +20,18 @@ fn points(p: &Popped) -> Vec<f32> {
 fn a_face_alone_and_in_each_slot_of_a_batch_of_32_gives_the_same_points() {
     for (code, name) in cpu_backends() {
         println!("{name}");
-        invariance(lmbatch::BackendChoice::from_raw(code).unwrap());
+        // TensorRT picks kernels per batch size (FP16 on TensorRT 10): held to the tolerance of
+        // its own create-time self-check, which refuses engines that break invariance.
+        let tolerance = if name == "tensorrt" {
+            lmbatch::backend::self_check::TOLERANCE_PX
+        } else {
+            1e-3
+        };
+        invariance(lmbatch::BackendChoice::from_raw(code).unwrap(), tolerance);
     }
 }
 
-fn invariance(backend: BackendChoice) {
+fn invariance(backend: BackendChoice, tolerance: f32) {
     let faces = eval_faces();
     let target = astronaut();
     let alone = {
@@ -63,7 +70,7 @@ fn invariance(backend: BackendChoice) {
             .zip(&alone)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        assert!(worst <= 1e-3, "slot {slot}: max |diff| {worst} px");
+        assert!(worst <= tolerance, "slot {slot}: max |diff| {worst} px");
         for k in 0..32 {
             assert!(matches!(
                 p.pop_wait(base + k, Duration::from_secs(120)),

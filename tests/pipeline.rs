@@ -506,33 +506,54 @@ fn every_third_batch_failing_fails_exactly_those_items() {
 #[test]
 fn an_overlapping_backend_keeps_two_batches_in_flight_and_shuts_down_cleanly() {
     for drain in [Duration::from_secs(10), Duration::ZERO] {
+        // The first batch is held at its start until every face is queued, so the second batch
+        // is ready while the first runs, however slowly this machine enqueues.
+        let (gate_tx, gate_rx) = crossbeam_channel::unbounded();
+        let (entered_tx, entered_rx) = crossbeam_channel::unbounded();
         let mut backend = FakeBackend::new(8);
         backend.overlap = true;
         backend.finish_sleep = Duration::from_millis(15);
+        backend.gate = Some(gate_rx);
+        backend.entered = Some(entered_tx);
         let in_flight = backend.max_in_flight.clone();
         let sizes = backend.sizes.clone();
         let p = start(
             Config {
                 queue_capacity: Some(64),
                 drain_timeout: drain,
-                ..config(8, 50_000)
+                ..config(8, 0)
             },
             backend,
         );
         let frame = Gray::new();
-        for id in 0..64 {
+        p.enqueue(0, &frame.raw(), &center_face()).unwrap();
+        let first = entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        for id in 1..64 {
             p.enqueue(id, &frame.raw(), &center_face()).unwrap();
         }
-        std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..64 {
+            gate_tx.send(()).unwrap();
+        }
+        if drain > Duration::ZERO {
+            // The second batch starts while the first is in flight.
+            entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
         p.close();
         let s = p.stats();
         assert_eq!(s.counters.queued + s.counters.in_flight, 0, "{s:?}");
         assert!(reconciles(&s), "{s:?}");
         assert_eq!(s.counters.ready + s.counters.cancelled, 64, "{s:?}");
-        assert!(sizes.lock().iter().all(|&n| n == 8), "{:?}", sizes.lock());
-        assert_eq!(*in_flight.lock(), 2, "drain {drain:?}");
+        // Under load every batch but the first (held at the gate) and the last is full.
+        let sizes = sizes.lock().clone();
+        assert_eq!(sizes[0], first);
+        let middle = &sizes[1..sizes.len().saturating_sub(1).max(1)];
+        assert!(middle.iter().all(|&n| n == 8), "{sizes:?}");
+        let most = *in_flight.lock();
+        assert!(most <= lmbatch::backend::MAX_IN_FLIGHT, "{most}");
         if drain > Duration::ZERO {
+            assert_eq!(most, 2, "two batches in flight");
             assert_eq!(s.counters.ready, 64, "{s:?}");
+            assert_eq!(sizes.iter().sum::<usize>(), 64, "{sizes:?}");
         } else {
             assert!(s.counters.cancelled > 0, "{s:?}");
         }

@@ -298,7 +298,10 @@ fn torture(overlap: bool) {
     println!("overlap {overlap}: at most {most} batches in flight");
     if overlap {
         assert!(most <= lmbatch::backend::MAX_IN_FLIGHT, "{most} in flight");
-        assert_eq!(most, 2, "the load never overlapped two batches");
+        // (Under a sanitizer too few batches run to be sure the load ever overlapped.)
+        if s.batches >= 200 {
+            assert_eq!(most, 2, "the load never overlapped two batches");
+        }
     } else {
         assert_eq!(most, 0);
     }

@@ -189,7 +189,7 @@ impl TrtLogger {
 impl Drop for TrtLogger {
     fn drop(&mut self) {
         // SAFETY: made by lmb_trt_logger_new; every TensorRT object that used it is gone first
-        // (it is the last field of `Session`).
+        // (it follows them in `TrtBackend`'s field order).
         unsafe { lmb_trt_logger_free(self.raw) }
     }
 }
@@ -236,7 +236,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // SAFETY: made by lmb_trt_runtime_new; its engines are dropped before it (`Session`).
+        // SAFETY: made by lmb_trt_runtime_new; its engines are dropped before it (field order of `TrtBackend`).
         unsafe { lmb_trt_runtime_free(self.raw) }
     }
 }
@@ -288,7 +288,7 @@ impl Engine {
             ErrorKind::BackendUnavailable,
             "TensorRT context",
             |err, len| {
-                // SAFETY: the engine is live and outlives the context (`Session`).
+                // SAFETY: the engine is live and outlives the context (field order of `TrtBackend`).
                 unsafe { lmb_trt_context_new(self.raw, &mut raw, err, len) }
             },
         )?;
@@ -298,7 +298,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // SAFETY: made by lmb_trt_engine_deserialize; its context is dropped first (`Session`).
+        // SAFETY: made by lmb_trt_engine_deserialize; its context is dropped first (field order of `TrtBackend`).
         unsafe { lmb_trt_engine_free(self.raw) }
     }
 }
