@@ -125,6 +125,15 @@ fn build_or_load_plan(
         }
     }
     let mut parser = OnnxParserLib::open(nvinfer.version.major)?;
+    // As for libnvinfer: once called into, never unloaded.
+    parser.keep_loaded();
+    if cached.is_none() {
+        log(
+            LogLevel::Warning,
+            "no engine_cache_dir: the TensorRT plan is built again at every create (set one in \
+             production)",
+        );
+    }
     log(
         LogLevel::Info,
         &format!(
@@ -144,7 +153,6 @@ fn build_or_load_plan(
             workspace_bytes: BUILD_WORKSPACE_BYTES,
         },
     )?;
-    parser.keep_loaded();
     if fp16 != key.fp16 {
         log(LogLevel::Info, "TensorRT plan built without FP16");
     }
