@@ -214,19 +214,24 @@ const WEIGHT_ONE: u16 = 1 << WEIGHT_BITS;
 /// `[origin, origin+side)`, clamped to the frame's `[0, frame_len)` (edge replication).
 fn taps(origin: i64, side: u32, out_len: usize, frame_len: u32, taps: &mut Vec<Tap>) {
     taps.clear();
-    let scale = f64::from(side) / out_len as f64;
     let last_in_crop = i64::from(side) - 1;
     let last_in_frame = i64::from(frame_len) - 1;
     let clamp = |i: i64| (origin + i.clamp(0, last_in_crop)).clamp(0, last_in_frame) as usize;
-    for o in 0..out_len {
-        let src = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
-        let lo = src.floor();
-        let frac = src - lo;
-        let lo = lo as i64;
+    // The source position of output o is (o + 1/2) * side / out_len - 1/2, kept as the exact
+    // fraction ((2o + 1) * side - out_len) / (2 * out_len): integer arithmetic, no float
+    // rounding calls (a libm call each on baseline x86-64), and no float error at the ties.
+    let (side, out) = (i64::from(side), out_len as i64);
+    let denominator = 2 * out;
+    let one = i64::from(WEIGHT_ONE);
+    for o in 0..out {
+        let numerator = ((2 * o + 1) * side - out).max(0);
+        let (lo, rem) = (numerator / denominator, numerator % denominator);
+        // round(rem / denominator * WEIGHT_ONE), halves away from zero.
+        let weight_hi = (2 * rem * one + denominator) / (2 * denominator);
         taps.push(Tap {
             lo: clamp(lo),
             hi: clamp(lo + 1),
-            weight_hi: (frac * f64::from(WEIGHT_ONE)).round() as u16,
+            weight_hi: weight_hi as u16,
         });
     }
 }
@@ -455,5 +460,31 @@ mod tests {
         };
         assert_eq!(c.to_frame(192, 0.0, 0.0, 0.0), [-10.0, 20.0, 0.0]);
         assert_eq!(c.to_frame(192, 96.0, 192.0, -5.0), [182.0, 404.0, -10.0]);
+    }
+}
+#[cfg(test)]
+mod taps_vs_float {
+    use super::*;
+
+    /// The integer taps give the same pixels as the float formula they replaced: the same taps,
+    /// or at a float-error tie the equivalent pair (lo, weight 128) = (lo + 1, weight 0).
+    #[test]
+    fn integer_taps_equal_the_float_formula() {
+        let mut t = Vec::new();
+        for out_len in [1usize, 7, 192, 256] {
+            for side in 1..1200u32 {
+                taps(0, side, out_len, 5000, &mut t);
+                let scale = f64::from(side) / out_len as f64;
+                for (o, tap) in t.iter().enumerate() {
+                    let src = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
+                    let lo = src.floor();
+                    let w = ((src - lo) * 128.0).round() as u16;
+                    let lo = (lo as i64).clamp(0, i64::from(side) - 1) as usize;
+                    let same = (tap.lo, tap.weight_hi) == (lo, w)
+                        || (w == 128 && tap.weight_hi == 0 && tap.lo == lo + 1);
+                    assert!(same, "side {side} out {out_len} o {o}: {tap:?} vs ({lo}, {w})");
+                }
+            }
+        }
     }
 }
