@@ -482,7 +482,10 @@ mod taps_vs_float {
                     let lo = (lo as i64).clamp(0, i64::from(side) - 1) as usize;
                     let same = (tap.lo, tap.weight_hi) == (lo, w)
                         || (w == 128 && tap.weight_hi == 0 && tap.lo == lo + 1);
-                    assert!(same, "side {side} out {out_len} o {o}: {tap:?} vs ({lo}, {w})");
+                    assert!(
+                        same,
+                        "side {side} out {out_len} o {o}: {tap:?} vs ({lo}, {w})"
+                    );
                 }
             }
         }
