@@ -114,7 +114,7 @@ impl Worker {
                 if !shutdown {
                     shutdown = self.take_queued(&mut next);
                 }
-                if !next.is_empty() && self.ready(&next, shutdown) {
+                if !next.is_empty() && self.decision(&next, shutdown) == Decision::SendNow {
                     in_flight = self.start_or_discard(&mut next, &mut output);
                 }
                 self.finish_batch(running, &mut output);
@@ -157,8 +157,8 @@ impl Worker {
         false
     }
 
-    /// Whether [`decide`] would send `batch` now.
-    fn ready(&self, batch: &[Job], shutdown: bool) -> bool {
+    /// [`decide`] for `batch` now (`batch` is not empty).
+    fn decision(&self, batch: &[Job], shutdown: bool) -> Decision {
         decide(
             batch.len(),
             self.max_batch,
@@ -166,7 +166,7 @@ impl Worker {
             Instant::now(),
             self.max_wait,
             shutdown || self.drain.closing(),
-        ) == Decision::SendNow
+        )
     }
 
     /// Starts `batch` (emptying it), or discards it once the drain deadline has passed. Returns
@@ -187,23 +187,10 @@ impl Worker {
     fn gather(&self, batch: &mut Vec<Job>) -> bool {
         loop {
             // What is already queued joins at once (so a zero wait still sends what is there).
-            while batch.len() < self.max_batch {
-                match self.rx.try_recv() {
-                    Ok(Msg::Item(job)) => batch.push(job),
-                    Ok(Msg::Shutdown) => return true,
-                    Err(_) => break,
-                }
+            if self.take_queued(batch) {
+                return true;
             }
-            let first = batch[0].enqueued_at;
-            let decision = decide(
-                batch.len(),
-                self.max_batch,
-                first,
-                Instant::now(),
-                self.max_wait,
-                self.drain.closing(),
-            );
-            let Decision::Wait(left) = decision else {
+            let Decision::Wait(left) = self.decision(batch, false) else {
                 return false;
             };
             match self.rx.recv_timeout(left) {
@@ -249,23 +236,14 @@ impl Worker {
         let crops: Vec<&[u8]> = jobs.iter().map(|j| j.pixels.as_slice()).collect();
         let started = Instant::now();
         let backend = &mut self.backend;
-        let call = catch_unwind(AssertUnwindSafe(|| match backend.overlapped() {
+        let call = guarded(|| match backend.overlapped() {
             Some(overlapped) => overlapped.start(&crops).map(|()| true),
             None => backend.infer(&crops, output).map(|()| false),
-        }));
+        });
         drop(crops);
-        let (running, result) = match call {
-            Ok(Ok(true)) => (true, None),
-            Ok(Ok(false)) => (false, Some(Ok(()))),
-            Ok(Err(e)) => (
-                false,
-                Some(Err(format!("inference failed: {}", e.message()))),
-            ),
-            Err(panic) => (
-                false,
-                Some(Err(format!("backend panicked: {}", panic_message(&panic)))),
-            ),
-        };
+        // Still running only after an overlapped start; otherwise the outcome is known.
+        let running = matches!(call, Ok(true));
+        let result = (!running).then(|| call.map(|_| ()));
         let batch = Started {
             jobs,
             started,
@@ -289,17 +267,13 @@ impl Worker {
         } = batch;
         let result = result.unwrap_or_else(|| {
             let backend = &mut self.backend;
-            match catch_unwind(AssertUnwindSafe(|| match backend.overlapped() {
+            guarded(|| match backend.overlapped() {
                 Some(overlapped) => overlapped.finish(output),
                 None => Err(crate::error::Error::new(
                     crate::error::ErrorKind::Internal,
                     "a started batch on a backend that does not overlap",
                 )),
-            })) {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("inference failed: {}", e.message())),
-                Err(panic) => Err(format!("backend panicked: {}", panic_message(&panic))),
-            }
+            })
         });
         let infer_us = started.elapsed().as_micros() as u64;
         let spec = self.backend.spec();
@@ -372,6 +346,15 @@ struct Started {
     jobs: Vec<Job>,
     started: Instant,
     result: Option<std::result::Result<(), String>>,
+}
+
+/// Runs one backend call; its error or panic becomes the failed items' message.
+fn guarded<T>(call: impl FnOnce() -> crate::error::Result<T>) -> std::result::Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("inference failed: {}", e.message())),
+        Err(panic) => Err(format!("backend panicked: {}", panic_message(&panic))),
+    }
 }
 
 /// The text of a panic payload, for the failed items' message.
