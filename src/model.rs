@@ -50,9 +50,15 @@ impl ModelSpec {
 
 /// Converts interleaved RGB bytes into the model's planar float input (NCHW, value × scale).
 pub fn to_planar(crops: &[&[u8]], side: usize, scale: f32, out: &mut Vec<f32>) {
-    let plane = side * side;
     out.clear();
-    out.resize(crops.len() * 3 * plane, 0.0);
+    out.resize(crops.len() * 3 * side * side, 0.0);
+    to_planar_into(crops, side, scale, out);
+}
+
+/// [`to_planar`] into a buffer the caller owns (pinned host memory for a GPU), holding at least
+/// `crops.len() × 3 × side²` floats.
+pub fn to_planar_into(crops: &[&[u8]], side: usize, scale: f32, out: &mut [f32]) {
+    let plane = side * side;
     for (crop, item) in crops.iter().zip(out.chunks_exact_mut(3 * plane)) {
         let (r, rest) = item.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);

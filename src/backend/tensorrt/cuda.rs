@@ -21,6 +21,7 @@ use cudarc::driver::{
 };
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::to_planar_into;
 
 fn unavailable(message: String) -> Error {
     Error::new(ErrorKind::BackendUnavailable, message)
@@ -193,6 +194,16 @@ impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> Pinned<T> 
     }
 }
 
+/// `len` zeroed values of device memory on the backend's stream.
+fn device_zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    gpu: &Gpu,
+    len: usize,
+) -> Result<CudaSlice<T>> {
+    gpu.stream
+        .alloc_zeros::<T>(len)
+        .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))
+}
+
 /// How crops become the model's float input.
 enum Upload {
     /// Upload bytes, convert on the GPU.
@@ -233,19 +244,11 @@ impl BatchBuffers {
     ) -> Result<Self> {
         no_panic("buffers", ErrorKind::BackendUnavailable, || {
             let pixels = max_batch * side * side;
-            let alloc_f32 = |n: usize| {
-                gpu.stream
-                    .alloc_zeros::<f32>(n)
-                    .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))
-            };
             let upload = match kernel {
                 Some(kernel) => Upload::Gpu {
                     kernel,
                     host_u8: Pinned::new(gpu, pixels * 3, true)?,
-                    dev_u8: gpu
-                        .stream
-                        .alloc_zeros::<u8>(pixels * 3)
-                        .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))?,
+                    dev_u8: device_zeros(gpu, pixels * 3)?,
                 },
                 None => Upload::Host {
                     host_f32: Pinned::new(gpu, pixels * 3, true)?,
@@ -254,7 +257,7 @@ impl BatchBuffers {
             let mut dev_outputs = Vec::new();
             let mut host_outputs = Vec::new();
             for &(floats, read_back) in outputs {
-                dev_outputs.push(alloc_f32(max_batch * floats)?);
+                dev_outputs.push(device_zeros(gpu, max_batch * floats)?);
                 host_outputs.push(if read_back {
                     // Read by the host: plain pinned memory (write-combined reads are slow).
                     Some(Pinned::new(gpu, max_batch * floats, false)?)
@@ -264,7 +267,7 @@ impl BatchBuffers {
             }
             Ok(BatchBuffers {
                 upload,
-                dev_input: alloc_f32(pixels * 3)?,
+                dev_input: device_zeros(gpu, pixels * 3)?,
                 dev_outputs,
                 host_outputs,
                 side,
@@ -345,15 +348,7 @@ impl BatchBuffers {
                 }
                 Upload::Host { host_f32 } => {
                     let host = host_f32.as_mut_slice(n * crop_bytes);
-                    for (crop, item) in crops.iter().zip(host.chunks_exact_mut(3 * plane)) {
-                        let (r, rest) = item.split_at_mut(plane);
-                        let (g, b) = rest.split_at_mut(plane);
-                        for (i, px) in crop.chunks_exact(3).enumerate() {
-                            r[i] = f32::from(px[0]) * self.scale;
-                            g[i] = f32::from(px[1]) * self.scale;
-                            b[i] = f32::from(px[2]) * self.scale;
-                        }
-                    }
+                    to_planar_into(crops, self.side, self.scale, host);
                     let dst = self.dev_input.device_ptr(&gpu.stream).0;
                     // SAFETY: as above; the device input holds max_batch items.
                     unsafe { cu::memcpy_htod_async(dst, host, gpu.stream.cu_stream()) }

@@ -152,9 +152,14 @@ impl NvInfer {
     /// process: TensorRT starts internal threads and registers exit handlers that must not
     /// outlive its code. (A library refused before any object was made is closed again.)
     pub fn keep_loaded(&mut self) {
-        if let Some(lib) = self.lib.take() {
-            std::mem::forget(lib);
-        }
+        keep_forever(&mut self.lib);
+    }
+}
+
+/// Leaks the handle so the library is never closed (see [`NvInfer::keep_loaded`]).
+fn keep_forever(lib: &mut Option<libloading::Library>) {
+    if let Some(lib) = lib.take() {
+        std::mem::forget(lib);
     }
 }
 
@@ -182,9 +187,7 @@ impl OnnxParserLib {
 
     /// See [`NvInfer::keep_loaded`].
     pub fn keep_loaded(&mut self) {
-        if let Some(lib) = self.lib.take() {
-            std::mem::forget(lib);
-        }
+        keep_forever(&mut self.lib);
     }
 }
 
