@@ -204,6 +204,13 @@ fn device_zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>
         .map_err(|e| unavailable(format!("cannot allocate GPU memory: {e}")))
 }
 
+/// One engine output: its device buffer and, when the host reads it, a pinned copy.
+struct OutputBuffer {
+    device: CudaSlice<f32>,
+    host: Option<Pinned<f32>>,
+    floats_per_item: usize,
+}
+
 /// How crops become the model's float input.
 enum Upload {
     /// Upload bytes, convert on the GPU.
@@ -221,8 +228,7 @@ pub struct BatchBuffers {
     upload: Upload,
     dev_input: CudaSlice<f32>,
     /// One device buffer per engine output, and the pinned host copies of the ones read back.
-    dev_outputs: Vec<CudaSlice<f32>>,
-    host_outputs: Vec<Option<Pinned<f32>>>,
+    outputs: Vec<OutputBuffer>,
     side: usize,
     scale: f32,
 }
@@ -254,22 +260,24 @@ impl BatchBuffers {
                     host_f32: Pinned::new(gpu, pixels * 3, true)?,
                 },
             };
-            let mut dev_outputs = Vec::new();
-            let mut host_outputs = Vec::new();
-            for &(floats, read_back) in outputs {
-                dev_outputs.push(device_zeros(gpu, max_batch * floats)?);
-                host_outputs.push(if read_back {
+            let mut buffers = Vec::with_capacity(outputs.len());
+            for &(floats_per_item, read_back) in outputs {
+                let len = max_batch * floats_per_item;
+                buffers.push(OutputBuffer {
+                    device: device_zeros(gpu, len)?,
                     // Read by the host: plain pinned memory (write-combined reads are slow).
-                    Some(Pinned::new(gpu, max_batch * floats, false)?)
-                } else {
-                    None
+                    host: if read_back {
+                        Some(Pinned::new(gpu, len, false)?)
+                    } else {
+                        None
+                    },
+                    floats_per_item,
                 });
             }
             Ok(BatchBuffers {
                 upload,
                 dev_input: device_zeros(gpu, pixels * 3)?,
-                dev_outputs,
-                host_outputs,
+                outputs: buffers,
                 side,
                 scale,
             })
@@ -300,7 +308,7 @@ impl BatchBuffers {
     }
 
     pub fn output_address(&self, gpu: &Gpu, index: usize) -> u64 {
-        self.dev_outputs[index].device_ptr(&gpu.stream).0
+        self.outputs[index].device.device_ptr(&gpu.stream).0
     }
 
     /// Queues the upload (and conversion) of `crops` on the stream.
@@ -359,17 +367,12 @@ impl BatchBuffers {
     }
 
     /// Queues the copies of the read-back outputs for `n` items to pinned host memory.
-    pub fn fetch(&mut self, gpu: &Gpu, n: usize, floats_per_item: &[usize]) -> Result<()> {
+    pub fn fetch(&mut self, gpu: &Gpu, n: usize) -> Result<()> {
         no_panic("download", ErrorKind::InferenceFailed, || {
-            for ((dev, host), &floats) in self
-                .dev_outputs
-                .iter()
-                .zip(self.host_outputs.iter_mut())
-                .zip(floats_per_item)
-            {
-                if let Some(host) = host {
-                    let src = dev.device_ptr(&gpu.stream).0;
-                    let dst = host.as_mut_slice(n * floats);
+            for output in &mut self.outputs {
+                if let Some(host) = &mut output.host {
+                    let src = output.device.device_ptr(&gpu.stream).0;
+                    let dst = host.as_mut_slice(n * output.floats_per_item);
                     // SAFETY: pinned destination of n × floats, read only after synchronising.
                     unsafe { cu::memcpy_dtoh_async(dst, src, gpu.stream.cu_stream()) }
                         .map_err(|e| failed("download", e))?;
@@ -381,9 +384,9 @@ impl BatchBuffers {
 
     /// The first `len` floats of read-back output `index`; valid after the stream is synchronised.
     pub fn output(&mut self, index: usize, len: usize) -> &[f32] {
-        match self.host_outputs.get_mut(index) {
-            Some(Some(host)) => host.as_mut_slice(len),
-            _ => &[],
+        match self.outputs.get_mut(index).and_then(|o| o.host.as_mut()) {
+            Some(host) => host.as_mut_slice(len),
+            None => &[],
         }
     }
 }

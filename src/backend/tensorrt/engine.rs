@@ -44,7 +44,6 @@ pub struct TrtBackend {
     layout: EngineLayout,
     input_name: CString,
     output_names: Vec<CString>,
-    output_floats: Vec<usize>,
 }
 
 // SAFETY: TensorRT objects and CUDA buffers may be used from any thread, one at a time; the
@@ -188,11 +187,16 @@ impl TrtBackend {
         let (engine, layout) =
             build_or_load_plan(request, &nvinfer, &gpu, &logger, &runtime, &spec)?;
         let context = engine.context()?;
-        let output_floats: Vec<usize> = layout.outputs.iter().map(|o| o.floats_per_item).collect();
-        let read_back: Vec<(usize, bool)> = output_floats
+        let read_back: Vec<(usize, bool)> = layout
+            .outputs
             .iter()
             .enumerate()
-            .map(|(i, &f)| (f, i == layout.landmarks || i == layout.score))
+            .map(|(i, o)| {
+                (
+                    o.floats_per_item,
+                    i == layout.landmarks || i == layout.score,
+                )
+            })
             .collect();
         let kernel = match compile_kernel(&gpu) {
             Ok(kernel) => Some(kernel),
@@ -241,7 +245,6 @@ impl TrtBackend {
             layout,
             input_name,
             output_names,
-            output_floats,
         };
         if request.self_check {
             let worst = self_check::check_batch_invariance(&mut backend, self_check::TOLERANCE_PX)?;
@@ -326,7 +329,7 @@ impl Overlapped for TrtBackend {
             .set_input_shape(&self.input_name, &[n as i64, 3, side, side])?;
         // SAFETY: the backend's own stream, in the context its buffers were allocated in.
         unsafe { self.context.enqueue(self.gpu.raw_stream()) }?;
-        slot.buffers.fetch(&self.gpu, n, &self.output_floats)?;
+        slot.buffers.fetch(&self.gpu, n)?;
         self.gpu.record(&slot.done)?;
         slot.items = n;
         self.started.push_back(index);
