@@ -24,8 +24,9 @@ pub fn probe_crop(bytes: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Runs a crop alone, then in every slot of a full batch, then amid other crops, and returns the largest difference found. Fails with BACKEND_UNAVAILABLE when it exceeds
-/// `tolerance`, so AUTO falls back and says why.
+/// Runs a crop alone, then in every slot of a full batch, then amid other crops, and returns the
+/// largest difference found. Fails with BACKEND_UNAVAILABLE when it exceeds `tolerance`, so AUTO
+/// falls back and says why.
 pub fn check_batch_invariance(backend: &mut dyn Backend, tolerance: f32) -> Result<f32> {
     let crop_bytes = backend.spec().crop_bytes();
     let point_floats = backend.spec().point_floats();
@@ -81,4 +82,70 @@ pub fn check_batch_invariance(backend: &mut dyn Backend, tolerance: f32) -> Resu
         }
     }
     Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelSpec;
+
+    /// Points computed from each crop's first bytes, shifted by `skew` px in batches of more than
+    /// one and by `leak` × how much the previous item's first byte differs from its own (a slot
+    /// reading its neighbour).
+    struct Scripted {
+        spec: ModelSpec,
+        skew: f32,
+        leak: f32,
+    }
+
+    impl Backend for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn max_batch(&self) -> usize {
+            8
+        }
+        fn spec(&self) -> &ModelSpec {
+            &self.spec
+        }
+        fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
+            out.points.clear();
+            out.scores.clear();
+            for (i, crop) in crops.iter().enumerate() {
+                let own = f32::from(crop[0]) + f32::from(crop[1]) / 7.0;
+                let neighbour = if i > 0 {
+                    f32::from(crops[i - 1][0]) - f32::from(crop[0])
+                } else {
+                    0.0
+                };
+                let skew = if crops.len() > 1 { self.skew } else { 0.0 };
+                let shift = skew + self.leak * neighbour;
+                out.points
+                    .extend(std::iter::repeat_n(own + shift, self.spec.point_floats()));
+                out.scores.push(1.0);
+            }
+            Ok(())
+        }
+    }
+
+    fn check(skew: f32, leak: f32) -> Result<f32> {
+        let mut backend = Scripted {
+            spec: ModelSpec::face_landmark_468(),
+            skew,
+            leak,
+        };
+        check_batch_invariance(&mut backend, TOLERANCE_PX)
+    }
+
+    #[test]
+    fn an_invariant_backend_passes_and_a_batch_dependent_one_is_refused() {
+        assert_eq!(check(0.0, 0.0).unwrap(), 0.0);
+        assert!((check(0.3, 0.0).unwrap() - 0.3).abs() < 1e-3);
+        let skewed = check(2.0, 0.0).unwrap_err();
+        assert_eq!(skewed.kind(), ErrorKind::BackendUnavailable);
+        assert!(skewed.message().contains("slot 0"), "{}", skewed.message());
+        // Identical neighbours hide a leak in run 1; the mixed run shows it.
+        let leaky = check(0.0, 1.0).unwrap_err();
+        assert!(leaky.message().contains("slot 4"), "{}", leaky.message());
+    }
 }
