@@ -16,7 +16,9 @@ seconds="${1:-10}"
 
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 if [ -z "${TENSORRT_INCLUDE_DIR:-}" ]; then
-  for d in /usr/include/x86_64-linux-gnu /usr/include /usr/local/tensorrt/include /opt/tensorrt/include; do
+  # The folders build.rs searches (find_tensorrt_headers), in its order.
+  for d in /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu /usr/include \
+    /usr/local/tensorrt/include /usr/local/TensorRT/include /opt/tensorrt/include; do
     [ -f "$d/NvInfer.h" ] && TENSORRT_INCLUDE_DIR="$d" && break
   done
   [ -n "${TENSORRT_INCLUDE_DIR:-}" ] || TENSORRT_INCLUDE_DIR="$(scripts/tensorrt-headers.sh)"
