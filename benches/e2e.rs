@@ -3,7 +3,8 @@
 //! a consumer pops every accepted face; then the same backend's raw batched `infer` on full
 //! batches, for the library's overhead.
 //!
-//!     cargo bench --bench e2e -- [--backend cpu|onnxruntime|auto] [--producers 4] [--seconds 20]
+//!     cargo bench --bench e2e -- [--backend cpu|onnxruntime|auto|remote] [--endpoints URL[,URL]]
+//!                                [--producers 4] [--seconds 20]
 //!                                [--rate FACES_PER_S (0 = as fast as accepted)] [--max-wait-us 10000]
 //!                                [--max-batch 32] [--max-faces N]
 //!
@@ -133,30 +134,24 @@ fn main() {
         "cpu" | "tract" => BackendChoice::Cpu,
         "onnxruntime" => BackendChoice::OnnxRuntime,
         "tensorrt" => BackendChoice::TensorRt,
+        "remote" => BackendChoice::Remote,
         _ => BackendChoice::Auto,
     };
+    // REMOTE: the servers' gRPC endpoints, "http://host:port[,http://host2:port]".
+    let endpoints: String = arg(&args, "--endpoints", String::new());
+    let endpoints_c = std::ffi::CString::new(endpoints.clone()).expect("no NUL in --endpoints");
     let faces = Arc::new(faces());
 
-    let mut cfg = lm_config {
-        struct_size: 0,
-        model_path: std::ptr::null(),
-        backend: 0,
-        device_id: 0,
-        max_batch: 0,
-        queue_capacity: 0,
-        max_wait_us: 0,
-        result_capacity: 0,
-        result_ttl_ms: 0,
-        drain_timeout_ms: 0,
-        engine_cache_dir: std::ptr::null(),
-        log_fn: None,
-        log_user: std::ptr::null_mut(),
-        opt_batch: 0,
-        self_check: 0,
+    let mut cfg = std::mem::MaybeUninit::<lm_config>::uninit();
+    // SAFETY: lm_config_init writes the whole struct.
+    let mut cfg = unsafe {
+        lm_config_init(cfg.as_mut_ptr());
+        cfg.assume_init()
     };
-    // SAFETY: cfg is a writable lm_config.
-    unsafe { lm_config_init(&mut cfg) };
     cfg.backend = choice as i32;
+    if choice == BackendChoice::Remote {
+        cfg.remote_endpoints = endpoints_c.as_ptr();
+    }
     if !cache_dir.is_empty() {
         cfg.engine_cache_dir = cache_dir_c.as_ptr();
     }
@@ -401,6 +396,19 @@ fn main() {
         opt_batch: None,
         self_check: true,
         logger: Default::default(),
+        remote: (choice == BackendChoice::Remote).then(|| {
+            lmbatch::backend::remote::RemoteSettings::parse(
+                Some(&endpoints),
+                None,
+                None,
+                0,
+                0,
+                None,
+                None,
+            )
+            .expect("--endpoints")
+        }),
+        remote_counters: Default::default(),
     };
     let (mut raw, _) = backend::open(choice, &request).expect("backend");
     let spec = raw.spec().clone();

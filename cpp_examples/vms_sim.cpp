@@ -5,6 +5,7 @@
 // lm_enqueue: they never wait for inference.
 //
 // Usage: vms_sim FRAME.raw [--cameras 8] [--fps 10] [--faces 2] [--seconds 5] [--track-frames 20]
+//                          [--remote http://host:8001[,http://host2:8001]]
 //        (FRAME.raw: the 512x512 RGB8 astronaut frame of tests/data/faces)
 #include <lmbatch.hpp>
 
@@ -32,6 +33,7 @@ struct Options {
   int faces = 2;
   double seconds = 5;
   int track_frames = 20;
+  std::string remote;  // --remote URL[,URL]: LM_BACKEND_REMOTE on these servers
 };
 
 struct Track {
@@ -153,7 +155,7 @@ double percentile(std::vector<uint32_t> &v, double q) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T] [--remote URL[,URL]]\n", argv[0]);
     return 2;
   }
   Options o;
@@ -165,6 +167,7 @@ int main(int argc, char **argv) {
     else if (k == "--faces") o.faces = std::atoi(v);
     else if (k == "--seconds") o.seconds = std::atof(v);
     else if (k == "--track-frames") o.track_frames = std::atoi(v);
+    else if (k == "--remote") o.remote = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -183,6 +186,10 @@ int main(int argc, char **argv) {
 
   lmbatch::Config config;
   config.max_wait = std::chrono::milliseconds(10);
+  if (!o.remote.empty()) {
+    config.backend = lmbatch::Backend::Remote;
+    config.remote_endpoints = o.remote;
+  }
   lmbatch::Pipeline pipeline(config);
   const auto info = pipeline.model_info();
   std::printf("vms_sim: %d cameras x %d fps x %d faces for %.1f s, backend %s, max batch %u\n", o.cameras,

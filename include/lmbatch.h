@@ -51,7 +51,7 @@
 /**
  * Minor version of the C ABI: a library serves callers built with a minor up to its own.
  */
-#define LM_API_VERSION_MINOR 2
+#define LM_API_VERSION_MINOR 3
 
 /**
  * Status of every call. Values are stable and never renumbered; new ones are only appended.
@@ -195,6 +195,11 @@ enum lm_backend
    * environment variable or the loader's search path; LM_STATUS_BACKEND_UNAVAILABLE if absent.
    */
   LM_BACKEND_ONNXRUNTIME = 3,
+  /**
+   * (Since ABI 1.3.) Batches go to an Open Inference Protocol (KServe v2) gRPC server:
+   * NVIDIA Triton, KServe, Seldon MLServer (lm_config.remote_*). Never chosen by AUTO.
+   */
+  LM_BACKEND_REMOTE = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -215,6 +220,11 @@ typedef struct lm_handle lm_handle;
  * during the call; it must not call back into the library.
  */
 typedef void (*lm_log_fn)(int32_t level, const char *message, void *user);
+
+/**
+ * (Since ABI 1.3.) Completion callback: called once an item reaches its final state.
+ */
+typedef void (*lm_ready_fn)(uint64_t event_id, lm_status status, void *user);
 
 /**
  * Pipeline configuration. Fill it with lm_config_init, then change what you need.
@@ -287,6 +297,45 @@ typedef struct lm_config {
    * not; 0: skip the check (it costs a few engine runs).
    */
   int32_t self_check;
+  /**
+   * (Since ABI 1.3.) Called when an item reaches its final state; NULL: none.
+   */
+  lm_ready_fn ready_fn;
+  /**
+   * Passed back to ready_fn unchanged.
+   */
+  void *ready_user;
+  /**
+   * (Since ABI 1.3.) LM_BACKEND_REMOTE: the servers' gRPC endpoints,
+   * "http://host:port,https://host2:port" (required). A batch that fails for want of a server
+   * (UNAVAILABLE, connection error, timeout) is sent once more to the next healthy endpoint;
+   * a failed endpoint is probed again after a backoff. Copied during lm_create.
+   */
+  const char *remote_endpoints;
+  /**
+   * The model's name on the server; NULL: "face_landmark_u8".
+   */
+  const char *remote_model;
+  /**
+   * NULL or "": the server's choice.
+   */
+  const char *remote_model_version;
+  /**
+   * Per batch request, milliseconds; 0: the default 2000.
+   */
+  uint32_t remote_timeout_ms;
+  /**
+   * Per connection attempt, milliseconds; 0: the default 1000.
+   */
+  uint32_t remote_connect_timeout_ms;
+  /**
+   * NULL, or "name: value" lines ('\n'-separated) sent with every call (authorization).
+   */
+  const char *remote_headers;
+  /**
+   * NULL: the system's roots for https://; else a PEM bundle of trusted roots.
+   */
+  const char *remote_ca_file;
 } lm_config;
 
 /**
@@ -430,6 +479,14 @@ typedef struct lm_stats {
    * Non-zero while the backend keeps failing (several batches in a row).
    */
   uint32_t degraded;
+  /**
+   * (Since ABI 1.3.) LM_BACKEND_REMOTE: batches sent again to another endpoint.
+   */
+  uint64_t remote_retries;
+  /**
+   * (Since ABI 1.3.) LM_BACKEND_REMOTE: switches of the endpoint batches go to.
+   */
+  uint64_t remote_failovers;
 } lm_stats;
 
 /**

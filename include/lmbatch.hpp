@@ -54,7 +54,13 @@ enum class PixelFormat : int32_t {
   Gray8 = LM_PIXEL_FORMAT_GRAY8,
 };
 
-enum class Backend : int32_t { Auto = LM_BACKEND_AUTO, Cpu = LM_BACKEND_CPU, TensorRT = LM_BACKEND_TENSORRT };
+enum class Backend : int32_t {
+  Auto = LM_BACKEND_AUTO,
+  Cpu = LM_BACKEND_CPU,
+  TensorRT = LM_BACKEND_TENSORRT,
+  OnnxRuntime = LM_BACKEND_ONNXRUNTIME,
+  Remote = LM_BACKEND_REMOTE,  // an Open Inference Protocol server (remote_* below)
+};
 
 // Thrown by Pipeline's constructor only.
 class Error : public std::runtime_error {
@@ -140,6 +146,8 @@ struct Config {
     drain_timeout = std::chrono::milliseconds(c.drain_timeout_ms);
     opt_batch = c.opt_batch;
     self_check = c.self_check != 0;
+    remote_timeout_ms = c.remote_timeout_ms;
+    remote_connect_timeout_ms = c.remote_connect_timeout_ms;
   }
   std::string model_path;  // empty: the bundled model
   Backend backend;
@@ -154,6 +162,10 @@ struct Config {
   uint32_t opt_batch;                       // TensorRT's tuned batch size; 0: max_batch
   bool self_check;                          // batch-invariance check of a GPU engine at create
   LogFunction log;
+  // Backend::Remote: "http://host:port,https://host2:port"; model name (empty: face_landmark_u8);
+  // "name: value" header lines; PEM roots for https (empty: the system's).
+  std::string remote_endpoints, remote_model, remote_headers, remote_ca_file;
+  uint32_t remote_timeout_ms, remote_connect_timeout_ms;
 };
 
 class Pipeline {
@@ -174,6 +186,13 @@ class Pipeline {
     c.engine_cache_dir = config.engine_cache_dir.empty() ? nullptr : config.engine_cache_dir.c_str();
     c.opt_batch = config.opt_batch;
     c.self_check = config.self_check ? 1 : 0;
+    const auto text = [](const std::string &v) { return v.empty() ? nullptr : v.c_str(); };
+    c.remote_endpoints = text(config.remote_endpoints);
+    c.remote_model = text(config.remote_model);
+    c.remote_headers = text(config.remote_headers);
+    c.remote_ca_file = text(config.remote_ca_file);
+    c.remote_timeout_ms = config.remote_timeout_ms;
+    c.remote_connect_timeout_ms = config.remote_connect_timeout_ms;
     if (log_) {
       c.log_fn = &Pipeline::log_trampoline;
       c.log_user = log_.get();

@@ -10,6 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::remote::RemoteSettings;
 use crate::backend::{BackendChoice, ModelSource};
 use crate::error::{Error, ErrorKind};
 use crate::image::{frame_byte_len, FaceBox, PixelFormat};
@@ -20,7 +21,7 @@ use crate::results::Popped;
 /// Major version of the C ABI: a library works with callers built against the same major.
 pub const LM_API_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: a library serves callers built with a minor up to its own.
-pub const LM_API_VERSION_MINOR: u32 = 2;
+pub const LM_API_VERSION_MINOR: u32 = 3;
 
 /// Status of every call. Values are stable and never renumbered; new ones are only appended.
 #[repr(i32)]
@@ -90,6 +91,9 @@ pub enum lm_backend {
     /// ONNX Runtime on the CPU (since ABI 1.1), loaded at run time from the ORT_DYLIB_PATH
     /// environment variable or the loader's search path; LM_STATUS_BACKEND_UNAVAILABLE if absent.
     LM_BACKEND_ONNXRUNTIME = 3,
+    /// (Since ABI 1.3.) Batches go to an Open Inference Protocol (KServe v2) gRPC server:
+    /// NVIDIA Triton, KServe, Seldon MLServer (lm_config.remote_*). Never chosen by AUTO.
+    LM_BACKEND_REMOTE = 4,
 }
 
 /// An opaque pipeline handle: one worker thread, its queue and its result store.
@@ -128,6 +132,10 @@ pub struct lm_box {
 /// during the call; it must not call back into the library.
 pub type lm_log_fn =
     Option<unsafe extern "C" fn(level: i32, message: *const c_char, user: *mut c_void)>;
+
+/// (Since ABI 1.3.) Completion callback: called once an item reaches its final state.
+pub type lm_ready_fn =
+    Option<unsafe extern "C" fn(event_id: u64, status: lm_status, user: *mut c_void)>;
 
 /// Pipeline configuration. Fill it with lm_config_init, then change what you need.
 #[repr(C)]
@@ -170,6 +178,27 @@ pub struct lm_config {
     /// for a face alone and in every slot of a full batch, and refuse it (AUTO falls back) if
     /// not; 0: skip the check (it costs a few engine runs).
     pub self_check: i32,
+    /// (Since ABI 1.3.) Called when an item reaches its final state; NULL: none.
+    pub ready_fn: lm_ready_fn,
+    /// Passed back to ready_fn unchanged.
+    pub ready_user: *mut c_void,
+    /// (Since ABI 1.3.) LM_BACKEND_REMOTE: the servers' gRPC endpoints,
+    /// "http://host:port,https://host2:port" (required). A batch that fails for want of a server
+    /// (UNAVAILABLE, connection error, timeout) is sent once more to the next healthy endpoint;
+    /// a failed endpoint is probed again after a backoff. Copied during lm_create.
+    pub remote_endpoints: *const c_char,
+    /// The model's name on the server; NULL: "face_landmark_u8".
+    pub remote_model: *const c_char,
+    /// NULL or "": the server's choice.
+    pub remote_model_version: *const c_char,
+    /// Per batch request, milliseconds; 0: the default 2000.
+    pub remote_timeout_ms: u32,
+    /// Per connection attempt, milliseconds; 0: the default 1000.
+    pub remote_connect_timeout_ms: u32,
+    /// NULL, or "name: value" lines ('\n'-separated) sent with every call (authorization).
+    pub remote_headers: *const c_char,
+    /// NULL: the system's roots for https://; else a PEM bundle of trusted roots.
+    pub remote_ca_file: *const c_char,
 }
 
 /// Counters and recent latencies of a handle, as one consistent snapshot:
@@ -211,6 +240,10 @@ pub struct lm_stats {
     pub infer_us_p99: u64,
     /// Non-zero while the backend keeps failing (several batches in a row).
     pub degraded: u32,
+    /// (Since ABI 1.3.) LM_BACKEND_REMOTE: batches sent again to another endpoint.
+    pub remote_retries: u64,
+    /// (Since ABI 1.3.) LM_BACKEND_REMOTE: switches of the endpoint batches go to.
+    pub remote_failovers: u64,
 }
 
 /// What a handle runs.
@@ -345,6 +378,16 @@ fn defaults() -> lm_config {
         log_user: std::ptr::null_mut(),
         opt_batch: 0,
         self_check: 1,
+        ready_fn: None,
+        ready_user: std::ptr::null_mut(),
+        remote_endpoints: std::ptr::null(),
+        remote_model: std::ptr::null(),
+        remote_model_version: std::ptr::null(),
+        remote_timeout_ms: crate::backend::remote::DEFAULT_TIMEOUT.as_millis() as u32,
+        remote_connect_timeout_ms: crate::backend::remote::DEFAULT_CONNECT_TIMEOUT.as_millis()
+            as u32,
+        remote_headers: std::ptr::null(),
+        remote_ca_file: std::ptr::null(),
     }
 }
 
@@ -394,6 +437,20 @@ unsafe fn path_arg(ptr: *const c_char) -> Option<PathBuf> {
     Some(PathBuf::from(OsStr::from_bytes(bytes)))
 }
 
+/// Reads a C string field as UTF-8 text; NULL is None.
+///
+/// SAFETY (for callers): `ptr` is NULL or a NUL-terminated string.
+unsafe fn str_arg<'a>(ptr: *const c_char) -> Result<Option<&'a str>, Error> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let text = unsafe { CStr::from_ptr(ptr) };
+    text.to_str()
+        .map(Some)
+        .map_err(|_| Error::invalid(format!("{text:?} is not UTF-8")))
+}
+
 /// The caller's config, with fields past its `struct_size` taken from the defaults.
 ///
 /// SAFETY (for callers): `cfg` points to at least `struct_size` readable bytes.
@@ -409,7 +466,9 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
     let mut c = defaults();
     let ends = field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
         queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
-        engine_cache_dir, log_fn, log_user, opt_batch, self_check);
+        engine_cache_dir, log_fn, log_user, opt_batch, self_check, ready_fn, ready_user,
+        remote_endpoints, remote_model, remote_model_version, remote_timeout_ms,
+        remote_connect_timeout_ms, remote_headers, remote_ca_file);
     let n = whole_fields_prefix(struct_size.min(size_of::<lm_config>()), &ends);
     // SAFETY: the caller's struct holds `struct_size >= n` bytes; `c` is a whole lm_config.
     unsafe {
@@ -435,10 +494,27 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         }
         None => Logger::default(),
     };
+    let backend = BackendChoice::from_raw(c.backend)?;
+    let remote = if backend == BackendChoice::Remote {
+        // SAFETY: the caller's strings are NULL or NUL-terminated.
+        let text = |ptr| unsafe { str_arg(ptr) };
+        Some(RemoteSettings::parse(
+            text(c.remote_endpoints)?,
+            text(c.remote_model)?,
+            text(c.remote_model_version)?,
+            c.remote_timeout_ms,
+            c.remote_connect_timeout_ms,
+            text(c.remote_headers)?,
+            // SAFETY: as above.
+            unsafe { path_arg(c.remote_ca_file) },
+        )?)
+    } else {
+        None
+    };
     Ok(Config {
         // SAFETY: the caller's strings are NULL or NUL-terminated.
         model: unsafe { path_arg(c.model_path) }.map_or(ModelSource::Bundled, ModelSource::Path),
-        backend: BackendChoice::from_raw(c.backend)?,
+        backend,
         device_id: c.device_id as u32,
         max_batch: c.max_batch as usize,
         queue_capacity: Some(c.queue_capacity as usize),
@@ -452,6 +528,7 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         opt_batch: (c.opt_batch > 0).then_some(c.opt_batch as usize),
         self_check: c.self_check != 0,
         logger,
+        remote,
     })
 }
 
@@ -734,6 +811,7 @@ pub unsafe extern "C" fn lm_get_stats(h: *mut lm_handle, out: *mut lm_stats) -> 
         }
         let s = p.stats();
         let c = &s.counters;
+        let (remote_retries, remote_failovers) = p.remote_stats();
         let snapshot = lm_stats {
             struct_size,
             accepted: c.accepted,
@@ -753,10 +831,13 @@ pub unsafe extern "C" fn lm_get_stats(h: *mut lm_handle, out: *mut lm_stats) -> 
             infer_us_p50: s.infer_us_p50,
             infer_us_p99: s.infer_us_p99,
             degraded: u32::from(s.degraded),
+            remote_retries,
+            remote_failovers,
         };
         let ends = field_ends!(snapshot, lm_stats; struct_size, accepted, rejected_full,
             rejected_invalid, queued, in_flight, ready, popped, expired, cancelled, failed, batches,
-            batch_size_hist, queue_us_p50, queue_us_p99, infer_us_p50, infer_us_p99, degraded);
+            batch_size_hist, queue_us_p50, queue_us_p99, infer_us_p50, infer_us_p99, degraded,
+            remote_retries, remote_failovers);
         // SAFETY: `out` holds struct_size bytes.
         unsafe { write_fitting(out, &snapshot, struct_size, &ends) };
         lm_status::LM_STATUS_OK

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
+use crate::backend::remote::{RemoteCounters, RemoteSettings};
 use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest};
 use crate::batcher::{panic_message, DrainDeadline, Job, Msg, Worker};
 use crate::error::{Error, ErrorKind, Result};
@@ -59,6 +60,8 @@ pub struct Config {
     /// Batch-invariance self-check of a GPU engine at create.
     pub self_check: bool,
     pub logger: Logger,
+    /// The server(s) of `BackendChoice::Remote`.
+    pub remote: Option<RemoteSettings>,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             opt_batch: None,
             self_check: true,
             logger: Logger::default(),
+            remote: None,
         }
     }
 }
@@ -146,6 +150,7 @@ pub struct Pipeline {
     spec: ModelSpec,
     info: ModelInfo,
     logger: Logger,
+    remote_counters: Arc<RemoteCounters>,
 }
 
 thread_local! {
@@ -166,9 +171,14 @@ impl Pipeline {
             opt_batch: config.opt_batch,
             self_check: config.self_check,
             logger: config.logger.clone(),
+            remote: config.remote.clone(),
+            remote_counters: Arc::default(),
         };
         let choice = config.backend;
-        Self::start(config, move || backend::open(choice, &request))
+        let counters = request.remote_counters.clone();
+        let mut pipeline = Self::start(config, move || backend::open(choice, &request))?;
+        pipeline.remote_counters = counters;
+        Ok(pipeline)
     }
 
     /// Like [`new`](Self::new), with a backend of the caller's own (opened on the worker thread).
@@ -267,6 +277,7 @@ impl Pipeline {
             spec,
             info,
             logger: config.logger,
+            remote_counters: Arc::default(),
         })
     }
 
@@ -366,6 +377,15 @@ impl Pipeline {
 
     pub fn stats(&self) -> Stats {
         self.store.stats()
+    }
+
+    /// REMOTE's batches sent again to another endpoint, and switches of endpoint (both 0 for
+    /// the other backends).
+    pub fn remote_stats(&self) -> (u64, u64) {
+        (
+            self.remote_counters.retries(),
+            self.remote_counters.failovers(),
+        )
     }
 
     /// Stops intake, lets queued work finish for up to the drain timeout (the rest is cancelled),

@@ -83,6 +83,8 @@ fn backend_matches_onnxruntime_on_the_reference_tensor() {
         opt_batch: None,
         self_check: true,
         logger: Default::default(),
+        remote: None,
+        remote_counters: Default::default(),
     };
     let mut backend = TractBackend::open(&request).unwrap();
     for n in [1usize, 3, 32] {

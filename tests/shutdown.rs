@@ -4,6 +4,8 @@
 #![cfg(feature = "cpu-tract")]
 
 mod common;
+#[cfg(feature = "remote")]
+mod fake_oip;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -156,8 +158,46 @@ fn five_hundred_create_destroy_cycles_with_work_in_flight_leave_no_thread_behind
     );
 }
 
+/// REMOTE: the handle's tokio runtime and connections end with lm_destroy, also when destroy
+/// comes while the server hangs on a call.
+#[cfg(feature = "remote")]
+fn remote_create_and_destroy_leave_no_thread_behind() {
+    // The fake server's own threads exist before the baseline is taken.
+    let server = fake_oip::FakeServer::start(fake_oip::FakeModel::FirstByte);
+    let threads_before = baseline_threads();
+    let endpoints = std::ffi::CString::new(server.url()).unwrap();
+    let frame = Gray::new();
+    for round in 0..10u64 {
+        server.set(|f| f.hang = round % 3 == 2);
+        let mut cfg = default_config();
+        cfg.backend = lm_backend::LM_BACKEND_REMOTE as i32;
+        cfg.remote_endpoints = endpoints.as_ptr();
+        cfg.remote_timeout_ms = 300;
+        cfg.drain_timeout_ms = 100;
+        cfg.max_batch = 4;
+        let (status, h, message) = create(&cfg);
+        assert_eq!(status, LM_STATUS_OK, "{message}");
+        for id in 0..(round % 9) {
+            // SAFETY: live handle, valid frame.
+            let _ = unsafe { lm_enqueue(h, id, &frame.image(), &center_box()) };
+        }
+        let t0 = Instant::now();
+        // SAFETY: live handle, no other call racing.
+        unsafe { lm_destroy(h) };
+        let took = t0.elapsed();
+        // drain 100 ms + one request timeout 300 ms, with room for a loaded machine.
+        assert!(
+            took < Duration::from_millis(900),
+            "round {round}: destroy took {took:?}"
+        );
+        assert_eq!(thread_count(), threads_before, "round {round}");
+    }
+}
+
 #[test]
 fn shutdown_scenarios() {
+    #[cfg(feature = "remote")]
+    remote_create_and_destroy_leave_no_thread_behind();
     destroy_with_a_full_queue_from_four_producers_is_bounded_and_leaks_no_thread();
     create_and_destroy_in_a_loop_leaves_no_thread_behind();
     five_hundred_create_destroy_cycles_with_work_in_flight_leave_no_thread_behind();

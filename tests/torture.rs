@@ -5,6 +5,8 @@
 //! The seed is printed; `LMBATCH_SEED=<n> cargo test --test torture` replays a run.
 
 mod common;
+#[cfg(feature = "remote")]
+mod fake_oip;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -107,12 +109,12 @@ fn hostile_call(h: *mut lm_handle, id: u64, rng: &mut Rng, frame: &Gray) -> lm_s
     unsafe { lm_enqueue(h, id, &img, &bx) }
 }
 
-fn run_thread(h: Shared, t: u64, seed: u64) -> Seen {
+fn run_thread(h: Shared, t: u64, seed: u64, num_points: usize) -> Seen {
     let mut rng = Rng::new(seed ^ (t.wrapping_mul(0x9E37_79B9)));
     let frame = Gray::new();
     let mut live: HashMap<u64, bool> = HashMap::new(); // id -> live (accepted, not final)
     let mut seen = Seen::default();
-    let mut points = vec![0f32; 4 * 3];
+    let mut points = vec![0f32; num_points * 3];
     for step in 0..STEPS_PER_THREAD {
         // A VMS-like pace, so that batches keep up and every final state occurs often.
         std::thread::sleep(Duration::from_micros(rng.below(400)));
@@ -132,7 +134,7 @@ fn run_thread(h: Shared, t: u64, seed: u64) -> Seen {
             let ms = if op < 65 { 0 } else { rng.below(6) as u32 };
             timeout = Duration::from_millis(u64::from(ms));
             let mut out = landmarks_buf(&mut points);
-            // SAFETY: live handle, buffer of 4 points (the fake model's count).
+            // SAFETY: live handle, buffer of the model's point count.
             ("pop", unsafe { lm_pop_wait(h.0, id, ms, &mut out) })
         } else if op < 95 {
             // SAFETY: live handle.
@@ -195,7 +197,7 @@ fn run_thread(h: Shared, t: u64, seed: u64) -> Seen {
             continue;
         }
         let mut out = landmarks_buf(&mut points);
-        // SAFETY: live handle, buffer of 4 points.
+        // SAFETY: live handle, buffer of the model's point count.
         match unsafe { lm_pop_wait(h.0, id, 10_000, &mut out) } {
             LM_STATUS_OK => seen.delivered += 1,
             LM_STATUS_INFERENCE_FAILED => seen.failed += 1,
@@ -219,14 +221,54 @@ fn random_abi_sequences_keep_every_promise_with_two_batches_in_flight() {
     torture(true);
 }
 
-fn torture(overlap: bool) {
-    let seed = seed("torture");
-    let mut backend = FakeBackend::new(8);
-    backend.chaos = Some((Rng::new(seed), 8, Duration::from_millis(1)));
-    backend.overlap = overlap;
-    backend.finish_sleep = Duration::from_micros(if overlap { 500 } else { 0 });
-    let in_flight = backend.max_in_flight.clone();
+/// The same over LM_BACKEND_REMOTE against two fake Open Inference Protocol servers that refuse
+/// (UNAVAILABLE), garble replies and stall at intervals: retries and failovers included.
+#[test]
+#[cfg(feature = "remote")]
+fn random_abi_sequences_keep_every_promise_over_remote_with_faults() {
+    let a = fake_oip::FakeServer::start(fake_oip::FakeModel::FirstByte);
+    let b = fake_oip::FakeServer::start(fake_oip::FakeModel::FirstByte);
+    a.set(|f| {
+        f.unavailable_every = Some(5);
+        f.garbage_every = Some(11);
+    });
+    b.set(|f| {
+        f.unavailable_every = Some(7);
+        f.delay = Duration::from_millis(1);
+    });
+    let remote = lmbatch::backend::remote::RemoteSettings::parse(
+        Some(&format!("{},{}", a.url(), b.url())),
+        None,
+        None,
+        2000,
+        500,
+        None,
+        None,
+    )
+    .unwrap();
     let config = Config {
+        backend: lmbatch::BackendChoice::Remote,
+        remote: Some(remote),
+        ..torture_config()
+    };
+    let pipeline = Pipeline::new(config).unwrap();
+    let s = run_and_check(pipeline, 468);
+    println!(
+        "remote: refused {} + {}, calls {} + {}",
+        a.stats.unavailable_sent(),
+        b.stats.unavailable_sent(),
+        a.stats.infer_calls(),
+        b.stats.infer_calls()
+    );
+    assert!(
+        a.stats.unavailable_sent() + b.stats.unavailable_sent() > 0,
+        "no fault fired"
+    );
+    assert!(s.batches > 0);
+}
+
+fn torture_config() -> Config {
+    Config {
         max_batch: 8,
         queue_capacity: Some(16),
         max_wait: Duration::from_millis(1),
@@ -234,14 +276,41 @@ fn torture(overlap: bool) {
         result_capacity: 1024,
         result_ttl: Some(Duration::from_millis(40)),
         ..Config::default()
-    };
-    let pipeline = Pipeline::with_backend(config, move || {
+    }
+}
+
+fn torture(overlap: bool) {
+    let seed = seed("torture");
+    let mut backend = FakeBackend::new(8);
+    backend.chaos = Some((Rng::new(seed), 8, Duration::from_millis(1)));
+    backend.overlap = overlap;
+    backend.finish_sleep = Duration::from_micros(if overlap { 500 } else { 0 });
+    let in_flight = backend.max_in_flight.clone();
+    let pipeline = Pipeline::with_backend(torture_config(), move || {
         Ok(Box::new(backend) as Box<dyn lmbatch::Backend>)
     })
     .unwrap();
+    let s = run_and_check(pipeline, 4);
+    let most = *in_flight.lock();
+    println!("overlap {overlap}: at most {most} batches in flight");
+    if overlap {
+        assert!(most <= lmbatch::backend::MAX_IN_FLIGHT, "{most} in flight");
+        // (Under a sanitizer too few batches run to be sure the load ever overlapped.)
+        if s.batches >= 200 {
+            assert_eq!(most, 2, "the load never overlapped two batches");
+        }
+    } else {
+        assert_eq!(most, 0);
+    }
+}
+
+/// Runs the 8 threads over `pipeline` (a model of `num_points`), destroys it and checks the
+/// ledger; returns the final stats.
+fn run_and_check(pipeline: Pipeline, num_points: usize) -> lm_stats {
+    let seed = seed("torture");
     let h = Shared(handle_from_pipeline(pipeline));
     let threads: Vec<_> = (0..THREADS)
-        .map(|t| std::thread::spawn(move || run_thread(h, t, seed)))
+        .map(|t| std::thread::spawn(move || run_thread(h, t, seed, num_points)))
         .collect();
     let seen: Vec<Seen> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let s = stats(h.0);
@@ -294,17 +363,6 @@ fn torture(overlap: bool) {
     assert_eq!(s.rejected_invalid, total(|s| s.invalid));
     assert_eq!(s.queued + s.in_flight + s.ready, 0);
     assert!(c_reconciles(&s));
-    let most = *in_flight.lock();
-    println!("overlap {overlap}: at most {most} batches in flight");
-    if overlap {
-        assert!(most <= lmbatch::backend::MAX_IN_FLIGHT, "{most} in flight");
-        // (Under a sanitizer too few batches run to be sure the load ever overlapped.)
-        if s.batches >= 200 {
-            assert_eq!(most, 2, "the load never overlapped two batches");
-        }
-    } else {
-        assert_eq!(most, 0);
-    }
     // Every final state must have occurred; with 8% faulty batches, 200 batches make a run
     // without a failure a one-in-ten-million event. (Under a sanitizer far fewer batches run.)
     if s.batches >= 200 {
@@ -323,4 +381,5 @@ fn torture(overlap: bool) {
         worst < Duration::from_millis(500),
         "a call blocked {worst:?} past its timeout"
     );
+    s
 }

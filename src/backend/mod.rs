@@ -7,11 +7,14 @@ pub mod null;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
 /// cbindgen:ignore
+pub mod remote;
+/// cbindgen:ignore
 pub mod self_check;
 /// cbindgen:ignore
 pub mod tensorrt;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
@@ -66,6 +69,8 @@ pub enum BackendChoice {
     TensorRt = 2,
     /// ONNX Runtime on the CPU, loaded at run time.
     OnnxRuntime = 3,
+    /// An Open Inference Protocol server (Triton, KServe, MLServer); never chosen by AUTO.
+    Remote = 4,
 }
 
 impl BackendChoice {
@@ -75,6 +80,7 @@ impl BackendChoice {
             1 => BackendChoice::Cpu,
             2 => BackendChoice::TensorRt,
             3 => BackendChoice::OnnxRuntime,
+            4 => BackendChoice::Remote,
             other => return Err(Error::invalid(format!("unknown backend {other}"))),
         })
     }
@@ -100,6 +106,10 @@ pub struct OpenRequest {
     /// Run the batch-invariance self-check when a GPU backend opens.
     pub self_check: bool,
     pub logger: Logger,
+    /// Where REMOTE sends batches; `None` unless it was asked for.
+    pub remote: Option<remote::RemoteSettings>,
+    /// REMOTE's retries and failovers, read by the pipeline's stats.
+    pub remote_counters: Arc<remote::RemoteCounters>,
 }
 
 /// Opens the backend for `choice`. Returns it with the reasons AUTO passed over TensorRT (and
@@ -109,6 +119,7 @@ pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Bac
         BackendChoice::Cpu => Ok((open_cpu(request)?, String::new())),
         BackendChoice::TensorRt => Ok((tensorrt::open(request)?, String::new())),
         BackendChoice::OnnxRuntime => Ok((open_onnxruntime(request)?, String::new())),
+        BackendChoice::Remote => Ok((remote::open(request)?, String::new())),
         BackendChoice::Auto => {
             let mut reasons = Vec::new();
             for (name, open) in [

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs tests/remote_real.rs against REAL Open Inference Protocol servers on 127.0.0.1: Triton (the
+# tritonserver binary of the nvidia-pytriton wheel, model run by a Python callable over
+# onnxruntime) and MLServer (a small custom runtime over onnxruntime). Starts each server in its
+# own process group, hands the test its PID (the failover test stops Triton by that PID mid-
+# stream), and stops whatever is left by PID on exit.
+#
+# Without the servers' packages (no venv and LMBATCH_REMOTE_VENV unset) the tests are skipped
+# with the reason, unless LMBATCH_REQUIRE_REMOTE_SERVERS=1 (as .ci/run sets): then it fails.
+# usage: scripts/test-remote-servers.sh [VENV]   (scripts/remote-venv.sh makes one)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${1:-${LMBATCH_REMOTE_VENV:-$root/target/remote-venv}}"
+py="$venv/bin/python"
+if ! [ -x "$py" ] || ! "$py" -c "import pytriton, mlserver, onnxruntime" 2>/dev/null; then
+  why="no venv with nvidia-pytriton, mlserver and onnxruntime at $venv (make one with scripts/remote-venv.sh)"
+  if [ "${LMBATCH_REQUIRE_REMOTE_SERVERS:-0}" = 1 ]; then
+    echo "remote servers: $why" >&2
+    exit 1
+  fi
+  echo "remote servers: SKIPPED: $why"
+  exit 0
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    # Each server leads its own process group (setsid): stop the group, then make sure.
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  sleep 1
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+model="$root/models/face_landmark_468_u8.onnx"
+libdir="$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')"
+
+# Triton (pytriton): its Python backend stub needs this Python's libpython.
+tg="$(free_port)"; th="$(free_port)"; tm="$(free_port)"
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" setsid "$py" \
+  "$root/tests/remote_servers/pytriton_server.py" "$tg" "$th" "$tm" "$model" \
+  >"$work/triton.log" 2>&1 &
+triton_pid=$!
+pids+=("$triton_pid")
+
+# MLServer: the served model and one of the wrong shape (for the MODEL_ERROR test).
+mg="$(free_port)"; mh="$(free_port)"; mm="$(free_port)"
+repo="$work/mlserver"
+for name in face_landmark_u8 face_landmark_wrong_shape; do
+  mkdir -p "$repo/$name"
+  cp "$root/tests/remote_servers/mlserver/runtime.py" "$repo/$name/"
+  sed -e "s|MODEL_PATH|$model|" -e "s|\"face_landmark_u8\"|\"$name\"|" \
+    "$root/tests/remote_servers/mlserver/model-settings.json" >"$repo/$name/model-settings.json"
+done
+sed -i 's|\[-1, 192, 192, 3\]|[-1, 224, 224, 3]|' "$repo/face_landmark_wrong_shape/model-settings.json"
+cat >"$repo/settings.json" <<JSON
+{"host": "127.0.0.1", "http_port": $mh, "grpc_port": $mg, "metrics_port": $mm,
+ "parallel_workers": 0, "grpc_max_message_length": 67108864, "debug": false}
+JSON
+(cd "$repo" && setsid "$venv/bin/mlserver" start . >"$work/mlserver.log" 2>&1) &
+mlserver_pid=$!
+pids+=("$mlserver_pid")
+
+wait_ready() { # NAME PORT
+  for _ in $(seq 1 180); do
+    if "$py" - "$2" <<'PY' 2>/dev/null; then return 0; fi
+import sys, tritonclient.grpc as g
+sys.exit(0 if g.InferenceServerClient(f"127.0.0.1:{sys.argv[1]}").is_model_ready("face_landmark_u8") else 1)
+PY
+    sleep 0.5
+  done
+  echo "$1 did not get ready; its log:" >&2
+  tail -40 "$work/$1.log" >&2
+  return 1
+}
+wait_ready triton "$tg"
+wait_ready mlserver "$mg"
+echo "remote servers: triton 127.0.0.1:$tg (pid $triton_pid), mlserver 127.0.0.1:$mg (pid $mlserver_pid)"
+
+ort="$("$py" -c 'import glob, os, onnxruntime as o; d=os.path.join(os.path.dirname(o.__file__), "capi"); print(sorted(p for p in glob.glob(d + "/libonnxruntime.so*") if "providers" not in p)[0])')"
+LMBATCH_TRITON_URL="http://127.0.0.1:$tg" LMBATCH_TRITON_PGID="$triton_pid" \
+LMBATCH_MLSERVER_URL="http://127.0.0.1:$mg" ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$ort}" \
+  cargo test --locked --test remote_real -- --test-threads=1 --nocapture

@@ -1,0 +1,645 @@
+//! The tonic side of the REMOTE backend: the handle's own tokio runtime, one lazily connected
+//! channel per endpoint, their health, and the retry/failover rule around `ModelInfer`.
+//!
+//! Threads: the runtime's two workers (named `lmbatch-remote`) belong to the backend, which the
+//! pipeline's worker thread owns; dropping the backend shuts the runtime down and joins them, so
+//! nothing outlives `lm_destroy`.
+
+use std::collections::VecDeque;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Request, Status};
+
+use super::oip::grpc_inference_service_client::GrpcInferenceServiceClient;
+use super::oip::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
+use super::oip::{
+    ModelInferRequest, ModelInferResponse, ModelMetadataRequest, ModelMetadataResponse,
+    ModelReadyRequest,
+};
+use super::{
+    choose_encoding, decode_reply, encode_input, probe_backoff, Encoding, FailureClass,
+    RemoteCounters, RemoteSettings, ReplyTensor, TensorInfo,
+};
+use crate::backend::{Backend, BatchOutput, OpenRequest, Overlapped, MAX_IN_FLIGHT};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::{LogLevel, Logger};
+use crate::model::ModelSpec;
+
+/// Pause before a batch is sent again to the next endpoint.
+const RETRY_DELAY: Duration = Duration::from_millis(20);
+
+/// A failed call: what happened, and whether it is worth another endpoint.
+struct CallError {
+    class: FailureClass,
+    message: String,
+}
+
+impl CallError {
+    fn from_status(endpoint: &str, what: &str, status: &Status) -> Self {
+        // A status the client made itself from a broken connection carries its cause as a
+        // source; one the server sent does not. Only the server's INTERNAL fails at once.
+        let local = std::error::Error::source(status).is_some();
+        let class = match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded => FailureClass::Retry,
+            Code::Unknown | Code::Internal | Code::Cancelled if local => FailureClass::Retry,
+            _ => FailureClass::Fail,
+        };
+        CallError {
+            class,
+            message: format!(
+                "{endpoint}: {what}: {:?} {}",
+                status.code(),
+                status.message()
+            ),
+        }
+    }
+
+    fn timeout(endpoint: &str, what: &str, after: Duration) -> Self {
+        CallError {
+            class: FailureClass::Retry,
+            message: format!(
+                "{endpoint}: {what}: no answer within {} ms",
+                after.as_millis()
+            ),
+        }
+    }
+}
+
+/// Health of one endpoint.
+#[derive(Debug, Default)]
+struct Health {
+    /// Failures in a row; 0: healthy.
+    failures: u32,
+    /// Not used again (nor probed) before this instant.
+    down_until: Option<Instant>,
+}
+
+struct Remote {
+    endpoints: Vec<String>,
+    clients: Vec<GrpcInferenceServiceClient<Channel>>,
+    health: Mutex<HealthTable>,
+    settings: RemoteSettings,
+    metadata: MetadataMap,
+    counters: Arc<RemoteCounters>,
+    logger: Logger,
+}
+
+struct HealthTable {
+    /// The endpoint batches go to while it stays healthy.
+    current: usize,
+    health: Vec<Health>,
+}
+
+/// Where a try of a batch goes.
+enum Target {
+    /// A healthy endpoint.
+    Ready(usize),
+    /// A failed endpoint whose backoff is over: probe it first.
+    Probe(usize),
+}
+
+impl Remote {
+    fn request<T>(&self, message: T, timeout: Duration) -> Request<T> {
+        let mut request = Request::new(message);
+        *request.metadata_mut() = self.metadata.clone();
+        request.set_timeout(timeout);
+        request
+    }
+
+    /// The first usable endpoint from `from` on (in ring order), skipping `except`.
+    fn pick(&self, from: usize, except: Option<usize>) -> Option<Target> {
+        let table = self.health.lock();
+        let n = self.endpoints.len();
+        let now = Instant::now();
+        let mut due = None;
+        for i in (0..n).map(|k| (from + k) % n) {
+            if Some(i) == except {
+                continue;
+            }
+            let h = &table.health[i];
+            if h.failures == 0 {
+                return Some(Target::Ready(i));
+            }
+            if due.is_none() && h.down_until.is_none_or(|t| t <= now) {
+                due = Some(i);
+            }
+        }
+        due.map(Target::Probe)
+    }
+
+    fn mark_failed(&self, i: usize, why: &str) {
+        let mut table = self.health.lock();
+        let h = &mut table.health[i];
+        h.failures = h.failures.saturating_add(1);
+        let backoff = probe_backoff(h.failures);
+        h.down_until = Some(Instant::now() + backoff);
+        drop(table);
+        self.logger.log(
+            LogLevel::Warning,
+            &format!(
+                "remote endpoint marked failed (probed again in {} ms): {why}",
+                backoff.as_millis()
+            ),
+        );
+    }
+
+    /// Marks `i` healthy and makes it the current endpoint; counts a failover when it was not.
+    fn mark_healthy(&self, i: usize) {
+        let mut table = self.health.lock();
+        table.health[i] = Health::default();
+        if table.current != i {
+            let from = table.current;
+            table.current = i;
+            drop(table);
+            self.counters.count_failover();
+            self.logger.log(
+                LogLevel::Warning,
+                &format!(
+                    "remote: batches now go to {} instead of {}",
+                    self.endpoints[i], self.endpoints[from]
+                ),
+            );
+        }
+    }
+
+    async fn model_ready(
+        &self,
+        i: usize,
+        timeout: Duration,
+    ) -> std::result::Result<bool, CallError> {
+        let endpoint = &self.endpoints[i];
+        let request = self.request(
+            ModelReadyRequest {
+                name: self.settings.model.clone(),
+                version: self.settings.model_version.clone(),
+            },
+            timeout,
+        );
+        let mut client = self.clients[i].clone();
+        match tokio::time::timeout(timeout, client.model_ready(request)).await {
+            Err(_) => Err(CallError::timeout(endpoint, "ModelReady", timeout)),
+            Ok(Err(status)) => Err(CallError::from_status(endpoint, "ModelReady", &status)),
+            Ok(Ok(reply)) => Ok(reply.into_inner().ready),
+        }
+    }
+
+    async fn model_metadata(
+        &self,
+        i: usize,
+        timeout: Duration,
+    ) -> std::result::Result<ModelMetadataResponse, CallError> {
+        let endpoint = &self.endpoints[i];
+        let request = self.request(
+            ModelMetadataRequest {
+                name: self.settings.model.clone(),
+                version: self.settings.model_version.clone(),
+            },
+            timeout,
+        );
+        let mut client = self.clients[i].clone();
+        match tokio::time::timeout(timeout, client.model_metadata(request)).await {
+            Err(_) => Err(CallError::timeout(endpoint, "ModelMetadata", timeout)),
+            Ok(Err(status)) => Err(CallError::from_status(endpoint, "ModelMetadata", &status)),
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+        }
+    }
+
+    /// One try on `target`: a probe first when it had failed, then `ModelInfer`.
+    async fn try_infer(
+        &self,
+        target: Target,
+        message: ModelInferRequest,
+    ) -> (usize, std::result::Result<ModelInferResponse, CallError>) {
+        let timeout = self.settings.timeout;
+        let started = Instant::now();
+        let i = match target {
+            Target::Ready(i) => i,
+            Target::Probe(i) => {
+                match self.model_ready(i, timeout).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let message = format!(
+                            "{}: ModelReady: model {:?} is not ready",
+                            self.endpoints[i], self.settings.model
+                        );
+                        return (
+                            i,
+                            Err(CallError {
+                                class: FailureClass::Retry,
+                                message,
+                            }),
+                        );
+                    }
+                    Err(e) => return (i, Err(e)),
+                }
+                i
+            }
+        };
+        let left = timeout.saturating_sub(started.elapsed());
+        let request = self.request(message, left);
+        let mut client = self.clients[i].clone();
+        let endpoint = &self.endpoints[i];
+        let result = match tokio::time::timeout(left, client.model_infer(request)).await {
+            Err(_) => Err(CallError::timeout(endpoint, "ModelInfer", timeout)),
+            Ok(Err(status)) => Err(CallError::from_status(endpoint, "ModelInfer", &status)),
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+        };
+        (i, result)
+    }
+
+    /// Sends one batch: on the current endpoint, and once more on the next healthy one when the
+    /// first try fails for want of a server. Never sent twice to a server that answered.
+    async fn infer(&self, message: ModelInferRequest) -> Result<ModelInferResponse> {
+        let failed = |why: String| Error::new(ErrorKind::InferenceFailed, why);
+        let current = self.health.lock().current;
+        let Some(target) = self.pick(current, None) else {
+            return Err(failed(self.all_down()));
+        };
+        let (first, result) = self.try_infer(target, message.clone()).await;
+        let why = match result {
+            Ok(reply) => {
+                self.mark_healthy(first);
+                return Ok(reply);
+            }
+            Err(e) if e.class == FailureClass::Fail => return Err(failed(e.message)),
+            Err(e) => e.message,
+        };
+        self.mark_failed(first, &why);
+        let Some(target) = self.pick(first + 1, Some(first)) else {
+            return Err(failed(format!(
+                "{why}; no other healthy endpoint to retry on"
+            )));
+        };
+        tokio::time::sleep(RETRY_DELAY).await;
+        self.counters.count_retry();
+        let (second, result) = self.try_infer(target, message).await;
+        match result {
+            Ok(reply) => {
+                self.mark_healthy(second);
+                Ok(reply)
+            }
+            Err(e) => {
+                if e.class == FailureClass::Retry {
+                    self.mark_failed(second, &e.message);
+                }
+                Err(failed(format!("{why}; retried: {}", e.message)))
+            }
+        }
+    }
+
+    fn all_down(&self) -> String {
+        let table = self.health.lock();
+        let now = Instant::now();
+        let next = table
+            .health
+            .iter()
+            .filter_map(|h| h.down_until)
+            .min()
+            .map_or(0, |t| t.saturating_duration_since(now).as_millis());
+        format!(
+            "every remote endpoint failed recently ({}); the next probe is in {next} ms",
+            self.endpoints.join(", ")
+        )
+    }
+}
+
+pub struct RemoteBackend {
+    name: String,
+    spec: ModelSpec,
+    max_batch: usize,
+    encoding: Encoding,
+    input_name: String,
+    remote: Arc<Remote>,
+    runtime: Option<Runtime>,
+    running: VecDeque<(usize, JoinHandle<Result<ModelInferResponse>>)>,
+    staging: Vec<u8>,
+}
+
+fn unavailable(message: String) -> Error {
+    Error::new(ErrorKind::BackendUnavailable, message)
+}
+
+fn channel(url: &str, settings: &RemoteSettings, tls: Option<&ClientTlsConfig>) -> Result<Channel> {
+    let mut endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|e| Error::invalid(format!("remote endpoint {url:?}: {e}")))?
+        .connect_timeout(settings.connect_timeout)
+        .tcp_nodelay(true)
+        .http2_adaptive_window(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| unavailable(format!("remote endpoint {url}: TLS: {e}")))?;
+    }
+    Ok(endpoint.connect_lazy())
+}
+
+fn tls_config(settings: &RemoteSettings) -> Result<Option<ClientTlsConfig>> {
+    if !settings.endpoints.iter().any(|e| e.starts_with("https://")) {
+        return Ok(None);
+    }
+    let config = ClientTlsConfig::new();
+    Ok(Some(match &settings.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::invalid(format!("remote_ca_file {}: {e}", path.display())))?;
+            config.ca_certificate(Certificate::from_pem(pem))
+        }
+        None => config.with_native_roots(),
+    }))
+}
+
+fn metadata(settings: &RemoteSettings) -> Result<MetadataMap> {
+    let mut map = MetadataMap::new();
+    for (name, value) in &settings.headers {
+        let key = AsciiMetadataKey::from_str(name)
+            .map_err(|e| Error::invalid(format!("remote_headers name {name:?}: {e}")))?;
+        let value = AsciiMetadataValue::from_str(value)
+            .map_err(|e| Error::invalid(format!("remote_headers value for {name:?}: {e}")))?;
+        map.append(key, value);
+    }
+    Ok(map)
+}
+
+impl RemoteBackend {
+    pub fn open(request: &OpenRequest, settings: &RemoteSettings) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lmbatch-remote")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the remote runtime: {e}"),
+                )
+            })?;
+        let tls = tls_config(settings)?;
+        let metadata = metadata(settings)?;
+        let clients = {
+            let _entered = runtime.enter();
+            settings
+                .endpoints
+                .iter()
+                .map(|url| {
+                    channel(url, settings, tls.as_ref()).map(|c| {
+                        GrpcInferenceServiceClient::new(c)
+                            .max_decoding_message_size(64 << 20)
+                            .max_encoding_message_size(usize::MAX)
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        let remote = Arc::new(Remote {
+            endpoints: settings.endpoints.clone(),
+            clients,
+            health: Mutex::new(HealthTable {
+                current: 0,
+                health: settings
+                    .endpoints
+                    .iter()
+                    .map(|_| Health::default())
+                    .collect(),
+            }),
+            settings: settings.clone(),
+            metadata,
+            counters: request.remote_counters.clone(),
+            logger: request.logger.clone(),
+        });
+        let spec = ModelSpec::face_landmark_468();
+        let (endpoint, input_name, encoding) = runtime.block_on(check_model(&remote, &spec))?;
+        remote.health.lock().current = endpoint;
+        if encoding == Encoding::F32Nchw {
+            request.logger.log(
+                LogLevel::Warning,
+                &format!(
+                    "remote model {:?} takes FP32: {} bytes a face instead of {} (UINT8); a batch of {} is {} MiB, over MLServer's default 4 MiB and KServe's 8 MiB receive limits",
+                    settings.model,
+                    4 * spec.crop_bytes(),
+                    spec.crop_bytes(),
+                    request.max_batch,
+                    (4 * spec.crop_bytes() * request.max_batch) >> 20
+                ),
+            );
+        }
+        Ok(RemoteBackend {
+            name: format!("remote:{}", settings.endpoints[endpoint]),
+            spec,
+            max_batch: request.max_batch,
+            encoding,
+            input_name,
+            remote,
+            runtime: Some(runtime),
+            running: VecDeque::with_capacity(MAX_IN_FLIGHT),
+            staging: Vec::new(),
+        })
+    }
+
+    fn runtime(&self) -> Result<&Runtime> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "the remote runtime is gone"))
+    }
+
+    fn message(&mut self, crops: &[&[u8]]) -> ModelInferRequest {
+        let n = crops.len();
+        encode_input(&self.spec, self.encoding, crops, &mut self.staging);
+        let settings = &self.remote.settings;
+        ModelInferRequest {
+            model_name: settings.model.clone(),
+            model_version: settings.model_version.clone(),
+            inputs: vec![InferInputTensor {
+                name: self.input_name.clone(),
+                datatype: self.encoding.datatype().into(),
+                shape: self
+                    .encoding
+                    .shape(n, self.spec.input_size as usize)
+                    .to_vec(),
+                ..Default::default()
+            }],
+            outputs: [&self.spec.landmarks_name, &self.spec.score_name]
+                .into_iter()
+                .map(|name| InferRequestedOutputTensor {
+                    name: name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            raw_input_contents: vec![self.staging.clone()],
+            ..Default::default()
+        }
+    }
+
+    fn decode(&self, n: usize, reply: &ModelInferResponse, out: &mut BatchOutput) -> Result<()> {
+        let tensors: Vec<ReplyTensor<'_>> = reply
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(k, o)| ReplyTensor {
+                name: &o.name,
+                datatype: &o.datatype,
+                shape: &o.shape,
+                raw: reply.raw_output_contents.get(k).map(Vec::as_slice),
+                fp32: o
+                    .contents
+                    .as_ref()
+                    .map_or(&[], |c| c.fp32_contents.as_slice()),
+            })
+            .collect();
+        decode_reply(&self.spec, n, &tensors, out)
+    }
+}
+
+/// At create: ModelReady then ModelMetadata on the first endpoint that answers. Returns that
+/// endpoint, the input's name and the encoding.
+async fn check_model(remote: &Remote, spec: &ModelSpec) -> Result<(usize, String, Encoding)> {
+    let timeout = remote.settings.connect_timeout + remote.settings.timeout;
+    let mut unreachable = Vec::new();
+    for i in 0..remote.endpoints.len() {
+        match remote.model_ready(i, timeout).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::new(
+                ErrorKind::ModelError,
+                format!(
+                    "{}: the server has no ready model {:?}{} (ModelReady answered ready = false)",
+                    remote.endpoints[i],
+                    remote.settings.model,
+                    version_note(&remote.settings.model_version)
+                ),
+            )),
+            Err(e) if e.class == FailureClass::Retry => {
+                remote.mark_failed(i, &e.message);
+                unreachable.push(e.message);
+                continue;
+            }
+            Err(e) => {
+                // Servers answer an unknown model with different codes (NOT_FOUND,
+                // UNAVAILABLE, INVALID_ARGUMENT): any answer that is not `ready` means no model.
+                return Err(Error::new(
+                    ErrorKind::ModelError,
+                    format!(
+                        "the server has no ready model {:?}{}: {}",
+                        remote.settings.model,
+                        version_note(&remote.settings.model_version),
+                        e.message
+                    ),
+                ));
+            }
+        }
+        let meta = remote.model_metadata(i, timeout).await.map_err(|e| {
+            Error::new(
+                ErrorKind::ModelError,
+                format!("cannot read the model's metadata: {}", e.message),
+            )
+        })?;
+        let info =
+            |tensors: &[super::oip::model_metadata_response::TensorMetadata]| -> Vec<TensorInfo> {
+                tensors
+                    .iter()
+                    .map(|t| TensorInfo {
+                        name: t.name.clone(),
+                        datatype: t.datatype.clone(),
+                        shape: t.shape.clone(),
+                    })
+                    .collect()
+            };
+        let (input, encoding) = choose_encoding(spec, &info(&meta.inputs), &info(&meta.outputs))
+            .map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: model {:?}: {}",
+                        remote.endpoints[i],
+                        remote.settings.model,
+                        e.message()
+                    ),
+                )
+            })?;
+        return Ok((i, input, encoding));
+    }
+    Err(unavailable(format!(
+        "no remote endpoint answered: {}",
+        unreachable.join("; ")
+    )))
+}
+
+fn version_note(version: &str) -> String {
+    if version.is_empty() {
+        String::new()
+    } else {
+        format!(" version {version:?}")
+    }
+}
+
+impl Backend for RemoteBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
+        Overlapped::start(self, crops)?;
+        Overlapped::finish(self, out)
+    }
+
+    fn overlapped(&mut self) -> Option<&mut dyn Overlapped> {
+        Some(self)
+    }
+}
+
+impl Overlapped for RemoteBackend {
+    fn start(&mut self, crops: &[&[u8]]) -> Result<()> {
+        if self.running.len() >= MAX_IN_FLIGHT {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "more remote batches started than may be in flight",
+            ));
+        }
+        let message = self.message(crops);
+        let remote = self.remote.clone();
+        let task = self
+            .runtime()?
+            .spawn(async move { remote.infer(message).await });
+        self.running.push_back((crops.len(), task));
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut BatchOutput) -> Result<()> {
+        let Some((n, task)) = self.running.pop_front() else {
+            return Err(Error::new(ErrorKind::Internal, "no remote batch to finish"));
+        };
+        let reply = self.runtime()?.block_on(task).map_err(|e| {
+            Error::new(
+                ErrorKind::InferenceFailed,
+                format!("remote call ended: {e}"),
+            )
+        })??;
+        self.decode(n, &reply, out)
+    }
+}
+
+impl Drop for RemoteBackend {
+    fn drop(&mut self) {
+        for (_, task) in self.running.drain(..) {
+            task.abort();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            // Calls still open are dropped; the workers are joined (bounded, in case one is
+            // stuck in a system call such as a DNS lookup).
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}

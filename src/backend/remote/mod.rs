@@ -1,0 +1,539 @@
+//! The REMOTE backend: each batch goes, as ONE unary gRPC `ModelInfer`, to a server speaking the
+//! Open Inference Protocol (KServe v2): NVIDIA Triton, KServe, Seldon MLServer. The server's own
+//! batcher and replicas spread the load; this module is only its client.
+//!
+//! What is here is pure and always compiled (the settings, the tensor encodings, the checks of a
+//! server's model metadata and replies, the retry rule); the tonic client lives in `client.rs`
+//! behind the cargo feature `remote`, so the [`Backend`](super::Backend) trait never sees gRPC.
+
+#[cfg(feature = "remote")]
+mod client;
+/// cbindgen:ignore
+#[cfg(feature = "remote")]
+pub mod oip;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::{Backend, BatchOutput, OpenRequest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{to_planar, ModelSpec};
+
+/// The model name asked for when the caller gives none.
+pub const DEFAULT_MODEL: &str = "face_landmark_u8";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// What `lm_config`'s `remote_*` fields say, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSettings {
+    /// `http://host:port` or `https://host:port`, in the caller's order.
+    pub endpoints: Vec<String>,
+    pub model: String,
+    /// Empty: the server's choice.
+    pub model_version: String,
+    /// Per batch request (each try).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Sent with every call (authorization), names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// PEM bundle of the roots for https://; `None`: the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl RemoteSettings {
+    /// Parses the caller's strings. `endpoints` is a comma-separated list; `headers` holds
+    /// `name: value` lines separated by '\n' (a trailing '\r' is dropped).
+    pub fn parse(
+        endpoints: Option<&str>,
+        model: Option<&str>,
+        model_version: Option<&str>,
+        timeout_ms: u32,
+        connect_timeout_ms: u32,
+        headers: Option<&str>,
+        ca_file: Option<PathBuf>,
+    ) -> Result<Self> {
+        let endpoints = parse_endpoints(endpoints.unwrap_or(""))?;
+        let model = model.filter(|m| !m.is_empty()).unwrap_or(DEFAULT_MODEL);
+        let ms = |v: u32, default: Duration| {
+            if v == 0 {
+                default
+            } else {
+                Duration::from_millis(u64::from(v))
+            }
+        };
+        Ok(RemoteSettings {
+            endpoints,
+            model: model.to_string(),
+            model_version: model_version.unwrap_or("").to_string(),
+            timeout: ms(timeout_ms, DEFAULT_TIMEOUT),
+            connect_timeout: ms(connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT),
+            headers: parse_headers(headers.unwrap_or(""))?,
+            ca_file,
+        })
+    }
+}
+
+/// Splits and checks `"http://a:1,https://b:2"`.
+pub fn parse_endpoints(list: &str) -> Result<Vec<String>> {
+    let endpoints: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
+    if endpoints.is_empty() {
+        return Err(Error::invalid(
+            "remote_endpoints is required for LM_BACKEND_REMOTE (e.g. \"http://10.0.0.5:8001\")",
+        ));
+    }
+    for e in &endpoints {
+        let rest = e
+            .strip_prefix("http://")
+            .or_else(|| e.strip_prefix("https://"));
+        match rest {
+            Some(hostport) if !hostport.is_empty() && !hostport.contains(char::is_whitespace) => {}
+            _ => {
+                return Err(Error::invalid(format!(
+                    "remote endpoint {e:?} is not http://host:port or https://host:port"
+                )))
+            }
+        }
+    }
+    Ok(endpoints)
+}
+
+/// `"name: value"` lines into pairs; names are lower-cased (gRPC metadata keys are).
+pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(Error::invalid(format!(
+                "remote_headers line {line:?} is not \"name: value\""
+            )));
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let value = value.trim();
+        if !valid_name || name.ends_with("-bin") || value.bytes().any(|b| !(32..127).contains(&b)) {
+            return Err(Error::invalid(format!(
+                "remote_headers line {line:?}: the name must be ASCII letters, digits, '-', '_' or '.' (not '-bin') and the value printable ASCII"
+            )));
+        }
+        headers.push((name, value.to_string()));
+    }
+    Ok(headers)
+}
+
+/// Retries and failovers, shared by the backend (on its runtime) and `lm_get_stats`.
+#[derive(Debug, Default)]
+pub struct RemoteCounters {
+    retries: AtomicU64,
+    failovers: AtomicU64,
+}
+
+impl RemoteCounters {
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    pub fn failovers(&self) -> u64 {
+        self.failovers.load(Ordering::Relaxed)
+    }
+
+    pub fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_failover(&self) {
+        self.failovers.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How the served model takes its input (chosen from its metadata at create).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `UINT8 [-1, side, side, 3]`: the staged crops as they are (110,592 bytes a face).
+    U8Nhwc,
+    /// `FP32 [-1, 3, side, side]`, value = byte / 255: four times the bytes.
+    F32Nchw,
+}
+
+impl Encoding {
+    pub fn datatype(self) -> &'static str {
+        match self {
+            Encoding::U8Nhwc => "UINT8",
+            Encoding::F32Nchw => "FP32",
+        }
+    }
+
+    /// The request's input shape for `n` items.
+    pub fn shape(self, n: usize, side: usize) -> [i64; 4] {
+        let (n, s) = (n as i64, side as i64);
+        match self {
+            Encoding::U8Nhwc => [n, s, s, 3],
+            Encoding::F32Nchw => [n, 3, s, s],
+        }
+    }
+}
+
+/// One tensor as a server describes it in `ModelMetadata`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub datatype: String,
+    pub shape: Vec<i64>,
+}
+
+/// The served model's input name and encoding, or why it is not a model this library can feed
+/// (the error names the mismatch).
+pub fn choose_encoding(
+    spec: &ModelSpec,
+    inputs: &[TensorInfo],
+    outputs: &[TensorInfo],
+) -> Result<(String, Encoding)> {
+    let side = i64::from(spec.input_size);
+    let mismatch = |why: String| Error::new(ErrorKind::ModelError, why);
+    let [input] = inputs else {
+        return Err(mismatch(format!(
+            "the served model has {} inputs ({}); expected one: UINT8 [-1,{side},{side},3] or FP32 [-1,3,{side},{side}]",
+            inputs.len(),
+            describe(inputs)
+        )));
+    };
+    let encoding = match (input.datatype.as_str(), input.shape.as_slice()) {
+        ("UINT8", [-1, h, w, 3]) if *h == side && *w == side => Encoding::U8Nhwc,
+        ("FP32", [-1, 3, h, w]) if *h == side && *w == side => Encoding::F32Nchw,
+        _ => {
+            return Err(mismatch(format!(
+                "the served model's input is {}; expected UINT8 [-1,{side},{side},3] or FP32 [-1,3,{side},{side}] (a dynamic batch dimension first)",
+                describe(inputs)
+            )))
+        }
+    };
+    for (name, per_item) in [
+        (&spec.landmarks_name, spec.point_floats() as i64),
+        (&spec.score_name, 1),
+    ] {
+        let Some(out) = outputs.iter().find(|o| &o.name == name) else {
+            return Err(mismatch(format!(
+                "the served model has no output {name:?} (it has {})",
+                describe(outputs)
+            )));
+        };
+        let (first, rest) = out.shape.split_first().unwrap_or((&0, &[]));
+        let count: i64 = rest.iter().product();
+        if out.datatype != "FP32" || *first != -1 || count != per_item {
+            return Err(mismatch(format!(
+                "the served model's output {name:?} is {} {:?}; expected FP32 with a dynamic batch dimension and {per_item} values per item",
+                out.datatype, out.shape
+            )));
+        }
+    }
+    Ok((input.name.clone(), encoding))
+}
+
+fn describe(tensors: &[TensorInfo]) -> String {
+    if tensors.is_empty() {
+        return "none".into();
+    }
+    tensors
+        .iter()
+        .map(|t| format!("{:?} {} {:?}", t.name, t.datatype, t.shape))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The request's raw input bytes for `crops` (each `spec.crop_bytes()` interleaved RGB bytes).
+pub fn encode_input(spec: &ModelSpec, encoding: Encoding, crops: &[&[u8]], out: &mut Vec<u8>) {
+    out.clear();
+    match encoding {
+        Encoding::U8Nhwc => {
+            out.reserve(crops.len() * spec.crop_bytes());
+            for crop in crops {
+                out.extend_from_slice(crop);
+            }
+        }
+        Encoding::F32Nchw => {
+            let mut planar = Vec::new();
+            to_planar(
+                crops,
+                spec.input_size as usize,
+                spec.input_scale,
+                &mut planar,
+            );
+            out.reserve(planar.len() * 4);
+            for v in planar {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// One output tensor of a reply: its declared type and shape and its values, from the raw
+/// bytes (Triton) or from the typed `fp32_contents` (MLServer may send either).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplyTensor<'a> {
+    pub name: &'a str,
+    pub datatype: &'a str,
+    pub shape: &'a [i64],
+    pub raw: Option<&'a [u8]>,
+    pub fp32: &'a [f32],
+}
+
+/// Fills `out` from a reply for `n` items; a wrong type, shape, byte count or a missing output
+/// fails the batch with what was wrong.
+pub fn decode_reply(
+    spec: &ModelSpec,
+    n: usize,
+    outputs: &[ReplyTensor<'_>],
+    out: &mut BatchOutput,
+) -> Result<()> {
+    let fail = |why: String| Error::new(ErrorKind::InferenceFailed, why);
+    for (name, per_item, dst) in [
+        (&spec.landmarks_name, spec.point_floats(), &mut out.points),
+        (&spec.score_name, 1, &mut out.scores),
+    ] {
+        let Some(t) = outputs.iter().find(|t| t.name == name.as_str()) else {
+            let names: Vec<&str> = outputs.iter().map(|t| t.name).collect();
+            return Err(fail(format!(
+                "the reply has no output {name:?} (it has {names:?})"
+            )));
+        };
+        let want = n * per_item;
+        let shape_count = t
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| usize::try_from(d).ok().map(|d| acc * d));
+        if t.datatype != "FP32" || t.shape.first() != Some(&(n as i64)) || shape_count != Some(want)
+        {
+            return Err(fail(format!(
+                "output {name:?} is {} {:?}; expected FP32 [{n}, ...] with {want} values",
+                t.datatype, t.shape
+            )));
+        }
+        dst.clear();
+        match t.raw {
+            Some(raw) => {
+                if raw.len() != want * 4 {
+                    return Err(fail(format!(
+                        "output {name:?} has {} bytes; expected {} ({want} FP32 values)",
+                        raw.len(),
+                        want * 4
+                    )));
+                }
+                dst.extend(
+                    raw.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                );
+            }
+            None => {
+                if t.fp32.len() != want {
+                    return Err(fail(format!(
+                        "output {name:?} has {} values; expected {want}",
+                        t.fp32.len()
+                    )));
+                }
+                dst.extend_from_slice(t.fp32);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a failed call is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureClass {
+    /// UNAVAILABLE, a connection error, a timeout: the endpoint is marked failed and the batch
+    /// is tried once more on the next healthy endpoint.
+    Retry,
+    /// The server answered and refused (INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, INTERNAL,
+    /// ...), or the reply is malformed: the batch fails at once; the endpoint stays healthy.
+    Fail,
+}
+
+/// Backoff before a failed endpoint is probed again: 250 ms doubling per failure, at most 5 s.
+pub fn probe_backoff(consecutive_failures: u32) -> Duration {
+    let ms = 250u64.saturating_mul(1 << consecutive_failures.saturating_sub(1).min(5));
+    Duration::from_millis(ms.min(5000))
+}
+
+/// Opens the REMOTE backend.
+pub fn open(request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    let settings = request.remote.as_ref().ok_or_else(|| {
+        Error::invalid("LM_BACKEND_REMOTE needs remote_endpoints (no remote settings were given)")
+    })?;
+    open_client(request, settings)
+}
+
+#[cfg(feature = "remote")]
+fn open_client(request: &OpenRequest, settings: &RemoteSettings) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(client::RemoteBackend::open(request, settings)?))
+}
+
+#[cfg(not(feature = "remote"))]
+fn open_client(_request: &OpenRequest, _settings: &RemoteSettings) -> Result<Box<dyn Backend>> {
+    Err(Error::new(
+        ErrorKind::BackendUnavailable,
+        "this build of lmbatch has no remote backend (feature remote is off)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(name: &str, datatype: &str, shape: &[i64]) -> TensorInfo {
+        TensorInfo {
+            name: name.into(),
+            datatype: datatype.into(),
+            shape: shape.to_vec(),
+        }
+    }
+
+    fn good_outputs() -> Vec<TensorInfo> {
+        vec![
+            t("landmarks", "FP32", &[-1, 468, 3]),
+            t("face_score", "FP32", &[-1, 1]),
+        ]
+    }
+
+    #[test]
+    fn endpoints_and_headers_parse_and_bad_ones_are_named() {
+        assert_eq!(
+            parse_endpoints(" http://a:1 ,https://b:2,").unwrap(),
+            vec!["http://a:1", "https://b:2"]
+        );
+        assert!(parse_endpoints("").is_err());
+        let e = parse_endpoints("http://a:1,grpc://b:2").unwrap_err();
+        assert!(e.message().contains("grpc://b:2"), "{e}");
+        assert_eq!(
+            parse_headers("Authorization: Bearer x\r\n\nx-api-key:k ").unwrap(),
+            vec![
+                ("authorization".into(), "Bearer x".into()),
+                ("x-api-key".into(), "k".into())
+            ]
+        );
+        assert!(parse_headers("no colon").is_err());
+        assert!(parse_headers("bad name: v").is_err());
+        assert!(parse_headers("x-bin: v").is_err());
+    }
+
+    #[test]
+    fn settings_take_defaults() {
+        let s = RemoteSettings::parse(Some("http://h:1"), None, None, 0, 0, None, None).unwrap();
+        assert_eq!(s.model, DEFAULT_MODEL);
+        assert_eq!(s.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(s.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        assert!(s.headers.is_empty());
+    }
+
+    #[test]
+    fn metadata_picks_the_encoding_or_names_the_mismatch() {
+        let spec = ModelSpec::face_landmark_468();
+        let u8_in = [t("input", "UINT8", &[-1, 192, 192, 3])];
+        assert_eq!(
+            choose_encoding(&spec, &u8_in, &good_outputs()).unwrap(),
+            ("input".into(), Encoding::U8Nhwc)
+        );
+        let f32_in = [t("x", "FP32", &[-1, 3, 192, 192])];
+        assert_eq!(
+            choose_encoding(&spec, &f32_in, &good_outputs()).unwrap().1,
+            Encoding::F32Nchw
+        );
+        let wrong = [t("input", "UINT8", &[-1, 224, 224, 3])];
+        let e = choose_encoding(&spec, &wrong, &good_outputs()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ModelError);
+        assert!(e.message().contains("[-1, 224, 224, 3]"), "{e}");
+        let nhwc_f32 = [t("input", "FP32", &[-1, 192, 192, 3])];
+        assert!(choose_encoding(&spec, &nhwc_f32, &good_outputs()).is_err());
+        let fixed = [t("input", "UINT8", &[8, 192, 192, 3])];
+        assert!(choose_encoding(&spec, &fixed, &good_outputs()).is_err());
+        let no_score = vec![t("landmarks", "FP32", &[-1, 1404])];
+        let e = choose_encoding(&spec, &u8_in, &no_score).unwrap_err();
+        assert!(e.message().contains("face_score"), "{e}");
+        let short = vec![
+            t("landmarks", "FP32", &[-1, 68, 3]),
+            t("face_score", "FP32", &[-1, 1]),
+        ];
+        let e = choose_encoding(&spec, &u8_in, &short).unwrap_err();
+        assert!(e.message().contains("landmarks"), "{e}");
+    }
+
+    #[test]
+    fn inputs_encode_as_the_model_takes_them() {
+        let spec = ModelSpec::face_landmark_468();
+        let crop: Vec<u8> = (0..spec.crop_bytes()).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        encode_input(&spec, Encoding::U8Nhwc, &[&crop, &crop], &mut out);
+        assert_eq!(out.len(), 2 * 110_592);
+        assert_eq!(&out[..crop.len()], crop.as_slice());
+        encode_input(&spec, Encoding::F32Nchw, &[&crop], &mut out);
+        assert_eq!(out.len(), 4 * 110_592);
+        let value = |i: usize| f32::from_le_bytes(out[4 * i..4 * i + 4].try_into().unwrap());
+        // Pixel 1's green is byte 4; the green plane starts at 192 * 192.
+        assert_eq!(value(192 * 192 + 1), 4.0 / 255.0);
+        assert_eq!(value(0), 0.0);
+    }
+
+    #[test]
+    fn replies_decode_or_fail_naming_what_is_wrong() {
+        let spec = ModelSpec::face_landmark_468();
+        let points: Vec<u8> = (0..2 * 1404)
+            .flat_map(|i| (i as f32).to_le_bytes())
+            .collect();
+        let scores = [0.25f32, 0.75];
+        let good = |raw_points: &[u8]| -> Vec<u8> { raw_points.to_vec() };
+        let p = good(&points);
+        let outputs = vec![
+            ReplyTensor {
+                name: "face_score",
+                datatype: "FP32",
+                shape: &[2, 1],
+                raw: None,
+                fp32: &scores,
+            },
+            ReplyTensor {
+                name: "landmarks",
+                datatype: "FP32",
+                shape: &[2, 468, 3],
+                raw: Some(&p),
+                fp32: &[],
+            },
+        ];
+        let mut out = BatchOutput::default();
+        decode_reply(&spec, 2, &outputs, &mut out).unwrap();
+        assert_eq!(out.points.len(), 2 * 1404);
+        assert_eq!(out.points[1403], 1403.0);
+        assert_eq!(out.scores, vec![0.25, 0.75]);
+
+        let mut wrong_type = outputs.clone();
+        wrong_type[1].datatype = "FP16";
+        let e = decode_reply(&spec, 2, &wrong_type, &mut out).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InferenceFailed);
+        assert!(e.message().contains("FP16"), "{e}");
+        let mut short = outputs.clone();
+        short[1].raw = Some(&p[..p.len() - 4]);
+        let e = decode_reply(&spec, 2, &short, &mut out).unwrap_err();
+        assert!(e.message().contains("bytes"), "{e}");
+        let e = decode_reply(&spec, 3, &outputs, &mut out).unwrap_err();
+        assert!(e.message().contains("[3, ...]"), "{e}");
+        let e = decode_reply(&spec, 2, &outputs[..1], &mut out).unwrap_err();
+        assert!(e.message().contains("landmarks"), "{e}");
+    }
+
+    #[test]
+    fn probes_back_off_up_to_five_seconds() {
+        assert_eq!(probe_backoff(1), Duration::from_millis(250));
+        assert_eq!(probe_backoff(2), Duration::from_millis(500));
+        assert_eq!(probe_backoff(30), Duration::from_millis(5000));
+    }
+}

@@ -1,0 +1,342 @@
+//! A fake Open Inference Protocol server for the REMOTE tests: a real tonic gRPC server on
+//! 127.0.0.1, with the faults real servers will not produce on demand (UNAVAILABLE every Nth
+//! call, slow or hanging replies, a dropped connection, malformed replies, a wrong model).
+//! Its "model" is either tract (the library's own CPU backend, so REMOTE can be compared with a
+//! local run) or a cheap function of each crop.
+#![allow(dead_code)]
+
+#[allow(clippy::all)]
+mod oip {
+    include!("oip_server.rs");
+}
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use oip::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
+use oip::model_infer_response::InferOutputTensor;
+use oip::model_metadata_response::TensorMetadata;
+use oip::*;
+use parking_lot::Mutex;
+use tonic::{Request, Response, Status};
+
+/// What the fake server does wrong, changeable while it runs.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Every Nth ModelInfer answers UNAVAILABLE.
+    pub unavailable_every: Option<u64>,
+    /// Every ModelInfer waits this long first.
+    pub delay: Duration,
+    /// ModelInfer never answers.
+    pub hang: bool,
+    /// ModelReady answers ready = false.
+    pub not_ready: bool,
+    /// The reply's landmarks are FP16 (type mismatch).
+    pub wrong_dtype: bool,
+    /// The reply's landmarks lack their last 4 bytes.
+    pub short_bytes: bool,
+    /// Every Nth ModelInfer's reply lacks 4 bytes.
+    pub garbage_every: Option<u64>,
+    /// The reply has no face_score output.
+    pub missing_output: bool,
+    /// ModelInfer answers INVALID_ARGUMENT.
+    pub invalid_argument: bool,
+}
+
+/// How the fake computes outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FakeModel {
+    /// The library's tract backend on the received crops.
+    Tract,
+    /// Every value of item i = its first crop byte; score 0.9 (cheap, for load).
+    FirstByte,
+}
+
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub input_datatype: &'static str,
+    pub input_shape: Vec<i64>,
+    pub landmarks_shape: Vec<i64>,
+}
+
+impl Default for Served {
+    fn default() -> Self {
+        Served {
+            input_datatype: "UINT8",
+            input_shape: vec![-1, 192, 192, 3],
+            landmarks_shape: vec![-1, 468, 3],
+        }
+    }
+}
+
+struct Service {
+    model: FakeModel,
+    served: Served,
+    faults: Arc<Mutex<Faults>>,
+    stats: Arc<ServerStats>,
+    tract: Option<Mutex<Box<dyn lmbatch::Backend>>>,
+}
+
+/// What the server saw.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub infer_calls: AtomicU64,
+    pub unavailable_sent: AtomicU64,
+    pub items: AtomicU64,
+    pub ready_calls: AtomicU64,
+    /// The last `authorization` header seen.
+    pub authorization: Mutex<Option<String>>,
+}
+
+impl ServerStats {
+    pub fn infer_calls(&self) -> u64 {
+        self.infer_calls.load(Ordering::SeqCst)
+    }
+    pub fn items(&self) -> u64 {
+        self.items.load(Ordering::SeqCst)
+    }
+    pub fn unavailable_sent(&self) -> u64 {
+        self.unavailable_sent.load(Ordering::SeqCst)
+    }
+}
+
+fn tensor(name: &str, datatype: &str, shape: Vec<i64>) -> TensorMetadata {
+    TensorMetadata {
+        name: name.into(),
+        datatype: datatype.into(),
+        shape,
+        ..Default::default()
+    }
+}
+
+#[tonic::async_trait]
+impl GrpcInferenceService for Service {
+    async fn server_live(
+        &self,
+        _r: Request<ServerLiveRequest>,
+    ) -> Result<Response<ServerLiveResponse>, Status> {
+        Ok(Response::new(ServerLiveResponse { live: true }))
+    }
+
+    async fn model_ready(
+        &self,
+        r: Request<ModelReadyRequest>,
+    ) -> Result<Response<ModelReadyResponse>, Status> {
+        self.stats.ready_calls.fetch_add(1, Ordering::SeqCst);
+        let ready = r.get_ref().name == "face_landmark_u8" && !self.faults.lock().not_ready;
+        Ok(Response::new(ModelReadyResponse { ready }))
+    }
+
+    async fn model_metadata(
+        &self,
+        _r: Request<ModelMetadataRequest>,
+    ) -> Result<Response<ModelMetadataResponse>, Status> {
+        Ok(Response::new(ModelMetadataResponse {
+            name: "face_landmark_u8".into(),
+            versions: vec!["1".into()],
+            platform: "fake".into(),
+            inputs: vec![tensor(
+                "input",
+                self.served.input_datatype,
+                self.served.input_shape.clone(),
+            )],
+            outputs: vec![
+                tensor("landmarks", "FP32", self.served.landmarks_shape.clone()),
+                tensor("face_score", "FP32", vec![-1, 1]),
+            ],
+            ..Default::default()
+        }))
+    }
+
+    async fn model_infer(
+        &self,
+        r: Request<ModelInferRequest>,
+    ) -> Result<Response<ModelInferResponse>, Status> {
+        let call = self.stats.infer_calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(auth) = r.metadata().get("authorization") {
+            *self.stats.authorization.lock() = auth.to_str().ok().map(str::to_string);
+        }
+        let faults = self.faults.lock().clone();
+        if faults.hang {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        if !faults.delay.is_zero() {
+            tokio::time::sleep(faults.delay).await;
+        }
+        if faults.unavailable_every.is_some_and(|n| call % n == 0) {
+            self.stats.unavailable_sent.fetch_add(1, Ordering::SeqCst);
+            return Err(Status::unavailable("fake: overloaded"));
+        }
+        if faults.invalid_argument {
+            return Err(Status::invalid_argument("fake: bad input"));
+        }
+        let req = r.into_inner();
+        let input = req
+            .inputs
+            .first()
+            .ok_or_else(|| Status::invalid_argument("no input"))?;
+        let raw = req
+            .raw_input_contents
+            .first()
+            .ok_or_else(|| Status::invalid_argument("no raw input"))?;
+        let n = input.shape[0] as usize;
+        let crop = 192 * 192 * 3;
+        if input.datatype != "UINT8" || raw.len() != n * crop {
+            return Err(Status::invalid_argument(format!(
+                "fake: {} {:?} with {} bytes",
+                input.datatype,
+                input.shape,
+                raw.len()
+            )));
+        }
+        self.stats.items.fetch_add(n as u64, Ordering::SeqCst);
+        let crops: Vec<&[u8]> = raw.chunks_exact(crop).collect();
+        let mut out = lmbatch::BatchOutput::default();
+        match (self.model, &self.tract) {
+            (FakeModel::Tract, Some(tract)) => tract
+                .lock()
+                .infer(&crops, &mut out)
+                .map_err(|e| Status::internal(e.to_string()))?,
+            _ => {
+                for c in &crops {
+                    out.points
+                        .extend(std::iter::repeat_n(f32::from(c[0]), 468 * 3));
+                    out.scores.push(0.9);
+                }
+            }
+        }
+        let mut points: Vec<u8> = out.points.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let scores: Vec<u8> = out.scores.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if faults.short_bytes || faults.garbage_every.is_some_and(|n| call % n == 0) {
+            points.truncate(points.len() - 4);
+        }
+        let n = n as i64;
+        let mut outputs = vec![InferOutputTensor {
+            name: "landmarks".into(),
+            datatype: if faults.wrong_dtype { "FP16" } else { "FP32" }.into(),
+            shape: vec![n, 468, 3],
+            ..Default::default()
+        }];
+        let mut raw_out = vec![points];
+        if !faults.missing_output {
+            outputs.push(InferOutputTensor {
+                name: "face_score".into(),
+                datatype: "FP32".into(),
+                shape: vec![n, 1],
+                ..Default::default()
+            });
+            raw_out.push(scores);
+        }
+        Ok(Response::new(ModelInferResponse {
+            model_name: req.model_name,
+            outputs,
+            raw_output_contents: raw_out,
+            ..Default::default()
+        }))
+    }
+}
+
+/// A running fake server; dropping or [`kill`](Self::kill)ing it closes every connection at once.
+pub struct FakeServer {
+    pub addr: SocketAddr,
+    pub faults: Arc<Mutex<Faults>>,
+    pub stats: Arc<ServerStats>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FakeServer {
+    pub fn start(model: FakeModel) -> FakeServer {
+        Self::start_with(model, Served::default(), Faults::default(), None)
+    }
+
+    /// Starts on `port` (0: any free one).
+    pub fn start_with(
+        model: FakeModel,
+        served: Served,
+        faults: Faults,
+        port: Option<u16>,
+    ) -> FakeServer {
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fake-oip")
+            .enable_all()
+            .build()
+            .unwrap();
+        let tract = (model == FakeModel::Tract).then(|| {
+            let request = lmbatch::backend::OpenRequest {
+                model: lmbatch::ModelSource::Bundled,
+                max_batch: 32,
+                device_id: 0,
+                engine_cache_dir: None,
+                opt_batch: None,
+                self_check: false,
+                logger: Default::default(),
+                remote: None,
+                remote_counters: Default::default(),
+            };
+            let (backend, _) =
+                lmbatch::backend::open(lmbatch::BackendChoice::Cpu, &request).expect("tract");
+            Mutex::new(backend)
+        });
+        let faults = Arc::new(Mutex::new(faults));
+        let stats = Arc::new(ServerStats::default());
+        let service = Service {
+            model,
+            served,
+            faults: faults.clone(),
+            stats: stats.clone(),
+            tract,
+        };
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(
+                    GrpcInferenceServiceServer::new(service).max_decoding_message_size(64 << 20),
+                )
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        FakeServer {
+            addr,
+            faults,
+            stats,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every task and connection at once, as a crashed server does.
+    pub fn kill(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+
+    pub fn set(&self, change: impl FnOnce(&mut Faults)) {
+        change(&mut self.faults.lock());
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port nothing listens on (bound then released).
+pub fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}

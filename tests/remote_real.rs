@@ -1,0 +1,226 @@
+//! LM_BACKEND_REMOTE against REAL servers on 127.0.0.1, started by scripts/test-remote-servers.sh:
+//! Triton (nvidia-pytriton's tritonserver) and MLServer, both serving face_landmark_468_u8.onnx
+//! over onnxruntime. Without the servers (the env vars below unset) each test says why it skips.
+#![cfg(feature = "remote")]
+
+mod common;
+
+use std::ffi::CString;
+use std::time::{Duration, Instant};
+
+use common::*;
+use lmbatch::ffi::lm_status::*;
+use lmbatch::ffi::*;
+
+const TRITON: &str = "LMBATCH_TRITON_URL";
+const MLSERVER: &str = "LMBATCH_MLSERVER_URL";
+
+fn server(var: &str) -> Option<String> {
+    let url = std::env::var(var).ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        println!("SKIPPED: {var} is not set (scripts/test-remote-servers.sh starts the servers)");
+    }
+    url
+}
+
+struct Remote {
+    cfg: lm_config,
+    _strings: Vec<CString>,
+}
+
+fn remote(endpoints: &str, model: Option<&str>) -> Remote {
+    let mut cfg = default_config();
+    let e = CString::new(endpoints).unwrap();
+    cfg.backend = lm_backend::LM_BACKEND_REMOTE as i32;
+    cfg.remote_endpoints = e.as_ptr();
+    cfg.remote_timeout_ms = 10_000;
+    let mut strings = vec![e];
+    if let Some(m) = model {
+        let m = CString::new(m).unwrap();
+        cfg.remote_model = m.as_ptr();
+        strings.push(m);
+    }
+    Remote {
+        cfg,
+        _strings: strings,
+    }
+}
+
+/// The local reference: ONNX Runtime when it loads (ORT_DYLIB_PATH), else tract.
+fn local_handle() -> *mut lm_handle {
+    let mut cfg = default_config();
+    cfg.backend = if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        lm_backend::LM_BACKEND_ONNXRUNTIME as i32
+    } else {
+        lm_backend::LM_BACKEND_CPU as i32
+    };
+    let (status, h, message) = create(&cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    h
+}
+
+fn run_faces(h: *mut lm_handle, faces: &[EvalFace]) -> Vec<Vec<f32>> {
+    for (id, f) in faces.iter().enumerate() {
+        // SAFETY: live handle, valid frame.
+        assert_eq!(
+            unsafe { lm_enqueue(h, id as u64, &f.image(), &f.lm_box()) },
+            LM_STATUS_OK
+        );
+    }
+    (0..faces.len())
+        .map(|id| {
+            let mut points = vec![0f32; 468 * 3];
+            let mut out = landmarks_buf(&mut points);
+            // SAFETY: live handle, 468-point buffer.
+            let s = unsafe { lm_pop_wait(h, id as u64, 30_000, &mut out) };
+            assert_eq!(s, LM_STATUS_OK, "face {id}");
+            points
+        })
+        .collect()
+}
+
+fn equals_local(var: &str) {
+    let Some(url) = server(var) else { return };
+    let r = remote(&url, None);
+    let (status, h, message) = create(&r.cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    let local = local_handle();
+    let faces = eval_faces();
+    let got = run_faces(h, &faces);
+    let want = run_faces(local, &faces);
+    let mut worst = 0f32;
+    for (g, w) in got.iter().zip(&want) {
+        worst = g
+            .iter()
+            .zip(w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(worst, f32::max);
+    }
+    println!(
+        "{var}: {} faces, worst point difference vs local {worst:e} px",
+        faces.len()
+    );
+    assert!(worst <= 1e-3, "REMOTE differs from local by {worst} px");
+    // SAFETY: live handles.
+    unsafe {
+        lm_destroy(h);
+        lm_destroy(local);
+    }
+}
+
+#[test]
+fn the_faces_set_through_triton_equals_local_onnxruntime() {
+    equals_local(TRITON);
+}
+
+#[test]
+fn the_faces_set_through_mlserver_equals_local_onnxruntime() {
+    equals_local(MLSERVER);
+}
+
+#[test]
+fn real_servers_refuse_a_missing_or_misshapen_model_by_its_ready_flag_and_metadata() {
+    let (Some(triton), Some(mlserver)) = (server(TRITON), server(MLSERVER)) else {
+        return;
+    };
+    // Triton and MLServer answer an unknown model with different codes; both are MODEL_ERROR.
+    for url in [&triton, &mlserver] {
+        let r = remote(url, Some("no_such_model"));
+        let (status, _, message) = create(&r.cfg);
+        assert_eq!(status, LM_STATUS_MODEL_ERROR, "{url}: {message}");
+        assert!(message.contains("no_such_model"), "{message}");
+    }
+    let r = remote(&mlserver, Some("face_landmark_wrong_shape"));
+    let (status, _, message) = create(&r.cfg);
+    assert_eq!(status, LM_STATUS_MODEL_ERROR, "{message}");
+    assert!(message.contains("224"), "{message}");
+    println!("wrong shape: {message}");
+}
+
+#[test]
+fn stopping_triton_mid_stream_fails_over_to_mlserver_losing_nothing() {
+    let (Some(triton), Some(mlserver)) = (server(TRITON), server(MLSERVER)) else {
+        return;
+    };
+    let Ok(pgid) = std::env::var("LMBATCH_TRITON_PGID") else {
+        println!("SKIPPED: LMBATCH_TRITON_PGID is not set");
+        return;
+    };
+    let mut r = remote(&format!("{triton},{mlserver}"), None);
+    r.cfg.remote_timeout_ms = 5000;
+    r.cfg.queue_capacity = 96;
+    let (status, h, message) = create(&r.cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    let faces = eval_faces();
+    let total = 2000u64;
+    let stop_at = 600u64;
+    let mut finals = vec![None; total as usize];
+    let mut points = vec![0f32; 468 * 3];
+    let mut popped = 0u64;
+    let mut stopped = false;
+    let t0 = Instant::now();
+    let mut pop = |id: u64, finals: &mut Vec<Option<lm_status>>| {
+        let mut out = landmarks_buf(&mut points);
+        // SAFETY: live handle, 468-point buffer.
+        let s = unsafe { lm_pop_wait(h, id, 30_000, &mut out) };
+        assert!(finals[id as usize].replace(s).is_none(), "face {id} twice");
+    };
+    for id in 0..total {
+        let f = &faces[id as usize % faces.len()];
+        loop {
+            // SAFETY: live handle, valid frame.
+            match unsafe { lm_enqueue(h, id, &f.image(), &f.lm_box()) } {
+                LM_STATUS_OK => break,
+                LM_STATUS_QUEUE_FULL => {
+                    pop(popped, &mut finals);
+                    popped += 1;
+                }
+                other => panic!("enqueue {id}: {other:?}"),
+            }
+        }
+        if id == stop_at && !stopped {
+            // Stop Triton (its whole process group) by PID while batches are in flight.
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+            stopped = true;
+        }
+    }
+    while popped < total {
+        pop(popped, &mut finals);
+        popped += 1;
+    }
+    let s = stats(h);
+    // SAFETY: live handle.
+    unsafe { lm_destroy(h) };
+    let ok = finals.iter().filter(|s| **s == Some(LM_STATUS_OK)).count();
+    let failed = finals
+        .iter()
+        .filter(|s| **s == Some(LM_STATUS_INFERENCE_FAILED))
+        .count();
+    println!(
+        "{total} faces in {:?}: ok {ok}, failed {failed}, retries {}, failovers {}",
+        t0.elapsed(),
+        s.remote_retries,
+        s.remote_failovers
+    );
+    assert_eq!(
+        ok + failed,
+        total as usize,
+        "a face ended otherwise: {finals:?}"
+    );
+    assert!(s.remote_failovers >= 1, "{s:?}");
+    // The stream went on through MLServer: most faces after the stop succeeded.
+    let after = finals[(stop_at as usize + 200)..]
+        .iter()
+        .filter(|s| **s == Some(LM_STATUS_OK))
+        .count();
+    assert!(
+        after >= (total - stop_at - 200) as usize * 9 / 10,
+        "only {after} after the stop"
+    );
+    assert_eq!(s.accepted, total);
+    assert_eq!(s.popped, total);
+}

@@ -1,0 +1,46 @@
+"""NVIDIA Triton Inference Server (the real tritonserver binary from the nvidia-pytriton wheel)
+serving lmbatch's uint8 model as `face_landmark_u8`, the model run by a Python callable over
+onnxruntime. Listens on 127.0.0.1 only.
+
+usage: python pytriton_server.py GRPC_PORT HTTP_PORT METRICS_PORT MODEL.onnx
+"""
+import sys
+
+import numpy as np
+import onnxruntime as ort
+from pytriton.decorators import batch
+from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
+from pytriton.triton import Triton, TritonConfig
+
+grpc_port, http_port, metrics_port = (int(v) for v in sys.argv[1:4])
+session = ort.InferenceSession(sys.argv[4], providers=["CPUExecutionProvider"])
+
+
+@batch
+def infer(input):
+    landmarks, face_score = session.run(["landmarks", "face_score"], {"input": input})
+    return {"landmarks": landmarks, "face_score": face_score}
+
+
+config = TritonConfig(
+    grpc_address="127.0.0.1", grpc_port=grpc_port,
+    http_address="127.0.0.1", http_port=http_port,
+    metrics_port=metrics_port, allow_metrics=False,
+)
+with Triton(config=config) as triton:
+    triton.bind(
+        model_name="face_landmark_u8",
+        infer_func=infer,
+        inputs=[Tensor(name="input", dtype=np.uint8, shape=(192, 192, 3))],
+        outputs=[
+            Tensor(name="landmarks", dtype=np.float32, shape=(468, 3)),
+            Tensor(name="face_score", dtype=np.float32, shape=(1,)),
+        ],
+        config=ModelConfig(
+            max_batch_size=32,
+            batcher=DynamicBatcher(max_queue_delay_microseconds=500),
+        ),
+        strict=False,
+    )
+    print("pytriton serving face_landmark_u8 on 127.0.0.1:%d" % grpc_port, flush=True)
+    triton.serve()
