@@ -6,7 +6,7 @@
 mod common;
 
 use std::ffi::CString;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use lmbatch::ffi::lm_status::*;

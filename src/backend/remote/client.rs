@@ -504,15 +504,17 @@ async fn check_model(remote: &Remote, spec: &ModelSpec) -> Result<(usize, String
     for i in 0..remote.endpoints.len() {
         match remote.model_ready(i, timeout).await {
             Ok(true) => {}
-            Ok(false) => return Err(Error::new(
-                ErrorKind::ModelError,
-                format!(
+            Ok(false) => {
+                return Err(Error::new(
+                    ErrorKind::ModelError,
+                    format!(
                     "{}: the server has no ready model {:?}{} (ModelReady answered ready = false)",
                     remote.endpoints[i],
                     remote.settings.model,
                     version_note(&remote.settings.model_version)
                 ),
-            )),
+                ))
+            }
             Err(e) if e.class == FailureClass::Retry => {
                 remote.mark_failed(i, &e.message);
                 unreachable.push(e.message);
