@@ -245,7 +245,7 @@ fn a_reply_slower_than_the_timeout_fails_over_or_fails() {
     unsafe { lm_destroy(h) };
     // With a healthy second endpoint: the batch is retried there and succeeds.
     let fast = FakeServer::start(FakeModel::FirstByte);
-    let h = create_remote(&format!("{},{}", slow.url(), fast.url()), 150);
+    let h = create_remote(&format!("{},{}", slow.url(), fast.url()), 400);
     let finals = stream(h, 8);
     let s = stats(h);
     // SAFETY: live handle.

@@ -165,7 +165,10 @@ impl GrpcInferenceService for Service {
         if !faults.delay.is_zero() {
             tokio::time::sleep(faults.delay).await;
         }
-        if faults.unavailable_every.is_some_and(|n| call % n == 0) {
+        if faults
+            .unavailable_every
+            .is_some_and(|n| call.is_multiple_of(n))
+        {
             self.stats.unavailable_sent.fetch_add(1, Ordering::SeqCst);
             return Err(Status::unavailable("fake: overloaded"));
         }
@@ -209,7 +212,7 @@ impl GrpcInferenceService for Service {
         }
         let mut points: Vec<u8> = out.points.iter().flat_map(|v| v.to_le_bytes()).collect();
         let scores: Vec<u8> = out.scores.iter().flat_map(|v| v.to_le_bytes()).collect();
-        if faults.short_bytes || faults.garbage_every.is_some_and(|n| call % n == 0) {
+        if faults.short_bytes || faults.garbage_every.is_some_and(|n| call.is_multiple_of(n)) {
             points.truncate(points.len() - 4);
         }
         let n = n as i64;

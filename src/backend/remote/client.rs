@@ -319,6 +319,7 @@ pub struct RemoteBackend {
     remote: Arc<Remote>,
     runtime: Option<Runtime>,
     running: VecDeque<(usize, JoinHandle<Result<ModelInferResponse>>)>,
+    /// The next request's raw input; its buffer goes with the request.
     staging: Vec<u8>,
 }
 
@@ -471,7 +472,8 @@ impl RemoteBackend {
                     ..Default::default()
                 })
                 .collect(),
-            raw_input_contents: vec![self.staging.clone()],
+            // Handed over, not copied: the request (and its retry) keeps the buffer.
+            raw_input_contents: vec![std::mem::take(&mut self.staging).into()],
             ..Default::default()
         }
     }
