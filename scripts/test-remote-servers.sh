@@ -63,7 +63,7 @@ cat >"$repo/settings.json" <<JSON
 {"host": "127.0.0.1", "http_port": $mh, "grpc_port": $mg, "metrics_port": $mm,
  "parallel_workers": 0, "grpc_max_message_length": 67108864, "debug": false}
 JSON
-(cd "$repo" && setsid "$venv/bin/mlserver" start . >"$work/mlserver.log" 2>&1) &
+(cd "$repo" && exec setsid "$venv/bin/mlserver" start . >"$work/mlserver.log" 2>&1) &
 mlserver_pid=$!
 pids+=("$mlserver_pid")
 
