@@ -87,7 +87,7 @@ fn create_reports_why_it_failed_in_the_callers_buffer() {
             "result_capacity",
         ),
         (
-            Box::new(|c| c.backend = 4),
+            Box::new(|c| c.backend = 5),
             LM_STATUS_INVALID_ARGUMENT,
             "backend",
         ),

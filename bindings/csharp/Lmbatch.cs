@@ -43,6 +43,15 @@ namespace Lmbatch.Native
         public IntPtr log_user;         // void *
         public uint opt_batch;          // since ABI 1.2
         public int self_check;          // since ABI 1.2
+        public IntPtr ready_fn;         // lm_ready_fn, since ABI 1.3
+        public IntPtr ready_user;       // void *
+        public IntPtr remote_endpoints; // const char *, since ABI 1.3 (LM_BACKEND_REMOTE)
+        public IntPtr remote_model;     // const char *
+        public IntPtr remote_model_version; // const char *
+        public uint remote_timeout_ms;
+        public uint remote_connect_timeout_ms;
+        public IntPtr remote_headers;   // const char *
+        public IntPtr remote_ca_file;   // const char *
     }
 
     /// <summary>lm_image: a view of the caller's frame, read only during lm_enqueue.</summary>
@@ -102,6 +111,8 @@ namespace Lmbatch.Native
         public ulong infer_us_p50;
         public ulong infer_us_p99;
         public uint degraded;
+        public ulong remote_retries;    // since ABI 1.3
+        public ulong remote_failovers;  // since ABI 1.3
     }
 
     /// <summary>lm_model_info: what a handle runs.</summary>
@@ -150,7 +161,7 @@ namespace Lmbatch.Native
 
         /// <summary>The C ABI version this binding is written against (LM_API_VERSION_*).</summary>
         public const uint LM_API_VERSION_MAJOR = 1;
-        public const uint LM_API_VERSION_MINOR = 2;
+        public const uint LM_API_VERSION_MINOR = 3;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void lm_config_init(ref lm_config cfg);
@@ -279,6 +290,9 @@ namespace Lmbatch
         TensorRT = 2,
         /// <summary>ONNX Runtime on the CPU, loaded at run time (ORT_DYLIB_PATH); since ABI 1.1.</summary>
         OnnxRuntime = 3,
+        /// <summary>An Open Inference Protocol server (Triton, KServe, MLServer); since ABI 1.3.
+        /// This binding does not set the remote_* fields yet.</summary>
+        Remote = 4,
     }
 
     /// <summary>Log levels of the log callback.</summary>

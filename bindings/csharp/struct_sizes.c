@@ -30,6 +30,15 @@ int main(void) {
     OFF(lm_config, log_user);
     OFF(lm_config, opt_batch);
     OFF(lm_config, self_check);
+    OFF(lm_config, ready_fn);
+    OFF(lm_config, ready_user);
+    OFF(lm_config, remote_endpoints);
+    OFF(lm_config, remote_model);
+    OFF(lm_config, remote_model_version);
+    OFF(lm_config, remote_timeout_ms);
+    OFF(lm_config, remote_connect_timeout_ms);
+    OFF(lm_config, remote_headers);
+    OFF(lm_config, remote_ca_file);
 
     SIZE(lm_image);
     OFF(lm_image, data);
@@ -72,6 +81,8 @@ int main(void) {
     OFF(lm_stats, infer_us_p50);
     OFF(lm_stats, infer_us_p99);
     OFF(lm_stats, degraded);
+    OFF(lm_stats, remote_retries);
+    OFF(lm_stats, remote_failovers);
 
     SIZE(lm_model_info);
     OFF(lm_model_info, struct_size);
@@ -113,5 +124,6 @@ int main(void) {
     CONST(LM_BACKEND_CPU);
     CONST(LM_BACKEND_TENSORRT);
     CONST(LM_BACKEND_ONNXRUNTIME);
+    CONST(LM_BACKEND_REMOTE);
     return 0;
 }
