@@ -472,3 +472,106 @@ fn destroy_with_a_hanging_server_returns_within_drain_plus_timeout() {
         "destroy took {took:?}"
     );
 }
+
+#[test]
+fn https_checks_the_server_against_remote_ca_file() {
+    let dir = std::env::temp_dir().join(format!("lmbatch-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    // A test CA, and a server certificate for 127.0.0.1 signed by it.
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=lmbatch test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output();
+        if !made.as_ref().is_ok_and(|o| o.status.success()) {
+            println!("SKIPPED: openssl could not make a test certificate: {made:?}");
+            return;
+        }
+    }
+    let server = FakeServer::start_tls(
+        &std::fs::read(&cert).unwrap(),
+        &std::fs::read(&key).unwrap(),
+    );
+    let url = format!("https://{}", server.addr);
+    // Trusted through remote_ca_file: works, with the headers.
+    let mut c = remote_config(&url, 5000, Some("authorization: Bearer tls"));
+    let ca = CString::new(ca.to_str().unwrap()).unwrap();
+    c.cfg.remote_ca_file = ca.as_ptr();
+    let (status, h, message) = create(&c.cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    assert!(stream(h, 8).iter().all(|&s| s == LM_STATUS_OK));
+    // SAFETY: live handle.
+    unsafe { lm_destroy(h) };
+    assert_eq!(
+        server.stats.authorization.lock().as_deref(),
+        Some("Bearer tls")
+    );
+    // The system roots do not know this certificate: the handshake fails at create.
+    let c = remote_config(&url, 5000, None);
+    let (status, _, message) = create(&c.cfg);
+    assert_eq!(status, LM_STATUS_BACKEND_UNAVAILABLE, "{message}");
+    assert!(message.contains(&url), "{message}");
+    // A CA file that does not exist is the caller's error.
+    let mut c = remote_config(&url, 5000, None);
+    let missing = CString::new("/nonexistent/ca.pem").unwrap();
+    c.cfg.remote_ca_file = missing.as_ptr();
+    let (status, _, message) = create(&c.cfg);
+    assert_eq!(status, LM_STATUS_INVALID_ARGUMENT, "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -261,6 +261,27 @@ impl FakeServer {
         faults: Faults,
         port: Option<u16>,
     ) -> FakeServer {
+        Self::start_full(model, served, faults, port, None)
+    }
+
+    /// Serves https with this PEM certificate and key.
+    pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> FakeServer {
+        Self::start_full(
+            FakeModel::FirstByte,
+            Served::default(),
+            Faults::default(),
+            None,
+            Some(tonic::transport::Identity::from_pem(cert_pem, key_pem)),
+        )
+    }
+
+    fn start_full(
+        model: FakeModel,
+        served: Served,
+        faults: Faults,
+        port: Option<u16>,
+        tls: Option<tonic::transport::Identity>,
+    ) -> FakeServer {
         let listener =
             std::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).expect("bind 127.0.0.1");
         listener.set_nonblocking(true).unwrap();
@@ -299,7 +320,13 @@ impl FakeServer {
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let _ = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder();
+            if let Some(identity) = tls {
+                builder = builder
+                    .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                    .expect("tls");
+            }
+            let _ = builder
                 .add_service(
                     GrpcInferenceServiceServer::new(service).max_decoding_message_size(64 << 20),
                 )
