@@ -222,8 +222,14 @@ fn one_endpoint_unavailable_every_nth_fails_those_batches_only() {
     let failed = count(&finals, LM_STATUS_INFERENCE_FAILED);
     assert!(failed > 0, "no batch failed");
     assert!(count(&finals, LM_STATUS_OK) > 0);
-    // With no other endpoint there is nothing to retry on.
+    // With no other endpoint there is nothing to retry on; only the refused batches fail (the
+    // endpoint is probed again at the next batch, not left out for its backoff).
     assert_eq!(s.remote_retries, 0);
+    assert!(
+        failed as u64 <= a.stats.unavailable_sent() * 8,
+        "{failed} failed for {} refusals",
+        a.stats.unavailable_sent()
+    );
     assert_eq!(a.stats.items(), count(&finals, LM_STATUS_OK) as u64);
 }
 

@@ -259,9 +259,7 @@ impl Remote {
     async fn infer(&self, message: ModelInferRequest) -> Result<ModelInferResponse> {
         let failed = |why: String| Error::new(ErrorKind::InferenceFailed, why);
         let current = self.health.lock().current;
-        let Some(target) = self.pick(current, None) else {
-            return Err(failed(self.all_down()));
-        };
+        let target = self.pick(current, None).unwrap_or_else(|| self.soonest());
         let (first, result) = self.try_infer(target, message.clone()).await;
         let why = match result {
             Ok(reply) => {
@@ -294,19 +292,14 @@ impl Remote {
         }
     }
 
-    fn all_down(&self) -> String {
+    /// Every endpoint failed recently: the one whose backoff ends first is probed now rather
+    /// than the batch failed untried (one endpoint behind a load balancer must heal by itself).
+    fn soonest(&self) -> Target {
         let table = self.health.lock();
-        let now = Instant::now();
-        let next = table
-            .health
-            .iter()
-            .filter_map(|h| h.down_until)
-            .min()
-            .map_or(0, |t| t.saturating_duration_since(now).as_millis());
-        format!(
-            "every remote endpoint failed recently ({}); the next probe is in {next} ms",
-            self.endpoints.join(", ")
-        )
+        let i = (0..table.health.len())
+            .min_by_key(|&i| table.health[i].down_until)
+            .unwrap_or(0);
+        Target::Probe(i)
     }
 }
 
