@@ -357,14 +357,8 @@ fn guarded<T>(call: impl FnOnce() -> crate::error::Result<T>) -> std::result::Re
     }
 }
 
-/// The text of a panic payload, for the failed items' message.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
+/// Moved to `error.rs` (the TensorRT backend needs it too); kept here for the worker's callers.
+pub use crate::error::panic_message;
 
 #[cfg(test)]
 mod tests {
