@@ -39,11 +39,6 @@
 #include <stdint.h>
 
 /**
- * Batches an overlapping backend must be able to hold started at once.
- */
-#define MAX_IN_FLIGHT 2
-
-/**
  * Major version of the C ABI: a library works with callers built against the same major.
  */
 #define LM_API_VERSION_MAJOR 1
