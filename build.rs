@@ -4,6 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+// Shared with tests/build_include_dirs.rs, which checks the rule against the real compiler.
+#[path = "shim/include_dirs.rs"]
+mod include_dirs;
+
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
@@ -61,39 +65,17 @@ fn find_tensorrt_headers() -> Option<PathBuf> {
         .find(|dir| has_tensorrt_headers(dir))
 }
 
-/// The folders the C++ compiler searches for `<...>` by itself (`-E -v` lists them), canonical.
-/// Passing one of them again as `-isystem` moves it ahead of libstdc++'s own folders and breaks
-/// its `#include_next` (GCC 12: `<cstdlib>` fails), so such a folder is never passed.
-fn default_include_dirs(compiler: &Path) -> Vec<PathBuf> {
-    let output = std::process::Command::new(compiler)
-        .args(["-x", "c++", "-E", "-v", "-"])
-        .stdin(std::process::Stdio::null())
-        .output();
-    let Ok(output) = output else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .skip_while(|line| !line.starts_with("#include <...> search starts here:"))
-        .skip(1)
-        .take_while(|line| !line.starts_with("End of search list."))
-        .filter_map(|line| std::fs::canonicalize(line.trim()).ok())
-        .collect()
-}
-
-/// `-isystem dir`, unless the compiler searches `dir` already (see `default_include_dirs`).
+/// `-isystem dir`, unless the compiler searches `dir` already (see `include_dirs`).
 fn add_system_include(
     build: &mut cc::Build,
     dir: &Path,
     defaults: &[PathBuf],
     used: &mut Vec<String>,
 ) {
-    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    if defaults.contains(&canonical) {
-        return;
+    if let Some(flag) = include_dirs::system_include_flag(dir, defaults) {
+        build.flag("-isystem").flag(dir.as_os_str());
+        used.push(flag);
     }
-    build.flag("-isystem").flag(dir.as_os_str());
-    used.push(format!("-isystem{}", dir.display()));
 }
 
 /// Reruns the build script when a header the shim was compiled against changes.
@@ -147,7 +129,7 @@ fn build_tensorrt_shim(crate_dir: &Path) {
         .warnings(true)
         .extra_warnings(true)
         .warnings_into_errors(true);
-    let defaults = default_include_dirs(build.get_compiler().path());
+    let defaults = include_dirs::default_include_dirs(build.get_compiler().path());
     // The include flags used, for the tests that compile stand-in TensorRT libraries.
     let mut used = Vec::new();
     add_system_include(&mut build, &headers, &defaults, &mut used);
