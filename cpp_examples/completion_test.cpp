@@ -27,7 +27,7 @@ void check(bool ok, const char *what) {
 }
 
 const lmbatch::Box kFace{177.2828f, 80.559f, 271.8469f, 175.1234f};
-constexpr uint64_t kFaces = 48;
+constexpr uint64_t kFaces = 16;  // few: the test also runs under valgrind
 
 lmbatch::Config small_config() {
   lmbatch::Config config;
@@ -73,7 +73,7 @@ void one_consumer_for_every_id(const lmbatch::Image &frame) {
       }
       ++accepted;
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(600);
     while (std::chrono::steady_clock::now() < deadline) {
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -113,12 +113,12 @@ void callback_pops_its_own_id(const lmbatch::Image &frame) {
   });
   lmbatch::Pipeline pipeline(config);
   self = &pipeline;
-  for (uint64_t id = 0; id < 16; ++id) check(pipeline.enqueue(id, frame, kFace) == lmbatch::Status::Ok, "enqueue");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (popped_ok.load() + popped_other.load() < 16 && std::chrono::steady_clock::now() < deadline) {
+  for (uint64_t id = 0; id < 8; ++id) check(pipeline.enqueue(id, frame, kFace) == lmbatch::Status::Ok, "enqueue");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(600);
+  while (popped_ok.load() + popped_other.load() < 8 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  check(popped_ok.load() == 16 && popped_other.load() == 0, "the callback popped each id itself");
+  check(popped_ok.load() == 8 && popped_other.load() == 0, "the callback popped each id itself");
   check(!pipeline.pop_next(std::chrono::milliseconds(0)), "nothing left for pop_next");
   std::printf("reentrant callback: %d ids popped inside the callback\n", popped_ok.load());
 }
@@ -131,10 +131,10 @@ void callback_survives_a_move(const lmbatch::Image &frame) {
   lmbatch::Pipeline first(config);
   lmbatch::Pipeline second(std::move(first));
   check(second.enqueue(7, frame, kFace) == lmbatch::Status::Ok, "enqueue on the moved-to pipeline");
-  auto next = second.pop_next(std::chrono::seconds(60));
+  auto next = second.pop_next(std::chrono::seconds(600));
   check(next && next->event_id == 7 && next->result.ok(), "pop_next on the moved-to pipeline");
   check(first.pop_next(std::chrono::milliseconds(0)).has_value(), "a moved-from pipeline answers (NullArgument)");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (calls.load() == 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
