@@ -403,7 +403,7 @@ impl Pipeline {
     }
 
     /// Stops intake, lets queued work finish for up to the drain timeout (the rest is cancelled),
-    /// and joins the worker. Idempotent; `Drop` calls it.
+    /// and joins the worker: no ready callback runs after it returns. Idempotent; `Drop` calls it.
     pub fn close(&self) {
         let Some(handle) = self.worker.lock().take() else {
             return;
