@@ -1,8 +1,9 @@
 // vms_sim: a video-management system in miniature. N camera threads each produce frames at a set
-// rate with several faces per frame (the bundled photo's face, with detector-like jitter), enqueue
-// every face without blocking, and pop a track's faces when the track ends (picking the best face
-// by score), as a VMS does. Prints what happened, including how long the frame threads spent in
-// lm_enqueue: they never wait for inference.
+// rate with several faces per frame (the bundled photo's face, with detector-like jitter) and
+// enqueue every face without blocking. ONE consumer thread serves every camera: it loops on
+// pop_next (the completion queue of ABI 1.3), whatever the id, and keeps each track's best face
+// by score, as a VMS does. Prints what happened, including how long the frame threads spent in
+// lm_enqueue: they never wait for inference, and no thread waits per id.
 //
 // Usage: vms_sim FRAME.raw [--cameras 8] [--fps 10] [--faces 2] [--seconds 5] [--track-frames 20]
 //        (FRAME.raw: the 512x512 RGB8 astronaut frame of tests/data/faces)
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -35,7 +37,7 @@ struct Options {
 };
 
 struct Track {
-  std::vector<uint64_t> ids;  // faces enqueued for this track
+  uint64_t number = 0;  // per camera; part of each face's id
   int frames_left = 0;
   float dx = 0, dy = 0, scale = 1;
 };
@@ -43,41 +45,50 @@ struct Track {
 // What one camera saw; merged at the end.
 struct Tally {
   uint64_t enqueued = 0, accepted = 0, queue_full = 0, invalid = 0, other = 0;
-  uint64_t ok = 0, expired = 0, failed = 0, lost = 0, tracks = 0, frames = 0, late_frames = 0;
-  double best_score_sum = 0;
+  uint64_t tracks = 0, frames = 0, late_frames = 0;
   std::vector<uint32_t> enqueue_ns;
+};
+
+// What the one consumer saw, for every camera.
+struct Consumed {
+  uint64_t ok = 0, expired = 0, failed = 0, other = 0;
+  std::map<uint64_t, float> best_by_track;  // (camera, track) -> best face score
+  std::atomic<uint64_t> finals{0};           // read by main while the consumer runs
 };
 
 const lmbatch::Box kFace{177.2828f, 80.559f, 271.8469f, 175.1234f};
 
-// Pops the faces of an ended track; ids still pending are kept for a later try.
-void finish_track(lmbatch::Pipeline &p, std::vector<uint64_t> &ids, Tally &t, std::chrono::milliseconds wait) {
-  float best = -1;
-  std::vector<uint64_t> pending;
-  for (uint64_t id : ids) {
-    const auto r = p.pop_wait(id, wait);
-    switch (r.status) {
-      case lmbatch::Status::Ok:
-        ++t.ok;
-        best = std::max(best, r.landmarks.face_score());
+// Id layout: camera in the top 16 bits, track in the next 24, face sequence in the low 24.
+uint64_t face_id(int camera, uint64_t track, uint64_t seq) {
+  return (static_cast<uint64_t>(camera) << 48) | ((track & 0xFFFFFF) << 24) | (seq & 0xFFFFFF);
+}
+uint64_t track_of(uint64_t id) { return id >> 24; }
+
+// The one consumer: pop_next for every camera's faces until told to stop. The timeout is finite
+// so that it sees `stop` and is joined before the Pipeline is destroyed.
+void consume(lmbatch::Pipeline &p, const std::atomic<bool> &stop, Consumed &c) {
+  while (!stop.load()) {
+    const auto next = p.pop_next(std::chrono::milliseconds(50));
+    if (!next) continue;  // nothing finished within 50 ms
+    switch (next->result.status) {
+      case lmbatch::Status::Ok: {
+        ++c.ok;
+        auto best = c.best_by_track.emplace(track_of(next->event_id), -1.f).first;
+        best->second = std::max(best->second, next->result.landmarks.face_score());
         break;
-      case lmbatch::Status::Pending:
-      case lmbatch::Status::Timeout:
-        pending.push_back(id);
-        break;
+      }
       case lmbatch::Status::Expired:
-        ++t.expired;
+        ++c.expired;
         break;
       case lmbatch::Status::InferenceFailed:
-        ++t.failed;
+        ++c.failed;
         break;
       default:
-        ++t.lost;  // NotFound for an accepted id: a bug
+        ++c.other;  // a bug
         break;
     }
+    ++c.finals;
   }
-  if (best >= 0) t.best_score_sum += best;
-  ids = std::move(pending);
 }
 
 void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatch::Pipeline &p, Tally &t) {
@@ -86,7 +97,7 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
   std::uniform_int_distribution<int> life(o.track_frames / 2 + 1, o.track_frames * 3 / 2 + 1);
   const lmbatch::Image frame{rgb.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8};
   std::vector<Track> tracks(static_cast<size_t>(o.faces));
-  std::vector<uint64_t> deferred;  // faces of ended tracks that were still pending
+  uint64_t next_track = 0;
   const auto period = std::chrono::nanoseconds(1000000000LL / o.fps);
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
@@ -98,20 +109,19 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
     ++t.frames;
     for (auto &track : tracks) {
       if (track.frames_left == 0) {
-        track = Track{{}, life(rng), jitter(rng), jitter(rng), zoom(rng)};
+        track = Track{next_track++, life(rng), jitter(rng), jitter(rng), zoom(rng)};
       }
       const float cx = (kFace.x1 + kFace.x2) / 2 + track.dx + jitter(rng) / 3;
       const float cy = (kFace.y1 + kFace.y2) / 2 + track.dy + jitter(rng) / 3;
       const float half = (kFace.x2 - kFace.x1) / 2 * track.scale;
-      const uint64_t id = (static_cast<uint64_t>(index) << 48) | seq++;
+      const uint64_t id = face_id(index, track.number, seq++);
       const auto t0 = Clock::now();
       const auto s = p.enqueue(id, frame, lmbatch::Box{cx - half, cy - half, cx + half, cy + half});
       t.enqueue_ns.push_back(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
       ++t.enqueued;
       switch (s) {
         case lmbatch::Status::Ok:
-          ++t.accepted;
-          track.ids.push_back(id);
+          ++t.accepted;  // the consumer thread takes its result, whenever it is done
           break;
         case lmbatch::Status::QueueFull:
           ++t.queue_full;  // backpressure: this face is skipped, the frame thread moves on
@@ -123,23 +133,13 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
           ++t.other;
           break;
       }
-      if (--track.frames_left == 0) {
-        ++t.tracks;
-        finish_track(p, track.ids, t, std::chrono::milliseconds(0));
-        deferred.insert(deferred.end(), track.ids.begin(), track.ids.end());
-        track.ids.clear();
-      }
+      if (--track.frames_left == 0) ++t.tracks;
     }
-    if (!deferred.empty()) finish_track(p, deferred, t, std::chrono::milliseconds(0));
     next += period;
   }
-  // The cameras stop: every open track ends, and whatever is pending is waited for.
   for (auto &track : tracks) {
-    if (!track.ids.empty()) ++t.tracks;
-    deferred.insert(deferred.end(), track.ids.begin(), track.ids.end());
+    if (track.frames_left > 0) ++t.tracks;  // open tracks end with the camera
   }
-  finish_track(p, deferred, t, std::chrono::milliseconds(30000));
-  t.lost += deferred.size();
 }
 
 double percentile(std::vector<uint32_t> &v, double q) {
@@ -190,30 +190,48 @@ int main(int argc, char **argv) {
 
   std::vector<Tally> tallies(static_cast<size_t>(o.cameras));
   const auto t0 = Clock::now();
+  Consumed consumed;
+  std::atomic<bool> stop{false};
+  std::thread consumer(consume, std::ref(pipeline), std::cref(stop), std::ref(consumed));
   std::vector<std::thread> threads;
   for (int c = 0; c < o.cameras; ++c) {
     threads.emplace_back(camera, c, std::cref(o), std::cref(rgb), std::ref(pipeline), std::ref(tallies[static_cast<size_t>(c)]));
   }
   for (auto &th : threads) th.join();
+  // The cameras stopped: wait until every accepted face reached its final state (or 30 s), then
+  // stop the consumer and join it before the Pipeline goes out of scope.
+  uint64_t accepted = 0;
+  for (const auto &t : tallies) accepted += t.accepted;
+  const auto give_up = Clock::now() + std::chrono::seconds(30);
+  while (consumed.finals.load() < accepted && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  consumer.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
 
   Tally all;
   for (auto &t : tallies) {
     all.enqueued += t.enqueued; all.accepted += t.accepted; all.queue_full += t.queue_full;
-    all.invalid += t.invalid; all.other += t.other; all.ok += t.ok; all.expired += t.expired;
-    all.failed += t.failed; all.lost += t.lost; all.tracks += t.tracks; all.frames += t.frames;
-    all.late_frames += t.late_frames; all.best_score_sum += t.best_score_sum;
+    all.invalid += t.invalid; all.other += t.other; all.tracks += t.tracks; all.frames += t.frames;
+    all.late_frames += t.late_frames;
     all.enqueue_ns.insert(all.enqueue_ns.end(), t.enqueue_ns.begin(), t.enqueue_ns.end());
   }
+  double best_score_sum = 0;
+  for (const auto &kv : consumed.best_by_track) best_score_sum += kv.second;
+  const uint64_t delivered = consumed.ok + consumed.expired + consumed.failed;
+  const uint64_t lost = all.accepted > delivered ? all.accepted - delivered : 0;
   const lm_stats s = pipeline.stats();
   std::printf("faces offered %llu: accepted %llu, rejected queue-full %llu, invalid %llu, other %llu\n",
               (unsigned long long)all.enqueued, (unsigned long long)all.accepted,
               (unsigned long long)all.queue_full, (unsigned long long)all.invalid, (unsigned long long)all.other);
-  std::printf("popped ok %llu, expired %llu, failed %llu, lost %llu; tracks %llu (mean best score %.3f)\n",
-              (unsigned long long)all.ok, (unsigned long long)all.expired, (unsigned long long)all.failed,
-              (unsigned long long)all.lost, (unsigned long long)all.tracks,
-              all.tracks ? all.best_score_sum / static_cast<double>(all.tracks) : 0.0);
-  std::printf("throughput %.1f faces/s over %.2f s\n", static_cast<double>(all.ok) / elapsed, elapsed);
+  std::printf("one pop_next consumer for %d cameras: ok %llu, expired %llu, failed %llu, other %llu, lost %llu\n",
+              o.cameras, (unsigned long long)consumed.ok, (unsigned long long)consumed.expired,
+              (unsigned long long)consumed.failed, (unsigned long long)consumed.other, (unsigned long long)lost);
+  std::printf("tracks %llu, %zu with a face (mean best score %.3f)\n", (unsigned long long)all.tracks,
+              consumed.best_by_track.size(),
+              consumed.best_by_track.empty() ? 0.0 : best_score_sum / static_cast<double>(consumed.best_by_track.size()));
+  std::printf("throughput %.1f faces/s over %.2f s\n", static_cast<double>(consumed.ok) / elapsed, elapsed);
   std::printf("lm_enqueue (crop + resize + queue): p50 %.1f us, p99 %.1f us, max %.1f us over %zu calls\n",
               percentile(all.enqueue_ns, 0.5) / 1e3, percentile(all.enqueue_ns, 0.99) / 1e3,
               percentile(all.enqueue_ns, 1.0) / 1e3, all.enqueue_ns.size());
@@ -229,7 +247,7 @@ int main(int argc, char **argv) {
   std::printf("\n");
 
   // Every accepted face reached exactly one final state that the cameras saw.
-  const bool balanced = all.accepted == all.ok + all.expired + all.failed && all.lost == 0 && all.other == 0 &&
+  const bool balanced = all.accepted == delivered && lost == 0 && all.other == 0 && consumed.other == 0 &&
                         s.accepted == all.accepted && s.rejected_full == all.queue_full &&
                         s.accepted == s.queued + s.in_flight + s.ready + s.popped + s.expired + s.cancelled;
   std::printf("accounting: %s\n", balanced ? "balanced" : "NOT BALANCED");

@@ -2,13 +2,18 @@
  * lmbatch: facial landmarks for the faces a detector finds, batched on a worker thread.
  *
  * Flow: lm_create -> lm_enqueue (never blocks) ... lm_pop / lm_pop_wait by event id -> lm_destroy.
+ * With thousands of ids in flight (since 1.3): one consumer thread loops on lm_pop_next (any id,
+ * completion order), or lm_config.ready_fn announces each final state and the caller pops it.
  *
  * THREAD SAFETY
- *   lm_enqueue, lm_pop, lm_pop_wait, lm_cancel, lm_get_stats and lm_get_model_info may be called
- *   from any number of threads at once on the same handle. lm_destroy must not race any other call
- *   on the same handle. The log callback may run on any library thread (during lm_create and
- *   lm_destroy too) and must not call back into the library. There is no thread-local state:
- *   callers may move between OS threads (Go, C#).
+ *   lm_enqueue, lm_pop, lm_pop_wait, lm_pop_next, lm_cancel, lm_get_stats and lm_get_model_info
+ *   may be called from any number of threads at once on the same handle. lm_destroy must not race
+ *   any other call on the same handle: a thread waiting in lm_pop_wait or lm_pop_next uses a finite
+ *   timeout, is told to stop, and is joined before lm_destroy. The log callback may run on any
+ *   library thread (during lm_create and lm_destroy too) and must not call back into the library.
+ *   ready_fn runs on the worker thread with no library lock held and may call lm_pop, lm_pop_next,
+ *   lm_cancel and lm_get_stats, never lm_destroy; none runs after lm_destroy returns. There is no
+ *   thread-local state: callers may move between OS threads (Go, C#).
  *
  * OWNERSHIP
  *   The library keeps no pointer of the caller after a call returns: frames, boxes, config strings
@@ -46,7 +51,7 @@
 /**
  * Minor version of the C ABI: a library serves callers built with a minor up to its own.
  */
-#define LM_API_VERSION_MINOR 2
+#define LM_API_VERSION_MINOR 3
 
 /**
  * Status of every call. Values are stable and never renumbered; new ones are only appended.
@@ -212,6 +217,13 @@ typedef struct lm_handle lm_handle;
 typedef void (*lm_log_fn)(int32_t level, const char *message, void *user);
 
 /**
+ * (Since ABI 1.3.) Ready callback: `event_id`'s final state `status` (LM_STATUS_OK,
+ * LM_STATUS_INFERENCE_FAILED or LM_STATUS_EXPIRED) has just become poppable. See
+ * lm_config.ready_fn for when and where it runs.
+ */
+typedef void (*lm_ready_fn)(uint64_t event_id, lm_status status, void *user);
+
+/**
  * Pipeline configuration. Fill it with lm_config_init, then change what you need.
  */
 typedef struct lm_config {
@@ -282,6 +294,25 @@ typedef struct lm_config {
    * not; 0: skip the check (it costs a few engine runs).
    */
   int32_t self_check;
+  /**
+   * (Since ABI 1.3.) NULL (default): none. Called once per final state as it becomes poppable:
+   * LM_STATUS_OK or LM_STATUS_INFERENCE_FAILED when an item finishes, LM_STATUS_EXPIRED when an
+   * unpopped result is evicted (so an evicted id is announced twice: when it finished, and
+   * when it expired). Never for cancelled or discarded items. It runs on the handle's worker
+   * thread (never on a caller's thread, even when a caller's call caused an eviction), in
+   * completion order, with no library lock held: it may call lm_pop, lm_pop_wait with a
+   * timeout of 0, lm_pop_next, lm_cancel and lm_get_stats on the handle, and must not call
+   * lm_destroy. The worker waits for it, so a slow callback delays the next batch (and, under
+   * load, turns into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in
+   * them. A result may be taken by another thread between the announcement and the callback's
+   * own lm_pop (which then answers LM_STATUS_NOT_FOUND). None runs after lm_destroy returns;
+   * announcements still pending when lm_destroy's drain timeout has passed are dropped.
+   */
+  lm_ready_fn ready_fn;
+  /**
+   * (Since ABI 1.3.) Passed back to ready_fn unchanged.
+   */
+  void *ready_user;
 } lm_config;
 
 /**
@@ -425,6 +456,18 @@ typedef struct lm_stats {
    * Non-zero while the backend keeps failing (several batches in a row).
    */
   uint32_t degraded;
+  /**
+   * (Since ABI 1.3.) Calls of lm_config.ready_fn so far.
+   */
+  uint64_t ready_callbacks;
+  /**
+   * (Since ABI 1.3.) Total time spent in ready_fn, microseconds: time the worker did not batch.
+   */
+  uint64_t ready_callback_us;
+  /**
+   * (Since ABI 1.3.) The longest single ready_fn call, microseconds.
+   */
+  uint64_t ready_callback_max_us;
 } lm_stats;
 
 /**
@@ -533,6 +576,34 @@ lm_status lm_pop(struct lm_handle *h, uint64_t event_id, struct lm_landmarks *ou
 lm_status lm_pop_wait(struct lm_handle *h, uint64_t event_id, uint32_t timeout_ms, struct lm_landmarks *out);
 
 /**
+ * (Since ABI 1.3.) Pops the earliest-finished final state not delivered yet, whatever its id,
+ * waiting up to `timeout_ms` for one: the shape of a completion queue, so one consumer thread
+ * serves every id in flight.
+ *
+ * - `event_id` (out): whose final state this is; written with every status but TIMEOUT.
+ * - `out` (in/out): as lm_pop_wait.
+ *
+ * Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; forgotten);
+ * LM_STATUS_EXPIRED (a result evicted before it was popped, reported once; evicted results come
+ * first, as they finished before anything still waiting; as for lm_pop, the last
+ * `result_capacity` evicted ids are remembered); LM_STATUS_TIMEOUT (nothing within
+ * `timeout_ms`; 0 does not wait); LM_STATUS_BUFFER_TOO_SMALL (`*event_id` and `num_points` are
+ * written, nothing is consumed: the next call answers the same result, or pop it by id with a
+ * larger buffer); LM_STATUS_NULL_ARGUMENT (`h`, `event_id` or `out` NULL, or `points` NULL with
+ * `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover `num_points`);
+ * LM_STATUS_PANIC. Results come in completion order.
+ * It competes fairly with lm_pop/lm_pop_wait by id: each final state is delivered exactly once,
+ * by whichever call takes it (EXPIRED too). It waits on the store's condition variable (no
+ * spinning) and also wakes when the oldest result's time-to-live runs out.
+ * Thread safety: any number of threads at once. Like every call it must not race lm_destroy:
+ * a consumer thread loops with a finite timeout, and is told to stop and joined before
+ * lm_destroy (lm_destroy does not wake it).
+ * # Safety
+ * `h` is NULL or a live handle; `event_id` is NULL or writable; `out` as lm_pop_wait.
+ */
+lm_status lm_pop_next(struct lm_handle *h, uint32_t timeout_ms, uint64_t *event_id, struct lm_landmarks *out);
+
+/**
  * Cancels a live id (queued, in flight, or finished and not popped): it is discarded and the id
  * may be reused at once; a thread blocked in lm_pop_wait on it wakes with LM_STATUS_CANCELLED.
  *
@@ -571,8 +642,11 @@ lm_status lm_get_model_info(struct lm_handle *h, struct lm_model_info *out);
 /**
  * Destroys a handle: stops intake, lets queued work finish for up to `drain_timeout_ms` (the rest
  * is cancelled), joins the worker, frees everything. Returns within `drain_timeout_ms` plus one
- * batch time. NULL is fine. Results not popped are lost.
- * Thread safety: must not race any other call on the same handle; other handles are unaffected.
+ * batch time (plus one ready_fn call in progress). NULL is fine. Results not popped are lost.
+ * No ready_fn call runs after it returns.
+ * Thread safety: must not race any other call on the same handle, lm_pop_wait and lm_pop_next
+ * included: stop and join the threads that wait in them (they use finite timeouts) first.
+ * Other handles are unaffected.
  * # Safety
  * `h` is NULL or a live handle, destroyed once, with no other call on it racing or following.
  */

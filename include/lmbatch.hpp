@@ -3,8 +3,11 @@
 // - lmbatch::Pipeline owns an lm_handle (RAII, move-only); its destructor calls lm_destroy.
 // - Only the constructor throws (lmbatch::Error, with the status and lm_create's message);
 //   every other call returns a Status or a PopResult carrying one.
-// - Thread safety is the C ABI's: enqueue, pop, pop_wait, cancel, stats and model_info may run
-//   on many threads at once; destruction and move-assignment must not race them.
+// - Thread safety is the C ABI's: enqueue, pop, pop_wait, pop_next, cancel, stats and model_info
+//   may run on many threads at once; destruction and move-assignment must not race them (join a
+//   pop_next consumer, which waits with a timeout, before the Pipeline goes).
+// - Completion (ABI 1.3): one consumer thread loops on pop_next for every id, or
+//   Config::on_ready announces each final state on the library's worker thread.
 #ifndef LMBATCH_HPP
 #define LMBATCH_HPP
 
@@ -15,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -125,6 +129,19 @@ struct ModelInfo {
 // back into the library.
 using LogFunction = std::function<void(int level, const char *message)>;
 
+// Told (event id, Ok / InferenceFailed / Expired) once per final state as it becomes poppable, on
+// the library's worker thread with no library lock held: it may call pop, pop_next, cancel and
+// stats, never destroy the Pipeline. The worker waits for it, so keep it short. Not called for
+// cancelled faces; never after the Pipeline is destroyed (it lives exactly as long).
+using ReadyFunction = std::function<void(uint64_t event_id, Status status)>;
+
+// What pop_next answers: whose final state, and the state (Ok with landmarks, InferenceFailed,
+// Expired; BufferTooSmall cannot happen, the wrapper sizes the buffer).
+struct NextResult {
+  uint64_t event_id = 0;
+  PopResult result;
+};
+
 // Settings; the defaults are lm_config_init's (read from the library, so they cannot drift).
 struct Config {
   Config() {
@@ -154,6 +171,12 @@ struct Config {
   uint32_t opt_batch;                       // TensorRT's tuned batch size; 0: max_batch
   bool self_check;                          // batch-invariance check of a GPU engine at create
   LogFunction log;
+  ReadyFunction ready;                      // see ReadyFunction; empty: none
+
+  Config &on_ready(ReadyFunction f) {
+    ready = std::move(f);
+    return *this;
+  }
 };
 
 class Pipeline {
@@ -178,6 +201,11 @@ class Pipeline {
       c.log_fn = &Pipeline::log_trampoline;
       c.log_user = log_.get();
     }
+    if (config.ready) {
+      ready_.reset(new ReadyFunction(config.ready));
+      c.ready_fn = &Pipeline::ready_trampoline;
+      c.ready_user = ready_.get();
+    }
     char message[512] = {0};
     const lm_status s = lm_create(&c, &handle_, message, sizeof message);
     if (s != LM_STATUS_OK) throw Error(static_cast<Status>(s), message);
@@ -191,13 +219,17 @@ class Pipeline {
   Pipeline(const Pipeline &) = delete;
   Pipeline &operator=(const Pipeline &) = delete;
   Pipeline(Pipeline &&other) noexcept
-      : handle_(std::exchange(other.handle_, nullptr)), num_points_(other.num_points_), log_(std::move(other.log_)) {}
+      : handle_(std::exchange(other.handle_, nullptr)),
+        num_points_(other.num_points_),
+        log_(std::move(other.log_)),
+        ready_(std::move(other.ready_)) {}
   Pipeline &operator=(Pipeline &&other) noexcept {
     if (this != &other) {
       lm_destroy(handle_);
       handle_ = std::exchange(other.handle_, nullptr);
       num_points_ = other.num_points_;
       log_ = std::move(other.log_);
+      ready_ = std::move(other.ready_);
     }
     return *this;
   }
@@ -233,6 +265,24 @@ class Pipeline {
     return result;
   }
 
+  // The earliest-finished final state of any id, waiting up to `timeout`; nullopt on Timeout.
+  // Each final state goes to exactly one of pop / pop_wait / pop_next. A consumer loops with a
+  // finite timeout and is joined before the Pipeline is destroyed.
+  std::optional<NextResult> pop_next(std::chrono::milliseconds timeout) {
+    NextResult next;
+    PopResult &result = next.result;
+    result.landmarks.xyz_.resize(3 * static_cast<size_t>(num_points_));
+    lm_landmarks out{};
+    out.struct_size = sizeof out;
+    out.points = result.landmarks.xyz_.data();
+    out.capacity = num_points_;
+    result.status = static_cast<Status>(
+        lm_pop_next(handle_, static_cast<uint32_t>(timeout.count()), &next.event_id, &out));
+    if (result.status == Status::Timeout) return std::nullopt;
+    fill(result, out);
+    return next;
+  }
+
   // Ok if the id was live (it is discarded); NotFound otherwise.
   Status cancel(uint64_t event_id) noexcept { return static_cast<Status>(lm_cancel(handle_, event_id)); }
 
@@ -263,6 +313,26 @@ class Pipeline {
   lm_handle *native() const noexcept { return handle_; }
 
  private:
+  // Copies what the library wrote into `out` for an Ok result; else drops the buffer.
+  static void fill(PopResult &result, const lm_landmarks &out) {
+    if (result.ok()) {
+      result.landmarks.num_points_ = out.num_points;
+      result.landmarks.face_score_ = out.face_score;
+      result.landmarks.queue_us_ = out.queue_us;
+      result.landmarks.infer_us_ = out.infer_us;
+    } else {
+      result.landmarks.xyz_.clear();
+    }
+  }
+
+  static void ready_trampoline(uint64_t event_id, lm_status status, void *user) {
+    try {
+      (*static_cast<ReadyFunction *>(user))(event_id, static_cast<Status>(status));
+    } catch (...) {
+      // An exception must not unwind into the library's worker thread.
+    }
+  }
+
   static void log_trampoline(int32_t level, const char *message, void *user) {
     try {
       (*static_cast<LogFunction *>(user))(level, message);
@@ -275,6 +345,8 @@ class Pipeline {
   uint32_t num_points_ = 0;
   // On the heap, so its address (the log callback's user pointer) survives moves.
   std::unique_ptr<LogFunction> log_;
+  // On the heap for the same reason; destroyed after lm_destroy, so no call outlives it.
+  std::unique_ptr<ReadyFunction> ready_;
 };
 
 }  // namespace lmbatch

@@ -15,12 +15,13 @@ use crate::error::{Error, ErrorKind};
 use crate::image::{frame_byte_len, FaceBox, PixelFormat};
 use crate::log::{LogLevel, Logger};
 use crate::pipeline::{Config, Pipeline, RawFrame};
-use crate::results::Popped;
+use crate::ready::{ReadyCallback, ReadyState};
+use crate::results::{Landmarks, Popped};
 
 /// Major version of the C ABI: a library works with callers built against the same major.
 pub const LM_API_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: a library serves callers built with a minor up to its own.
-pub const LM_API_VERSION_MINOR: u32 = 2;
+pub const LM_API_VERSION_MINOR: u32 = 3;
 
 /// Status of every call. Values are stable and never renumbered; new ones are only appended.
 #[repr(i32)]
@@ -129,6 +130,12 @@ pub struct lm_box {
 pub type lm_log_fn =
     Option<unsafe extern "C" fn(level: i32, message: *const c_char, user: *mut c_void)>;
 
+/// (Since ABI 1.3.) Ready callback: `event_id`'s final state `status` (LM_STATUS_OK,
+/// LM_STATUS_INFERENCE_FAILED or LM_STATUS_EXPIRED) has just become poppable. See
+/// lm_config.ready_fn for when and where it runs.
+pub type lm_ready_fn =
+    Option<unsafe extern "C" fn(event_id: u64, status: lm_status, user: *mut c_void)>;
+
 /// Pipeline configuration. Fill it with lm_config_init, then change what you need.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -170,6 +177,21 @@ pub struct lm_config {
     /// for a face alone and in every slot of a full batch, and refuse it (AUTO falls back) if
     /// not; 0: skip the check (it costs a few engine runs).
     pub self_check: i32,
+    /// (Since ABI 1.3.) NULL (default): none. Called once per final state as it becomes poppable:
+    /// LM_STATUS_OK or LM_STATUS_INFERENCE_FAILED when an item finishes, LM_STATUS_EXPIRED when an
+    /// unpopped result is evicted (so an evicted id is announced twice: when it finished, and
+    /// when it expired). Never for cancelled or discarded items. It runs on the handle's worker
+    /// thread (never on a caller's thread, even when a caller's call caused an eviction), in
+    /// completion order, with no library lock held: it may call lm_pop, lm_pop_wait with a
+    /// timeout of 0, lm_pop_next, lm_cancel and lm_get_stats on the handle, and must not call
+    /// lm_destroy. The worker waits for it, so a slow callback delays the next batch (and, under
+    /// load, turns into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in
+    /// them. A result may be taken by another thread between the announcement and the callback's
+    /// own lm_pop (which then answers LM_STATUS_NOT_FOUND). None runs after lm_destroy returns;
+    /// announcements still pending when lm_destroy's drain timeout has passed are dropped.
+    pub ready_fn: lm_ready_fn,
+    /// (Since ABI 1.3.) Passed back to ready_fn unchanged.
+    pub ready_user: *mut c_void,
 }
 
 /// Counters and recent latencies of a handle, as one consistent snapshot:
@@ -211,6 +233,12 @@ pub struct lm_stats {
     pub infer_us_p99: u64,
     /// Non-zero while the backend keeps failing (several batches in a row).
     pub degraded: u32,
+    /// (Since ABI 1.3.) Calls of lm_config.ready_fn so far.
+    pub ready_callbacks: u64,
+    /// (Since ABI 1.3.) Total time spent in ready_fn, microseconds: time the worker did not batch.
+    pub ready_callback_us: u64,
+    /// (Since ABI 1.3.) The longest single ready_fn call, microseconds.
+    pub ready_callback_max_us: u64,
 }
 
 /// What a handle runs.
@@ -345,6 +373,8 @@ fn defaults() -> lm_config {
         log_user: std::ptr::null_mut(),
         opt_batch: 0,
         self_check: 1,
+        ready_fn: None,
+        ready_user: std::ptr::null_mut(),
     }
 }
 
@@ -373,6 +403,30 @@ struct CLogSink {
 unsafe impl Send for CLogSink {}
 // SAFETY: as above; the sink holds no state of its own.
 unsafe impl Sync for CLogSink {}
+
+/// The C ready callback and its user pointer, made callable from the worker thread.
+struct CReadySink {
+    callback: unsafe extern "C" fn(u64, lm_status, *mut c_void),
+    user: *mut c_void,
+}
+
+// SAFETY: the header documents that ready_fn is called on the worker thread with `user`
+// unchanged; making that safe is the caller's side of the contract. We never dereference `user`.
+unsafe impl Send for CReadySink {}
+// SAFETY: as above; the sink holds no state of its own.
+unsafe impl Sync for CReadySink {}
+
+impl CReadySink {
+    fn call(&self, id: u64, state: ReadyState) {
+        let status = match state {
+            ReadyState::Landmarks => lm_status::LM_STATUS_OK,
+            ReadyState::Failed => lm_status::LM_STATUS_INFERENCE_FAILED,
+            ReadyState::Expired => lm_status::LM_STATUS_EXPIRED,
+        };
+        // SAFETY: the function pointer came from the caller's lm_config.
+        unsafe { (self.callback)(id, status, self.user) };
+    }
+}
 
 impl CLogSink {
     fn call(&self, level: LogLevel, message: &str) {
@@ -409,7 +463,7 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
     let mut c = defaults();
     let ends = field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
         queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
-        engine_cache_dir, log_fn, log_user, opt_batch, self_check);
+        engine_cache_dir, log_fn, log_user, opt_batch, self_check, ready_fn, ready_user);
     let n = whole_fields_prefix(struct_size.min(size_of::<lm_config>()), &ends);
     // SAFETY: the caller's struct holds `struct_size >= n` bytes; `c` is a whole lm_config.
     unsafe {
@@ -435,6 +489,13 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         }
         None => Logger::default(),
     };
+    let on_ready = c.ready_fn.map(|callback| {
+        let sink = CReadySink {
+            callback,
+            user: c.ready_user,
+        };
+        ReadyCallback::new(move |id, state| sink.call(id, state))
+    });
     Ok(Config {
         // SAFETY: the caller's strings are NULL or NUL-terminated.
         model: unsafe { path_arg(c.model_path) }.map_or(ModelSource::Bundled, ModelSource::Path),
@@ -452,6 +513,7 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         opt_batch: (c.opt_batch > 0).then_some(c.opt_batch as usize),
         self_check: c.self_check != 0,
         logger,
+        on_ready,
     })
 }
 
@@ -630,49 +692,119 @@ pub unsafe extern "C" fn lm_pop_wait(
         let Some(p) = (unsafe { pipeline(h) }) else {
             return lm_status::LM_STATUS_NULL_ARGUMENT;
         };
-        if out.is_null() {
+        // SAFETY: `out` is NULL or holds its struct_size writable bytes, by the caller's contract.
+        let target = match unsafe { LandmarksTarget::check(out) } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let popped = p.pop_into(event_id, target.capacity as usize, timeout);
+        // SAFETY: `target` was checked against `out` above.
+        unsafe { target.deliver(out, popped) }
+    })
+}
+
+/// (Since ABI 1.3.) Pops the earliest-finished final state not delivered yet, whatever its id,
+/// waiting up to `timeout_ms` for one: the shape of a completion queue, so one consumer thread
+/// serves every id in flight.
+///
+/// - `event_id` (out): whose final state this is; written with every status but TIMEOUT.
+/// - `out` (in/out): as lm_pop_wait.
+///
+/// Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; forgotten);
+/// LM_STATUS_EXPIRED (a result evicted before it was popped, reported once; evicted results come
+/// first, as they finished before anything still waiting; as for lm_pop, the last
+/// `result_capacity` evicted ids are remembered); LM_STATUS_TIMEOUT (nothing within
+/// `timeout_ms`; 0 does not wait); LM_STATUS_BUFFER_TOO_SMALL (`*event_id` and `num_points` are
+/// written, nothing is consumed: the next call answers the same result, or pop it by id with a
+/// larger buffer); LM_STATUS_NULL_ARGUMENT (`h`, `event_id` or `out` NULL, or `points` NULL with
+/// `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover `num_points`);
+/// LM_STATUS_PANIC. Results come in completion order.
+/// It competes fairly with lm_pop/lm_pop_wait by id: each final state is delivered exactly once,
+/// by whichever call takes it (EXPIRED too). It waits on the store's condition variable (no
+/// spinning) and also wakes when the oldest result's time-to-live runs out.
+/// Thread safety: any number of threads at once. Like every call it must not race lm_destroy:
+/// a consumer thread loops with a finite timeout, and is told to stop and joined before
+/// lm_destroy (lm_destroy does not wake it).
+/// # Safety
+/// `h` is NULL or a live handle; `event_id` is NULL or writable; `out` as lm_pop_wait.
+#[no_mangle]
+pub unsafe extern "C" fn lm_pop_next(
+    h: *mut lm_handle,
+    timeout_ms: u32,
+    event_id: *mut u64,
+    out: *mut lm_landmarks,
+) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract.
+        let Some(p) = (unsafe { pipeline(h) }) else {
             return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        if event_id.is_null() {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        // SAFETY: `out` is NULL or holds its struct_size writable bytes, by the caller's contract.
+        let target = match unsafe { LandmarksTarget::check(out) } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let Some((id, popped)) = p.pop_next_into(target.capacity as usize, timeout) else {
+            return lm_status::LM_STATUS_TIMEOUT;
+        };
+        // SAFETY: non-NULL and writable, by the caller's contract.
+        unsafe { event_id.write_unaligned(id) };
+        // SAFETY: `target` was checked against `out` above.
+        unsafe { target.deliver(out, popped) }
+    })
+}
+
+/// The caller's lm_landmarks, checked: what lm_pop_wait and lm_pop_next write into.
+struct LandmarksTarget {
+    struct_size: usize,
+    points: *mut f32,
+    capacity: u32,
+}
+
+impl LandmarksTarget {
+    /// Checks `out` before anything is popped, so a bad struct consumes nothing.
+    ///
+    /// SAFETY (for callers): `out` is NULL or holds `out->struct_size` writable bytes.
+    unsafe fn check(out: *mut lm_landmarks) -> Result<Self, lm_status> {
+        if out.is_null() {
+            return Err(lm_status::LM_STATUS_NULL_ARGUMENT);
         }
         // SAFETY: non-NULL; every lm_landmarks starts with its size.
         let struct_size = unsafe { std::ptr::read_unaligned(out as *const usize) };
         let mandatory = offset_of!(lm_landmarks, num_points) + size_of::<u32>();
         if struct_size < mandatory {
-            return lm_status::LM_STATUS_INVALID_ARGUMENT;
+            return Err(lm_status::LM_STATUS_INVALID_ARGUMENT);
         }
         // SAFETY: the struct holds at least its mandatory fields (checked above).
         let (points, capacity) = unsafe { ((*out).points, (*out).capacity) };
         if points.is_null() && capacity > 0 {
-            return lm_status::LM_STATUS_NULL_ARGUMENT;
+            return Err(lm_status::LM_STATUS_NULL_ARGUMENT);
         }
-        match p.pop_into(
-            event_id,
-            capacity as usize,
-            Duration::from_millis(u64::from(timeout_ms)),
-        ) {
+        Ok(LandmarksTarget {
+            struct_size,
+            points,
+            capacity,
+        })
+    }
+
+    /// Writes a pop's answer into `out` and maps it to its status.
+    ///
+    /// SAFETY (for callers): `self` came from `check(out)`, and `popped` from a pop bounded by
+    /// `self.capacity` points.
+    unsafe fn deliver(&self, out: *mut lm_landmarks, popped: Popped) -> lm_status {
+        match popped {
             Popped::Landmarks(l) => {
-                if !l.points.is_empty() {
-                    // SAFETY: `points` holds `capacity` * 3 floats and the result fits (checked by
-                    // the store against `capacity`).
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(l.points.as_ptr(), points, l.points.len())
-                    };
-                }
-                let filled = lm_landmarks {
-                    struct_size,
-                    points,
-                    capacity,
-                    num_points: (l.points.len() / 3) as u32,
-                    face_score: l.face_score,
-                    queue_us: l.queue_us,
-                    infer_us: l.infer_us,
-                };
-                let ends = field_ends!(filled, lm_landmarks; struct_size, points, capacity, num_points, face_score, queue_us, infer_us);
-                // SAFETY: `out` holds struct_size bytes.
-                unsafe { write_fitting(out, &filled, struct_size, &ends) };
+                // SAFETY: forwarded from the caller.
+                unsafe { self.write(out, &l) };
                 lm_status::LM_STATUS_OK
             }
             Popped::BufferTooSmall { num_points } => {
-                // SAFETY: num_points is within the mandatory prefix checked above.
+                // SAFETY: num_points is within the mandatory prefix `check` verified.
                 unsafe { std::ptr::addr_of_mut!((*out).num_points).write_unaligned(num_points) };
                 lm_status::LM_STATUS_BUFFER_TOO_SMALL
             }
@@ -683,7 +815,33 @@ pub unsafe extern "C" fn lm_pop_wait(
             Popped::Expired => lm_status::LM_STATUS_EXPIRED,
             Popped::Cancelled => lm_status::LM_STATUS_CANCELLED,
         }
-    })
+    }
+
+    /// The one place an lm_landmarks is filled: the points, then every field that fits.
+    ///
+    /// SAFETY (for callers): as `deliver`; `l` fits in `self.capacity` points.
+    unsafe fn write(&self, out: *mut lm_landmarks, l: &Landmarks) {
+        if !l.points.is_empty() {
+            // SAFETY: `points` holds `capacity` * 3 floats and the result fits (checked by the
+            // store against `capacity`).
+            unsafe {
+                std::ptr::copy_nonoverlapping(l.points.as_ptr(), self.points, l.points.len())
+            };
+        }
+        let filled = lm_landmarks {
+            struct_size: self.struct_size,
+            points: self.points,
+            capacity: self.capacity,
+            num_points: (l.points.len() / 3) as u32,
+            face_score: l.face_score,
+            queue_us: l.queue_us,
+            infer_us: l.infer_us,
+        };
+        let ends = field_ends!(filled, lm_landmarks; struct_size, points, capacity, num_points,
+            face_score, queue_us, infer_us);
+        // SAFETY: `out` holds struct_size bytes.
+        unsafe { write_fitting(out, &filled, self.struct_size, &ends) };
+    }
 }
 
 /// Cancels a live id (queued, in flight, or finished and not popped): it is discarded and the id
@@ -753,10 +911,14 @@ pub unsafe extern "C" fn lm_get_stats(h: *mut lm_handle, out: *mut lm_stats) -> 
             infer_us_p50: s.infer_us_p50,
             infer_us_p99: s.infer_us_p99,
             degraded: u32::from(s.degraded),
+            ready_callbacks: c.ready_callbacks,
+            ready_callback_us: c.ready_callback_us,
+            ready_callback_max_us: c.ready_callback_max_us,
         };
         let ends = field_ends!(snapshot, lm_stats; struct_size, accepted, rejected_full,
             rejected_invalid, queued, in_flight, ready, popped, expired, cancelled, failed, batches,
-            batch_size_hist, queue_us_p50, queue_us_p99, infer_us_p50, infer_us_p99, degraded);
+            batch_size_hist, queue_us_p50, queue_us_p99, infer_us_p50, infer_us_p99, degraded,
+            ready_callbacks, ready_callback_us, ready_callback_max_us);
         // SAFETY: `out` holds struct_size bytes.
         unsafe { write_fitting(out, &snapshot, struct_size, &ends) };
         lm_status::LM_STATUS_OK
@@ -811,8 +973,11 @@ pub unsafe extern "C" fn lm_get_model_info(
 
 /// Destroys a handle: stops intake, lets queued work finish for up to `drain_timeout_ms` (the rest
 /// is cancelled), joins the worker, frees everything. Returns within `drain_timeout_ms` plus one
-/// batch time. NULL is fine. Results not popped are lost.
-/// Thread safety: must not race any other call on the same handle; other handles are unaffected.
+/// batch time (plus one ready_fn call in progress). NULL is fine. Results not popped are lost.
+/// No ready_fn call runs after it returns.
+/// Thread safety: must not race any other call on the same handle, lm_pop_wait and lm_pop_next
+/// included: stop and join the threads that wait in them (they use finite timeouts) first.
+/// Other handles are unaffected.
 /// # Safety
 /// `h` is NULL or a live handle, destroyed once, with no other call on it racing or following.
 #[no_mangle]

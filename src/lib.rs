@@ -9,6 +9,7 @@ pub mod image;
 pub mod log;
 pub mod model;
 pub mod pipeline;
+pub mod ready;
 pub mod results;
 
 pub use backend::{Backend, BackendChoice, BatchOutput, ModelSource};
@@ -17,4 +18,5 @@ pub use image::FaceBox;
 pub use log::{LogLevel, Logger};
 pub use model::ModelSpec;
 pub use pipeline::{Config, ModelInfo, Pipeline, RawFrame};
+pub use ready::{ReadyCallback, ReadyState};
 pub use results::{Landmarks, Popped, Stats};

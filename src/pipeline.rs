@@ -30,6 +30,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::image::{CropRect, FaceBox, FrameView, PixelFormat, ResizeScratch};
 use crate::log::{LogLevel, Logger};
 use crate::model::ModelSpec;
+use crate::ready::ReadyCallback;
 use crate::results::{Popped, Refusal, ResultStore, Stats};
 
 /// Largest batch any backend is asked for.
@@ -59,6 +60,8 @@ pub struct Config {
     /// Batch-invariance self-check of a GPU engine at create.
     pub self_check: bool,
     pub logger: Logger,
+    /// Told once per final state as it becomes poppable (see [`ReadyCallback`]).
+    pub on_ready: Option<ReadyCallback>,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             opt_batch: None,
             self_check: true,
             logger: Logger::default(),
+            on_ready: None,
         }
     }
 }
@@ -187,7 +191,12 @@ impl Pipeline {
         // One slot more than callers may fill, so the shutdown sentinel always fits.
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity + 1);
         let (recycle_tx, recycled) = crossbeam_channel::bounded(queue_capacity + MAX_BATCH_LIMIT);
-        let store = Arc::new(ResultStore::new(config.result_capacity, config.result_ttl));
+        let mut store = ResultStore::new(config.result_capacity, config.result_ttl);
+        if config.on_ready.is_some() {
+            store = store.with_notices();
+        }
+        let store = Arc::new(store);
+        let ready = config.on_ready.clone();
         let drain = Arc::new(DrainDeadline::default());
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (worker_store, worker_drain, logger) =
@@ -227,6 +236,7 @@ impl Pipeline {
                     max_batch,
                     max_wait,
                     logger,
+                    ready,
                 }
                 .run();
             })
@@ -359,6 +369,30 @@ impl Pipeline {
         self.store.pop_wait(id, max_points, timeout)
     }
 
+    /// The earliest-finished final state not delivered yet, whatever its id: `Landmarks`,
+    /// `Failed`, or `Expired` (an evicted result, once). Waits up to `timeout`; `None` when
+    /// nothing came. Competes with [`pop`](Self::pop): each final state goes to one call.
+    ///
+    /// ```no_run
+    /// # let pipeline = lmbatch::Pipeline::new(lmbatch::Config::default())?;
+    /// use lmbatch::Popped;
+    /// match pipeline.pop_next(std::time::Duration::from_millis(100)) {
+    ///     Some((id, Popped::Landmarks(l))) => println!("{id}: score {}", l.face_score),
+    ///     Some((id, other)) => println!("{id}: {other:?}"),
+    ///     None => println!("nothing finished within 100 ms"),
+    /// }
+    /// # Ok::<(), lmbatch::Error>(())
+    /// ```
+    pub fn pop_next(&self, timeout: Duration) -> Option<(u64, Popped)> {
+        self.store.pop_next(usize::MAX, timeout)
+    }
+
+    /// [`pop_next`](Self::pop_next) for a caller whose buffer holds `max_points` points:
+    /// `BufferTooSmall` (with the id) consumes nothing.
+    pub fn pop_next_into(&self, max_points: usize, timeout: Duration) -> Option<(u64, Popped)> {
+        self.store.pop_next(max_points, timeout)
+    }
+
     /// Cancels a live id; false when it is unknown (or already delivered or cancelled).
     pub fn cancel(&self, id: u64) -> bool {
         self.store.cancel(id)
@@ -369,7 +403,7 @@ impl Pipeline {
     }
 
     /// Stops intake, lets queued work finish for up to the drain timeout (the rest is cancelled),
-    /// and joins the worker. Idempotent; `Drop` calls it.
+    /// and joins the worker: no ready callback runs after it returns. Idempotent; `Drop` calls it.
     pub fn close(&self) {
         let Some(handle) = self.worker.lock().take() else {
             return;

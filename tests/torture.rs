@@ -1,18 +1,25 @@
 //! Randomised sequences of C ABI calls from 8 threads over a backend that fails, panics, returns
-//! NaN and stalls at random. Each thread keeps a ledger of its own ids and checks every answer
-//! against it: every accepted id reaches exactly one final state, handed out at most once; stats
-//! reconcile after every step; no call blocks longer than its timeout plus a small bound.
+//! NaN and stalls at random. Each thread enqueues, pops (lm_pop, lm_pop_wait) and cancels its own
+//! ids, and any thread's lm_pop_next takes whichever id finished first, so the ids overlap: a
+//! result taken by lm_pop_next is posted to its owner's inbox. Each owner keeps a ledger of its
+//! ids and checks every answer against it: every accepted id reaches exactly one final state,
+//! handed out at most once across all calls; stats reconcile after every step; no call blocks
+//! longer than its timeout plus a small bound. A ready callback counts each id's announcements:
+//! one per final state that became poppable (cancelled ones excluded), none after lm_destroy.
 //! The seed is printed; `LMBATCH_SEED=<n> cargo test --test torture` replays a run.
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::*;
 use lmbatch::ffi::lm_status::*;
 use lmbatch::ffi::*;
-use lmbatch::{Config, Pipeline};
+use lmbatch::{Config, Pipeline, ReadyCallback, ReadyState};
+use parking_lot::Mutex;
 
 const THREADS: u64 = 8;
 const STEPS_PER_THREAD: usize = 2500;
@@ -26,21 +33,160 @@ unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
 
+/// Where lm_pop_next's catches go: the owner of each id applies them to its ledger.
+struct Hub {
+    next_ticket: AtomicU64,
+    /// lm_pop_next calls under way, by ticket: an owner that sees its live id gone waits for
+    /// those that started before it looked, so their posts have arrived.
+    active: Mutex<BTreeSet<u64>>,
+    inboxes: Vec<Mutex<Vec<(u64, lm_status)>>>,
+}
+
+impl Hub {
+    fn new() -> Self {
+        Hub {
+            next_ticket: AtomicU64::new(0),
+            active: Mutex::default(),
+            inboxes: (0..THREADS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn begin(&self) -> u64 {
+        let mut active = self.active.lock();
+        let ticket = self.next_ticket.fetch_add(1, Ordering::SeqCst);
+        active.insert(ticket);
+        ticket
+    }
+
+    fn end(&self, ticket: u64, caught: Option<(u64, lm_status)>) {
+        if let Some((id, status)) = caught {
+            self.inboxes[(id >> 32) as usize].lock().push((id, status));
+        }
+        self.active.lock().remove(&ticket);
+    }
+
+    /// Waits until every lm_pop_next that started before now has posted what it caught.
+    fn settle(&self) {
+        let now = {
+            let _active = self.active.lock();
+            self.next_ticket.load(Ordering::SeqCst)
+        };
+        while self.active.lock().range(..now).next().is_some() {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
+/// Per id: announcements by the ready callback, [OK, INFERENCE_FAILED, EXPIRED].
+#[derive(Default)]
+struct Announced {
+    per_id: Mutex<HashMap<u64, [u32; 3]>>,
+    destroyed: AtomicBool,
+    after_destroy: AtomicU64,
+}
+
+impl Announced {
+    fn callback(self: &Arc<Self>) -> ReadyCallback {
+        let me = self.clone();
+        ReadyCallback::new(move |id, state| {
+            if me.destroyed.load(Ordering::SeqCst) {
+                me.after_destroy.fetch_add(1, Ordering::SeqCst);
+            }
+            let slot = match state {
+                ReadyState::Landmarks => 0,
+                ReadyState::Failed => 1,
+                ReadyState::Expired => 2,
+            };
+            me.per_id.lock().entry(id).or_default()[slot] += 1;
+        })
+    }
+}
+
+/// How acceptances of an id ended, as its owner saw them (indexes of `Ledger::ends`).
+const OK: usize = 0;
+const FAILED: usize = 1;
+const EXPIRED: usize = 2;
+const CANCELLED: usize = 3;
+/// Accepted again after its result was evicted, before the EXPIRED was popped: never delivered.
+const SUPERSEDED: usize = 4;
+
+/// One id's ledger. Counts, not a single state: an lm_pop_next of another thread may take a
+/// result at any moment, and its post cannot say which acceptance it ended.
+#[derive(Default, Clone, Copy, Debug)]
+struct Ledger {
+    /// Accepted and not yet seen to end.
+    outstanding: u32,
+    /// Of those, how many may have been superseded (accepted again while outstanding).
+    maybe_superseded: u32,
+    ends: [u32; 5],
+}
+
 /// Totals of what one thread saw.
 #[derive(Default, Debug)]
 struct Seen {
     accepted: u64,
-    /// Accepted again while the ledger still held the id live: right only when its earlier
-    /// result had been evicted (the library then counts it expired).
-    superseded: u64,
-    delivered: u64,
-    expired: u64,
-    cancelled: u64,
-    failed: u64,
     invalid: u64,
     full: u64,
+    /// Final states taken by this thread's lm_pop_next (of any thread's ids).
+    by_pop_next: u64,
     violations: Vec<String>,
     worst_overrun: Duration,
+    ids: HashMap<u64, Ledger>,
+}
+
+impl Seen {
+    fn total(&self, end: usize) -> u64 {
+        self.ids.values().map(|l| u64::from(l.ends[end])).sum()
+    }
+
+    fn ledger(&mut self, id: u64) -> &mut Ledger {
+        self.ids.entry(id).or_default()
+    }
+
+    fn is_live(&self, id: u64) -> bool {
+        self.ids.get(&id).is_some_and(|l| l.outstanding > 0)
+    }
+
+    /// Applies the final states other threads' lm_pop_next took for this thread's ids.
+    fn apply_inbox(&mut self, hub: &Hub, t: u64) {
+        let posted = std::mem::take(&mut *hub.inboxes[t as usize].lock());
+        for (id, status) in posted {
+            if !self.deliver(id, status) {
+                self.violations.push(format!(
+                    "lm_pop_next delivered {status:?} for id {id}, which was not live: a second delivery"
+                ));
+            }
+        }
+    }
+
+    /// Records a delivered final state; false when nothing of `id` was outstanding.
+    fn deliver(&mut self, id: u64, status: lm_status) -> bool {
+        let l = self.ledger(id);
+        if l.outstanding == 0 {
+            return false;
+        }
+        l.outstanding -= 1;
+        l.maybe_superseded = l.maybe_superseded.min(l.outstanding);
+        l.ends[match status {
+            LM_STATUS_OK => OK,
+            LM_STATUS_INFERENCE_FAILED => FAILED,
+            _ => EXPIRED,
+        }] += 1;
+        true
+    }
+
+    /// The library no longer knows `id` (NOT_FOUND after every lm_pop_next has posted): what is
+    /// still outstanding was superseded; false when more is outstanding than could have been.
+    fn all_gone(&mut self, id: u64) -> bool {
+        let l = self.ledger(id);
+        if l.outstanding > l.maybe_superseded {
+            return false;
+        }
+        l.ends[SUPERSEDED] += l.outstanding;
+        l.outstanding = 0;
+        l.maybe_superseded = 0;
+        true
+    }
 }
 
 fn hostile_call(h: *mut lm_handle, id: u64, rng: &mut Rng, frame: &Gray) -> lm_status {
@@ -107,17 +253,16 @@ fn hostile_call(h: *mut lm_handle, id: u64, rng: &mut Rng, frame: &Gray) -> lm_s
     unsafe { lm_enqueue(h, id, &img, &bx) }
 }
 
-fn run_thread(h: Shared, t: u64, seed: u64) -> Seen {
+fn run_thread(h: Shared, t: u64, seed: u64, hub: &Hub, barrier: &Barrier) -> Seen {
     let mut rng = Rng::new(seed ^ (t.wrapping_mul(0x9E37_79B9)));
     let frame = Gray::new();
-    let mut live: HashMap<u64, bool> = HashMap::new(); // id -> live (accepted, not final)
     let mut seen = Seen::default();
     let mut points = vec![0f32; 4 * 3];
     for step in 0..STEPS_PER_THREAD {
         // A VMS-like pace, so that batches keep up and every final state occurs often.
         std::thread::sleep(Duration::from_micros(rng.below(400)));
+        seen.apply_inbox(hub, t);
         let id = (t << 32) | rng.below(IDS_PER_THREAD);
-        let is_live = live.get(&id).copied().unwrap_or(false);
         let op = rng.below(100);
         let mut timeout = Duration::ZERO;
         let t0 = Instant::now();
@@ -126,14 +271,59 @@ fn run_thread(h: Shared, t: u64, seed: u64) -> Seen {
             ("enqueue", unsafe {
                 lm_enqueue(h.0, id, &frame.image(), &center_box())
             })
-        } else if op < 50 {
+        } else if op < 48 {
             ("hostile enqueue", hostile_call(h.0, id, &mut rng, &frame))
-        } else if op < 85 {
-            let ms = if op < 65 { 0 } else { rng.below(6) as u32 };
+        } else if op < 78 {
+            let ms = if op < 60 { 0 } else { rng.below(6) as u32 };
             timeout = Duration::from_millis(u64::from(ms));
             let mut out = landmarks_buf(&mut points);
             // SAFETY: live handle, buffer of 4 points (the fake model's count).
-            ("pop", unsafe { lm_pop_wait(h.0, id, ms, &mut out) })
+            let status = unsafe {
+                if ms == 0 {
+                    lm_pop(h.0, id, &mut out)
+                } else {
+                    lm_pop_wait(h.0, id, ms, &mut out)
+                }
+            };
+            if status == LM_STATUS_OK && points.iter().any(|v| !v.is_finite()) {
+                seen.violations.push(format!(
+                    "step {step}: pop of id {id} returned non-finite points"
+                ));
+            }
+            ("pop", status)
+        } else if op < 87 {
+            let ms = rng.below(4) as u32;
+            timeout = Duration::from_millis(u64::from(ms));
+            let mut out = landmarks_buf(&mut points);
+            let mut caught = u64::MAX;
+            let ticket = hub.begin();
+            // SAFETY: live handle, valid pointers, buffer of 4 points.
+            let status = unsafe { lm_pop_next(h.0, ms, &mut caught, &mut out) };
+            let posted = match status {
+                LM_STATUS_OK | LM_STATUS_INFERENCE_FAILED | LM_STATUS_EXPIRED => {
+                    seen.by_pop_next += 1;
+                    if status == LM_STATUS_OK && points.iter().any(|v| !v.is_finite()) {
+                        seen.violations.push(format!(
+                            "step {step}: lm_pop_next of id {caught} returned non-finite points"
+                        ));
+                    }
+                    if caught >> 32 >= THREADS {
+                        seen.violations
+                            .push(format!("step {step}: lm_pop_next invented id {caught}"));
+                        None
+                    } else {
+                        Some((caught, status))
+                    }
+                }
+                LM_STATUS_TIMEOUT => None,
+                other => {
+                    seen.violations
+                        .push(format!("step {step}: lm_pop_next answered {other:?}"));
+                    None
+                }
+            };
+            hub.end(ticket, posted);
+            ("pop_next", status)
         } else if op < 95 {
             // SAFETY: live handle.
             ("cancel", unsafe { lm_cancel(h.0, id) })
@@ -146,66 +336,122 @@ fn run_thread(h: Shared, t: u64, seed: u64) -> Seen {
             ("stats", LM_STATUS_OK)
         };
         seen.worst_overrun = seen.worst_overrun.max(t0.elapsed().saturating_sub(timeout));
-        let mut violation = |why: &str| {
-            seen.violations
-                .push(format!("step {step}: {what} of id {id}: {status:?} {why}"))
-        };
-        match (what, status) {
-            ("stats", _) => {}
+        let was_live = seen.is_live(id);
+        let allowed = match (what, status) {
+            ("stats" | "pop_next", _) => true,
             ("enqueue", LM_STATUS_OK) => {
-                // Accepting a live id is only right when its result was evicted meanwhile; the
-                // final counts below hold the library to that (its `expired` must cover it).
                 seen.accepted += 1;
-                if is_live {
-                    seen.superseded += 1;
-                }
-                live.insert(id, true);
+                // Accepting an id the ledger holds live is right when its result was evicted
+                // meanwhile (superseded) or another thread's lm_pop_next took it.
+                let l = seen.ledger(id);
+                l.maybe_superseded += l.outstanding;
+                l.outstanding += 1;
+                true
             }
-            ("enqueue", LM_STATUS_DUPLICATE_ID) if is_live => {}
-            ("enqueue", LM_STATUS_QUEUE_FULL) => seen.full += 1,
-            ("hostile enqueue", LM_STATUS_INVALID_ARGUMENT) => seen.invalid += 1,
-            ("pop", LM_STATUS_OK | LM_STATUS_INFERENCE_FAILED | LM_STATUS_EXPIRED) if is_live => {
-                match status {
-                    LM_STATUS_OK => {
-                        seen.delivered += 1;
-                        if points.iter().any(|v| !v.is_finite()) {
-                            violation("returned non-finite points");
-                        }
-                    }
-                    LM_STATUS_INFERENCE_FAILED => seen.failed += 1,
-                    _ => seen.expired += 1,
-                }
-                live.insert(id, false);
+            ("enqueue", LM_STATUS_DUPLICATE_ID) => was_live,
+            ("enqueue", LM_STATUS_QUEUE_FULL) => {
+                seen.full += 1;
+                true
             }
-            ("pop", LM_STATUS_PENDING) if is_live && timeout.is_zero() => {}
-            ("pop", LM_STATUS_TIMEOUT) if is_live && !timeout.is_zero() => {}
-            ("pop", LM_STATUS_NOT_FOUND) if !is_live => {}
-            ("cancel", LM_STATUS_OK) if is_live => {
-                seen.cancelled += 1;
-                live.insert(id, false);
+            ("hostile enqueue", LM_STATUS_INVALID_ARGUMENT) => {
+                seen.invalid += 1;
+                true
+            }
+            ("pop", LM_STATUS_OK | LM_STATUS_INFERENCE_FAILED | LM_STATUS_EXPIRED) => {
+                seen.deliver(id, status)
+            }
+            ("pop", LM_STATUS_PENDING) => was_live && timeout.is_zero(),
+            ("pop", LM_STATUS_TIMEOUT) => was_live && !timeout.is_zero(),
+            ("pop", LM_STATUS_NOT_FOUND) => {
+                // Gone: taken by an lm_pop_next (wait for its post), or superseded.
+                hub.settle();
+                seen.apply_inbox(hub, t);
+                seen.all_gone(id)
+            }
+            ("cancel", LM_STATUS_OK) => {
+                let l = seen.ledger(id);
+                let live = l.outstanding > 0;
+                if live {
+                    l.outstanding -= 1;
+                    l.maybe_superseded = l.maybe_superseded.min(l.outstanding);
+                    l.ends[CANCELLED] += 1;
+                }
+                live
             }
             // An evicted result is no longer cancellable; its pop still answers EXPIRED later.
-            ("cancel", LM_STATUS_NOT_FOUND) => {}
-            _ => violation(&format!("is not allowed here (live: {is_live})")),
+            ("cancel", LM_STATUS_NOT_FOUND) => true,
+            _ => false,
+        };
+        if !allowed {
+            let ledger = seen.ids.get(&id).copied().unwrap_or_default();
+            seen.violations.push(format!(
+                "step {step}: {what} of id {id}: {status:?} is not allowed here (ledger {ledger:?})"
+            ));
         }
     }
-    // Drain: every id still live must reach a final state.
-    for (&id, &is_live) in &live {
-        if !is_live {
-            continue;
-        }
-        let mut out = landmarks_buf(&mut points);
-        // SAFETY: live handle, buffer of 4 points.
-        match unsafe { lm_pop_wait(h.0, id, 10_000, &mut out) } {
-            LM_STATUS_OK => seen.delivered += 1,
-            LM_STATUS_INFERENCE_FAILED => seen.failed += 1,
-            LM_STATUS_EXPIRED => seen.expired += 1,
-            other => seen
-                .violations
-                .push(format!("drain: id {id} answered {other:?}")),
+    // Drain: nobody calls lm_pop_next any more; every id still live must reach a final state.
+    barrier.wait();
+    seen.apply_inbox(hub, t);
+    let still: Vec<u64> = seen
+        .ids
+        .iter()
+        .filter(|(_, l)| l.outstanding > 0)
+        .map(|(&id, _)| id)
+        .collect();
+    for id in still {
+        while seen.is_live(id) {
+            let mut out = landmarks_buf(&mut points);
+            // SAFETY: live handle, buffer of 4 points.
+            let status = unsafe { lm_pop_wait(h.0, id, 10_000, &mut out) };
+            let ok = match status {
+                LM_STATUS_OK | LM_STATUS_INFERENCE_FAILED | LM_STATUS_EXPIRED => {
+                    seen.deliver(id, status)
+                }
+                LM_STATUS_NOT_FOUND => seen.all_gone(id),
+                _ => false,
+            };
+            if !ok {
+                let ledger = seen.ids.get(&id).copied().unwrap_or_default();
+                seen.violations.push(format!(
+                    "drain: id {id} answered {status:?} (ledger {ledger:?})"
+                ));
+                break;
+            }
         }
     }
     seen
+}
+
+/// Checks each id's announcements against how its acceptances ended.
+fn check_announcements(seen: &[Seen], announced: &Announced) -> Vec<String> {
+    let per_id = announced.per_id.lock();
+    let mut problems = Vec::new();
+    let mut ids: BTreeSet<u64> = per_id.keys().copied().collect();
+    ids.extend(seen.iter().flat_map(|s| s.ids.keys().copied()));
+    for id in ids {
+        let n = |end: usize| -> u32 {
+            seen.iter()
+                .filter_map(|s| s.ids.get(&id))
+                .map(|l| l.ends[end])
+                .sum()
+        };
+        let [ok, failed, expired] = per_id.get(&id).copied().unwrap_or_default();
+        let evicted = n(EXPIRED) + n(SUPERSEDED);
+        let finished = n(OK) + n(FAILED) + evicted;
+        // A cancelled item was announced only if it had finished before the cancel.
+        let fits = expired == evicted
+            && ok >= n(OK)
+            && failed >= n(FAILED)
+            && ok + failed >= finished
+            && ok + failed <= finished + n(CANCELLED);
+        if !fits {
+            let ends: Vec<u32> = (0..5).map(n).collect();
+            problems.push(format!(
+                "id {id}: ends [ok, failed, expired, cancelled, superseded] {ends:?} but announced OK {ok}, FAILED {failed}, EXPIRED {expired}"
+            ));
+        }
+    }
+    problems
 }
 
 #[test]
@@ -226,7 +472,9 @@ fn torture(overlap: bool) {
     backend.overlap = overlap;
     backend.finish_sleep = Duration::from_micros(if overlap { 500 } else { 0 });
     let in_flight = backend.max_in_flight.clone();
+    let announced = Arc::new(Announced::default());
     let config = Config {
+        on_ready: Some(announced.callback()),
         max_batch: 8,
         queue_capacity: Some(16),
         max_wait: Duration::from_millis(1),
@@ -240,15 +488,23 @@ fn torture(overlap: bool) {
     })
     .unwrap();
     let h = Shared(handle_from_pipeline(pipeline));
+    let hub = Arc::new(Hub::new());
+    let barrier = Arc::new(Barrier::new(THREADS as usize));
     let threads: Vec<_> = (0..THREADS)
-        .map(|t| std::thread::spawn(move || run_thread(h, t, seed)))
+        .map(|t| {
+            let (hub, barrier) = (hub.clone(), barrier.clone());
+            std::thread::spawn(move || run_thread(h, t, seed, &hub, &barrier))
+        })
         .collect();
     let seen: Vec<Seen> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let s = stats(h.0);
     // SAFETY: all threads joined; nothing races the destroy.
     unsafe { lm_destroy(h.0) };
+    announced.destroyed.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(20));
 
     let total = |f: fn(&Seen) -> u64| seen.iter().map(f).sum::<u64>();
+    let ends = |end: usize| seen.iter().map(|s| s.total(end)).sum::<u64>();
     let violations: Vec<&String> = seen.iter().flat_map(|s| &s.violations).collect();
     let worst = seen
         .iter()
@@ -256,17 +512,19 @@ fn torture(overlap: bool) {
         .max()
         .unwrap_or_default();
     println!(
-        "steps {}, accepted {} (superseded {}), delivered {}, failed {}, expired {}, cancelled {}, invalid {}, queue-full {}, batches {}, worst overrun {:?}",
+        "steps {}, accepted {} (superseded {}), delivered {}, failed {}, expired {}, cancelled {}, invalid {}, queue-full {}, batches {}, by lm_pop_next {}, callbacks {}, worst overrun {:?}",
         THREADS as usize * STEPS_PER_THREAD,
         total(|s| s.accepted),
-        total(|s| s.superseded),
-        total(|s| s.delivered),
-        total(|s| s.failed),
-        total(|s| s.expired),
-        total(|s| s.cancelled),
+        ends(SUPERSEDED),
+        ends(OK),
+        ends(FAILED),
+        ends(EXPIRED),
+        ends(CANCELLED),
         total(|s| s.invalid),
         total(|s| s.full),
         s.batches,
+        total(|s| s.by_pop_next),
+        s.ready_callbacks,
         worst
     );
     assert!(
@@ -275,22 +533,44 @@ fn torture(overlap: bool) {
         violations.len(),
         &violations[..violations.len().min(10)]
     );
+    let problems = check_announcements(&seen, &announced);
+    assert!(
+        problems.is_empty(),
+        "{} ids announced wrongly, first: {:?}",
+        problems.len(),
+        &problems[..problems.len().min(10)]
+    );
+    assert_eq!(
+        announced.after_destroy.load(Ordering::SeqCst),
+        0,
+        "a callback after lm_destroy"
+    );
+    let announcements: u64 = announced
+        .per_id
+        .lock()
+        .values()
+        .map(|c| u64::from(c[0] + c[1] + c[2]))
+        .sum();
+    let expiries: u64 = announced
+        .per_id
+        .lock()
+        .values()
+        .map(|c| u64::from(c[2]))
+        .sum();
+    assert_eq!(expiries, s.expired, "one EXPIRED announcement per eviction");
+    assert!(s.ready_callbacks <= announcements, "{s:?}");
     // Every accepted face reached exactly one final state, seen by its thread.
     assert_eq!(
         total(|s| s.accepted),
-        total(|s| s.delivered)
-            + total(|s| s.failed)
-            + total(|s| s.expired)
-            + total(|s| s.cancelled)
-            + total(|s| s.superseded)
+        ends(OK) + ends(FAILED) + ends(EXPIRED) + ends(CANCELLED) + ends(SUPERSEDED)
     );
     assert_eq!(s.accepted, total(|s| s.accepted));
-    assert_eq!(s.popped, total(|s| s.delivered) + total(|s| s.failed));
-    assert_eq!(s.expired, total(|s| s.expired) + total(|s| s.superseded));
-    assert_eq!(s.cancelled, total(|s| s.cancelled));
+    assert_eq!(s.popped, ends(OK) + ends(FAILED));
+    assert_eq!(s.expired, ends(EXPIRED) + ends(SUPERSEDED));
+    assert_eq!(s.cancelled, ends(CANCELLED));
     // `failed` counts items whose batch failed, including those later evicted or cancelled
     // before anyone popped the failure.
-    assert!(s.failed >= total(|s| s.failed), "{s:?}");
+    assert!(s.failed >= ends(FAILED), "{s:?}");
     assert_eq!(s.rejected_invalid, total(|s| s.invalid));
     assert_eq!(s.queued + s.in_flight + s.ready, 0);
     assert!(c_reconciles(&s));
@@ -311,6 +591,10 @@ fn torture(overlap: bool) {
         assert!(
             s.failed > 0 && s.expired > 0 && s.cancelled > 0 && s.rejected_full > 0,
             "the run exercised too little: {s:?}"
+        );
+        assert!(
+            total(|s| s.by_pop_next) > 0,
+            "lm_pop_next never took a result"
         );
     } else {
         println!(

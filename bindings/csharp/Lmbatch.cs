@@ -13,8 +13,11 @@
 // Builds with mono's mcs (C# 7) and with any .NET SDK (netstandard2.0); no unsafe code.
 
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
 using Lmbatch.Native;
 
 namespace Lmbatch.Native
@@ -23,6 +26,10 @@ namespace Lmbatch.Native
     /// <summary>lm_log_fn: void (*)(int32_t level, const char *message, void *user).</summary>
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     public delegate void lm_log_fn(int level, IntPtr message, IntPtr user);
+
+    /// <summary>lm_ready_fn: void (*)(uint64_t event_id, lm_status status, void *user). Since ABI 1.3.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void lm_ready_fn(ulong eventId, int status, IntPtr user);
 
     /// <summary>lm_config. Fill it with lm_config_init, then change what you need.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -43,6 +50,8 @@ namespace Lmbatch.Native
         public IntPtr log_user;         // void *
         public uint opt_batch;          // since ABI 1.2
         public int self_check;          // since ABI 1.2
+        public IntPtr ready_fn;         // lm_ready_fn, since ABI 1.3
+        public IntPtr ready_user;       // void *, since ABI 1.3
     }
 
     /// <summary>lm_image: a view of the caller's frame, read only during lm_enqueue.</summary>
@@ -102,6 +111,9 @@ namespace Lmbatch.Native
         public ulong infer_us_p50;
         public ulong infer_us_p99;
         public uint degraded;
+        public ulong ready_callbacks;        // since ABI 1.3
+        public ulong ready_callback_us;      // since ABI 1.3
+        public ulong ready_callback_max_us;  // since ABI 1.3
     }
 
     /// <summary>lm_model_info: what a handle runs.</summary>
@@ -134,11 +146,16 @@ namespace Lmbatch.Native
         /// critical finalizer, and lm_destroy logs.</summary>
         internal GCHandle LogRoot;
 
+        /// <summary>The same for the ready callback's delegate (PopAsync's completions).</summary>
+        internal GCHandle ReadyRoot;
+
         protected override bool ReleaseHandle()
         {
             NativeMethods.lm_destroy(handle);
             if (LogRoot.IsAllocated)
                 LogRoot.Free();
+            if (ReadyRoot.IsAllocated)
+                ReadyRoot.Free();
             return true;
         }
     }
@@ -150,7 +167,7 @@ namespace Lmbatch.Native
 
         /// <summary>The C ABI version this binding is written against (LM_API_VERSION_*).</summary>
         public const uint LM_API_VERSION_MAJOR = 1;
-        public const uint LM_API_VERSION_MINOR = 2;
+        public const uint LM_API_VERSION_MINOR = 3;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void lm_config_init(ref lm_config cfg);
@@ -167,6 +184,9 @@ namespace Lmbatch.Native
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int lm_pop_wait(LmHandle h, ulong eventId, uint timeoutMs, ref lm_landmarks result);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_pop_next(LmHandle h, uint timeoutMs, out ulong eventId, ref lm_landmarks result);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int lm_cancel(LmHandle h, ulong eventId);
@@ -474,6 +494,11 @@ namespace Lmbatch
         public TimeSpan InferP50 { get; internal set; }
         public TimeSpan InferP99 { get; internal set; }
         public bool Degraded { get; internal set; }
+        /// <summary>Calls of the library's ready callback (PopAsync's completions), the time
+        /// spent in them, and the longest one. Since ABI 1.3.</summary>
+        public ulong ReadyCallbacks { get; internal set; }
+        public TimeSpan ReadyCallbackTime { get; internal set; }
+        public TimeSpan ReadyCallbackMax { get; internal set; }
 
         public bool Reconciles
         {
@@ -514,6 +539,7 @@ namespace Lmbatch
     {
         private readonly LmHandle _handle;
         private readonly int _numPoints;
+        private readonly Completions _completions;
 
         private static readonly int LandmarksSize = Marshal.SizeOf(typeof(lm_landmarks));
 
@@ -558,6 +584,11 @@ namespace Lmbatch
             LogThunk log = config.Log == null ? null : new LogThunk(config.Log);
             // The library may log from lm_create until lm_destroy returns: root the delegate.
             GCHandle logRoot = log == null ? default(GCHandle) : GCHandle.Alloc(log.Callback);
+            // PopAsync's completions come from lm_config.ready_fn, on the library's worker thread.
+            _completions = new Completions();
+            var ready = new ReadyThunk(_completions);
+            GCHandle readyRoot = GCHandle.Alloc(ready.Callback);
+            cfg.ready_fn = Marshal.GetFunctionPointerForDelegate(ready.Callback);
             IntPtr model = IntPtr.Zero, cache = IntPtr.Zero;
             LmHandle handle = null;
             try
@@ -578,6 +609,8 @@ namespace Lmbatch
                 }
                 handle.LogRoot = logRoot; // freed by ReleaseHandle, after lm_destroy
                 logRoot = default(GCHandle);
+                handle.ReadyRoot = readyRoot;
+                readyRoot = default(GCHandle);
             }
             finally
             {
@@ -587,11 +620,15 @@ namespace Lmbatch
                     Marshal.FreeHGlobal(cache);
                 if (logRoot.IsAllocated)
                     logRoot.Free(); // lm_create failed: no library thread is left to log
+                if (readyRoot.IsAllocated)
+                    readyRoot.Free();
             }
             _handle = handle;
+            _completions.Handle = handle;
             try
             {
                 _numPoints = GetModelInfo().NumPoints;
+                _completions.NumPoints = _numPoints;
             }
             catch
             {
@@ -613,10 +650,15 @@ namespace Lmbatch
 
         /// <summary>Stops intake, lets queued work finish for up to Config.DrainTimeout (the rest
         /// is cancelled), joins the worker and frees the handle; results not popped are lost.
-        /// Idempotent.</summary>
+        /// Tasks of PopAsync still pending fail with ObjectDisposedException (after the handle
+        /// is gone, so no completion races them). Idempotent.</summary>
         public void Dispose()
         {
+            List<TaskCompletionSource<Landmarks>> orphans = _completions.Close();
             _handle.Dispose();
+            foreach (var tcs in orphans)
+                tcs.TrySetException(new ObjectDisposedException("Lmbatch.Pipeline",
+                    "the pipeline was disposed before this face's result was taken"));
         }
 
         public bool IsDisposed { get { return _handle.IsClosed; } }
@@ -780,6 +822,240 @@ namespace Lmbatch
             }
         }
 
+        /// <summary>
+        /// The landmarks of `id`, as a task completed from the library's ready callback: no thread
+        /// waits per id, so thousands of faces may be awaited at once. The task completes with the
+        /// landmarks; faults with LmbatchException for InferenceFailed, Expired (evicted before it
+        /// was taken) or NotFound (unknown, or taken by a Pop/PopNext meanwhile); is cancelled
+        /// when `cancellationToken` fires, which also cancels the face in the library; and faults
+        /// with ObjectDisposedException when the pipeline is disposed first. Continuations never
+        /// run on the library's thread. One PopAsync per live id at a time
+        /// (InvalidOperationException otherwise).
+        /// </summary>
+        public Task<Landmarks> PopAsync(ulong id, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            LmHandle h = Handle;
+            var tcs = new TaskCompletionSource<Landmarks>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                tcs.TrySetCanceled(cancellationToken);
+                return tcs.Task;
+            }
+            _completions.Register(id, tcs);
+            // It may have finished (and been announced) before it was registered: try now.
+            _completions.TryComplete(id);
+            if (cancellationToken.CanBeCanceled)
+            {
+                CancellationTokenRegistration reg = cancellationToken.Register(() =>
+                {
+                    if (_completions.Unregister(id, tcs))
+                    {
+                        if (!h.IsClosed)
+                        {
+                            try { NativeMethods.lm_cancel(h, id); }
+                            catch (ObjectDisposedException) { }
+                        }
+                        tcs.TrySetCanceled(cancellationToken);
+                    }
+                });
+                tcs.Task.ContinueWith(t => reg.Dispose(), CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            return tcs.Task;
+        }
+
+        /// <summary>Takes the earliest-finished final state of any id, waiting up to `timeoutMs`
+        /// (0: do not wait): Status.Ok with `id` and `result`; Status.InferenceFailed or
+        /// Status.Expired with `id`; Status.Timeout when nothing finished. Each final state is
+        /// delivered once, here or to a Pop of its id. A consumer thread loops with a finite
+        /// timeout and is joined before Dispose.</summary>
+        public Status PopNext(uint timeoutMs, out ulong id, out Landmarks result)
+        {
+            LmHandle h = Handle;
+            int n = _numPoints;
+            for (int attempt = 0; ; attempt++)
+            {
+                var buf = new float[3 * n + 3];
+                GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
+                var lm = new lm_landmarks
+                {
+                    struct_size = (UIntPtr)LandmarksSize,
+                    points = pin.AddrOfPinnedObject(),
+                    capacity = (uint)n,
+                };
+                Status st;
+                try
+                {
+                    st = (Status)NativeMethods.lm_pop_next(h, timeoutMs, out id, ref lm);
+                }
+                finally
+                {
+                    pin.Free();
+                }
+                if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
+                {
+                    n = (int)lm.num_points; // nothing was consumed: take it again with room for all
+                    continue;
+                }
+                result = st == Status.Ok ? ToLandmarks(buf, n, lm) : null;
+                return st;
+            }
+        }
+
+        private static Landmarks ToLandmarks(float[] buf, int capacity, lm_landmarks lm)
+        {
+            int got = (int)Math.Min(lm.num_points, (uint)capacity);
+            var points = new Point3[got];
+            for (int i = 0; i < got; i++)
+                points[i] = new Point3(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
+            return new Landmarks
+            {
+                Points = points,
+                FaceScore = lm.face_score,
+                QueueTime = Microseconds(lm.queue_us),
+                InferTime = Microseconds(lm.infer_us),
+            };
+        }
+
+        /// <summary>PopAsync's pending tasks by id. Not the Pipeline itself: the ready delegate
+        /// reaches it through a weak reference, so an undisposed Pipeline can still be finalized.
+        /// </summary>
+        private sealed class Completions
+        {
+            private readonly Dictionary<ulong, TaskCompletionSource<Landmarks>> _pending =
+                new Dictionary<ulong, TaskCompletionSource<Landmarks>>();
+            private bool _closed;
+            internal LmHandle Handle;
+            internal int NumPoints;
+
+            internal void Register(ulong id, TaskCompletionSource<Landmarks> tcs)
+            {
+                lock (_pending)
+                {
+                    if (_closed)
+                        throw new ObjectDisposedException("Lmbatch.Pipeline");
+                    if (_pending.ContainsKey(id))
+                        throw new InvalidOperationException("a PopAsync of id " + id + " is already pending");
+                    _pending.Add(id, tcs);
+                }
+            }
+
+            internal bool Unregister(ulong id, TaskCompletionSource<Landmarks> tcs)
+            {
+                lock (_pending)
+                {
+                    TaskCompletionSource<Landmarks> mine;
+                    if (!_pending.TryGetValue(id, out mine) || mine != tcs)
+                        return false;
+                    _pending.Remove(id);
+                    return true;
+                }
+            }
+
+            /// <summary>Pops `id` for its pending task, if it has one and a final state is there.
+            /// Serialized, so the callback and PopAsync's own try never both pop the same id (the
+            /// loser would see NotFound).</summary>
+            internal void TryComplete(ulong id)
+            {
+                TaskCompletionSource<Landmarks> tcs;
+                Status st;
+                Landmarks result = null;
+                lock (_pending)
+                {
+                    if (_closed || !_pending.TryGetValue(id, out tcs))
+                        return;
+                    st = PopNow(id, out result);
+                    if (st == Status.Pending)
+                        return;
+                    _pending.Remove(id);
+                }
+                if (st == Status.Ok)
+                    tcs.TrySetResult(result);
+                else
+                    tcs.TrySetException(new LmbatchException(st, "pop_async", null));
+            }
+
+            private Status PopNow(ulong id, out Landmarks result)
+            {
+                result = null;
+                LmHandle h = Handle;
+                if (h == null || h.IsClosed)
+                    return Status.Pending;
+                int n = NumPoints;
+                for (int attempt = 0; ; attempt++)
+                {
+                    var buf = new float[3 * n + 3];
+                    GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
+                    var lm = new lm_landmarks
+                    {
+                        struct_size = (UIntPtr)LandmarksSize,
+                        points = pin.AddrOfPinnedObject(),
+                        capacity = (uint)n,
+                    };
+                    Status st;
+                    try
+                    {
+                        st = (Status)NativeMethods.lm_pop(h, id, ref lm);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        return Status.Pending;
+                    }
+                    finally
+                    {
+                        pin.Free();
+                    }
+                    if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
+                    {
+                        n = (int)lm.num_points;
+                        continue;
+                    }
+                    if (st == Status.Ok)
+                        result = ToLandmarks(buf, n, lm);
+                    return st;
+                }
+            }
+
+            /// <summary>Stops completions; returns the tasks still pending.</summary>
+            internal List<TaskCompletionSource<Landmarks>> Close()
+            {
+                lock (_pending)
+                {
+                    _closed = true;
+                    var orphans = new List<TaskCompletionSource<Landmarks>>(_pending.Values);
+                    _pending.Clear();
+                    return orphans;
+                }
+            }
+        }
+
+        /// <summary>The ready callback: runs on the library's worker thread, must not throw.</summary>
+        private sealed class ReadyThunk
+        {
+            private readonly WeakReference _completions;
+            internal readonly lm_ready_fn Callback;
+
+            internal ReadyThunk(Completions completions)
+            {
+                _completions = new WeakReference(completions);
+                Callback = Invoke;
+            }
+
+            private void Invoke(ulong id, int status, IntPtr user)
+            {
+                try
+                {
+                    var c = _completions.Target as Completions;
+                    if (c != null)
+                        c.TryComplete(id);
+                }
+                catch
+                {
+                    // Nothing may unwind into the library's thread.
+                }
+            }
+        }
+
         private static TimeSpan Microseconds(ulong us)
         {
             return TimeSpan.FromTicks((long)Math.Min(us, (ulong)(long.MaxValue / 10)) * 10);
@@ -823,6 +1099,9 @@ namespace Lmbatch
                 InferP50 = Microseconds(s.infer_us_p50),
                 InferP99 = Microseconds(s.infer_us_p99),
                 Degraded = s.degraded != 0,
+                ReadyCallbacks = s.ready_callbacks,
+                ReadyCallbackTime = Microseconds(s.ready_callback_us),
+                ReadyCallbackMax = Microseconds(s.ready_callback_max_us),
             };
         }
 

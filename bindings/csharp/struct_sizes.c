@@ -30,6 +30,8 @@ int main(void) {
     OFF(lm_config, log_user);
     OFF(lm_config, opt_batch);
     OFF(lm_config, self_check);
+    OFF(lm_config, ready_fn);
+    OFF(lm_config, ready_user);
 
     SIZE(lm_image);
     OFF(lm_image, data);
@@ -72,6 +74,9 @@ int main(void) {
     OFF(lm_stats, infer_us_p50);
     OFF(lm_stats, infer_us_p99);
     OFF(lm_stats, degraded);
+    OFF(lm_stats, ready_callbacks);
+    OFF(lm_stats, ready_callback_us);
+    OFF(lm_stats, ready_callback_max_us);
 
     SIZE(lm_model_info);
     OFF(lm_model_info, struct_size);

@@ -22,7 +22,7 @@ namespace Lmbatch.Tests
         public TestFailure(string message) : base(message) { }
     }
 
-    internal static class Program
+    internal static partial class Program
     {
         private static string _sizesFile;
         private static string _dataDir;
@@ -76,6 +76,10 @@ namespace Lmbatch.Tests
                 Test("DisposeTwiceAndUseAfterDispose", DisposeTwiceAndUseAfterDispose),
                 Test("LogCallback", LogCallback),
                 Test("FinalizerReleasesAnUndisposedPipeline", FinalizerReleasesAnUndisposedPipeline),
+                Test("ThousandConcurrentPopAsyncResolveOnce", ThousandConcurrentPopAsyncResolveOnce),
+                Test("PopAsyncCancellationCancelsTheFace", PopAsyncCancellationCancelsTheFace),
+                Test("DisposeCompletesPendingPopAsync", DisposeCompletesPendingPopAsync),
+                Test("PopNextGivesTheId", PopNextGivesTheId),
             };
             int passed = 0, failed = 0;
             foreach (var t in tests)
