@@ -54,6 +54,16 @@
 #define LM_API_VERSION_MINOR 3
 
 /**
+ * (Since ABI 1.3.) lm_face.flags: right_eye and left_eye are valid (they win over the roll).
+ */
+#define LM_FACE_EYES 1
+
+/**
+ * (Since ABI 1.3.) lm_face.flags: roll is valid.
+ */
+#define LM_FACE_ROLL 2
+
+/**
  * Status of every call. Values are stable and never renumbered; new ones are only appended.
  */
 enum lm_status
@@ -160,6 +170,30 @@ enum lm_pixel_format
    * Replicated to R = G = B.
    */
   LM_PIXEL_FORMAT_GRAY8 = 4,
+  /**
+   * (Since ABI 1.3, lm_frame only.) planes[0] Y, width x height; planes[1] interleaved U,V:
+   * ceil(width/2) x ceil(height/2) pairs.
+   */
+  LM_PIXEL_FORMAT_NV12 = 16,
+  /**
+   * (Since ABI 1.3, lm_frame only.) As NV12 with V before U.
+   */
+  LM_PIXEL_FORMAT_NV21 = 17,
+  /**
+   * (Since ABI 1.3, lm_frame only.) planes[0] Y, [1] U, [2] V, each chroma plane
+   * ceil(width/2) x ceil(height/2) (YV12: swap planes 1 and 2).
+   */
+  LM_PIXEL_FORMAT_I420 = 18,
+  /**
+   * (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples, 10 significant
+   * HIGH bits. Strides must be even.
+   */
+  LM_PIXEL_FORMAT_P010 = 19,
+  /**
+   * (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples. Strides must be
+   * even.
+   */
+  LM_PIXEL_FORMAT_P016 = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -201,6 +235,127 @@ enum lm_backend
 typedef enum lm_backend lm_backend;
 #else
 typedef int32_t lm_backend;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * (Since ABI 1.3.) lm_frame.color_matrix: ITU-T H.273 MatrixCoefficients, the values of FFmpeg's
+ * AVColorSpace, so an AVFrame's colorspace copies straight across. Ignored for packed formats.
+ */
+enum lm_color_matrix
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * BT.709 if width >= 1280 or height > 576, else BT.601.
+   */
+  LM_COLOR_MATRIX_AUTO = 0,
+  LM_COLOR_MATRIX_BT709 = 1,
+  /**
+   * "Unspecified": as AUTO.
+   */
+  LM_COLOR_MATRIX_UNSPECIFIED = 2,
+  /**
+   * BT.601 (BT.470BG).
+   */
+  LM_COLOR_MATRIX_BT601 = 5,
+  /**
+   * SMPTE 170M: the same matrix as BT.601.
+   */
+  LM_COLOR_MATRIX_SMPTE170M = 6,
+  /**
+   * BT.2020 non-constant luminance.
+   */
+  LM_COLOR_MATRIX_BT2020 = 9,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_color_matrix lm_color_matrix;
+#else
+typedef int32_t lm_color_matrix;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * (Since ABI 1.3.) lm_frame.color_range: the values of FFmpeg's AVColorRange.
+ */
+enum lm_color_range
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Limited.
+   */
+  LM_COLOR_RANGE_AUTO = 0,
+  /**
+   * Y 16..235, chroma 16..240 (8-bit units).
+   */
+  LM_COLOR_RANGE_LIMITED = 1,
+  /**
+   * 0..255.
+   */
+  LM_COLOR_RANGE_FULL = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_color_range lm_color_range;
+#else
+typedef int32_t lm_color_range;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * (Since ABI 1.3.) lm_frame.chroma_location: where 4:2:0 chroma sits, the values of FFmpeg's
+ * AVChromaLocation.
+ */
+enum lm_chroma_location
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * LEFT.
+   */
+  LM_CHROMA_LOCATION_AUTO = 0,
+  /**
+   * Co-sited with even luma columns, between rows (MPEG-2, H.264 default).
+   */
+  LM_CHROMA_LOCATION_LEFT = 1,
+  /**
+   * Between columns and rows (MPEG-1, JPEG).
+   */
+  LM_CHROMA_LOCATION_CENTER = 2,
+  /**
+   * Co-sited with even luma columns and rows.
+   */
+  LM_CHROMA_LOCATION_TOPLEFT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_chroma_location lm_chroma_location;
+#else
+typedef int32_t lm_chroma_location;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * (Since ABI 1.3.) lm_frame.memory: where the planes live. Other values are reserved (device
+ * memory later) and refused with LM_STATUS_INVALID_ARGUMENT.
+ */
+enum lm_memory
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  LM_MEMORY_HOST = 0,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_memory lm_memory;
+#else
+typedef int32_t lm_memory;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -352,6 +507,86 @@ typedef struct lm_box {
 } lm_box;
 
 /**
+ * (Since ABI 1.3.) A view of a decoder's frame (packed or YUV 4:2:0, each plane with its own
+ * pointer and stride); read only during lm_enqueue_frame, every pointer may be freed after it.
+ */
+typedef struct lm_frame {
+  /**
+   * sizeof(lm_frame) as the caller knows it. It must cover `strides`; fields past it take
+   * their defaults (AUTO colorimetry, host memory).
+   */
+  size_t struct_size;
+  /**
+   * An lm_pixel_format value: packed 0..4 (planes[0] only) or planar 16..20.
+   */
+  int32_t format;
+  /**
+   * 1..32768; odd sizes are fine.
+   */
+  uint32_t width;
+  /**
+   * 1..32768; odd sizes are fine.
+   */
+  uint32_t height;
+  /**
+   * First byte of each plane's top row; planes the format does not use are not read (NULL).
+   */
+  const void *planes[4];
+  /**
+   * Bytes per row of each plane, >= that plane's row bytes; even for 16-bit formats. A
+   * plane's last row needs no padding.
+   */
+  size_t strides[4];
+  /**
+   * An lm_color_matrix value (H.273 / AVColorSpace).
+   */
+  int32_t color_matrix;
+  /**
+   * An lm_color_range value (AVColorRange).
+   */
+  int32_t color_range;
+  /**
+   * An lm_chroma_location value (AVChromaLocation).
+   */
+  int32_t chroma_location;
+  /**
+   * An lm_memory value: LM_MEMORY_HOST.
+   */
+  int32_t memory;
+} lm_frame;
+
+/**
+ * (Since ABI 1.3.) A face as a detector gives it: the box, and optionally its eyes or roll, which
+ * turn the crop so the face is upright in the model's input.
+ */
+typedef struct lm_face {
+  /**
+   * sizeof(lm_face) as the caller knows it. It must cover `box`; fields past it take 0.
+   */
+  size_t struct_size;
+  /**
+   * The detector box in frame pixels, as lm_enqueue.
+   */
+  struct lm_box box;
+  /**
+   * LM_FACE_EYES and/or LM_FACE_ROLL; 0: the upright crop, exactly as lm_enqueue.
+   */
+  uint32_t flags;
+  /**
+   * The SUBJECT's right eye (image left on an upright frontal face), frame pixels.
+   */
+  float right_eye[2];
+  /**
+   * The subject's left eye, frame pixels.
+   */
+  float left_eye[2];
+  /**
+   * Radians: the angle of the line right eye -> left eye, atan2(dy, dx), y down.
+   */
+  float roll;
+} lm_face;
+
+/**
  * One face's landmarks, filled by lm_pop.
  */
 typedef struct lm_landmarks {
@@ -383,6 +618,20 @@ typedef struct lm_landmarks {
    * Out: the batch's inference time, microseconds.
    */
   uint64_t infer_us;
+  /**
+   * (Since ABI 1.3.) Out: the angle of this face's crop, radians (0: upright).
+   */
+  float roll;
+  /**
+   * (Since ABI 1.3.) Out: where to crop this face in the next frame (a square around its
+   * points, taken along track_roll); pass it back in lm_face.box with LM_FACE_ROLL.
+   */
+  struct lm_box track_box;
+  /**
+   * (Since ABI 1.3.) Out: the roll of the predicted eye line, for the next frame's lm_face.roll
+   * (the crop's roll for a model without eye points).
+   */
+  float track_roll;
 } lm_landmarks;
 
 /**
@@ -545,6 +794,33 @@ lm_status lm_create(const struct lm_config *cfg, struct lm_handle **out, char *e
  * or covers `stride * (height - 1) + width * bytes per pixel` readable bytes.
  */
 lm_status lm_enqueue(struct lm_handle *h, uint64_t event_id, const struct lm_image *frame, const struct lm_box *face);
+
+/**
+ * (Since ABI 1.3.) Queues one face of a decoder's frame for landmarks, without blocking: as
+ * lm_enqueue, for packed and YUV 4:2:0 frames (NV12, NV21, I420, P010, P016 with their
+ * colorimetry), and faces that carry eyes or a roll. Crop, resize and colour conversion run in
+ * one pass over the model's input (never a whole-frame conversion); the crop is turned by the
+ * face's angle θ (from the eyes, else the roll, else 0) about the centre of its square, and the
+ * points come back through the same rotation. lm_enqueue(h, id, image, box) is this call with a
+ * packed frame and an upright face.
+ *
+ * - `frame` (in): the frame; its planes are read only during this call.
+ * - `face` (in): the box and, per `flags`, the eyes or the roll.
+ *
+ * Returns as lm_enqueue; LM_STATUS_INVALID_ARGUMENT also for: a struct_size that does not cover
+ * `strides` (lm_frame) or `box` (lm_face); `memory` other than LM_MEMORY_HOST; an unknown format,
+ * color_matrix, color_range, chroma_location or flag bit; a NULL plane the format needs; a
+ * stride below its plane's row, or odd for a 16-bit format; a plane whose rows overflow the
+ * address space; planes that overlap; non-finite eyes (with LM_FACE_EYES) or roll (with
+ * LM_FACE_ROLL). Every refusal is counted in rejected_invalid and explained at debug level
+ * through the log callback.
+ * Thread safety: any number of threads at once on the same handle.
+ * # Safety
+ * `h` is NULL or a live handle; `frame` and `face` are NULL or hold their `struct_size` readable
+ * bytes; with host memory, each plane the format uses is NULL or covers
+ * `stride * (rows - 1) + row bytes` readable bytes.
+ */
+lm_status lm_enqueue_frame(struct lm_handle *h, uint64_t event_id, const struct lm_frame *frame, const struct lm_face *face);
 
 /**
  * Pops the final state of `event_id` without waiting: lm_pop_wait with a timeout of 0.

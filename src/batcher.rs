@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use crate::backend::{Backend, BatchOutput};
-use crate::image::CropRect;
+use crate::image::{track_region, FaceCrop};
 use crate::log::{LogLevel, Logger};
 use crate::model::decode_to_frame;
 use crate::ready::ReadyCallback;
@@ -23,7 +23,7 @@ use crate::results::{Landmarks, Outcome, ResultStore, Ticket};
 pub struct Job {
     pub id: u64,
     pub ticket: Ticket,
-    pub crop: CropRect,
+    pub crop: FaceCrop,
     /// Interleaved RGB at the model's input size.
     pub pixels: Vec<u8>,
     pub enqueued_at: Instant,
@@ -375,7 +375,12 @@ impl Worker {
                         if decode_to_frame(&mut points, &job.crop, spec.input_size)
                             && score.is_finite()
                         {
+                            let roll = job.crop.theta as f32;
+                            let (track_box, track_roll) = track_region(&points, roll);
                             Outcome::Landmarks(Landmarks {
+                                roll,
+                                track_box,
+                                track_roll,
                                 points,
                                 face_score: score,
                                 queue_us: started

@@ -14,7 +14,7 @@ pub mod results;
 
 pub use backend::{Backend, BackendChoice, BatchOutput, ModelSource};
 pub use error::{Error, ErrorKind, Result};
-pub use image::FaceBox;
+pub use image::{Face, FaceBox, FaceCrop, FrameRef};
 pub use log::{LogLevel, Logger};
 pub use model::ModelSpec;
 pub use pipeline::{Config, ModelInfo, Pipeline, RawFrame};

@@ -27,7 +27,10 @@ use parking_lot::Mutex;
 use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest};
 use crate::batcher::{panic_message, DrainDeadline, Job, Msg, Worker};
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::{CropRect, FaceBox, FrameView, PixelFormat, ResizeScratch};
+use crate::image::{
+    sample_crop, CropRect, CropScratch, Face, FaceBox, FaceCrop, Frame, FrameRef, FrameView,
+    PixelFormat, ResizeScratch,
+};
 use crate::log::{LogLevel, Logger};
 use crate::model::ModelSpec;
 use crate::ready::ReadyCallback;
@@ -154,6 +157,7 @@ pub struct Pipeline {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<ResizeScratch> = std::cell::RefCell::new(ResizeScratch::default());
+    static FRAME_SCRATCH: std::cell::RefCell<CropScratch> = std::cell::RefCell::new(CropScratch::default());
 }
 
 impl Pipeline {
@@ -292,18 +296,54 @@ impl Pipeline {
     pub fn enqueue(&self, id: u64, frame: &RawFrame<'_>, face: &FaceBox) -> Result<()> {
         let (view, crop) = match self.validate(frame, face) {
             Ok(v) => v,
-            Err(e) => {
-                self.store.count_invalid();
-                // The status alone does not say what was wrong; the log (if any) does.
-                if self.logger.is_set() {
-                    self.logger.log(
-                        LogLevel::Debug,
-                        &format!("lm_enqueue of id {id} refused: {}", e.message()),
-                    );
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.refuse_invalid(id, "lm_enqueue", e)),
         };
+        self.submit(id, FaceCrop::from(crop), |pixels| {
+            let side = self.spec.input_size as usize;
+            SCRATCH.with(|s| {
+                crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), pixels)
+            })
+        })
+    }
+
+    /// [`enqueue`](Self::enqueue) for any frame `lm_enqueue_frame` takes (packed, or YUV 4:2:0
+    /// with its colorimetry) and a face that may carry eyes or a roll: the crop is turned by the
+    /// face's angle, and crop, resize and colour conversion run in one pass over the output.
+    ///
+    /// Errors: as `enqueue`; `InvalidArgument` also for memory other than host, a NULL plane the
+    /// format needs, a plane too short, overlapping planes, an odd stride of a 16-bit format,
+    /// unknown format, colorimetry or flag values, and non-finite eyes or roll.
+    pub fn enqueue_frame(&self, id: u64, frame: &FrameRef<'_>, face: &Face) -> Result<()> {
+        let checked = Frame::new(frame).and_then(|f| {
+            let crop = FaceCrop::for_face(face, f.width(), f.height(), self.spec.crop_scale)?;
+            Ok((f, crop))
+        });
+        let (frame, crop) = match checked {
+            Ok(v) => v,
+            Err(e) => return Err(self.refuse_invalid(id, "lm_enqueue_frame", e)),
+        };
+        self.submit(id, crop, |pixels| {
+            let side = self.spec.input_size as usize;
+            FRAME_SCRATCH.with(|s| sample_crop(&frame, &crop, side, &mut s.borrow_mut(), pixels))
+        })
+    }
+
+    /// Counts an input refused as invalid and says why at debug level (the status alone does not
+    /// say what was wrong). For the C skin too, when it refuses a struct before the core sees it.
+    pub fn refuse_invalid(&self, id: u64, call: &str, e: Error) -> Error {
+        self.store.count_invalid();
+        if self.logger.is_set() {
+            self.logger.log(
+                LogLevel::Debug,
+                &format!("{call} of id {id} refused: {}", e.message()),
+            );
+        }
+        e
+    }
+
+    /// Admits a validated face: refuses it early under overload, stages its crop (`fill` writes
+    /// the model input into a recycled buffer) and queues it without blocking.
+    fn submit(&self, id: u64, crop: FaceCrop, fill: impl FnOnce(&mut [u8])) -> Result<()> {
         // Under overload most faces are refused: refuse them before paying for the crop (a
         // duplicate id or a closing pipeline is still named as such, as `admit` would).
         self.store.check_admissible(id).map_err(refusal_error(id))?;
@@ -313,10 +353,7 @@ impl Pipeline {
         }
         let mut pixels = self.recycled.try_recv().unwrap_or_default();
         pixels.resize(self.spec.crop_bytes(), 0);
-        let side = self.spec.input_size as usize;
-        SCRATCH.with(|s| {
-            crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), &mut pixels)
-        });
+        fill(&mut pixels);
         let enqueued_at = Instant::now();
         let mut job = Some(Job {
             id,

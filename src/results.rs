@@ -19,6 +19,13 @@ pub struct Landmarks {
     pub queue_us: u64,
     /// The batch's inference time.
     pub infer_us: u64,
+    /// The angle θ of this face's crop, radians (0: upright).
+    pub roll: f32,
+    /// Where to crop this face in the next frame: a square from these points (see
+    /// [`crate::image::track_region`]), to pass back with `track_roll`.
+    pub track_box: crate::image::FaceBox,
+    /// The roll of the predicted eye line (`roll` for a model without eye points).
+    pub track_roll: f32,
 }
 
 /// The final state of an item that reached the backend.

@@ -253,6 +253,94 @@ fn hostile_call(h: *mut lm_handle, id: u64, rng: &mut Rng, frame: &Gray) -> lm_s
     unsafe { lm_enqueue(h, id, &img, &bx) }
 }
 
+/// A valid NV12 view of the gray frame's bytes (Y from the first 4096 bytes, UV from 8192 on), or
+/// the packed frame itself, as an lm_frame.
+fn good_frame(frame: &Gray, nv12: bool) -> lm_frame {
+    let base = frame.pixels.as_ptr();
+    let mut f = lm_frame {
+        struct_size: std::mem::size_of::<lm_frame>(),
+        format: 0,
+        width: 64,
+        height: 64,
+        planes: [
+            base.cast(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+        ],
+        strides: [64 * 3, 0, 0, 0],
+        color_matrix: 0,
+        color_range: 0,
+        chroma_location: 0,
+        memory: 0,
+    };
+    if nv12 {
+        f.format = lm_pixel_format::LM_PIXEL_FORMAT_NV12 as i32;
+        // SAFETY: 8192 is inside the 12288-byte buffer.
+        f.planes[1] = unsafe { base.add(8192) }.cast();
+        f.strides = [64, 64, 0, 0];
+    }
+    f
+}
+
+/// A valid face on the gray frame: upright, or turned by a random roll or random eyes.
+fn good_face(rng: &mut Rng) -> lm_face {
+    let mut f = lm_face {
+        struct_size: std::mem::size_of::<lm_face>(),
+        r#box: center_box(),
+        flags: rng.below(4) as u32,
+        right_eye: [rng.range_f32(-100.0, 100.0), rng.range_f32(-100.0, 100.0)],
+        left_eye: [rng.range_f32(-100.0, 100.0), rng.range_f32(-100.0, 100.0)],
+        roll: rng.range_f32(-10.0, 10.0),
+    };
+    if f.flags & LM_FACE_ROLL == 0 && rng.below(2) == 0 {
+        f.roll = f32::NAN; // not read without LM_FACE_ROLL
+    }
+    f
+}
+
+/// lm_enqueue_frame with one random corruption that makes the frame or the face invalid.
+fn hostile_frame_call(h: *mut lm_handle, id: u64, rng: &mut Rng, frame: &Gray) -> lm_status {
+    let mut f = good_frame(frame, rng.below(2) == 0);
+    let mut face = good_face(rng);
+    let planar = f.format != 0;
+    let non_finite = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][rng.below(3) as usize];
+    match rng.below(14) {
+        0 => f.memory = 1 + rng.below(1 << 30) as i32,
+        1 => {
+            f.format = [5, 15, 21, -1, i32::MAX][rng.below(5) as usize]
+                .wrapping_add(rng.below(3) as i32 * 1000)
+        }
+        2 if planar => f.color_matrix = [3, 4, 7, 8, 10, -1][rng.below(6) as usize],
+        3 if planar => f.color_range = 3 + rng.below(1000) as i32,
+        4 if planar => f.chroma_location = 4 + rng.below(1000) as i32,
+        5 if planar => f.planes[1] = std::ptr::null(),
+        // SAFETY: inside the frame's buffer; the overlap is refused before anything is read.
+        6 if planar => {
+            f.planes[1] = unsafe { frame.pixels.as_ptr().add(rng.below(4000) as usize) }.cast()
+        }
+        7 => f.strides[0] = rng.below(64) as usize,
+        8 => f.width = 32769 + rng.below(100_000) as u32,
+        9 => {
+            f.struct_size = rng.below(std::mem::offset_of!(lm_frame, color_matrix) as u64) as usize
+        }
+        10 => face.flags = 4u32 << rng.below(29),
+        11 => {
+            face.flags = LM_FACE_ROLL;
+            face.roll = non_finite;
+        }
+        12 => {
+            face.flags = LM_FACE_EYES | (rng.below(2) as u32 * LM_FACE_ROLL);
+            face.left_eye[rng.below(2) as usize] = non_finite;
+        }
+        13 => face.struct_size = rng.below(std::mem::offset_of!(lm_face, flags) as u64) as usize,
+        _ => face.r#box.x1 = non_finite,
+    }
+    // SAFETY: live handle; every view is either valid or rejected before its bytes are read.
+    unsafe { lm_enqueue_frame(h, id, &f, &face) }
+}
+
+
 fn run_thread(h: Shared, t: u64, seed: u64, hub: &Hub, barrier: &Barrier) -> Seen {
     let mut rng = Rng::new(seed ^ (t.wrapping_mul(0x9E37_79B9)));
     let frame = Gray::new();
@@ -266,13 +354,22 @@ fn run_thread(h: Shared, t: u64, seed: u64, hub: &Hub, barrier: &Barrier) -> See
         let op = rng.below(100);
         let mut timeout = Duration::ZERO;
         let t0 = Instant::now();
-        let (what, status) = if op < 40 {
+        let (what, status) = if op < 28 {
             // SAFETY: live handle, valid frame.
             ("enqueue", unsafe {
                 lm_enqueue(h.0, id, &frame.image(), &center_box())
             })
-        } else if op < 48 {
+        } else if op < 40 {
+            let (f, face) = (good_frame(&frame, rng.below(2) == 0), good_face(&mut rng));
+            // SAFETY: live handle, valid frame and face.
+            ("enqueue", unsafe { lm_enqueue_frame(h.0, id, &f, &face) })
+        } else if op < 44 {
             ("hostile enqueue", hostile_call(h.0, id, &mut rng, &frame))
+        } else if op < 48 {
+            (
+                "hostile enqueue",
+                hostile_frame_call(h.0, id, &mut rng, &frame),
+            )
         } else if op < 78 {
             let ms = if op < 60 { 0 } else { rng.below(6) as u32 };
             timeout = Duration::from_millis(u64::from(ms));
