@@ -28,25 +28,25 @@ major="$(sed -n 's/^#define NV_TENSORRT_MAJOR \([0-9]*\).*/\1/p; s/^#define TRT_
   "$TENSORRT_INCLUDE_DIR/NvInferVersion.h" | head -n 1)"
 echo "TensorRT headers: $TENSORRT_INCLUDE_DIR (major $major)"
 
-# Runs the ignored GPU tests of one test target; fails unless each named test ran and passed
-# (an `ok` that was never run, or a test filtered away, must not pass for a check).
+# Runs ignored GPU tests one by one (--ignored --exact); fails unless each really ran and passed:
+# a name that matches nothing gives "0 passed", which fails here as it should. (Not a grep for
+# "test NAME ... ok": with --nocapture the test's own output lands inside that line.)
 run_gpu_tests() { # target test-name...
-  local target="$1" log
+  local target="$1" name log status
   shift
   log="$(mktemp)"
-  set +e
-  cargo test --release --test "$target" -- --ignored --nocapture --test-threads 1 2>&1 | tee "$log"
-  local status="${PIPESTATUS[0]}"
-  set -e
   for name in "$@"; do
-    if ! grep -q "^test $name \.\.\. ok$" "$log"; then
+    set +e
+    cargo test --release --test "$target" -- --ignored --exact "$name" --nocapture 2>&1 | tee "$log"
+    status="${PIPESTATUS[0]}"
+    set -e
+    if [ "$status" -ne 0 ] || ! grep -q '^test result: ok\. 1 passed; 0 failed' "$log"; then
       echo "== FAILED: $target::$name did not run and pass (cargo test exit $status)"
       rm -f "$log"
       exit 1
     fi
   done
   rm -f "$log"
-  [ "$status" -eq 0 ] || { echo "== FAILED: cargo test --test $target exit $status"; exit 1; }
 }
 
 echo "== 1. CUDA staging and conversion"

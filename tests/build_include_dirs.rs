@@ -2,7 +2,6 @@
 //! folders as -isystem. Checked against the real C++ compiler: the hazard exists, and the flags
 //! the rule gives do not trigger it.
 
-#[allow(dead_code)] // build.rs uses all of it; this test only part
 #[path = "../shim/include_dirs.rs"]
 mod include_dirs;
 
