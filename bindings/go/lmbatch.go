@@ -82,6 +82,9 @@ typedef struct {
 	float face_score;
 	uint64_t queue_us;
 	uint64_t infer_us;
+	float roll;
+	lm_box track_box;
+	float track_roll;
 } lmgo_pop_result;
 
 // wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
@@ -98,6 +101,9 @@ static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_
 	res->face_score = out.face_score;
 	res->queue_us = out.queue_us;
 	res->infer_us = out.infer_us;
+	res->roll = out.roll;
+	res->track_box = out.track_box;
+	res->track_roll = out.track_roll;
 	return st;
 }
 */
@@ -245,6 +251,12 @@ type Landmarks struct {
 	QueueTime time.Duration
 	// InferTime: the batch's inference time.
 	InferTime time.Duration
+	// Roll is the angle the face was cropped with, radians (0 for an upright crop).
+	Roll float32
+	// TrackBox and TrackRoll say where to look for this face in the next frame: a square box
+	// from these points and the roll of their eye line (see NextFace).
+	TrackBox  Box
+	TrackRoll float32
 }
 
 // Stats is a consistent snapshot of a pipeline's counters (lm_stats):
@@ -541,6 +553,10 @@ func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (L
 			FaceScore: float32(res.face_score),
 			QueueTime: time.Duration(res.queue_us) * time.Microsecond,
 			InferTime: time.Duration(res.infer_us) * time.Microsecond,
+			Roll:      float32(res.roll),
+			TrackBox: Box{float32(res.track_box.x1), float32(res.track_box.y1),
+				float32(res.track_box.x2), float32(res.track_box.y2)},
+			TrackRoll: float32(res.track_roll),
 		}
 		for i := range lm.Points {
 			lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
