@@ -144,7 +144,7 @@ struct Rgb {
   uint8_t r, g, b;
 };
 
-uint8_t clamp8(double v) { return static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::lround(v) * 1.0))); }
+uint8_t clamp8(double v) { return static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::round(v)))); }
 
 // The frame's pixel (x, y) in RGB: nearest chroma, the frame's matrix and range (AUTO as lmbatch).
 Rgb rgb_at(const AVFrame *f, int x, int y) {

@@ -205,12 +205,12 @@ struct Face {
 
   Face() = default;
   Face(const Box &b) noexcept : box(b) {}  // NOLINT: implicit on purpose, an upright face
-  static Face with_eyes(const Box &b, Point2 right_eye, Point2 left_eye) {
+  static Face with_eyes(const Box &b, Point2 right_eye, Point2 left_eye) noexcept {
     Face f(b);
     f.eyes = Eyes{right_eye, left_eye};
     return f;
   }
-  static Face with_roll(const Box &b, float roll_radians) {
+  static Face with_roll(const Box &b, float roll_radians) noexcept {
     Face f(b);
     f.roll = roll_radians;
     return f;
@@ -253,7 +253,7 @@ class Landmarks {
   Box track_box() const noexcept { return track_box_; }
   float track_roll() const noexcept { return track_roll_; }
   // The next frame's Face when following this one between detector runs.
-  Face next_face() const { return Face::with_roll(track_box_, track_roll_); }
+  Face next_face() const noexcept { return Face::with_roll(track_box_, track_roll_); }
 
  private:
   friend class Pipeline;
