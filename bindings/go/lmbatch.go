@@ -11,6 +11,11 @@
 //		Format: lmbatch.RGB8}, lmbatch.Box{X1: x1, Y1: y1, X2: x2, Y2: y2})
 //	lm, err := p.PopWait(42, time.Second) // lm.Points[1] is the nose tip, in frame pixels
 //
+// A decoder's frame (NV12, NV21, I420, P010, P016) and a tilted face go through EnqueueFrame;
+// lm.NextFace() follows the face into the next frame:
+//
+//	err = p.EnqueueFrame(43, lmbatch.NV12Frame(y, w, uv, w, w, h), lm.NextFace())
+//
 // # Building
 //
 // cgo takes the header from ../../include of this repository and links -llmbatch; tell the
