@@ -623,4 +623,57 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_hair_of_roll_gives_the_upright_yuv_crop() {
+        use crate::image::{CropRect, Frame, FrameRef};
+        let (w, h) = (101u32, 77u32);
+        let (cw, ch) = (51usize, 39usize);
+        let luma: Vec<u8> = (0..w as usize * h as usize)
+            .map(|i| ((i * 37) % 251) as u8)
+            .collect();
+        let uv: Vec<u8> = (0..2 * cw * ch).map(|i| ((i * 53) % 241) as u8).collect();
+        for chroma in 1..=3 {
+            let raw = FrameRef {
+                format: 16,
+                width: w,
+                height: h,
+                planes: [Some(&luma), Some(&uv), None, None],
+                strides: [w as usize, 2 * cw, 0, 0],
+                chroma_location: chroma,
+                ..FrameRef::default()
+            };
+            let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
+                panic!("valid frame")
+            };
+            let rect = CropRect {
+                x0: -7,
+                y0: 5,
+                side: 83,
+            };
+            let mut scratch = YuvScratch::default();
+            let (mut upright, mut turned) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
+            crop_yuv(
+                &frame,
+                &FaceCrop::from(rect),
+                64,
+                &mut scratch,
+                &mut upright,
+            );
+            crop_yuv(
+                &frame,
+                &FaceCrop::rotated(rect, 1e-12),
+                64,
+                &mut scratch,
+                &mut turned,
+            );
+            let worst = upright
+                .iter()
+                .zip(&turned)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert!(worst <= 1, "chroma {chroma}: {worst} levels apart");
+        }
+    }
 }
