@@ -6,12 +6,17 @@
 // lm_enqueue: they never wait for inference, and no thread waits per id.
 //
 // Usage: vms_sim FRAME.raw [--cameras 8] [--fps 10] [--faces 2] [--seconds 5] [--track-frames 20]
+//                          [--nv12] [--tilt DEG]
 //        (FRAME.raw: the 512x512 RGB8 astronaut frame of tests/data/faces)
+// --nv12: the cameras hold NV12 frames, as a decoder gives them (lm_enqueue_frame, no conversion).
+// --tilt DEG: the frame is turned by DEG degrees about the face, and each face is passed with
+// the detector's eyes, so the crops turn with it.
 #include <lmbatch.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +24,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -34,6 +40,8 @@ struct Options {
   int faces = 2;
   double seconds = 5;
   int track_frames = 20;
+  bool nv12 = false;
+  double tilt_deg = 0;
 };
 
 struct Track {
@@ -57,6 +65,82 @@ struct Consumed {
 };
 
 const lmbatch::Box kFace{177.2828f, 80.559f, 271.8469f, 175.1234f};
+// The detector's eyes on that face (tests/data/crop.json): the subject's right eye first.
+const lmbatch::Point2 kRightEye{203.72534f, 102.96088f}, kLeftEye{249.12488f, 109.49558f};
+
+// What a camera holds: the photo as RGB8 or NV12, turned by --tilt about the face centre (the
+// box stays centred there; the eyes turn with the face).
+struct Scene {
+  std::vector<uint8_t> rgb, y, uv;
+  lmbatch::Frame frame;
+  std::optional<lmbatch::Eyes> eyes;
+
+  lmbatch::Face face(const lmbatch::Box &box) const {
+    lmbatch::Face f(box);
+    f.eyes = eyes;
+    return f;
+  }
+};
+
+Scene make_scene(const Options &o, const std::vector<uint8_t> &photo) {
+  Scene s;
+  s.rgb = photo;
+  const float cx = (kFace.x1 + kFace.x2) / 2, cy = (kFace.y1 + kFace.y2) / 2;
+  const double a = o.tilt_deg * 3.14159265358979323846 / 180, c = std::cos(a), sn = std::sin(a);
+  if (o.tilt_deg != 0) {
+    // Inverse mapping, bilinear, edges replicated: pixel centre q samples the photo at R(-a)(q - centre).
+    auto at = [&](int x, int y, int k) {
+      x = std::min(511, std::max(0, x)), y = std::min(511, std::max(0, y));
+      return static_cast<double>(photo[(static_cast<size_t>(y) * 512 + static_cast<size_t>(x)) * 3 + static_cast<size_t>(k)]);
+    };
+    for (int y = 0; y < 512; ++y) {
+      for (int x = 0; x < 512; ++x) {
+        const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+        const double sx = cx + c * dx + sn * dy - 0.5, sy = cy - sn * dx + c * dy - 0.5;
+        const int x0 = static_cast<int>(std::floor(sx)), y0 = static_cast<int>(std::floor(sy));
+        const double fx = sx - x0, fy = sy - y0;
+        for (int k = 0; k < 3; ++k) {
+          const double v = (1 - fy) * ((1 - fx) * at(x0, y0, k) + fx * at(x0 + 1, y0, k)) +
+                           fy * ((1 - fx) * at(x0, y0 + 1, k) + fx * at(x0 + 1, y0 + 1, k));
+          s.rgb[(static_cast<size_t>(y) * 512 + static_cast<size_t>(x)) * 3 + static_cast<size_t>(k)] =
+              static_cast<uint8_t>(std::lround(v));
+        }
+      }
+    }
+    auto turn = [&](lmbatch::Point2 p) {
+      const double dx = p.x - cx, dy = p.y - cy;
+      return lmbatch::Point2{static_cast<float>(cx + c * dx - sn * dy), static_cast<float>(cy + sn * dx + c * dy)};
+    };
+    s.eyes = lmbatch::Eyes{turn(kRightEye), turn(kLeftEye)};
+  }
+  s.frame = lmbatch::Frame::packed(s.rgb.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8);
+  if (o.nv12) {  // BT.601 limited range, chroma averaged over 2x2 pixels (centre-sited)
+    s.y.resize(512 * 512);
+    s.uv.resize(512 * 256);
+    auto px = [&](int x, int y, int k) { return static_cast<double>(s.rgb[(static_cast<size_t>(y) * 512 + static_cast<size_t>(x)) * 3 + static_cast<size_t>(k)]); };
+    auto luma = [&](int x, int y) { return 0.299 * px(x, y, 0) + 0.587 * px(x, y, 1) + 0.114 * px(x, y, 2); };
+    auto byte = [](double v) { return static_cast<uint8_t>(std::lround(std::min(255.0, std::max(0.0, v)))); };
+    for (int y = 0; y < 512; ++y) {
+      for (int x = 0; x < 512; ++x) s.y[static_cast<size_t>(y) * 512 + static_cast<size_t>(x)] = byte(16 + luma(x, y) * 219 / 255);
+    }
+    for (int y = 0; y < 256; ++y) {
+      for (int x = 0; x < 256; ++x) {
+        double u = 0, v = 0;
+        for (int k = 0; k < 4; ++k) {
+          const int sx = 2 * x + (k & 1), sy = 2 * y + (k >> 1);
+          u += (px(sx, sy, 2) - luma(sx, sy)) * 0.564334 * 224 / 255;
+          v += (px(sx, sy, 0) - luma(sx, sy)) * 0.713267 * 224 / 255;
+        }
+        s.uv[static_cast<size_t>(y) * 512 + 2 * static_cast<size_t>(x)] = byte(128 + u / 4);
+        s.uv[static_cast<size_t>(y) * 512 + 2 * static_cast<size_t>(x) + 1] = byte(128 + v / 4);
+      }
+    }
+    s.frame = lmbatch::Frame::nv12(s.y.data(), 512, s.uv.data(), 512, 512, 512)
+                  .with_colorimetry(lmbatch::ColorMatrix::Bt601, lmbatch::ColorRange::Limited,
+                                    lmbatch::ChromaLocation::Center);
+  }
+  return s;
+}
 
 // Id layout: camera in the top 16 bits, track in the next 24, face sequence in the low 24.
 uint64_t face_id(int camera, uint64_t track, uint64_t seq) {
@@ -95,7 +179,7 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
   std::mt19937 rng(1234u + static_cast<unsigned>(index));
   std::uniform_real_distribution<float> jitter(-6.f, 6.f), zoom(0.85f, 1.15f);
   std::uniform_int_distribution<int> life(o.track_frames / 2 + 1, o.track_frames * 3 / 2 + 1);
-  const lmbatch::Image frame{rgb.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8};
+  const Scene scene = make_scene(o, rgb);
   std::vector<Track> tracks(static_cast<size_t>(o.faces));
   uint64_t next_track = 0;
   const auto period = std::chrono::nanoseconds(1000000000LL / o.fps);
@@ -116,7 +200,7 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
       const float half = (kFace.x2 - kFace.x1) / 2 * track.scale;
       const uint64_t id = face_id(index, track.number, seq++);
       const auto t0 = Clock::now();
-      const auto s = p.enqueue(id, frame, lmbatch::Box{cx - half, cy - half, cx + half, cy + half});
+      const auto s = p.enqueue(id, scene.frame, scene.face(lmbatch::Box{cx - half, cy - half, cx + half, cy + half}));
       t.enqueue_ns.push_back(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
       ++t.enqueued;
       switch (s) {
@@ -142,6 +226,31 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
   }
 }
 
+// The scene's face against the photo's upright face turned by --tilt (on a pipeline of its own,
+// so that the run's accounting is untouched): the mean distance of the points, and the score.
+bool check_scene(const Options &o, const std::vector<uint8_t> &photo, const lmbatch::Config &config) {
+  lmbatch::Pipeline p(config);
+  const Scene scene = make_scene(o, photo);
+  const lmbatch::Image upright{photo.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8};
+  if (p.enqueue(1, upright, kFace) != lmbatch::Status::Ok || p.enqueue(2, scene.frame, scene.face(kFace)) != lmbatch::Status::Ok) {
+    std::printf("scene check: enqueue refused\n");
+    return false;
+  }
+  const auto a = p.pop_wait(1, std::chrono::seconds(30)), b = p.pop_wait(2, std::chrono::seconds(30));
+  if (!a.ok() || !b.ok() || a.landmarks.size() != b.landmarks.size()) return false;
+  const double cx = (kFace.x1 + kFace.x2) / 2, cy = (kFace.y1 + kFace.y2) / 2;
+  const double t = o.tilt_deg * 3.14159265358979323846 / 180, c = std::cos(t), sn = std::sin(t);
+  double sum = 0;
+  for (size_t i = 0; i < a.landmarks.size(); ++i) {
+    const double dx = a.landmarks[i].x - cx, dy = a.landmarks[i].y - cy;
+    sum += std::hypot(b.landmarks[i].x - (cx + c * dx - sn * dy), b.landmarks[i].y - (cy + sn * dx + c * dy));
+  }
+  const double mean = sum / static_cast<double>(a.landmarks.size());
+  std::printf("scene check: face score %.3f, points %.2f px (mean) from the upright face's turned by %.1f deg\n",
+              b.landmarks.face_score(), mean, o.tilt_deg);
+  return mean < 2.0 && b.landmarks.face_score() > 0.9f;
+}
+
 double percentile(std::vector<uint32_t> &v, double q) {
   if (v.empty()) return 0;
   const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
@@ -153,14 +262,24 @@ double percentile(std::vector<uint32_t> &v, double q) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T] [--nv12] [--tilt DEG]\n", argv[0]);
     return 2;
   }
   Options o;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  for (int i = 2; i < argc; i += 2) {
     const std::string k = argv[i];
+    if (k == "--nv12") {
+      o.nv12 = true;
+      --i;  // a flag: no value
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "option %s needs a value\n", k.c_str());
+      return 2;
+    }
     const char *v = argv[i + 1];
-    if (k == "--cameras") o.cameras = std::atoi(v);
+    if (k == "--tilt") o.tilt_deg = std::atof(v);
+    else if (k == "--cameras") o.cameras = std::atoi(v);
     else if (k == "--fps") o.fps = std::atoi(v);
     else if (k == "--faces") o.faces = std::atoi(v);
     else if (k == "--seconds") o.seconds = std::atof(v);
@@ -183,10 +302,16 @@ int main(int argc, char **argv) {
 
   lmbatch::Config config;
   config.max_wait = std::chrono::milliseconds(10);
+  if ((o.nv12 || o.tilt_deg != 0) && !check_scene(o, rgb, config)) {
+    std::printf("the scene's face is not where it should be\n");
+    return 1;
+  }
   lmbatch::Pipeline pipeline(config);
   const auto info = pipeline.model_info();
   std::printf("vms_sim: %d cameras x %d fps x %d faces for %.1f s, backend %s, max batch %u\n", o.cameras,
               o.fps, o.faces, o.seconds, info.backend.c_str(), info.max_batch);
+  std::printf("frames %s, faces tilted %.1f deg%s\n", o.nv12 ? "NV12 (lm_enqueue_frame)" : "RGB8", o.tilt_deg,
+              o.tilt_deg != 0 ? " (eyes passed)" : "");
 
   std::vector<Tally> tallies(static_cast<size_t>(o.cameras));
   const auto t0 = Clock::now();

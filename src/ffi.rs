@@ -952,7 +952,8 @@ pub unsafe extern "C" fn lm_pop(
 ///
 /// - `out` (in/out): the caller sets `struct_size`, `points` and `capacity`; on LM_STATUS_OK the
 ///   library writes the points (x, y, z in frame pixels), `num_points`, `face_score`, `queue_us`
-///   and `infer_us` (those that fit in `struct_size`).
+///   and `infer_us`, and since ABI 1.3 `roll`, `track_box` and `track_roll` (those that fit in
+///   `struct_size`).
 ///
 /// Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; the id is
 /// then forgotten); LM_STATUS_PENDING (timeout 0 only); LM_STATUS_TIMEOUT (still pending);

@@ -320,14 +320,20 @@ const ALL: [(ColorMatrix, ColorRange); 6] = [
 
 #[test]
 fn fixed_point_conversion_is_within_a_level_everywhere() {
+    // Through convert_row, as the crop paths call it: rows of 256 V values (the vector loop)
+    // for every (Y, U).
+    let v_row: Vec<u16> = (0..=255u16).map(|v| v << 7).collect();
+    let (mut r, mut g, mut b) = ([0u8; 256], [0u8; 256], [0u8; 256]);
     for (matrix, range) in ALL {
         let convert = YuvToRgb::new(matrix, range);
         let (mut worst, mut off) = (0.0f64, 0u64);
-        for y in 0..=255u8 {
-            for u in 0..=255u8 {
-                for v in 0..=255u8 {
-                    let got = convert.convert_u8(y, u, v);
-                    let want = float_rgb(matrix, range, y.into(), u.into(), v.into());
+        for y in 0..=255u16 {
+            for u in 0..=255u16 {
+                let (ys, us) = ([y << 7; 256], [u << 7; 256]);
+                convert.convert_row(&ys, &us, &v_row, &mut r, &mut g, &mut b);
+                for v in 0..=255usize {
+                    let got = [r[v], g[v], b[v]];
+                    let want = float_rgb(matrix, range, y.into(), u.into(), v as f64);
                     for (g, w) in got.iter().zip(want) {
                         let d = (f64::from(*g) - w).abs();
                         worst = worst.max(d);

@@ -17,6 +17,11 @@
 //		Format: lmbatch.RGB8}, lmbatch.Box{X1: x1, Y1: y1, X2: x2, Y2: y2})
 //	lm, err := p.PopWait(42, time.Second) // lm.Points[1] is the nose tip, in frame pixels
 //
+// A decoder's frame (NV12, NV21, I420, P010, P016) and a tilted face go through EnqueueFrame;
+// lm.NextFace() follows the face into the next frame:
+//
+//	err = p.EnqueueFrame(43, lmbatch.NV12Frame(y, w, uv, w, w, h), lm.NextFace())
+//
 // # Building
 //
 // cgo takes the header from ../../include of this repository and links -llmbatch; tell the
@@ -90,6 +95,9 @@ typedef struct {
 	float face_score;
 	uint64_t queue_us;
 	uint64_t infer_us;
+	float roll;
+	lm_box track_box;
+	float track_roll;
 } lmgo_pop_result;
 
 // wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
@@ -106,6 +114,9 @@ static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_
 	res->face_score = out.face_score;
 	res->queue_us = out.queue_us;
 	res->infer_us = out.infer_us;
+	res->roll = out.roll;
+	res->track_box = out.track_box;
+	res->track_roll = out.track_roll;
 	return st;
 }
 
@@ -271,6 +282,12 @@ type Landmarks struct {
 	QueueTime time.Duration
 	// InferTime: the batch's inference time.
 	InferTime time.Duration
+	// Roll is the angle the face was cropped with, radians (0 for an upright crop).
+	Roll float32
+	// TrackBox and TrackRoll say where to look for this face in the next frame: a square box
+	// from these points and the roll of their eye line (see NextFace).
+	TrackBox  Box
+	TrackRoll float32
 }
 
 // Stats is a consistent snapshot of a pipeline's counters (lm_stats):
@@ -580,6 +597,10 @@ func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (L
 			FaceScore: float32(res.face_score),
 			QueueTime: time.Duration(res.queue_us) * time.Microsecond,
 			InferTime: time.Duration(res.infer_us) * time.Microsecond,
+			Roll:      float32(res.roll),
+			TrackBox: Box{float32(res.track_box.x1), float32(res.track_box.y1),
+				float32(res.track_box.x2), float32(res.track_box.y2)},
+			TrackRoll: float32(res.track_roll),
 		}
 		for i := range lm.Points {
 			lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}

@@ -173,4 +173,42 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_hair_of_roll_gives_the_upright_crop() {
+        // The rotated path at θ = 1e-12 against the separable upright path (θ = 0), on a crop
+        // larger than the output (where both replicate the frame's edges the same way). The
+        // upright path (unchanged since ABI 1.0) rounds between its passes with 7-bit weights and
+        // the rotated one keeps 12-bit weights: each within a level of the rule, so within two of
+        // each other.
+        let (w, h) = (300u32, 260u32);
+        let stride = 4 * w as usize;
+        let data: Vec<u8> = (0..stride * h as usize)
+            .map(|i| ((i * 131) % 253) as u8)
+            .collect();
+        let frame = FrameView::new(&data, w, h, stride, PixelFormat::Rgba8).unwrap();
+        let rect = CropRect {
+            x0: -30,
+            y0: 40,
+            side: 250,
+        };
+        let mut upright = vec![0u8; 192 * 192 * 3];
+        crate::image::crop_resize(
+            &frame,
+            &rect,
+            192,
+            192,
+            &mut Default::default(),
+            &mut upright,
+        );
+        let mut turned = vec![0u8; 192 * 192 * 3];
+        warp_packed(&frame, &FaceCrop::rotated(rect, 1e-12), 192, &mut turned);
+        let worst = upright
+            .iter()
+            .zip(&turned)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 2, "{worst} levels apart");
+    }
 }
