@@ -340,7 +340,6 @@ fn hostile_frame_call(h: *mut lm_handle, id: u64, rng: &mut Rng, frame: &Gray) -
     unsafe { lm_enqueue_frame(h, id, &f, &face) }
 }
 
-
 fn run_thread(h: Shared, t: u64, seed: u64, hub: &Hub, barrier: &Barrier) -> Seen {
     let mut rng = Rng::new(seed ^ (t.wrapping_mul(0x9E37_79B9)));
     let frame = Gray::new();
