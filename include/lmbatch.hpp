@@ -421,17 +421,7 @@ class Pipeline {
     out.capacity = num_points_;
     result.status = static_cast<Status>(
         lm_pop_wait(handle_, event_id, static_cast<uint32_t>(timeout.count()), &out));
-    if (result.ok()) {
-      result.landmarks.num_points_ = out.num_points;
-      result.landmarks.face_score_ = out.face_score;
-      result.landmarks.queue_us_ = out.queue_us;
-      result.landmarks.infer_us_ = out.infer_us;
-      result.landmarks.roll_ = out.roll;
-      result.landmarks.track_box_ = Box{out.track_box.x1, out.track_box.y1, out.track_box.x2, out.track_box.y2};
-      result.landmarks.track_roll_ = out.track_roll;
-    } else {
-      result.landmarks.xyz_.clear();
-    }
+    fill(result, out);
     return result;
   }
 
@@ -490,6 +480,9 @@ class Pipeline {
       result.landmarks.face_score_ = out.face_score;
       result.landmarks.queue_us_ = out.queue_us;
       result.landmarks.infer_us_ = out.infer_us;
+      result.landmarks.roll_ = out.roll;
+      result.landmarks.track_box_ = Box{out.track_box.x1, out.track_box.y1, out.track_box.x2, out.track_box.y2};
+      result.landmarks.track_roll_ = out.track_roll;
     } else {
       result.landmarks.xyz_.clear();
     }

@@ -1134,20 +1134,7 @@ namespace Lmbatch
                     result = null;
                     return st;
                 }
-                int got = (int)Math.Min(lm.num_points, (uint)n);
-                var points = new Point3[got];
-                for (int i = 0; i < got; i++)
-                    points[i] = new Point3(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
-                result = new Landmarks
-                {
-                    Points = points,
-                    FaceScore = lm.face_score,
-                    QueueTime = Microseconds(lm.queue_us),
-                    InferTime = Microseconds(lm.infer_us),
-                    Roll = lm.roll,
-                    TrackBox = new Box(lm.track_box.x1, lm.track_box.y1, lm.track_box.x2, lm.track_box.y2),
-                    TrackRoll = lm.track_roll,
-                };
+                result = ToLandmarks(buf, n, lm);
                 return Status.Ok;
             }
         }
@@ -1244,6 +1231,9 @@ namespace Lmbatch
                 FaceScore = lm.face_score,
                 QueueTime = Microseconds(lm.queue_us),
                 InferTime = Microseconds(lm.infer_us),
+                Roll = lm.roll,
+                TrackBox = new Box(lm.track_box.x1, lm.track_box.y1, lm.track_box.x2, lm.track_box.y2),
+                TrackRoll = lm.track_roll,
             };
         }
 

@@ -100,6 +100,16 @@ typedef struct {
 	float track_roll;
 } lmgo_pop_result;
 
+static void lmgo_copy_result(const lm_landmarks *out, lmgo_pop_result *res) {
+	res->num_points = out->num_points;
+	res->face_score = out->face_score;
+	res->queue_us = out->queue_us;
+	res->infer_us = out->infer_us;
+	res->roll = out->roll;
+	res->track_box = out->track_box;
+	res->track_roll = out->track_roll;
+}
+
 // wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
 static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_ms, float *points,
 		uint32_t capacity, lmgo_pop_result *res) {
@@ -110,13 +120,7 @@ static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_
 	out.points = points;
 	out.capacity = capacity;
 	st = wait ? lm_pop_wait(h, id, timeout_ms, &out) : lm_pop(h, id, &out);
-	res->num_points = out.num_points;
-	res->face_score = out.face_score;
-	res->queue_us = out.queue_us;
-	res->infer_us = out.infer_us;
-	res->roll = out.roll;
-	res->track_box = out.track_box;
-	res->track_roll = out.track_roll;
+	lmgo_copy_result(&out, res);
 	return st;
 }
 
@@ -129,10 +133,7 @@ static lm_status lmgo_pop_next(lm_handle *h, uint32_t timeout_ms, uint64_t *id, 
 	out.points = points;
 	out.capacity = capacity;
 	st = lm_pop_next(h, timeout_ms, id, &out);
-	res->num_points = out.num_points;
-	res->face_score = out.face_score;
-	res->queue_us = out.queue_us;
-	res->infer_us = out.infer_us;
+	lmgo_copy_result(&out, res);
 	return st;
 }
 */
@@ -589,23 +590,7 @@ func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (L
 		if Status(st) != StatusOK {
 			return Landmarks{}, fail(op, st)
 		}
-		if got > n {
-			got = n
-		}
-		lm := Landmarks{
-			Points:    make([]Point, got),
-			FaceScore: float32(res.face_score),
-			QueueTime: time.Duration(res.queue_us) * time.Microsecond,
-			InferTime: time.Duration(res.infer_us) * time.Microsecond,
-			Roll:      float32(res.roll),
-			TrackBox: Box{float32(res.track_box.x1), float32(res.track_box.y1),
-				float32(res.track_box.x2), float32(res.track_box.y2)},
-			TrackRoll: float32(res.track_roll),
-		}
-		for i := range lm.Points {
-			lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
-		}
-		return lm, nil
+		return landmarksOf(&res, buf, n), nil
 	}
 }
 
@@ -697,6 +682,28 @@ func (p *Pipeline) PopNext(timeout time.Duration) (uint64, Landmarks, error) {
 	return id, lm, err
 }
 
+// landmarksOf converts a pop's result: the points in buf (room for n) and the other fields.
+func landmarksOf(res *C.lmgo_pop_result, buf []float32, n int) Landmarks {
+	got := int(res.num_points)
+	if got > n {
+		got = n
+	}
+	lm := Landmarks{
+		Points:    make([]Point, got),
+		FaceScore: float32(res.face_score),
+		QueueTime: time.Duration(res.queue_us) * time.Microsecond,
+		InferTime: time.Duration(res.infer_us) * time.Microsecond,
+		Roll:      float32(res.roll),
+		TrackBox: Box{float32(res.track_box.x1), float32(res.track_box.y1),
+			float32(res.track_box.x2), float32(res.track_box.y2)},
+		TrackRoll: float32(res.track_roll),
+	}
+	for i := range lm.Points {
+		lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
+	}
+	return lm
+}
+
 // popNext is lm_pop_next on a handle that outlives the call (the caller sees to it).
 func popNext(h *C.lm_handle, n int, timeoutMS C.uint32_t) (uint64, Landmarks, error) {
 	for tries := 0; ; tries++ {
@@ -712,19 +719,7 @@ func popNext(h *C.lm_handle, n int, timeoutMS C.uint32_t) (uint64, Landmarks, er
 		if Status(st) != StatusOK {
 			return uint64(id), Landmarks{}, fail("pop_next", st)
 		}
-		if got > n {
-			got = n
-		}
-		lm := Landmarks{
-			Points:    make([]Point, got),
-			FaceScore: float32(res.face_score),
-			QueueTime: time.Duration(res.queue_us) * time.Microsecond,
-			InferTime: time.Duration(res.infer_us) * time.Microsecond,
-		}
-		for i := range lm.Points {
-			lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
-		}
-		return uint64(id), lm, nil
+		return uint64(id), landmarksOf(&res, buf, n), nil
 	}
 }
 
