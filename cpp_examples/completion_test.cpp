@@ -59,6 +59,10 @@ void one_consumer_for_every_id(const lmbatch::Image &frame) {
         auto next = pipeline.pop_next(std::chrono::milliseconds(20));
         if (!next) continue;
         check(next->result.ok() && next->result.landmarks.size() == 468, "pop_next gives landmarks");
+        const lmbatch::Box tb = next->result.landmarks.track_box();
+        const lmbatch::Point nose = next->result.landmarks[1];
+        check(tb.x1 < nose.x && nose.x < tb.x2 && tb.y1 < nose.y && nose.y < tb.y2,
+              "pop_next's track_box holds the nose tip");
         std::lock_guard<std::mutex> lock(mu);
         ++consumed[next->event_id];
       }

@@ -44,6 +44,8 @@ func cLayout() []string {
 		off("lm_config", "log_user", unsafe.Offsetof(cfg.log_user)),
 		off("lm_config", "opt_batch", unsafe.Offsetof(cfg.opt_batch)),
 		off("lm_config", "self_check", unsafe.Offsetof(cfg.self_check)),
+		off("lm_config", "ready_fn", unsafe.Offsetof(cfg.ready_fn)),
+		off("lm_config", "ready_user", unsafe.Offsetof(cfg.ready_user)),
 
 		size("lm_image", unsafe.Sizeof(img)),
 		off("lm_image", "data", unsafe.Offsetof(img.data)),
@@ -89,6 +91,9 @@ func cLayout() []string {
 		off("lm_stats", "infer_us_p50", unsafe.Offsetof(st.infer_us_p50)),
 		off("lm_stats", "infer_us_p99", unsafe.Offsetof(st.infer_us_p99)),
 		off("lm_stats", "degraded", unsafe.Offsetof(st.degraded)),
+		off("lm_stats", "ready_callbacks", unsafe.Offsetof(st.ready_callbacks)),
+		off("lm_stats", "ready_callback_us", unsafe.Offsetof(st.ready_callback_us)),
+		off("lm_stats", "ready_callback_max_us", unsafe.Offsetof(st.ready_callback_max_us)),
 
 		size("lm_model_info", unsafe.Sizeof(mi)),
 		off("lm_model_info", "struct_size", unsafe.Offsetof(mi.struct_size)),

@@ -181,6 +181,10 @@ func TestPopNext(t *testing.T) {
 	if err := checkPoints(lm, 0, 0); err != nil {
 		t.Fatal(err)
 	}
+	// The 1.3 fields come through PopNext too: the next frame's box holds the nose tip.
+	if tb, nose := lm.TrackBox, lm.Points[1]; !(tb.X1 < nose.X && nose.X < tb.X2 && tb.Y1 < nose.Y && nose.Y < tb.Y2) {
+		t.Fatalf("PopNext's TrackBox %+v does not hold the nose %+v", tb, nose)
+	}
 	if _, err := p.Pop(77); !errors.Is(err, lmbatch.ErrNotFound) {
 		t.Fatalf("Pop after PopNext: %v", err)
 	}

@@ -139,6 +139,10 @@ namespace Lmbatch.Tests
                 Equal(Status.Ok, p.PopNext(60000, out id, out lm), "pop_next");
                 Equal(99UL, id, "id");
                 Check(PointsError(lm, 0, 0) == null, PointsError(lm, 0, 0));
+                Box tb = lm.TrackBox;
+                Point3 nose = lm.Points[1];
+                Check(tb.X1 < nose.X && nose.X < tb.X2 && tb.Y1 < nose.Y && nose.Y < tb.Y2,
+                      "pop_next's TrackBox holds the nose tip");
                 Equal(Status.NotFound, p.Pop(99, out lm), "pop after pop_next");
             }
         }
