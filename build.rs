@@ -4,6 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+// Shared with tests/build_include_dirs.rs, which checks the rule against the real compiler.
+#[path = "shim/include_dirs.rs"]
+mod include_dirs;
+
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
@@ -32,13 +36,20 @@ fn main() {
     }
 }
 
-/// Where TensorRT's headers are: `TENSORRT_INCLUDE_DIR`, else the usual install locations.
+/// The folders searched for TensorRT's headers, shared with scripts/tensorrt-find-headers.sh.
+const HEADER_DIRS: &str = include_str!("shim/tensorrt/header-dirs.txt");
+
+/// Whether `dir` holds the two headers the shim includes (the rule the script applies too).
+fn has_tensorrt_headers(dir: &Path) -> bool {
+    dir.join("NvInfer.h").is_file() && dir.join("NvOnnxParser.h").is_file()
+}
+
+/// Where TensorRT's headers are: `TENSORRT_INCLUDE_DIR`, else the first folder of
+/// shim/tensorrt/header-dirs.txt that holds them.
 fn find_tensorrt_headers() -> Option<PathBuf> {
-    let has_headers =
-        |dir: &Path| dir.join("NvInfer.h").is_file() && dir.join("NvOnnxParser.h").is_file();
     if let Some(dir) = std::env::var_os("TENSORRT_INCLUDE_DIR") {
         let dir = PathBuf::from(dir);
-        if has_headers(&dir) {
+        if has_tensorrt_headers(&dir) {
             return Some(dir);
         }
         panic!(
@@ -46,17 +57,38 @@ fn find_tensorrt_headers() -> Option<PathBuf> {
             dir.display()
         );
     }
-    [
-        "/usr/include/x86_64-linux-gnu",
-        "/usr/include/aarch64-linux-gnu",
-        "/usr/include",
-        "/usr/local/tensorrt/include",
-        "/usr/local/TensorRT/include",
-        "/opt/tensorrt/include",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|dir| has_headers(dir))
+    HEADER_DIRS
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(PathBuf::from)
+        .find(|dir| has_tensorrt_headers(dir))
+}
+
+/// `-isystem dir`, unless the compiler searches `dir` already (see `include_dirs`).
+fn add_system_include(
+    build: &mut cc::Build,
+    dir: &Path,
+    defaults: &[PathBuf],
+    used: &mut Vec<String>,
+) {
+    if let Some(flag) = include_dirs::system_include_flag(dir, defaults) {
+        build.flag("-isystem").flag(dir.as_os_str());
+        used.push(flag);
+    }
+}
+
+/// Reruns the build script when a header the shim was compiled against changes.
+fn rerun_if_headers_change(dir: &Path, wanted: impl Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_str().is_some_and(&wanted) {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
+    }
 }
 
 /// Compiles shim/tensorrt (warnings are errors) and sets `cfg(lmbatch_trt_shim)`. TensorRT's own
@@ -84,6 +116,9 @@ fn build_tensorrt_shim(crate_dir: &Path) {
         );
         return;
     };
+    rerun_if_headers_change(&headers, |name| {
+        name.starts_with("Nv") && name.ends_with(".h")
+    });
     let mut build = cc::Build::new();
     build
         .cpp(true)
@@ -93,9 +128,11 @@ fn build_tensorrt_shim(crate_dir: &Path) {
         .flag("-fvisibility=hidden")
         .warnings(true)
         .extra_warnings(true)
-        .warnings_into_errors(true)
-        .flag("-isystem")
-        .flag(headers.as_os_str());
+        .warnings_into_errors(true);
+    let defaults = include_dirs::default_include_dirs(build.get_compiler().path());
+    // The include flags used, for the tests that compile stand-in TensorRT libraries.
+    let mut used = Vec::new();
+    add_system_include(&mut build, &headers, &defaults, &mut used);
     // The CUDA toolkit's cuda_runtime_api.h where there is one, else the stand-in with the two
     // handle types TensorRT's headers need.
     let cuda_include = std::env::var_os("CUDA_PATH")
@@ -104,8 +141,13 @@ fn build_tensorrt_shim(crate_dir: &Path) {
         .chain([PathBuf::from("/usr/local/cuda/include")])
         .find(|dir| dir.join("cuda_runtime_api.h").is_file())
         .unwrap_or_else(|| shim.join("compat"));
-    build.flag("-isystem").flag(cuda_include.as_os_str());
+    rerun_if_headers_change(&cuda_include, |name| name == "cuda_runtime_api.h");
+    add_system_include(&mut build, &cuda_include, &defaults, &mut used);
     build.compile("lmb_trt");
     println!("cargo:rustc-cfg=lmbatch_trt_shim");
     println!("cargo:rustc-env=LMBATCH_TRT_HEADERS={}", headers.display());
+    println!(
+        "cargo:rustc-env=LMBATCH_TRT_INCLUDE_FLAGS={}",
+        used.join("\x1f")
+    );
 }

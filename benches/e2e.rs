@@ -6,13 +6,19 @@
 //!     cargo bench --bench e2e -- [--backend cpu|onnxruntime|auto|remote] [--endpoints URL[,URL]]
 //!                                [--producers 4] [--seconds 20]
 //!                                [--rate FACES_PER_S (0 = as fast as accepted)] [--max-wait-us 10000]
-//!                                [--max-batch 32] [--max-faces N]
+//!                                [--max-batch 32] [--max-faces N] [--consumer per-id|pop-next|both]
+//!
+//! `--consumer` picks how the one consumer thread takes results: `per-id` (default) waits in
+//! `lm_pop_wait` for each accepted id in turn; `pop-next` loops on `lm_pop_next` (ABI 1.3), whatever
+//! the id, in completion order; `both` runs the two one after the other with the same settings and
+//! prints them side by side.
 //!
 //! `--backend null` runs no model (the library's own costs only); with `--max-faces 1000000` it is
 //! the long memory run: RSS after the first 100,000 faces and after the last.
 //!
 //! The last line is one JSON object with the figures, for bench/compare.sh.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,81 +121,282 @@ unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
 
+/// How the consumer thread takes results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Completion {
+    /// `lm_pop_wait` on each accepted id, in enqueue order.
+    PerId,
+    /// `lm_pop_next` in a loop: whatever finished first.
+    PopNext,
+}
+
+impl Completion {
+    fn name(self) -> &'static str {
+        match self {
+            Completion::PerId => "per-id lm_pop_wait",
+            Completion::PopNext => "one lm_pop_next consumer",
+        }
+    }
+}
+
+struct Opts {
+    choice: BackendChoice,
+    null: bool,
+    producers: u64,
+    seconds: f64,
+    rate: f64,
+    max_wait_us: u32,
+    max_batch: u32,
+    max_faces: u64,
+    queue: u32,
+    cache_dir: String,
+    /// REMOTE: the servers' gRPC endpoints, "http://host:port[,http://host2:port]".
+    endpoints: String,
+}
+
+/// What one end-to-end run measured.
+struct Run {
+    backend_used: String,
+    elapsed: f64,
+    popped: u64,
+    failed: u64,
+    rejected: u64,
+    stats: lm_stats,
+    total_us: Vec<u64>,
+    queue_us: Vec<u64>,
+    enqueue_ns: Vec<u64>,
+    rss_100k: u64,
+    rss_end: u64,
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let backend_name: String = arg(&args, "--backend", "cpu".to_string());
-    let producers: u64 = arg(&args, "--producers", 4);
-    let seconds: f64 = arg(&args, "--seconds", 20.0);
-    let rate: f64 = arg(&args, "--rate", 0.0);
-    let max_wait_us: u32 = arg(&args, "--max-wait-us", 10_000);
-    let max_batch: u32 = arg(&args, "--max-batch", 32);
-    let max_faces: u64 = arg(&args, "--max-faces", 0);
-    // Faces that may wait for the worker; default 3 × max_batch (the library's default).
-    let queue: u32 = arg(&args, "--queue", 0);
-    // TensorRT: where plans are cached (so a second run, and trtexec, use the same plan).
-    let cache_dir: String = arg(&args, "--cache-dir", String::new());
-    let cache_dir_c = std::ffi::CString::new(cache_dir.clone()).expect("no NUL in --cache-dir");
-    let null = backend_name == "null";
-    let choice = match backend_name.as_str() {
-        "cpu" | "tract" => BackendChoice::Cpu,
-        "onnxruntime" => BackendChoice::OnnxRuntime,
-        "tensorrt" => BackendChoice::TensorRt,
-        "remote" => BackendChoice::Remote,
-        _ => BackendChoice::Auto,
+    let opts = Opts {
+        null: backend_name == "null",
+        choice: match backend_name.as_str() {
+            "cpu" | "tract" => BackendChoice::Cpu,
+            "onnxruntime" => BackendChoice::OnnxRuntime,
+            "tensorrt" => BackendChoice::TensorRt,
+            "remote" => BackendChoice::Remote,
+            _ => BackendChoice::Auto,
+        },
+        producers: arg(&args, "--producers", 4),
+        seconds: arg(&args, "--seconds", 20.0),
+        rate: arg(&args, "--rate", 0.0),
+        max_wait_us: arg(&args, "--max-wait-us", 10_000),
+        max_batch: arg(&args, "--max-batch", 32),
+        max_faces: arg(&args, "--max-faces", 0),
+        // Faces that may wait for the worker; default 3 × max_batch (the library's default).
+        queue: arg(&args, "--queue", 0),
+        // TensorRT: where plans are cached (so a second run, and trtexec, use the same plan).
+        cache_dir: arg(&args, "--cache-dir", String::new()),
+        endpoints: arg(&args, "--endpoints", String::new()),
     };
-    // REMOTE: the servers' gRPC endpoints, "http://host:port[,http://host2:port]".
-    let endpoints: String = arg(&args, "--endpoints", String::new());
-    let endpoints_c = std::ffi::CString::new(endpoints.clone()).expect("no NUL in --endpoints");
+    let modes: Vec<Completion> = match arg(&args, "--consumer", "per-id".to_string()).as_str() {
+        "pop-next" => vec![Completion::PopNext],
+        "both" => vec![Completion::PerId, Completion::PopNext],
+        _ => vec![Completion::PerId],
+    };
     let faces = Arc::new(faces());
+    let runs: Vec<(Completion, Run)> = modes
+        .iter()
+        .map(|&mode| {
+            let run = run(&opts, &faces, mode);
+            report(&opts, &run, mode);
+            (mode, run)
+        })
+        .collect();
+    if runs.len() > 1 {
+        println!("| consumer | faces/s | total latency p50 us | p99 us | p99.9 us | failed |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (mode, r) in &runs {
+            println!(
+                "| {} | {:.1} | {} | {} | {} | {} |",
+                mode.name(),
+                r.popped as f64 / r.elapsed,
+                percentile(&r.total_us, 0.5),
+                percentile(&r.total_us, 0.99),
+                percentile(&r.total_us, 0.999),
+                r.failed
+            );
+        }
+    }
+    if opts.null {
+        return;
+    }
+    let (_, first) = &runs[0];
+    let faces_per_s = first.popped as f64 / first.elapsed;
+    raw_and_summary(&opts, &faces, first, faces_per_s);
+}
 
-    let mut cfg = std::mem::MaybeUninit::<lm_config>::uninit();
-    // SAFETY: lm_config_init writes the whole struct.
-    let mut cfg = unsafe {
-        lm_config_init(cfg.as_mut_ptr());
-        cfg.assume_init()
+/// Opens a handle for the options (the null backend through the Rust API).
+fn open(o: &Opts) -> *mut lm_handle {
+    let queue = if o.queue > 0 {
+        o.queue
+    } else {
+        3 * o.max_batch
     };
-    cfg.backend = choice as i32;
-    if choice == BackendChoice::Remote {
-        cfg.remote_endpoints = endpoints_c.as_ptr();
-    }
-    if !cache_dir.is_empty() {
-        cfg.engine_cache_dir = cache_dir_c.as_ptr();
-    }
-    cfg.max_wait_us = max_wait_us;
-    cfg.max_batch = max_batch;
-    cfg.queue_capacity = if queue > 0 { queue } else { 3 * max_batch };
-    cfg.result_capacity = 1 << 16;
-    let h = if null {
+    if o.null {
+        let max_batch = o.max_batch as usize;
         let config = lmbatch::Config {
-            max_batch: max_batch as usize,
-            queue_capacity: Some(if queue > 0 { queue } else { 3 * max_batch } as usize),
-            max_wait: Duration::from_micros(u64::from(max_wait_us)),
+            max_batch,
+            queue_capacity: Some(queue as usize),
+            max_wait: Duration::from_micros(u64::from(o.max_wait_us)),
             result_capacity: 1 << 16,
             ..lmbatch::Config::default()
         };
         let pipeline = lmbatch::Pipeline::with_backend(config, move || {
             Ok(
-                Box::new(lmbatch::backend::null::NullBackend::new(max_batch as usize))
+                Box::new(lmbatch::backend::null::NullBackend::new(max_batch))
                     as Box<dyn lmbatch::Backend>,
             )
         })
         .expect("pipeline");
-        handle_from_pipeline(pipeline)
-    } else {
-        let mut h = std::ptr::null_mut();
-        let mut err = [0 as std::ffi::c_char; 512];
-        // SAFETY: valid pointers.
-        let status = unsafe { lm_create(&cfg, &mut h, err.as_mut_ptr(), err.len()) };
-        if status != lm_status::LM_STATUS_OK {
-            // SAFETY: NUL-terminated by the library.
-            eprintln!(
-                "lm_create: {status:?}: {}",
-                unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy()
-            );
-            std::process::exit(1);
+        return handle_from_pipeline(pipeline);
+    }
+    let cache_dir_c = std::ffi::CString::new(o.cache_dir.clone()).expect("no NUL in --cache-dir");
+    // SAFETY: lm_config is plain data; lm_config_init fills every field.
+    let mut cfg: lm_config = unsafe { std::mem::zeroed() };
+    // SAFETY: cfg is a writable lm_config.
+    unsafe { lm_config_init(&mut cfg) };
+    cfg.backend = o.choice as i32;
+    let endpoints_c = std::ffi::CString::new(o.endpoints.clone()).expect("no NUL in --endpoints");
+    if o.choice == BackendChoice::Remote {
+        cfg.remote_endpoints = endpoints_c.as_ptr();
+    }
+    if !o.cache_dir.is_empty() {
+        cfg.engine_cache_dir = cache_dir_c.as_ptr();
+    }
+    cfg.max_wait_us = o.max_wait_us;
+    cfg.max_batch = o.max_batch;
+    cfg.queue_capacity = queue;
+    cfg.result_capacity = 1 << 16;
+    let mut h = std::ptr::null_mut();
+    let mut err = [0 as std::ffi::c_char; 512];
+    // SAFETY: valid pointers.
+    let status = unsafe { lm_create(&cfg, &mut h, err.as_mut_ptr(), err.len()) };
+    if status != lm_status::LM_STATUS_OK {
+        // SAFETY: NUL-terminated by the library.
+        eprintln!(
+            "lm_create: {status:?}: {}",
+            unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy()
+        );
+        std::process::exit(1);
+    }
+    h
+}
+
+fn new_landmarks(points: &mut [f32]) -> lm_landmarks {
+    // SAFETY: lm_landmarks is plain data; zeroed is a valid value.
+    let mut out: lm_landmarks = unsafe { std::mem::zeroed() };
+    out.struct_size = std::mem::size_of::<lm_landmarks>();
+    out.points = points.as_mut_ptr();
+    out.capacity = (points.len() / 3) as u32;
+    out
+}
+
+/// What the consumer measured: (total latencies, queue waits, failed, popped).
+type Consumed = (Vec<u64>, Vec<u64>, u64, u64);
+
+/// The per-id consumer: lm_pop_wait on each accepted id, in order.
+fn consume_per_id(
+    h: Shared,
+    rx: crossbeam_channel::Receiver<(u64, Instant)>,
+    mut on_popped: impl FnMut(u64),
+) -> Consumed {
+    let mut points = vec![0f32; 468 * 3];
+    let (mut total_us, mut queue_us, mut failed, mut popped) = (Vec::new(), Vec::new(), 0u64, 0u64);
+    for (id, t0) in rx {
+        let mut out = new_landmarks(&mut points);
+        // SAFETY: live handle and buffer.
+        match unsafe { lm_pop_wait(h.0, id, 60_000, &mut out) } {
+            lm_status::LM_STATUS_OK => {
+                popped += 1;
+                if total_us.len() < SAMPLE_CAP {
+                    total_us.push(t0.elapsed().as_micros() as u64);
+                    queue_us.push(out.queue_us);
+                }
+                on_popped(popped);
+            }
+            _ => failed += 1,
         }
-        h
-    };
+    }
+    (total_us, queue_us, failed, popped)
+}
+
+/// The completion-queue consumer: lm_pop_next in a loop, matching each id with its enqueue time
+/// (which may reach this thread after the result does).
+fn consume_pop_next(
+    h: Shared,
+    rx: crossbeam_channel::Receiver<(u64, Instant)>,
+    mut on_popped: impl FnMut(u64),
+) -> Consumed {
+    let mut points = vec![0f32; 468 * 3];
+    let (mut total_us, mut queue_us, mut failed, mut popped) = (Vec::new(), Vec::new(), 0u64, 0u64);
+    let mut sent: HashMap<u64, Instant> = HashMap::new();
+    // Results whose enqueue record has not arrived yet: id -> (done, ok, queue_us).
+    let mut early: HashMap<u64, (Instant, bool, u64)> = HashMap::new();
+    let mut producers_done = false;
+    loop {
+        loop {
+            match rx.try_recv() {
+                Ok((id, t0)) => {
+                    if let Some((done, ok, q)) = early.remove(&id) {
+                        if ok && total_us.len() < SAMPLE_CAP {
+                            total_us.push(done.saturating_duration_since(t0).as_micros() as u64);
+                            queue_us.push(q);
+                        }
+                    } else {
+                        sent.insert(id, t0);
+                    }
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    producers_done = true;
+                    break;
+                }
+            }
+        }
+        if producers_done && sent.is_empty() {
+            break;
+        }
+        let mut out = new_landmarks(&mut points);
+        let mut id = 0u64;
+        // SAFETY: live handle, valid pointers; joined before destroy.
+        let status = unsafe { lm_pop_next(h.0, 20, &mut id, &mut out) };
+        let done = Instant::now();
+        let ok = match status {
+            lm_status::LM_STATUS_TIMEOUT => continue,
+            lm_status::LM_STATUS_OK => {
+                popped += 1;
+                on_popped(popped);
+                true
+            }
+            _ => {
+                failed += 1;
+                false
+            }
+        };
+        match sent.remove(&id) {
+            Some(t0) => {
+                if ok && total_us.len() < SAMPLE_CAP {
+                    total_us.push(done.saturating_duration_since(t0).as_micros() as u64);
+                    queue_us.push(out.queue_us);
+                }
+            }
+            None => {
+                early.insert(id, (done, ok, out.queue_us));
+            }
+        }
+    }
+    (total_us, queue_us, failed, popped)
+}
+
+/// One end-to-end run: producers enqueue, one consumer takes every accepted face.
+fn run(o: &Opts, faces: &Arc<Vec<Face>>, mode: Completion) -> Run {
+    let h = open(o);
+    let (producers, rate, max_faces) = (o.producers, o.rate, o.max_faces);
     let shared = Shared(h);
     let stop = Arc::new(AtomicBool::new(false));
     let rejected = Arc::new(AtomicU64::new(0));
@@ -200,57 +407,35 @@ fn main() {
 
     // The memory mode prints RSS every 100,000 faces: growth, not a step, is what drifts.
     let trace_rss = max_faces >= 200_000;
-    // One consumer pops every accepted face, in order.
-    let consumer = std::thread::spawn(move || {
-        let h = shared;
-        let mut points = vec![0f32; 468 * 3];
-        let (mut total_us, mut queue_us, mut failed, mut popped) =
-            (Vec::new(), Vec::new(), 0u64, 0u64);
-        for (id, t0) in rx {
-            let mut out = lm_landmarks {
-                struct_size: std::mem::size_of::<lm_landmarks>(),
-                points: points.as_mut_ptr(),
-                capacity: 468,
-                num_points: 0,
-                face_score: 0.0,
-                queue_us: 0,
-                infer_us: 0,
-            };
-            // SAFETY: live handle and buffer.
-            match unsafe { lm_pop_wait(h.0, id, 60_000, &mut out) } {
-                lm_status::LM_STATUS_OK => {
-                    popped += 1;
-                    if total_us.len() < SAMPLE_CAP {
-                        total_us.push(t0.elapsed().as_micros() as u64);
-                        queue_us.push(out.queue_us);
-                    }
-                    if popped == 100_000 {
-                        rss_100k.store(rss_kib(), Ordering::Relaxed);
-                    }
-                    if trace_rss && popped % 100_000 == 0 {
-                        // SAFETY: lm_stats is plain data; live handle, writable struct.
-                        let s = unsafe {
-                            let mut s: lm_stats = std::mem::zeroed();
-                            s.struct_size = std::mem::size_of::<lm_stats>();
-                            lm_get_stats(h.0, &mut s);
-                            s
-                        };
-                        println!(
-                            "RSS after {popped} faces: {} KiB (waiting: {} queued, {} ready)",
-                            rss_kib(),
-                            s.queued,
-                            s.ready
-                        );
-                    }
-                }
-                _ => failed += 1,
-            }
+    let on_popped = move |popped: u64| {
+        let h = shared; // the whole wrapper, not its raw pointer field
+        if popped == 100_000 {
+            rss_100k.store(rss_kib(), Ordering::Relaxed);
         }
-        (total_us, queue_us, failed, popped)
+        if trace_rss && popped.is_multiple_of(100_000) {
+            // SAFETY: lm_stats is plain data; live handle, writable struct.
+            let s = unsafe {
+                let mut s: lm_stats = std::mem::zeroed();
+                s.struct_size = std::mem::size_of::<lm_stats>();
+                lm_get_stats(h.0, &mut s);
+                s
+            };
+            println!(
+                "RSS after {popped} faces: {} KiB (waiting: {} queued, {} ready)",
+                rss_kib(),
+                s.queued,
+                s.ready
+            );
+        }
+    };
+    // One consumer takes every accepted face.
+    let consumer = std::thread::spawn(move || match mode {
+        Completion::PerId => consume_per_id(shared, rx, on_popped),
+        Completion::PopNext => consume_pop_next(shared, rx, on_popped),
     });
 
     let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(seconds);
+    let deadline = start + Duration::from_secs_f64(o.seconds);
     let threads: Vec<_> = (0..producers)
         .map(|p| {
             let (faces, stop, rejected, tx) =
@@ -326,6 +511,7 @@ fn main() {
         unsafe { lm_get_stats(h, &mut s) };
         s
     };
+    // SAFETY: lm_model_info is plain data.
     let mut info: lm_model_info = unsafe { std::mem::zeroed() };
     info.struct_size = std::mem::size_of::<lm_model_info>();
     // SAFETY: live handle, writable struct.
@@ -337,57 +523,77 @@ fn main() {
     let rss_end = rss_kib();
     // SAFETY: live handle, all threads joined.
     unsafe { lm_destroy(h) };
-
     total_us.sort_unstable();
     queue_us.sort_unstable();
     enqueue_ns.sort_unstable();
-    let done = popped as f64;
-    let faces_per_s = done / elapsed;
-    println!(
-        "backend {backend_used}: {producers} producers, {:.1} s, rate {}",
+    Run {
+        backend_used,
         elapsed,
-        if rate > 0.0 {
-            format!("{rate} faces/s")
+        popped,
+        failed,
+        rejected: rejected.load(Ordering::Relaxed),
+        stats,
+        total_us,
+        queue_us,
+        enqueue_ns,
+        rss_100k: rss_after_100k.load(Ordering::Relaxed),
+        rss_end,
+    }
+}
+
+fn report(o: &Opts, r: &Run, mode: Completion) {
+    let done = r.popped as f64;
+    let faces_per_s = done / r.elapsed;
+    println!(
+        "backend {}: {} producers, {:.1} s, rate {}, consumer: {}",
+        r.backend_used,
+        o.producers,
+        r.elapsed,
+        if o.rate > 0.0 {
+            format!("{} faces/s", o.rate)
         } else {
             "as fast as accepted".into()
-        }
+        },
+        mode.name()
     );
     println!(
-        "faces/s {faces_per_s:.1}; popped {done}, failed {failed}, rejected queue-full {}",
-        rejected.load(Ordering::Relaxed)
+        "faces/s {faces_per_s:.1}; popped {done}, failed {}, rejected queue-full {}",
+        r.failed, r.rejected
     );
     let hist: Vec<String> = (1..=32)
-        .filter(|&n| stats.batch_size_hist[n] > 0)
-        .map(|n| format!("{n}:{}", stats.batch_size_hist[n]))
+        .filter(|&n| r.stats.batch_size_hist[n] > 0)
+        .map(|n| format!("{n}:{}", r.stats.batch_size_hist[n]))
         .collect();
-    println!("batches {}: sizes {}", stats.batches, hist.join(" "));
+    println!("batches {}: sizes {}", r.stats.batches, hist.join(" "));
     println!(
         "queue wait us p50 {} p99 {} p99.9 {}; total latency us p50 {} p99 {} p99.9 {}",
-        percentile(&queue_us, 0.5),
-        percentile(&queue_us, 0.99),
-        percentile(&queue_us, 0.999),
-        percentile(&total_us, 0.5),
-        percentile(&total_us, 0.99),
-        percentile(&total_us, 0.999)
+        percentile(&r.queue_us, 0.5),
+        percentile(&r.queue_us, 0.99),
+        percentile(&r.queue_us, 0.999),
+        percentile(&r.total_us, 0.5),
+        percentile(&r.total_us, 0.99),
+        percentile(&r.total_us, 0.999)
     );
     println!(
         "lm_enqueue us p50 {:.1} p99 {:.1} (over {} calls); batch inference p50 {} us; peak RSS {} KiB",
-        percentile(&enqueue_ns, 0.5) as f64 / 1e3, percentile(&enqueue_ns, 0.99) as f64 / 1e3, enqueue_ns.len(),
-        stats.infer_us_p50, peak_rss_kib()
+        percentile(&r.enqueue_ns, 0.5) as f64 / 1e3, percentile(&r.enqueue_ns, 0.99) as f64 / 1e3, r.enqueue_ns.len(),
+        r.stats.infer_us_p50, peak_rss_kib()
     );
-
-    let rss_100k = rss_after_100k.load(Ordering::Relaxed);
-    if rss_100k > 0 {
+    if r.rss_100k > 0 {
         println!(
-            "RSS after 100,000 faces {rss_100k} KiB, after {done} faces {rss_end} KiB: drift {:+} KiB",
-            rss_end as i64 - rss_100k as i64
+            "RSS after 100,000 faces {} KiB, after {done} faces {} KiB: drift {:+} KiB",
+            r.rss_100k,
+            r.rss_end,
+            r.rss_end as i64 - r.rss_100k as i64
         );
     }
-    if null {
-        return;
-    }
+}
 
-    // The same backend alone, on full batches of the same faces: the library's ceiling.
+/// The same backend alone, on full batches of the same faces: the library's ceiling; then the
+/// JSON line for bench/compare.sh.
+fn raw_and_summary(o: &Opts, faces: &[Face], first: &Run, faces_per_s: f64) {
+    let (max_batch, cache_dir, seconds, choice) = (o.max_batch, &o.cache_dir, o.seconds, o.choice);
+    let backend_used = &first.backend_used;
     let request = OpenRequest {
         model: ModelSource::Bundled,
         max_batch: max_batch as usize,
@@ -398,7 +604,7 @@ fn main() {
         logger: Default::default(),
         remote: (choice == BackendChoice::Remote).then(|| {
             lmbatch::backend::remote::RemoteSettings::parse(
-                Some(&endpoints),
+                Some(&o.endpoints),
                 None,
                 None,
                 0,
@@ -456,11 +662,11 @@ fn main() {
     );
     println!(
         "{{\"name\": \"lmbatch-{backend_used} (max_batch {max_batch})\", \"faces_per_s\": {faces_per_s:.2}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}, \"raw_faces_per_s\": {raw_faces_per_s:.2}, \"rejected\": {}, \"enqueue_us_p50\": {:.2}, \"enqueue_us_p99\": {:.2}, \"peak_rss_kib\": {}}}",
-        percentile(&total_us, 0.5) as f64 / 1e3,
-        percentile(&total_us, 0.99) as f64 / 1e3,
-        rejected.load(Ordering::Relaxed),
-        percentile(&enqueue_ns, 0.5) as f64 / 1e3,
-        percentile(&enqueue_ns, 0.99) as f64 / 1e3,
+        percentile(&first.total_us, 0.5) as f64 / 1e3,
+        percentile(&first.total_us, 0.99) as f64 / 1e3,
+        first.rejected,
+        percentile(&first.enqueue_ns, 0.5) as f64 / 1e3,
+        percentile(&first.enqueue_ns, 0.99) as f64 / 1e3,
         peak_rss_kib()
     );
 }

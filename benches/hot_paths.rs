@@ -109,6 +109,14 @@ fn pop(c: &mut Criterion) {
                 face_score: 0.0,
                 queue_us: 0,
                 infer_us: 0,
+                roll: 0.0,
+                track_box: lm_box {
+                    x1: 0.0,
+                    y1: 0.0,
+                    x2: 0.0,
+                    y2: 0.0,
+                },
+                track_roll: 0.0,
             };
             // SAFETY: live handle and buffer.
             assert_eq!(

@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
   st = lm_enqueue(lm, 1, &frame, &face);
   free(rgb); /* the library copied what it needs */
   float points[468 * 3];
-  lm_landmarks out = {sizeof out, points, 468, 0, 0.0f, 0, 0};
+  lm_landmarks out = {.struct_size = sizeof out, .points = points, .capacity = 468};
   if (st == LM_STATUS_OK) st = lm_pop_wait(lm, 1, 10000, &out);
   if (st != LM_STATUS_OK) {
     fprintf(stderr, "%s\n", lm_status_string(st));

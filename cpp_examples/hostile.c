@@ -181,7 +181,7 @@ static void enqueue_edges(lm_handle *h) {
   float points[468 * 3];
   for (uint64_t id = 200; id < 305; id++) {
     if (id == 205) id = 300;
-    lm_landmarks out = {sizeof out, points, 468, 0, 0, 0, 0};
+    lm_landmarks out = {.struct_size = sizeof out, .points = points, .capacity = 468};
     lm_landmarks bad_out = out;
     bad_out.points = NULL;
     EXPECT(lm_pop_wait(h, id, 60000, &bad_out), LM_STATUS_NULL_ARGUMENT);
@@ -235,6 +235,196 @@ static void enqueue_edges(lm_handle *h) {
   EXPECT(lm_get_model_info(h, &info), LM_STATUS_INVALID_ARGUMENT);
 }
 
+/* lm_enqueue_frame (ABI 1.3): planes of exactly their addressable size (stride * (rows - 1) + row
+ * bytes), odd sizes, every planar format, rotated crops hanging off every edge, and every bad
+ * frame or face refused with INVALID_ARGUMENT and counted. */
+static uint8_t *exact_plane(size_t row_bytes, size_t rows, size_t stride) {
+  size_t n = stride * (rows - 1) + row_bytes;
+  uint8_t *p = malloc(n);
+  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(i * 13 + 7);
+  return p;
+}
+
+static lm_face face_of(lm_box box, uint32_t flags, float roll) {
+  lm_face f;
+  memset(&f, 0, sizeof f);
+  f.struct_size = sizeof f;
+  f.box = box;
+  f.flags = flags;
+  f.right_eye[0] = box.x1 + 2; f.right_eye[1] = box.y1 + 3;
+  f.left_eye[0] = box.x1 + 9;  f.left_eye[1] = box.y1 + 1;
+  f.roll = roll;
+  return f;
+}
+
+static void frame_edges(void) {
+  lm_config cfg;
+  lm_config_init(&cfg);
+  cfg.backend = LM_BACKEND_CPU;
+  cfg.max_batch = 4;
+  cfg.queue_capacity = 64; /* every accepted face below fits */
+  lm_handle *h = NULL;
+  char err[128];
+  if (lm_create(&cfg, &h, err, sizeof err) != LM_STATUS_OK) {
+    fprintf(stderr, "lm_create: %s\n", err);
+    exit(1);
+  }
+  const uint32_t w = 37, hgt = 23, cw = 19, ch = 12;
+  uint8_t *y8 = exact_plane(w, hgt, w + 3), *uv8 = exact_plane(2 * cw, ch, 2 * cw + 1);
+  uint8_t *u8p = exact_plane(cw, ch, cw + 2), *v8p = exact_plane(cw, ch, cw);
+  uint8_t *y16 = exact_plane(2 * w, hgt, 2 * w + 4), *uv16 = exact_plane(4 * cw, ch, 4 * cw);
+  lm_frame nv12;
+  memset(&nv12, 0, sizeof nv12);
+  nv12.struct_size = sizeof nv12;
+  nv12.format = LM_PIXEL_FORMAT_NV12;
+  nv12.width = w; nv12.height = hgt;
+  nv12.planes[0] = y8; nv12.planes[1] = uv8;
+  nv12.strides[0] = w + 3; nv12.strides[1] = 2 * cw + 1;
+  nv12.color_matrix = LM_COLOR_MATRIX_BT709; nv12.color_range = LM_COLOR_RANGE_FULL;
+  nv12.chroma_location = LM_CHROMA_LOCATION_CENTER; nv12.memory = LM_MEMORY_HOST;
+  lm_frame i420 = nv12;
+  i420.format = LM_PIXEL_FORMAT_I420;
+  i420.planes[1] = u8p; i420.planes[2] = v8p;
+  i420.strides[1] = cw + 2; i420.strides[2] = cw;
+  lm_frame p010 = nv12;
+  p010.format = LM_PIXEL_FORMAT_P010;
+  p010.planes[0] = y16; p010.planes[1] = uv16;
+  p010.strides[0] = 2 * w + 4; p010.strides[1] = 4 * cw;
+  lm_box box = {5.f, 5.f, 30.f, 20.f};
+  lm_face upright = face_of(box, 0, 0), eyes = face_of(box, LM_FACE_EYES, 0), roll = face_of(box, LM_FACE_ROLL, 2.5f);
+
+  EXPECT(lm_enqueue_frame(NULL, 1, &nv12, &upright), LM_STATUS_NULL_ARGUMENT);
+  EXPECT(lm_enqueue_frame(h, 1, NULL, &upright), LM_STATUS_NULL_ARGUMENT);
+  EXPECT(lm_enqueue_frame(h, 1, &nv12, NULL), LM_STATUS_NULL_ARGUMENT);
+
+  uint64_t invalid = 0;
+  lm_frame bad;
+#define BAD_FRAME(stmt)                                                     \
+  do {                                                                      \
+    bad = nv12;                                                             \
+    stmt;                                                                   \
+    EXPECT(lm_enqueue_frame(h, 1, &bad, &upright), LM_STATUS_INVALID_ARGUMENT); \
+    ++invalid;                                                              \
+  } while (0)
+  BAD_FRAME(bad.struct_size = 0);
+  BAD_FRAME(bad.struct_size = offsetof(lm_frame, strides));
+  BAD_FRAME(bad.memory = 1);
+  BAD_FRAME(bad.memory = -1);
+  BAD_FRAME(bad.format = 5);
+  BAD_FRAME(bad.format = 15);
+  BAD_FRAME(bad.format = 21);
+  BAD_FRAME(bad.format = INT32_MIN);
+  BAD_FRAME(bad.width = 0);
+  BAD_FRAME(bad.height = 0);
+  BAD_FRAME(bad.width = 32769; bad.strides[0] = 40000; bad.strides[1] = 40000);
+  BAD_FRAME(bad.planes[0] = NULL);
+  BAD_FRAME(bad.planes[1] = NULL);
+  BAD_FRAME(bad.strides[0] = w - 1);
+  BAD_FRAME(bad.strides[1] = 2 * cw - 1);
+  BAD_FRAME(bad.strides[0] = SIZE_MAX / 8);
+  BAD_FRAME(bad.color_matrix = 3);
+  BAD_FRAME(bad.color_matrix = 10);
+  BAD_FRAME(bad.color_matrix = -1);
+  BAD_FRAME(bad.color_range = 3);
+  BAD_FRAME(bad.chroma_location = 4);
+  BAD_FRAME(bad.chroma_location = 5); /* BOTTOMLEFT: not supported */
+  BAD_FRAME(bad.planes[1] = y8 + 4);  /* inside the Y plane: overlap */
+  BAD_FRAME(bad.planes[1] = bad.planes[0]);
+  BAD_FRAME(bad = p010; bad.strides[0] = 2 * w + 3);  /* odd stride for 16-bit samples */
+  BAD_FRAME(bad = p010; bad.strides[1] = 4 * cw + 1);
+  BAD_FRAME(bad = i420; bad.planes[2] = NULL);
+  BAD_FRAME(bad = i420; bad.planes[2] = bad.planes[1]);
+  BAD_FRAME(bad = i420; bad.strides[2] = cw - 1);
+#undef BAD_FRAME
+  const float nan = NAN, inf = INFINITY;
+  lm_face bad_faces[] = {
+      face_of(box, 4, 0), face_of(box, 0x80000000u, 0), face_of(box, LM_FACE_ROLL, nan),
+      face_of(box, LM_FACE_ROLL, inf), face_of(box, LM_FACE_ROLL, -inf),
+      face_of(box, LM_FACE_EYES, 0), face_of(box, LM_FACE_EYES, 0), face_of(box, LM_FACE_EYES, 0),
+      face_of((lm_box){nan, 5, 30, 20}, 0, 0), face_of((lm_box){30, 5, 5, 20}, LM_FACE_ROLL, 1),
+      face_of((lm_box){-50, 5, 0, 20}, LM_FACE_ROLL, 1), face_of(box, 0, 0),
+  };
+  bad_faces[5].right_eye[0] = nan;
+  bad_faces[6].left_eye[1] = inf;
+  bad_faces[7].right_eye[1] = -inf;
+  bad_faces[11].struct_size = offsetof(lm_face, box) + 8; /* does not cover the box */
+  for (size_t i = 0; i < sizeof bad_faces / sizeof bad_faces[0]; i++) {
+    EXPECT(lm_enqueue_frame(h, 2, &nv12, &bad_faces[i]), LM_STATUS_INVALID_ARGUMENT);
+    ++invalid;
+  }
+  /* A NaN roll is not read when the eyes are given (they win). */
+  lm_face eyes_nan_roll = face_of(box, LM_FACE_EYES | LM_FACE_ROLL, nan);
+  /* A face struct that ends after the box, allocated to exactly that size: upright. */
+  size_t short_face = offsetof(lm_face, flags);
+  lm_face *older = malloc(short_face);
+  memcpy(older, &roll, short_face);
+  older->struct_size = short_face;
+  /* A frame struct that ends after strides: AUTO colorimetry, host memory. */
+  size_t short_frame = offsetof(lm_frame, color_matrix);
+  lm_frame *older_frame = malloc(short_frame);
+  memcpy(older_frame, &nv12, short_frame);
+  older_frame->struct_size = short_frame;
+
+  lm_box edges[] = {{-20, -20, 3, 3}, {34, 20, 60, 60}, {-10, 10, 2, 15}, {35, -10, 50, 2}, {0.5f, 0.5f, 36.5f, 22.5f}};
+  uint64_t id = 1000, accepted = 0;
+  const lm_frame *frames[] = {&nv12, &i420, &p010};
+  /* Every edge box on every planar layout, each with one of four orientations (kept few: each
+   * accepted face is an inference, slow under valgrind). */
+  for (size_t f = 0; f < 3; f++) {
+    for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++) {
+      lm_face faces[] = {face_of(edges[e], 0, 0), face_of(edges[e], LM_FACE_ROLL, 0.7f), face_of(edges[e], LM_FACE_ROLL, -3.1f),
+                         face_of(edges[e], LM_FACE_EYES, 0)};
+      EXPECT(lm_enqueue_frame(h, id++, frames[f], &faces[(f + e) % 4]), LM_STATUS_OK);
+      ++accepted;
+    }
+  }
+  (void)eyes; (void)upright;
+  EXPECT(lm_enqueue_frame(h, id++, &nv12, &eyes_nan_roll), LM_STATUS_OK);
+  EXPECT(lm_enqueue_frame(h, id++, &nv12, older), LM_STATUS_OK);
+  EXPECT(lm_enqueue_frame(h, id++, older_frame, &roll), LM_STATUS_OK);
+  accepted += 3;
+  /* Other formats: NV21 and P016 share the layouts above; packed frames through lm_frame. */
+  lm_frame nv21 = nv12;
+  nv21.format = LM_PIXEL_FORMAT_NV21;
+  lm_frame p016 = p010;
+  p016.format = LM_PIXEL_FORMAT_P016;
+  uint8_t *bgr = exact_frame(w, hgt, w * 3 + 1, 3);
+  lm_frame packed;
+  memset(&packed, 0, sizeof packed);
+  packed.struct_size = sizeof packed;
+  packed.format = LM_PIXEL_FORMAT_BGR8;
+  packed.width = w; packed.height = hgt;
+  packed.planes[0] = bgr; packed.strides[0] = w * 3 + 1;
+  packed.color_matrix = 77; /* ignored for packed formats */
+  EXPECT(lm_enqueue_frame(h, id++, &nv21, &roll), LM_STATUS_OK);
+  EXPECT(lm_enqueue_frame(h, id++, &p016, &eyes), LM_STATUS_OK);
+  EXPECT(lm_enqueue_frame(h, id++, &packed, &roll), LM_STATUS_OK);
+  EXPECT(lm_enqueue_frame(h, id++, &packed, &upright), LM_STATUS_OK);
+  accepted += 4;
+  /* Planes freed at once: the library must have read what it needs during the call. */
+  free(y8); free(uv8); free(u8p); free(v8p); free(y16); free(uv16); free(bgr); free(older); free(older_frame);
+
+  lm_stats st;
+  memset(&st, 0, sizeof st);
+  st.struct_size = sizeof st;
+  EXPECT(lm_get_stats(h, &st), LM_STATUS_OK);
+  CHECK(st.rejected_invalid == invalid);
+  CHECK(st.accepted == accepted);
+  float points[468 * 3];
+  for (uint64_t i = 1000; i < id; i++) {
+    lm_landmarks out;
+    memset(&out, 0, sizeof out);
+    out.struct_size = sizeof out;
+    out.points = points;
+    out.capacity = 468;
+    EXPECT(lm_pop_wait(h, i, 300000, &out), LM_STATUS_OK); /* batches are slow under valgrind */
+    CHECK(out.num_points == 468);
+    CHECK(isfinite(out.roll) && isfinite(out.track_roll));
+    CHECK(out.track_box.x2 > out.track_box.x1 && out.track_box.y2 > out.track_box.y1);
+  }
+  lm_destroy(h);
+}
+
 static void lifecycle(void) {
   /* Create and destroy with work queued and in flight. */
   static uint8_t rgb[64 * 64 * 3];
@@ -257,6 +447,7 @@ int main(void) {
   lm_handle *h = create_cpu(1000);
   enqueue_edges(h);
   lm_destroy(h);
+  frame_edges();
   lifecycle();
   printf("hostile: %d checks, %d failures\n", checks, failures);
   return failures == 0 ? 0 : 1;

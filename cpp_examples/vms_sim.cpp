@@ -1,23 +1,30 @@
 // vms_sim: a video-management system in miniature. N camera threads each produce frames at a set
-// rate with several faces per frame (the bundled photo's face, with detector-like jitter), enqueue
-// every face without blocking, and pop a track's faces when the track ends (picking the best face
-// by score), as a VMS does. Prints what happened, including how long the frame threads spent in
-// lm_enqueue: they never wait for inference.
+// rate with several faces per frame (the bundled photo's face, with detector-like jitter) and
+// enqueue every face without blocking. ONE consumer thread serves every camera: it loops on
+// pop_next (the completion queue of ABI 1.3), whatever the id, and keeps each track's best face
+// by score, as a VMS does. Prints what happened, including how long the frame threads spent in
+// lm_enqueue: they never wait for inference, and no thread waits per id.
 //
 // Usage: vms_sim FRAME.raw [--cameras 8] [--fps 10] [--faces 2] [--seconds 5] [--track-frames 20]
-//                          [--remote http://host:8001[,http://host2:8001]]
+//                          [--nv12] [--tilt DEG] [--remote http://host:8001[,http://host2:8001]]
 //        (FRAME.raw: the 512x512 RGB8 astronaut frame of tests/data/faces)
+// --nv12: the cameras hold NV12 frames, as a decoder gives them (lm_enqueue_frame, no conversion).
+// --tilt DEG: the frame is turned by DEG degrees about the face, and each face is passed with
+// the detector's eyes, so the crops turn with it.
 #include <lmbatch.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -33,11 +40,13 @@ struct Options {
   int faces = 2;
   double seconds = 5;
   int track_frames = 20;
+  bool nv12 = false;
+  double tilt_deg = 0;
   std::string remote;  // --remote URL[,URL]: LM_BACKEND_REMOTE on these servers
 };
 
 struct Track {
-  std::vector<uint64_t> ids;  // faces enqueued for this track
+  uint64_t number = 0;  // per camera; part of each face's id
   int frames_left = 0;
   float dx = 0, dy = 0, scale = 1;
 };
@@ -45,50 +54,135 @@ struct Track {
 // What one camera saw; merged at the end.
 struct Tally {
   uint64_t enqueued = 0, accepted = 0, queue_full = 0, invalid = 0, other = 0;
-  uint64_t ok = 0, expired = 0, failed = 0, lost = 0, tracks = 0, frames = 0, late_frames = 0;
-  double best_score_sum = 0;
+  uint64_t tracks = 0, frames = 0, late_frames = 0;
   std::vector<uint32_t> enqueue_ns;
 };
 
-const lmbatch::Box kFace{177.2828f, 80.559f, 271.8469f, 175.1234f};
+// What the one consumer saw, for every camera.
+struct Consumed {
+  uint64_t ok = 0, expired = 0, failed = 0, other = 0;
+  std::map<uint64_t, float> best_by_track;  // (camera, track) -> best face score
+  std::atomic<uint64_t> finals{0};           // read by main while the consumer runs
+};
 
-// Pops the faces of an ended track; ids still pending are kept for a later try.
-void finish_track(lmbatch::Pipeline &p, std::vector<uint64_t> &ids, Tally &t, std::chrono::milliseconds wait) {
-  float best = -1;
-  std::vector<uint64_t> pending;
-  for (uint64_t id : ids) {
-    const auto r = p.pop_wait(id, wait);
-    switch (r.status) {
-      case lmbatch::Status::Ok:
-        ++t.ok;
-        best = std::max(best, r.landmarks.face_score());
+const lmbatch::Box kFace{177.2828f, 80.559f, 271.8469f, 175.1234f};
+// The detector's eyes on that face (tests/data/crop.json): the subject's right eye first.
+const lmbatch::Point2 kRightEye{203.72534f, 102.96088f}, kLeftEye{249.12488f, 109.49558f};
+
+// What a camera holds: the photo as RGB8 or NV12, turned by --tilt about the face centre (the
+// box stays centred there; the eyes turn with the face).
+struct Scene {
+  std::vector<uint8_t> rgb, y, uv;
+  lmbatch::Frame frame;
+  std::optional<lmbatch::Eyes> eyes;
+
+  lmbatch::Face face(const lmbatch::Box &box) const {
+    lmbatch::Face f(box);
+    f.eyes = eyes;
+    return f;
+  }
+};
+
+Scene make_scene(const Options &o, const std::vector<uint8_t> &photo) {
+  Scene s;
+  s.rgb = photo;
+  const float cx = (kFace.x1 + kFace.x2) / 2, cy = (kFace.y1 + kFace.y2) / 2;
+  const double a = o.tilt_deg * 3.14159265358979323846 / 180, c = std::cos(a), sn = std::sin(a);
+  if (o.tilt_deg != 0) {
+    // Inverse mapping, bilinear, edges replicated: pixel centre q samples the photo at R(-a)(q - centre).
+    auto at = [&](int x, int y, int k) {
+      x = std::min(511, std::max(0, x)), y = std::min(511, std::max(0, y));
+      return static_cast<double>(photo[(static_cast<size_t>(y) * 512 + static_cast<size_t>(x)) * 3 + static_cast<size_t>(k)]);
+    };
+    for (int y = 0; y < 512; ++y) {
+      for (int x = 0; x < 512; ++x) {
+        const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+        const double sx = cx + c * dx + sn * dy - 0.5, sy = cy - sn * dx + c * dy - 0.5;
+        const int x0 = static_cast<int>(std::floor(sx)), y0 = static_cast<int>(std::floor(sy));
+        const double fx = sx - x0, fy = sy - y0;
+        for (int k = 0; k < 3; ++k) {
+          const double v = (1 - fy) * ((1 - fx) * at(x0, y0, k) + fx * at(x0 + 1, y0, k)) +
+                           fy * ((1 - fx) * at(x0, y0 + 1, k) + fx * at(x0 + 1, y0 + 1, k));
+          s.rgb[(static_cast<size_t>(y) * 512 + static_cast<size_t>(x)) * 3 + static_cast<size_t>(k)] =
+              static_cast<uint8_t>(std::lround(v));
+        }
+      }
+    }
+    auto turn = [&](lmbatch::Point2 p) {
+      const double dx = p.x - cx, dy = p.y - cy;
+      return lmbatch::Point2{static_cast<float>(cx + c * dx - sn * dy), static_cast<float>(cy + sn * dx + c * dy)};
+    };
+    s.eyes = lmbatch::Eyes{turn(kRightEye), turn(kLeftEye)};
+  }
+  s.frame = lmbatch::Frame::packed(s.rgb.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8);
+  if (o.nv12) {  // BT.601 limited range, chroma averaged over 2x2 pixels (centre-sited)
+    s.y.resize(512 * 512);
+    s.uv.resize(512 * 256);
+    auto px = [&](int x, int y, int k) { return static_cast<double>(s.rgb[(static_cast<size_t>(y) * 512 + static_cast<size_t>(x)) * 3 + static_cast<size_t>(k)]); };
+    auto luma = [&](int x, int y) { return 0.299 * px(x, y, 0) + 0.587 * px(x, y, 1) + 0.114 * px(x, y, 2); };
+    auto byte = [](double v) { return static_cast<uint8_t>(std::lround(std::min(255.0, std::max(0.0, v)))); };
+    for (int y = 0; y < 512; ++y) {
+      for (int x = 0; x < 512; ++x) s.y[static_cast<size_t>(y) * 512 + static_cast<size_t>(x)] = byte(16 + luma(x, y) * 219 / 255);
+    }
+    for (int y = 0; y < 256; ++y) {
+      for (int x = 0; x < 256; ++x) {
+        double u = 0, v = 0;
+        for (int k = 0; k < 4; ++k) {
+          const int sx = 2 * x + (k & 1), sy = 2 * y + (k >> 1);
+          u += (px(sx, sy, 2) - luma(sx, sy)) * 0.564334 * 224 / 255;
+          v += (px(sx, sy, 0) - luma(sx, sy)) * 0.713267 * 224 / 255;
+        }
+        s.uv[static_cast<size_t>(y) * 512 + 2 * static_cast<size_t>(x)] = byte(128 + u / 4);
+        s.uv[static_cast<size_t>(y) * 512 + 2 * static_cast<size_t>(x) + 1] = byte(128 + v / 4);
+      }
+    }
+    s.frame = lmbatch::Frame::nv12(s.y.data(), 512, s.uv.data(), 512, 512, 512)
+                  .with_colorimetry(lmbatch::ColorMatrix::Bt601, lmbatch::ColorRange::Limited,
+                                    lmbatch::ChromaLocation::Center);
+  }
+  return s;
+}
+
+// Id layout: camera in the top 16 bits, track in the next 24, face sequence in the low 24.
+uint64_t face_id(int camera, uint64_t track, uint64_t seq) {
+  return (static_cast<uint64_t>(camera) << 48) | ((track & 0xFFFFFF) << 24) | (seq & 0xFFFFFF);
+}
+uint64_t track_of(uint64_t id) { return id >> 24; }
+
+// The one consumer: pop_next for every camera's faces until told to stop. The timeout is finite
+// so that it sees `stop` and is joined before the Pipeline is destroyed.
+void consume(lmbatch::Pipeline &p, const std::atomic<bool> &stop, Consumed &c) {
+  while (!stop.load()) {
+    const auto next = p.pop_next(std::chrono::milliseconds(50));
+    if (!next) continue;  // nothing finished within 50 ms
+    switch (next->result.status) {
+      case lmbatch::Status::Ok: {
+        ++c.ok;
+        auto best = c.best_by_track.emplace(track_of(next->event_id), -1.f).first;
+        best->second = std::max(best->second, next->result.landmarks.face_score());
         break;
-      case lmbatch::Status::Pending:
-      case lmbatch::Status::Timeout:
-        pending.push_back(id);
-        break;
+      }
       case lmbatch::Status::Expired:
-        ++t.expired;
+        ++c.expired;
         break;
       case lmbatch::Status::InferenceFailed:
-        ++t.failed;
+        ++c.failed;
         break;
       default:
-        ++t.lost;  // NotFound for an accepted id: a bug
+        ++c.other;  // a bug
         break;
     }
+    ++c.finals;
   }
-  if (best >= 0) t.best_score_sum += best;
-  ids = std::move(pending);
 }
 
 void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatch::Pipeline &p, Tally &t) {
   std::mt19937 rng(1234u + static_cast<unsigned>(index));
   std::uniform_real_distribution<float> jitter(-6.f, 6.f), zoom(0.85f, 1.15f);
   std::uniform_int_distribution<int> life(o.track_frames / 2 + 1, o.track_frames * 3 / 2 + 1);
-  const lmbatch::Image frame{rgb.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8};
+  const Scene scene = make_scene(o, rgb);
   std::vector<Track> tracks(static_cast<size_t>(o.faces));
-  std::vector<uint64_t> deferred;  // faces of ended tracks that were still pending
+  uint64_t next_track = 0;
   const auto period = std::chrono::nanoseconds(1000000000LL / o.fps);
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
@@ -100,20 +194,19 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
     ++t.frames;
     for (auto &track : tracks) {
       if (track.frames_left == 0) {
-        track = Track{{}, life(rng), jitter(rng), jitter(rng), zoom(rng)};
+        track = Track{next_track++, life(rng), jitter(rng), jitter(rng), zoom(rng)};
       }
       const float cx = (kFace.x1 + kFace.x2) / 2 + track.dx + jitter(rng) / 3;
       const float cy = (kFace.y1 + kFace.y2) / 2 + track.dy + jitter(rng) / 3;
       const float half = (kFace.x2 - kFace.x1) / 2 * track.scale;
-      const uint64_t id = (static_cast<uint64_t>(index) << 48) | seq++;
+      const uint64_t id = face_id(index, track.number, seq++);
       const auto t0 = Clock::now();
-      const auto s = p.enqueue(id, frame, lmbatch::Box{cx - half, cy - half, cx + half, cy + half});
+      const auto s = p.enqueue(id, scene.frame, scene.face(lmbatch::Box{cx - half, cy - half, cx + half, cy + half}));
       t.enqueue_ns.push_back(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
       ++t.enqueued;
       switch (s) {
         case lmbatch::Status::Ok:
-          ++t.accepted;
-          track.ids.push_back(id);
+          ++t.accepted;  // the consumer thread takes its result, whenever it is done
           break;
         case lmbatch::Status::QueueFull:
           ++t.queue_full;  // backpressure: this face is skipped, the frame thread moves on
@@ -125,23 +218,38 @@ void camera(int index, const Options &o, const std::vector<uint8_t> &rgb, lmbatc
           ++t.other;
           break;
       }
-      if (--track.frames_left == 0) {
-        ++t.tracks;
-        finish_track(p, track.ids, t, std::chrono::milliseconds(0));
-        deferred.insert(deferred.end(), track.ids.begin(), track.ids.end());
-        track.ids.clear();
-      }
+      if (--track.frames_left == 0) ++t.tracks;
     }
-    if (!deferred.empty()) finish_track(p, deferred, t, std::chrono::milliseconds(0));
     next += period;
   }
-  // The cameras stop: every open track ends, and whatever is pending is waited for.
   for (auto &track : tracks) {
-    if (!track.ids.empty()) ++t.tracks;
-    deferred.insert(deferred.end(), track.ids.begin(), track.ids.end());
+    if (track.frames_left > 0) ++t.tracks;  // open tracks end with the camera
   }
-  finish_track(p, deferred, t, std::chrono::milliseconds(30000));
-  t.lost += deferred.size();
+}
+
+// The scene's face against the photo's upright face turned by --tilt (on a pipeline of its own,
+// so that the run's accounting is untouched): the mean distance of the points, and the score.
+bool check_scene(const Options &o, const std::vector<uint8_t> &photo, const lmbatch::Config &config) {
+  lmbatch::Pipeline p(config);
+  const Scene scene = make_scene(o, photo);
+  const lmbatch::Image upright{photo.data(), 512, 512, 512 * 3, lmbatch::PixelFormat::Rgb8};
+  if (p.enqueue(1, upright, kFace) != lmbatch::Status::Ok || p.enqueue(2, scene.frame, scene.face(kFace)) != lmbatch::Status::Ok) {
+    std::printf("scene check: enqueue refused\n");
+    return false;
+  }
+  const auto a = p.pop_wait(1, std::chrono::seconds(30)), b = p.pop_wait(2, std::chrono::seconds(30));
+  if (!a.ok() || !b.ok() || a.landmarks.size() != b.landmarks.size()) return false;
+  const double cx = (kFace.x1 + kFace.x2) / 2, cy = (kFace.y1 + kFace.y2) / 2;
+  const double t = o.tilt_deg * 3.14159265358979323846 / 180, c = std::cos(t), sn = std::sin(t);
+  double sum = 0;
+  for (size_t i = 0; i < a.landmarks.size(); ++i) {
+    const double dx = a.landmarks[i].x - cx, dy = a.landmarks[i].y - cy;
+    sum += std::hypot(b.landmarks[i].x - (cx + c * dx - sn * dy), b.landmarks[i].y - (cy + sn * dx + c * dy));
+  }
+  const double mean = sum / static_cast<double>(a.landmarks.size());
+  std::printf("scene check: face score %.3f, points %.2f px (mean) from the upright face's turned by %.1f deg\n",
+              b.landmarks.face_score(), mean, o.tilt_deg);
+  return mean < 2.0 && b.landmarks.face_score() > 0.9f;
 }
 
 double percentile(std::vector<uint32_t> &v, double q) {
@@ -155,14 +263,24 @@ double percentile(std::vector<uint32_t> &v, double q) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T] [--remote URL[,URL]]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T] [--nv12] [--tilt DEG] [--remote URL[,URL]]\n", argv[0]);
     return 2;
   }
   Options o;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  for (int i = 2; i < argc; i += 2) {
     const std::string k = argv[i];
+    if (k == "--nv12") {
+      o.nv12 = true;
+      --i;  // a flag: no value
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "option %s needs a value\n", k.c_str());
+      return 2;
+    }
     const char *v = argv[i + 1];
-    if (k == "--cameras") o.cameras = std::atoi(v);
+    if (k == "--tilt") o.tilt_deg = std::atof(v);
+    else if (k == "--cameras") o.cameras = std::atoi(v);
     else if (k == "--fps") o.fps = std::atoi(v);
     else if (k == "--faces") o.faces = std::atoi(v);
     else if (k == "--seconds") o.seconds = std::atof(v);
@@ -190,37 +308,61 @@ int main(int argc, char **argv) {
     config.backend = lmbatch::Backend::Remote;
     config.remote_endpoints = o.remote;
   }
+  if ((o.nv12 || o.tilt_deg != 0) && !check_scene(o, rgb, config)) {
+    std::printf("the scene's face is not where it should be\n");
+    return 1;
+  }
   lmbatch::Pipeline pipeline(config);
   const auto info = pipeline.model_info();
   std::printf("vms_sim: %d cameras x %d fps x %d faces for %.1f s, backend %s, max batch %u\n", o.cameras,
               o.fps, o.faces, o.seconds, info.backend.c_str(), info.max_batch);
+  std::printf("frames %s, faces tilted %.1f deg%s\n", o.nv12 ? "NV12 (lm_enqueue_frame)" : "RGB8", o.tilt_deg,
+              o.tilt_deg != 0 ? " (eyes passed)" : "");
 
   std::vector<Tally> tallies(static_cast<size_t>(o.cameras));
   const auto t0 = Clock::now();
+  Consumed consumed;
+  std::atomic<bool> stop{false};
+  std::thread consumer(consume, std::ref(pipeline), std::cref(stop), std::ref(consumed));
   std::vector<std::thread> threads;
   for (int c = 0; c < o.cameras; ++c) {
     threads.emplace_back(camera, c, std::cref(o), std::cref(rgb), std::ref(pipeline), std::ref(tallies[static_cast<size_t>(c)]));
   }
   for (auto &th : threads) th.join();
+  // The cameras stopped: wait until every accepted face reached its final state (or 30 s), then
+  // stop the consumer and join it before the Pipeline goes out of scope.
+  uint64_t accepted = 0;
+  for (const auto &t : tallies) accepted += t.accepted;
+  const auto give_up = Clock::now() + std::chrono::seconds(30);
+  while (consumed.finals.load() < accepted && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  consumer.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
 
   Tally all;
   for (auto &t : tallies) {
     all.enqueued += t.enqueued; all.accepted += t.accepted; all.queue_full += t.queue_full;
-    all.invalid += t.invalid; all.other += t.other; all.ok += t.ok; all.expired += t.expired;
-    all.failed += t.failed; all.lost += t.lost; all.tracks += t.tracks; all.frames += t.frames;
-    all.late_frames += t.late_frames; all.best_score_sum += t.best_score_sum;
+    all.invalid += t.invalid; all.other += t.other; all.tracks += t.tracks; all.frames += t.frames;
+    all.late_frames += t.late_frames;
     all.enqueue_ns.insert(all.enqueue_ns.end(), t.enqueue_ns.begin(), t.enqueue_ns.end());
   }
+  double best_score_sum = 0;
+  for (const auto &kv : consumed.best_by_track) best_score_sum += kv.second;
+  const uint64_t delivered = consumed.ok + consumed.expired + consumed.failed;
+  const uint64_t lost = all.accepted > delivered ? all.accepted - delivered : 0;
   const lm_stats s = pipeline.stats();
   std::printf("faces offered %llu: accepted %llu, rejected queue-full %llu, invalid %llu, other %llu\n",
               (unsigned long long)all.enqueued, (unsigned long long)all.accepted,
               (unsigned long long)all.queue_full, (unsigned long long)all.invalid, (unsigned long long)all.other);
-  std::printf("popped ok %llu, expired %llu, failed %llu, lost %llu; tracks %llu (mean best score %.3f)\n",
-              (unsigned long long)all.ok, (unsigned long long)all.expired, (unsigned long long)all.failed,
-              (unsigned long long)all.lost, (unsigned long long)all.tracks,
-              all.tracks ? all.best_score_sum / static_cast<double>(all.tracks) : 0.0);
-  std::printf("throughput %.1f faces/s over %.2f s\n", static_cast<double>(all.ok) / elapsed, elapsed);
+  std::printf("one pop_next consumer for %d cameras: ok %llu, expired %llu, failed %llu, other %llu, lost %llu\n",
+              o.cameras, (unsigned long long)consumed.ok, (unsigned long long)consumed.expired,
+              (unsigned long long)consumed.failed, (unsigned long long)consumed.other, (unsigned long long)lost);
+  std::printf("tracks %llu, %zu with a face (mean best score %.3f)\n", (unsigned long long)all.tracks,
+              consumed.best_by_track.size(),
+              consumed.best_by_track.empty() ? 0.0 : best_score_sum / static_cast<double>(consumed.best_by_track.size()));
+  std::printf("throughput %.1f faces/s over %.2f s\n", static_cast<double>(consumed.ok) / elapsed, elapsed);
   std::printf("lm_enqueue (crop + resize + queue): p50 %.1f us, p99 %.1f us, max %.1f us over %zu calls\n",
               percentile(all.enqueue_ns, 0.5) / 1e3, percentile(all.enqueue_ns, 0.99) / 1e3,
               percentile(all.enqueue_ns, 1.0) / 1e3, all.enqueue_ns.size());
@@ -236,7 +378,7 @@ int main(int argc, char **argv) {
   std::printf("\n");
 
   // Every accepted face reached exactly one final state that the cameras saw.
-  const bool balanced = all.accepted == all.ok + all.expired + all.failed && all.lost == 0 && all.other == 0 &&
+  const bool balanced = all.accepted == delivered && lost == 0 && all.other == 0 && consumed.other == 0 &&
                         s.accepted == all.accepted && s.rejected_full == all.queue_full &&
                         s.accepted == s.queued + s.in_flight + s.ready + s.popped + s.expired + s.cancelled;
   std::printf("accounting: %s\n", balanced ? "balanced" : "NOT BALANCED");

@@ -2,13 +2,18 @@
  * lmbatch: facial landmarks for the faces a detector finds, batched on a worker thread.
  *
  * Flow: lm_create -> lm_enqueue (never blocks) ... lm_pop / lm_pop_wait by event id -> lm_destroy.
+ * With thousands of ids in flight (since 1.3): one consumer thread loops on lm_pop_next (any id,
+ * completion order), or lm_config.ready_fn announces each final state and the caller pops it.
  *
  * THREAD SAFETY
- *   lm_enqueue, lm_pop, lm_pop_wait, lm_cancel, lm_get_stats and lm_get_model_info may be called
- *   from any number of threads at once on the same handle. lm_destroy must not race any other call
- *   on the same handle. The log callback may run on any library thread (during lm_create and
- *   lm_destroy too) and must not call back into the library. There is no thread-local state:
- *   callers may move between OS threads (Go, C#).
+ *   lm_enqueue, lm_pop, lm_pop_wait, lm_pop_next, lm_cancel, lm_get_stats and lm_get_model_info
+ *   may be called from any number of threads at once on the same handle. lm_destroy must not race
+ *   any other call on the same handle: a thread waiting in lm_pop_wait or lm_pop_next uses a finite
+ *   timeout, is told to stop, and is joined before lm_destroy. The log callback may run on any
+ *   library thread (during lm_create and lm_destroy too) and must not call back into the library.
+ *   ready_fn runs on the worker thread with no library lock held and may call lm_pop, lm_pop_next,
+ *   lm_cancel and lm_get_stats, never lm_destroy; none runs after lm_destroy returns. There is no
+ *   thread-local state: callers may move between OS threads (Go, C#).
  *
  * OWNERSHIP
  *   The library keeps no pointer of the caller after a call returns: frames, boxes, config strings
@@ -39,11 +44,6 @@
 #include <stdint.h>
 
 /**
- * Batches an overlapping backend must be able to hold started at once.
- */
-#define MAX_IN_FLIGHT 2
-
-/**
  * Major version of the C ABI: a library works with callers built against the same major.
  */
 #define LM_API_VERSION_MAJOR 1
@@ -52,6 +52,16 @@
  * Minor version of the C ABI: a library serves callers built with a minor up to its own.
  */
 #define LM_API_VERSION_MINOR 3
+
+/**
+ * (Since ABI 1.3.) lm_face.flags: right_eye and left_eye are valid (they win over the roll).
+ */
+#define LM_FACE_EYES 1
+
+/**
+ * (Since ABI 1.3.) lm_face.flags: roll is valid.
+ */
+#define LM_FACE_ROLL 2
 
 /**
  * Status of every call. Values are stable and never renumbered; new ones are only appended.
@@ -160,6 +170,30 @@ enum lm_pixel_format
    * Replicated to R = G = B.
    */
   LM_PIXEL_FORMAT_GRAY8 = 4,
+  /**
+   * (Since ABI 1.3, lm_frame only.) planes[0] Y, width x height; planes[1] interleaved U,V:
+   * ceil(width/2) x ceil(height/2) pairs.
+   */
+  LM_PIXEL_FORMAT_NV12 = 16,
+  /**
+   * (Since ABI 1.3, lm_frame only.) As NV12 with V before U.
+   */
+  LM_PIXEL_FORMAT_NV21 = 17,
+  /**
+   * (Since ABI 1.3, lm_frame only.) planes[0] Y, [1] U, [2] V, each chroma plane
+   * ceil(width/2) x ceil(height/2) (YV12: swap planes 1 and 2).
+   */
+  LM_PIXEL_FORMAT_I420 = 18,
+  /**
+   * (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples, 10 significant
+   * HIGH bits. Strides must be even.
+   */
+  LM_PIXEL_FORMAT_P010 = 19,
+  /**
+   * (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples. Strides must be
+   * even.
+   */
+  LM_PIXEL_FORMAT_P016 = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -210,6 +244,127 @@ typedef int32_t lm_backend;
 #endif // __cplusplus
 
 /**
+ * (Since ABI 1.3.) lm_frame.color_matrix: ITU-T H.273 MatrixCoefficients, the values of FFmpeg's
+ * AVColorSpace, so an AVFrame's colorspace copies straight across. Ignored for packed formats.
+ */
+enum lm_color_matrix
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * BT.709 if width >= 1280 or height > 576, else BT.601.
+   */
+  LM_COLOR_MATRIX_AUTO = 0,
+  LM_COLOR_MATRIX_BT709 = 1,
+  /**
+   * "Unspecified": as AUTO.
+   */
+  LM_COLOR_MATRIX_UNSPECIFIED = 2,
+  /**
+   * BT.601 (BT.470BG).
+   */
+  LM_COLOR_MATRIX_BT601 = 5,
+  /**
+   * SMPTE 170M: the same matrix as BT.601.
+   */
+  LM_COLOR_MATRIX_SMPTE170M = 6,
+  /**
+   * BT.2020 non-constant luminance.
+   */
+  LM_COLOR_MATRIX_BT2020 = 9,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_color_matrix lm_color_matrix;
+#else
+typedef int32_t lm_color_matrix;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * (Since ABI 1.3.) lm_frame.color_range: the values of FFmpeg's AVColorRange.
+ */
+enum lm_color_range
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Limited.
+   */
+  LM_COLOR_RANGE_AUTO = 0,
+  /**
+   * Y 16..235, chroma 16..240 (8-bit units).
+   */
+  LM_COLOR_RANGE_LIMITED = 1,
+  /**
+   * 0..255.
+   */
+  LM_COLOR_RANGE_FULL = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_color_range lm_color_range;
+#else
+typedef int32_t lm_color_range;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * (Since ABI 1.3.) lm_frame.chroma_location: where 4:2:0 chroma sits, the values of FFmpeg's
+ * AVChromaLocation.
+ */
+enum lm_chroma_location
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * LEFT.
+   */
+  LM_CHROMA_LOCATION_AUTO = 0,
+  /**
+   * Co-sited with even luma columns, between rows (MPEG-2, H.264 default).
+   */
+  LM_CHROMA_LOCATION_LEFT = 1,
+  /**
+   * Between columns and rows (MPEG-1, JPEG).
+   */
+  LM_CHROMA_LOCATION_CENTER = 2,
+  /**
+   * Co-sited with even luma columns and rows.
+   */
+  LM_CHROMA_LOCATION_TOPLEFT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_chroma_location lm_chroma_location;
+#else
+typedef int32_t lm_chroma_location;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * (Since ABI 1.3.) lm_frame.memory: where the planes live. Other values are reserved (device
+ * memory later) and refused with LM_STATUS_INVALID_ARGUMENT.
+ */
+enum lm_memory
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  LM_MEMORY_HOST = 0,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_memory lm_memory;
+#else
+typedef int32_t lm_memory;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * An opaque pipeline handle: one worker thread, its queue and its result store.
  */
 typedef struct lm_handle lm_handle;
@@ -222,7 +377,9 @@ typedef struct lm_handle lm_handle;
 typedef void (*lm_log_fn)(int32_t level, const char *message, void *user);
 
 /**
- * (Since ABI 1.3.) Completion callback: called once an item reaches its final state.
+ * (Since ABI 1.3.) Ready callback: `event_id`'s final state `status` (LM_STATUS_OK,
+ * LM_STATUS_INFERENCE_FAILED or LM_STATUS_EXPIRED) has just become poppable. See
+ * lm_config.ready_fn for when and where it runs.
  */
 typedef void (*lm_ready_fn)(uint64_t event_id, lm_status status, void *user);
 
@@ -298,11 +455,22 @@ typedef struct lm_config {
    */
   int32_t self_check;
   /**
-   * (Since ABI 1.3.) Called when an item reaches its final state; NULL: none.
+   * (Since ABI 1.3.) NULL (default): none. Called once per final state as it becomes poppable:
+   * LM_STATUS_OK or LM_STATUS_INFERENCE_FAILED when an item finishes, LM_STATUS_EXPIRED when an
+   * unpopped result is evicted (so an evicted id is announced twice: when it finished, and
+   * when it expired). Never for cancelled or discarded items. It runs on the handle's worker
+   * thread (never on a caller's thread, even when a caller's call caused an eviction), in
+   * completion order, with no library lock held: it may call lm_pop, lm_pop_wait with a
+   * timeout of 0, lm_pop_next, lm_cancel and lm_get_stats on the handle, and must not call
+   * lm_destroy. The worker waits for it, so a slow callback delays the next batch (and, under
+   * load, turns into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in
+   * them. A result may be taken by another thread between the announcement and the callback's
+   * own lm_pop (which then answers LM_STATUS_NOT_FOUND). None runs after lm_destroy returns;
+   * announcements still pending when lm_destroy's drain timeout has passed are dropped.
    */
   lm_ready_fn ready_fn;
   /**
-   * Passed back to ready_fn unchanged.
+   * (Since ABI 1.3.) Passed back to ready_fn unchanged.
    */
   void *ready_user;
   /**
@@ -375,6 +543,86 @@ typedef struct lm_box {
 } lm_box;
 
 /**
+ * (Since ABI 1.3.) A view of a decoder's frame (packed or YUV 4:2:0, each plane with its own
+ * pointer and stride); read only during lm_enqueue_frame, every pointer may be freed after it.
+ */
+typedef struct lm_frame {
+  /**
+   * sizeof(lm_frame) as the caller knows it. It must cover `strides`; fields past it take
+   * their defaults (AUTO colorimetry, host memory).
+   */
+  size_t struct_size;
+  /**
+   * An lm_pixel_format value: packed 0..4 (planes[0] only) or planar 16..20.
+   */
+  int32_t format;
+  /**
+   * 1..32768; odd sizes are fine.
+   */
+  uint32_t width;
+  /**
+   * 1..32768; odd sizes are fine.
+   */
+  uint32_t height;
+  /**
+   * First byte of each plane's top row; planes the format does not use are not read (NULL).
+   */
+  const void *planes[4];
+  /**
+   * Bytes per row of each plane, >= that plane's row bytes; even for 16-bit formats. A
+   * plane's last row needs no padding.
+   */
+  size_t strides[4];
+  /**
+   * An lm_color_matrix value (H.273 / AVColorSpace).
+   */
+  int32_t color_matrix;
+  /**
+   * An lm_color_range value (AVColorRange).
+   */
+  int32_t color_range;
+  /**
+   * An lm_chroma_location value (AVChromaLocation).
+   */
+  int32_t chroma_location;
+  /**
+   * An lm_memory value: LM_MEMORY_HOST.
+   */
+  int32_t memory;
+} lm_frame;
+
+/**
+ * (Since ABI 1.3.) A face as a detector gives it: the box, and optionally its eyes or roll, which
+ * turn the crop so the face is upright in the model's input.
+ */
+typedef struct lm_face {
+  /**
+   * sizeof(lm_face) as the caller knows it. It must cover `box`; fields past it take 0.
+   */
+  size_t struct_size;
+  /**
+   * The detector box in frame pixels, as lm_enqueue.
+   */
+  struct lm_box box;
+  /**
+   * LM_FACE_EYES and/or LM_FACE_ROLL; 0: the upright crop, exactly as lm_enqueue.
+   */
+  uint32_t flags;
+  /**
+   * The SUBJECT's right eye (image left on an upright frontal face), frame pixels.
+   */
+  float right_eye[2];
+  /**
+   * The subject's left eye, frame pixels.
+   */
+  float left_eye[2];
+  /**
+   * Radians: the angle of the line right eye -> left eye, atan2(dy, dx), y down.
+   */
+  float roll;
+} lm_face;
+
+/**
  * One face's landmarks, filled by lm_pop.
  */
 typedef struct lm_landmarks {
@@ -406,6 +654,20 @@ typedef struct lm_landmarks {
    * Out: the batch's inference time, microseconds.
    */
   uint64_t infer_us;
+  /**
+   * (Since ABI 1.3.) Out: the angle of this face's crop, radians (0: upright).
+   */
+  float roll;
+  /**
+   * (Since ABI 1.3.) Out: where to crop this face in the next frame (a square around its
+   * points, taken along track_roll); pass it back in lm_face.box with LM_FACE_ROLL.
+   */
+  struct lm_box track_box;
+  /**
+   * (Since ABI 1.3.) Out: the roll of the predicted eye line, for the next frame's lm_face.roll
+   * (the crop's roll for a model without eye points).
+   */
+  float track_roll;
 } lm_landmarks;
 
 /**
@@ -479,6 +741,18 @@ typedef struct lm_stats {
    * Non-zero while the backend keeps failing (several batches in a row).
    */
   uint32_t degraded;
+  /**
+   * (Since ABI 1.3.) Calls of lm_config.ready_fn so far.
+   */
+  uint64_t ready_callbacks;
+  /**
+   * (Since ABI 1.3.) Total time spent in ready_fn, microseconds: time the worker did not batch.
+   */
+  uint64_t ready_callback_us;
+  /**
+   * (Since ABI 1.3.) The longest single ready_fn call, microseconds.
+   */
+  uint64_t ready_callback_max_us;
   /**
    * (Since ABI 1.3.) LM_BACKEND_REMOTE: batches sent again to another endpoint.
    */
@@ -566,6 +840,33 @@ lm_status lm_create(const struct lm_config *cfg, struct lm_handle **out, char *e
 lm_status lm_enqueue(struct lm_handle *h, uint64_t event_id, const struct lm_image *frame, const struct lm_box *face);
 
 /**
+ * (Since ABI 1.3.) Queues one face of a decoder's frame for landmarks, without blocking: as
+ * lm_enqueue, for packed and YUV 4:2:0 frames (NV12, NV21, I420, P010, P016 with their
+ * colorimetry), and faces that carry eyes or a roll. Crop, resize and colour conversion run in
+ * one pass over the model's input (never a whole-frame conversion); the crop is turned by the
+ * face's angle θ (from the eyes, else the roll, else 0) about the centre of its square, and the
+ * points come back through the same rotation. lm_enqueue(h, id, image, box) is this call with a
+ * packed frame and an upright face.
+ *
+ * - `frame` (in): the frame; its planes are read only during this call.
+ * - `face` (in): the box and, per `flags`, the eyes or the roll.
+ *
+ * Returns as lm_enqueue; LM_STATUS_INVALID_ARGUMENT also for: a struct_size that does not cover
+ * `strides` (lm_frame) or `box` (lm_face); `memory` other than LM_MEMORY_HOST; an unknown format,
+ * color_matrix, color_range, chroma_location or flag bit; a NULL plane the format needs; a
+ * stride below its plane's row, or odd for a 16-bit format; a plane whose rows overflow the
+ * address space; planes that overlap; non-finite eyes (with LM_FACE_EYES) or roll (with
+ * LM_FACE_ROLL). Every refusal is counted in rejected_invalid and explained at debug level
+ * through the log callback.
+ * Thread safety: any number of threads at once on the same handle.
+ * # Safety
+ * `h` is NULL or a live handle; `frame` and `face` are NULL or hold their `struct_size` readable
+ * bytes; with host memory, each plane the format uses is NULL or covers
+ * `stride * (rows - 1) + row bytes` readable bytes.
+ */
+lm_status lm_enqueue_frame(struct lm_handle *h, uint64_t event_id, const struct lm_frame *frame, const struct lm_face *face);
+
+/**
  * Pops the final state of `event_id` without waiting: lm_pop_wait with a timeout of 0.
  * # Safety
  * As lm_pop_wait.
@@ -577,7 +878,8 @@ lm_status lm_pop(struct lm_handle *h, uint64_t event_id, struct lm_landmarks *ou
  *
  * - `out` (in/out): the caller sets `struct_size`, `points` and `capacity`; on LM_STATUS_OK the
  *   library writes the points (x, y, z in frame pixels), `num_points`, `face_score`, `queue_us`
- *   and `infer_us` (those that fit in `struct_size`).
+ *   and `infer_us`, and since ABI 1.3 `roll`, `track_box` and `track_roll` (those that fit in
+ *   `struct_size`).
  *
  * Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; the id is
  * then forgotten); LM_STATUS_PENDING (timeout 0 only); LM_STATUS_TIMEOUT (still pending);
@@ -593,6 +895,34 @@ lm_status lm_pop(struct lm_handle *h, uint64_t event_id, struct lm_landmarks *ou
  * `out->points` is NULL or holds `out->capacity * 3` writable floats.
  */
 lm_status lm_pop_wait(struct lm_handle *h, uint64_t event_id, uint32_t timeout_ms, struct lm_landmarks *out);
+
+/**
+ * (Since ABI 1.3.) Pops the earliest-finished final state not delivered yet, whatever its id,
+ * waiting up to `timeout_ms` for one: the shape of a completion queue, so one consumer thread
+ * serves every id in flight.
+ *
+ * - `event_id` (out): whose final state this is; written with every status but TIMEOUT.
+ * - `out` (in/out): as lm_pop_wait.
+ *
+ * Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; forgotten);
+ * LM_STATUS_EXPIRED (a result evicted before it was popped, reported once; evicted results come
+ * first, as they finished before anything still waiting; as for lm_pop, the last
+ * `result_capacity` evicted ids are remembered); LM_STATUS_TIMEOUT (nothing within
+ * `timeout_ms`; 0 does not wait); LM_STATUS_BUFFER_TOO_SMALL (`*event_id` and `num_points` are
+ * written, nothing is consumed: the next call answers the same result, or pop it by id with a
+ * larger buffer); LM_STATUS_NULL_ARGUMENT (`h`, `event_id` or `out` NULL, or `points` NULL with
+ * `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover `num_points`);
+ * LM_STATUS_PANIC. Results come in completion order.
+ * It competes fairly with lm_pop/lm_pop_wait by id: each final state is delivered exactly once,
+ * by whichever call takes it (EXPIRED too). It waits on the store's condition variable (no
+ * spinning) and also wakes when the oldest result's time-to-live runs out.
+ * Thread safety: any number of threads at once. Like every call it must not race lm_destroy:
+ * a consumer thread loops with a finite timeout, and is told to stop and joined before
+ * lm_destroy (lm_destroy does not wake it).
+ * # Safety
+ * `h` is NULL or a live handle; `event_id` is NULL or writable; `out` as lm_pop_wait.
+ */
+lm_status lm_pop_next(struct lm_handle *h, uint32_t timeout_ms, uint64_t *event_id, struct lm_landmarks *out);
 
 /**
  * Cancels a live id (queued, in flight, or finished and not popped): it is discarded and the id
@@ -633,8 +963,11 @@ lm_status lm_get_model_info(struct lm_handle *h, struct lm_model_info *out);
 /**
  * Destroys a handle: stops intake, lets queued work finish for up to `drain_timeout_ms` (the rest
  * is cancelled), joins the worker, frees everything. Returns within `drain_timeout_ms` plus one
- * batch time. NULL is fine. Results not popped are lost.
- * Thread safety: must not race any other call on the same handle; other handles are unaffected.
+ * batch time (plus one ready_fn call in progress). NULL is fine. Results not popped are lost.
+ * No ready_fn call runs after it returns.
+ * Thread safety: must not race any other call on the same handle, lm_pop_wait and lm_pop_next
+ * included: stop and join the threads that wait in them (they use finite timeouts) first.
+ * Other handles are unaffected.
  * # Safety
  * `h` is NULL or a live handle, destroyed once, with no other call on it racing or following.
  */

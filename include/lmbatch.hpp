@@ -3,8 +3,11 @@
 // - lmbatch::Pipeline owns an lm_handle (RAII, move-only); its destructor calls lm_destroy.
 // - Only the constructor throws (lmbatch::Error, with the status and lm_create's message);
 //   every other call returns a Status or a PopResult carrying one.
-// - Thread safety is the C ABI's: enqueue, pop, pop_wait, cancel, stats and model_info may run
-//   on many threads at once; destruction and move-assignment must not race them.
+// - Thread safety is the C ABI's: enqueue, pop, pop_wait, pop_next, cancel, stats and model_info
+//   may run on many threads at once; destruction and move-assignment must not race them (join a
+//   pop_next consumer, which waits with a timeout, before the Pipeline goes).
+// - Completion (ABI 1.3): one consumer thread loops on pop_next for every id, or
+//   Config::on_ready announces each final state on the library's worker thread.
 #ifndef LMBATCH_HPP
 #define LMBATCH_HPP
 
@@ -15,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -52,6 +56,34 @@ enum class PixelFormat : int32_t {
   Bgra8 = LM_PIXEL_FORMAT_BGRA8,
   Rgba8 = LM_PIXEL_FORMAT_RGBA8,
   Gray8 = LM_PIXEL_FORMAT_GRAY8,
+  // Decoder formats (ABI 1.3), for Frame only: lm_enqueue refuses them.
+  Nv12 = LM_PIXEL_FORMAT_NV12,  // Y plane, then interleaved U,V at half resolution
+  Nv21 = LM_PIXEL_FORMAT_NV21,  // as Nv12, V before U
+  I420 = LM_PIXEL_FORMAT_I420,  // Y, U, V planes, chroma at half resolution (YV12: swap U and V)
+  P010 = LM_PIXEL_FORMAT_P010,  // as Nv12, 16-bit little-endian samples, 10 high bits significant
+  P016 = LM_PIXEL_FORMAT_P016,  // as Nv12, 16-bit little-endian samples
+};
+
+// Colorimetry of a YUV Frame (ignored for packed formats). The values are FFmpeg's AVColorSpace,
+// AVColorRange and AVChromaLocation (ITU-T H.273), so an AVFrame's fields convert with a cast.
+enum class ColorMatrix : int32_t {
+  Auto = LM_COLOR_MATRIX_AUTO,  // BT.709 from 1280 wide or 577 high, else BT.601
+  Bt709 = LM_COLOR_MATRIX_BT709,
+  Unspecified = LM_COLOR_MATRIX_UNSPECIFIED,  // as Auto
+  Bt601 = LM_COLOR_MATRIX_BT601,
+  Smpte170m = LM_COLOR_MATRIX_SMPTE170M,  // as Bt601
+  Bt2020 = LM_COLOR_MATRIX_BT2020,
+};
+enum class ColorRange : int32_t {
+  Auto = LM_COLOR_RANGE_AUTO,  // limited
+  Limited = LM_COLOR_RANGE_LIMITED,
+  Full = LM_COLOR_RANGE_FULL,
+};
+enum class ChromaLocation : int32_t {
+  Auto = LM_CHROMA_LOCATION_AUTO,  // left
+  Left = LM_CHROMA_LOCATION_LEFT,
+  Center = LM_CHROMA_LOCATION_CENTER,
+  TopLeft = LM_CHROMA_LOCATION_TOPLEFT,
 };
 
 enum class Backend : int32_t {
@@ -92,6 +124,126 @@ struct Point {
   float x, y, z;
 };
 
+// A point in frame pixels.
+struct Point2 {
+  float x = 0, y = 0;
+};
+
+// A view of a frame in any format lm_enqueue_frame reads: up to four planes, each with its own
+// pointer and stride (bytes per row). Only read during enqueue; nothing is copied here.
+struct Frame {
+  PixelFormat format = PixelFormat::Bgr8;
+  uint32_t width = 0;
+  uint32_t height = 0;
+  const void *planes[4] = {nullptr, nullptr, nullptr, nullptr};
+  size_t strides[4] = {0, 0, 0, 0};
+  ColorMatrix color_matrix = ColorMatrix::Auto;
+  ColorRange color_range = ColorRange::Auto;
+  ChromaLocation chroma_location = ChromaLocation::Auto;
+
+  Frame() = default;
+  // A packed frame (what Image describes), so that an Image passes where a Frame is wanted.
+  Frame(const Image &image) noexcept  // NOLINT: implicit on purpose
+      : format(image.format), width(image.width), height(image.height), planes{image.data, nullptr, nullptr, nullptr},
+        strides{image.stride, 0, 0, 0} {}
+
+  static Frame packed(const uint8_t *data, uint32_t width, uint32_t height, size_t stride, PixelFormat format) noexcept {
+    return Frame(Image{data, width, height, stride, format});
+  }
+  // Two-plane formats: Nv12 (the default), Nv21, P010, P016.
+  static Frame nv12(const void *y, size_t y_stride, const void *uv, size_t uv_stride, uint32_t width, uint32_t height,
+                    PixelFormat format = PixelFormat::Nv12) noexcept {
+    Frame f;
+    f.format = format;
+    f.width = width;
+    f.height = height;
+    f.planes[0] = y;
+    f.planes[1] = uv;
+    f.strides[0] = y_stride;
+    f.strides[1] = uv_stride;
+    return f;
+  }
+  static Frame i420(const uint8_t *y, size_t y_stride, const uint8_t *u, size_t u_stride, const uint8_t *v,
+                    size_t v_stride, uint32_t width, uint32_t height) noexcept {
+    Frame f = nv12(y, y_stride, u, u_stride, width, height, PixelFormat::I420);
+    f.planes[2] = v;
+    f.strides[2] = v_stride;
+    return f;
+  }
+  // The same view with these colorimetry codes (e.g. an AVFrame's colorspace, color_range and
+  // chroma_location, cast).
+  Frame with_colorimetry(ColorMatrix matrix, ColorRange range = ColorRange::Auto,
+                         ChromaLocation location = ChromaLocation::Auto) const noexcept {
+    Frame f = *this;
+    f.color_matrix = matrix;
+    f.color_range = range;
+    f.chroma_location = location;
+    return f;
+  }
+
+  lm_frame native() const noexcept {
+    lm_frame f{};
+    f.struct_size = sizeof f;
+    f.format = static_cast<int32_t>(format);
+    f.width = width;
+    f.height = height;
+    for (int i = 0; i < 4; ++i) {
+      f.planes[i] = planes[i];
+      f.strides[i] = strides[i];
+    }
+    f.color_matrix = static_cast<int32_t>(color_matrix);
+    f.color_range = static_cast<int32_t>(color_range);
+    f.chroma_location = static_cast<int32_t>(chroma_location);
+    f.memory = LM_MEMORY_HOST;
+    return f;
+  }
+};
+
+// The subject's eyes as a detector gives them: `right` is the SUBJECT's right eye (image left on an
+// upright frontal face).
+struct Eyes {
+  Point2 right, left;
+};
+
+// A face to crop: the detector box and, optionally, how the face is tilted. With neither eyes nor
+// roll the crop is upright, exactly as enqueue(Image, Box); eyes win over roll.
+struct Face {
+  Box box;
+  std::optional<Eyes> eyes;
+  std::optional<float> roll;  // radians: the angle of the line right eye -> left eye, y down
+
+  Face() = default;
+  Face(const Box &b) noexcept : box(b) {}  // NOLINT: implicit on purpose, an upright face
+  static Face with_eyes(const Box &b, Point2 right_eye, Point2 left_eye) noexcept {
+    Face f(b);
+    f.eyes = Eyes{right_eye, left_eye};
+    return f;
+  }
+  static Face with_roll(const Box &b, float roll_radians) noexcept {
+    Face f(b);
+    f.roll = roll_radians;
+    return f;
+  }
+
+  lm_face native() const noexcept {
+    lm_face f{};
+    f.struct_size = sizeof f;
+    f.box = lm_box{box.x1, box.y1, box.x2, box.y2};
+    if (eyes) {
+      f.flags |= static_cast<uint32_t>(LM_FACE_EYES);
+      f.right_eye[0] = eyes->right.x;
+      f.right_eye[1] = eyes->right.y;
+      f.left_eye[0] = eyes->left.x;
+      f.left_eye[1] = eyes->left.y;
+    }
+    if (roll) {
+      f.flags |= static_cast<uint32_t>(LM_FACE_ROLL);
+      f.roll = *roll;
+    }
+    return f;
+  }
+};
+
 // One face's landmarks in frame pixels.
 class Landmarks {
  public:
@@ -103,6 +255,14 @@ class Landmarks {
   float face_score() const noexcept { return face_score_; }
   uint64_t queue_us() const noexcept { return queue_us_; }
   uint64_t infer_us() const noexcept { return infer_us_; }
+  // The roll this face was cropped with, radians (0 for an upright crop).
+  float roll() const noexcept { return roll_; }
+  // Where to look for this face in the next frame: a square box from these points, and the
+  // roll of their eye line (ABI 1.3; zero from an older library).
+  Box track_box() const noexcept { return track_box_; }
+  float track_roll() const noexcept { return track_roll_; }
+  // The next frame's Face when following this one between detector runs.
+  Face next_face() const noexcept { return Face::with_roll(track_box_, track_roll_); }
 
  private:
   friend class Pipeline;
@@ -111,6 +271,9 @@ class Landmarks {
   float face_score_ = 0;
   uint64_t queue_us_ = 0;
   uint64_t infer_us_ = 0;
+  float roll_ = 0;
+  Box track_box_;
+  float track_roll_ = 0;
 };
 
 // What pop answers: the status and, when it is Ok, the landmarks.
@@ -130,6 +293,19 @@ struct ModelInfo {
 // Log levels: 0 error, 1 warning, 2 info, 3 debug. Called from library threads; must not call
 // back into the library.
 using LogFunction = std::function<void(int level, const char *message)>;
+
+// Told (event id, Ok / InferenceFailed / Expired) once per final state as it becomes poppable, on
+// the library's worker thread with no library lock held: it may call pop, pop_next, cancel and
+// stats, never destroy the Pipeline. The worker waits for it, so keep it short. Not called for
+// cancelled faces; never after the Pipeline is destroyed (it lives exactly as long).
+using ReadyFunction = std::function<void(uint64_t event_id, Status status)>;
+
+// What pop_next answers: whose final state, and the state (Ok with landmarks, InferenceFailed,
+// Expired; BufferTooSmall cannot happen, the wrapper sizes the buffer).
+struct NextResult {
+  uint64_t event_id = 0;
+  PopResult result;
+};
 
 // Settings; the defaults are lm_config_init's (read from the library, so they cannot drift).
 struct Config {
@@ -166,6 +342,12 @@ struct Config {
   // "name: value" header lines; PEM roots for https (empty: the system's).
   std::string remote_endpoints, remote_model, remote_headers, remote_ca_file;
   uint32_t remote_timeout_ms, remote_connect_timeout_ms;
+  ReadyFunction ready;                      // see ReadyFunction; empty: none
+
+  Config &on_ready(ReadyFunction f) {
+    ready = std::move(f);
+    return *this;
+  }
 };
 
 class Pipeline {
@@ -197,6 +379,11 @@ class Pipeline {
       c.log_fn = &Pipeline::log_trampoline;
       c.log_user = log_.get();
     }
+    if (config.ready) {
+      ready_.reset(new ReadyFunction(config.ready));
+      c.ready_fn = &Pipeline::ready_trampoline;
+      c.ready_user = ready_.get();
+    }
     char message[512] = {0};
     const lm_status s = lm_create(&c, &handle_, message, sizeof message);
     if (s != LM_STATUS_OK) throw Error(static_cast<Status>(s), message);
@@ -210,13 +397,17 @@ class Pipeline {
   Pipeline(const Pipeline &) = delete;
   Pipeline &operator=(const Pipeline &) = delete;
   Pipeline(Pipeline &&other) noexcept
-      : handle_(std::exchange(other.handle_, nullptr)), num_points_(other.num_points_), log_(std::move(other.log_)) {}
+      : handle_(std::exchange(other.handle_, nullptr)),
+        num_points_(other.num_points_),
+        log_(std::move(other.log_)),
+        ready_(std::move(other.ready_)) {}
   Pipeline &operator=(Pipeline &&other) noexcept {
     if (this != &other) {
       lm_destroy(handle_);
       handle_ = std::exchange(other.handle_, nullptr);
       num_points_ = other.num_points_;
       log_ = std::move(other.log_);
+      ready_ = std::move(other.ready_);
     }
     return *this;
   }
@@ -226,6 +417,14 @@ class Pipeline {
     const lm_image image{frame.data, frame.width, frame.height, frame.stride, static_cast<int32_t>(frame.format)};
     const lm_box box{face.x1, face.y1, face.x2, face.y2};
     return static_cast<Status>(lm_enqueue(handle_, event_id, &image, &box));
+  }
+
+  // Queues one face of a frame in any format (packed, NV12, NV21, I420, P010, P016), cropped
+  // upright or turned by the face's eyes or roll. Same statuses as enqueue(Image, Box).
+  Status enqueue(uint64_t event_id, const Frame &frame, const Face &face) noexcept {
+    const lm_frame f = frame.native();
+    const lm_face c = face.native();
+    return static_cast<Status>(lm_enqueue_frame(handle_, event_id, &f, &c));
   }
 
   // The final state once (Ok with landmarks, or InferenceFailed); Pending; Expired; NotFound.
@@ -241,15 +440,26 @@ class Pipeline {
     out.capacity = num_points_;
     result.status = static_cast<Status>(
         lm_pop_wait(handle_, event_id, static_cast<uint32_t>(timeout.count()), &out));
-    if (result.ok()) {
-      result.landmarks.num_points_ = out.num_points;
-      result.landmarks.face_score_ = out.face_score;
-      result.landmarks.queue_us_ = out.queue_us;
-      result.landmarks.infer_us_ = out.infer_us;
-    } else {
-      result.landmarks.xyz_.clear();
-    }
+    fill(result, out);
     return result;
+  }
+
+  // The earliest-finished final state of any id, waiting up to `timeout`; nullopt on Timeout.
+  // Each final state goes to exactly one of pop / pop_wait / pop_next. A consumer loops with a
+  // finite timeout and is joined before the Pipeline is destroyed.
+  std::optional<NextResult> pop_next(std::chrono::milliseconds timeout) {
+    NextResult next;
+    PopResult &result = next.result;
+    result.landmarks.xyz_.resize(3 * static_cast<size_t>(num_points_));
+    lm_landmarks out{};
+    out.struct_size = sizeof out;
+    out.points = result.landmarks.xyz_.data();
+    out.capacity = num_points_;
+    result.status = static_cast<Status>(
+        lm_pop_next(handle_, static_cast<uint32_t>(timeout.count()), &next.event_id, &out));
+    if (result.status == Status::Timeout) return std::nullopt;
+    fill(result, out);
+    return next;
   }
 
   // Ok if the id was live (it is discarded); NotFound otherwise.
@@ -282,6 +492,29 @@ class Pipeline {
   lm_handle *native() const noexcept { return handle_; }
 
  private:
+  // Copies what the library wrote into `out` for an Ok result; else drops the buffer.
+  static void fill(PopResult &result, const lm_landmarks &out) {
+    if (result.ok()) {
+      result.landmarks.num_points_ = out.num_points;
+      result.landmarks.face_score_ = out.face_score;
+      result.landmarks.queue_us_ = out.queue_us;
+      result.landmarks.infer_us_ = out.infer_us;
+      result.landmarks.roll_ = out.roll;
+      result.landmarks.track_box_ = Box{out.track_box.x1, out.track_box.y1, out.track_box.x2, out.track_box.y2};
+      result.landmarks.track_roll_ = out.track_roll;
+    } else {
+      result.landmarks.xyz_.clear();
+    }
+  }
+
+  static void ready_trampoline(uint64_t event_id, lm_status status, void *user) {
+    try {
+      (*static_cast<ReadyFunction *>(user))(event_id, static_cast<Status>(status));
+    } catch (...) {
+      // An exception must not unwind into the library's worker thread.
+    }
+  }
+
   static void log_trampoline(int32_t level, const char *message, void *user) {
     try {
       (*static_cast<LogFunction *>(user))(level, message);
@@ -294,6 +527,8 @@ class Pipeline {
   uint32_t num_points_ = 0;
   // On the heap, so its address (the log callback's user pointer) survives moves.
   std::unique_ptr<LogFunction> log_;
+  // On the heap for the same reason; destroyed after lm_destroy, so no call outlives it.
+  std::unique_ptr<ReadyFunction> ready_;
 };
 
 }  // namespace lmbatch

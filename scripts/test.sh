@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# First, within a second: the system packages (scripts/system-packages.txt). Installed when this
+# runs as root or with password-less sudo, else it stops here with the apt-get line to run.
+source scripts/system-deps.sh
+lmbatch_ensure_system_packages
+
 # The ONNX Runtime backend is tested with the library of the PyPI onnxruntime wheel (loaded at
 # run time): bench/setup-venv.sh installs it into bench/.venv unless ORT_DYLIB_PATH is already set.
 if [ -z "${ORT_DYLIB_PATH:-}" ]; then

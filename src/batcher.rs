@@ -12,9 +12,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use crate::backend::{Backend, BatchOutput};
-use crate::image::CropRect;
+use crate::image::{track_region, FaceCrop};
 use crate::log::{LogLevel, Logger};
 use crate::model::decode_to_frame;
+use crate::ready::ReadyCallback;
 use crate::results::{Landmarks, Outcome, ResultStore, Ticket};
 
 /// One accepted face: its crop already resized to the model input.
@@ -22,7 +23,7 @@ use crate::results::{Landmarks, Outcome, ResultStore, Ticket};
 pub struct Job {
     pub id: u64,
     pub ticket: Ticket,
-    pub crop: CropRect,
+    pub crop: FaceCrop,
     /// Interleaved RGB at the model's input size.
     pub pixels: Vec<u8>,
     pub enqueued_at: Instant,
@@ -94,6 +95,8 @@ pub struct Worker {
     pub max_batch: usize,
     pub max_wait: Duration,
     pub logger: Logger,
+    /// Told of each final state as it becomes poppable; called here, with no lock held.
+    pub ready: Option<ReadyCallback>,
 }
 
 impl Worker {
@@ -124,7 +127,7 @@ impl Worker {
                 if shutdown {
                     break;
                 }
-                match self.rx.recv() {
+                match self.recv_until(None) {
                     Ok(Msg::Item(job)) => next.push(job),
                     Ok(Msg::Shutdown) | Err(_) => break,
                 }
@@ -140,6 +143,7 @@ impl Worker {
             Msg::Shutdown => None,
         }));
         self.discard(&mut next);
+        self.dispatch_ready();
         self.logger.log(LogLevel::Debug, "lmbatch worker stopped");
     }
 
@@ -193,10 +197,69 @@ impl Worker {
             let Decision::Wait(left) = self.decision(batch, false) else {
                 return false;
             };
-            match self.rx.recv_timeout(left) {
+            match self.recv_until(Instant::now().checked_add(left)) {
                 Ok(Msg::Item(job)) => batch.push(job),
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return true,
                 Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Waits for the next message until `deadline` (`None`: no limit). On the way it wakes when
+    /// the oldest unpopped result's time-to-live runs out, evicts it and tells the ready callback,
+    /// so an EXPIRED is announced (and its memory freed) even when no caller calls in.
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Msg, RecvTimeoutError> {
+        loop {
+            // Evictions made by callers' calls (they expire on access) are announced here too:
+            // they happen only past a deadline this loop wakes for.
+            self.dispatch_ready();
+            let wake = [deadline, self.store.next_expiry()]
+                .into_iter()
+                .flatten()
+                .min();
+            let got = match wake {
+                Some(at) => self.rx.recv_deadline(at),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match got {
+                Err(RecvTimeoutError::Timeout) => {
+                    self.store.expire_now();
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.dispatch_ready();
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Calls the ready callback for every final state noted since the last round, with no lock
+    /// held; the time spent counts in the stats. A panicking callback loses nothing: the result
+    /// stays poppable. Past the drain deadline of a destroy, the rest are dropped (nobody can
+    /// pop them any more), which keeps destroy within its bound.
+    fn dispatch_ready(&self) {
+        let Some(ready) = &self.ready else {
+            return;
+        };
+        loop {
+            let notices = self.store.take_notices();
+            if notices.is_empty() {
+                return;
+            }
+            for (id, state) in notices {
+                if self.drain.passed(Instant::now()) {
+                    continue;
+                }
+                let started = Instant::now();
+                if catch_unwind(AssertUnwindSafe(|| ready.call(id, state))).is_err() {
+                    self.logger.log(
+                        LogLevel::Error,
+                        &format!("the ready callback panicked for id {id}"),
+                    );
+                }
+                self.store
+                    .record_callback(started.elapsed().as_micros() as u64);
             }
         }
     }
@@ -312,7 +375,12 @@ impl Worker {
                         if decode_to_frame(&mut points, &job.crop, spec.input_size)
                             && score.is_finite()
                         {
+                            let roll = job.crop.theta as f32;
+                            let (track_box, track_roll) = track_region(&points, roll);
                             Outcome::Landmarks(Landmarks {
+                                roll,
+                                track_box,
+                                track_roll,
                                 points,
                                 face_score: score,
                                 queue_us: started
@@ -330,7 +398,9 @@ impl Worker {
                 (job.id, job.ticket, outcome)
             })
             .collect();
-        if self.store.complete_batch(jobs.len(), outcomes) {
+        let became_degraded = self.store.complete_batch(jobs.len(), outcomes);
+        self.dispatch_ready();
+        if became_degraded {
             self.logger.log(
                 LogLevel::Warning,
                 "lmbatch is degraded: the backend failed several batches in a row",
@@ -357,14 +427,8 @@ fn guarded<T>(call: impl FnOnce() -> crate::error::Result<T>) -> std::result::Re
     }
 }
 
-/// The text of a panic payload, for the failed items' message.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
+/// Moved to `error.rs` (the TensorRT backend needs it too); kept here for the worker's callers.
+pub use crate::error::panic_message;
 
 #[cfg(test)]
 mod tests {

@@ -13,10 +13,11 @@ use std::time::Duration;
 use crate::backend::remote::RemoteSettings;
 use crate::backend::{BackendChoice, ModelSource};
 use crate::error::{Error, ErrorKind};
-use crate::image::{frame_byte_len, FaceBox, PixelFormat};
+use crate::image::{frame_byte_len, Face, FaceBox, FrameRef, PixelFormat};
 use crate::log::{LogLevel, Logger};
 use crate::pipeline::{Config, Pipeline, RawFrame};
-use crate::results::Popped;
+use crate::ready::{ReadyCallback, ReadyState};
+use crate::results::{Landmarks, Popped};
 
 /// Major version of the C ABI: a library works with callers built against the same major.
 pub const LM_API_VERSION_MAJOR: u32 = 1;
@@ -75,7 +76,79 @@ pub enum lm_pixel_format {
     LM_PIXEL_FORMAT_RGBA8 = 3,
     /// Replicated to R = G = B.
     LM_PIXEL_FORMAT_GRAY8 = 4,
+    /// (Since ABI 1.3, lm_frame only.) planes[0] Y, width x height; planes[1] interleaved U,V:
+    /// ceil(width/2) x ceil(height/2) pairs.
+    LM_PIXEL_FORMAT_NV12 = 16,
+    /// (Since ABI 1.3, lm_frame only.) As NV12 with V before U.
+    LM_PIXEL_FORMAT_NV21 = 17,
+    /// (Since ABI 1.3, lm_frame only.) planes[0] Y, [1] U, [2] V, each chroma plane
+    /// ceil(width/2) x ceil(height/2) (YV12: swap planes 1 and 2).
+    LM_PIXEL_FORMAT_I420 = 18,
+    /// (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples, 10 significant
+    /// HIGH bits. Strides must be even.
+    LM_PIXEL_FORMAT_P010 = 19,
+    /// (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples. Strides must be
+    /// even.
+    LM_PIXEL_FORMAT_P016 = 20,
 }
+
+/// (Since ABI 1.3.) lm_frame.color_matrix: ITU-T H.273 MatrixCoefficients, the values of FFmpeg's
+/// AVColorSpace, so an AVFrame's colorspace copies straight across. Ignored for packed formats.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_color_matrix {
+    /// BT.709 if width >= 1280 or height > 576, else BT.601.
+    LM_COLOR_MATRIX_AUTO = 0,
+    LM_COLOR_MATRIX_BT709 = 1,
+    /// "Unspecified": as AUTO.
+    LM_COLOR_MATRIX_UNSPECIFIED = 2,
+    /// BT.601 (BT.470BG).
+    LM_COLOR_MATRIX_BT601 = 5,
+    /// SMPTE 170M: the same matrix as BT.601.
+    LM_COLOR_MATRIX_SMPTE170M = 6,
+    /// BT.2020 non-constant luminance.
+    LM_COLOR_MATRIX_BT2020 = 9,
+}
+
+/// (Since ABI 1.3.) lm_frame.color_range: the values of FFmpeg's AVColorRange.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_color_range {
+    /// Limited.
+    LM_COLOR_RANGE_AUTO = 0,
+    /// Y 16..235, chroma 16..240 (8-bit units).
+    LM_COLOR_RANGE_LIMITED = 1,
+    /// 0..255.
+    LM_COLOR_RANGE_FULL = 2,
+}
+
+/// (Since ABI 1.3.) lm_frame.chroma_location: where 4:2:0 chroma sits, the values of FFmpeg's
+/// AVChromaLocation.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_chroma_location {
+    /// LEFT.
+    LM_CHROMA_LOCATION_AUTO = 0,
+    /// Co-sited with even luma columns, between rows (MPEG-2, H.264 default).
+    LM_CHROMA_LOCATION_LEFT = 1,
+    /// Between columns and rows (MPEG-1, JPEG).
+    LM_CHROMA_LOCATION_CENTER = 2,
+    /// Co-sited with even luma columns and rows.
+    LM_CHROMA_LOCATION_TOPLEFT = 3,
+}
+
+/// (Since ABI 1.3.) lm_frame.memory: where the planes live. Other values are reserved (device
+/// memory later) and refused with LM_STATUS_INVALID_ARGUMENT.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_memory {
+    LM_MEMORY_HOST = 0,
+}
+
+/// (Since ABI 1.3.) lm_face.flags: right_eye and left_eye are valid (they win over the roll).
+pub const LM_FACE_EYES: u32 = 1;
+/// (Since ABI 1.3.) lm_face.flags: roll is valid.
+pub const LM_FACE_ROLL: u32 = 2;
 
 /// Backends of lm_config.backend.
 #[repr(i32)]
@@ -127,13 +200,63 @@ pub struct lm_box {
     pub y2: f32,
 }
 
+/// (Since ABI 1.3.) A view of a decoder's frame (packed or YUV 4:2:0, each plane with its own
+/// pointer and stride); read only during lm_enqueue_frame, every pointer may be freed after it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_frame {
+    /// sizeof(lm_frame) as the caller knows it. It must cover `strides`; fields past it take
+    /// their defaults (AUTO colorimetry, host memory).
+    pub struct_size: usize,
+    /// An lm_pixel_format value: packed 0..4 (planes[0] only) or planar 16..20.
+    pub format: i32,
+    /// 1..32768; odd sizes are fine.
+    pub width: u32,
+    /// 1..32768; odd sizes are fine.
+    pub height: u32,
+    /// First byte of each plane's top row; planes the format does not use are not read (NULL).
+    pub planes: [*const c_void; 4],
+    /// Bytes per row of each plane, >= that plane's row bytes; even for 16-bit formats. A
+    /// plane's last row needs no padding.
+    pub strides: [usize; 4],
+    /// An lm_color_matrix value (H.273 / AVColorSpace).
+    pub color_matrix: i32,
+    /// An lm_color_range value (AVColorRange).
+    pub color_range: i32,
+    /// An lm_chroma_location value (AVChromaLocation).
+    pub chroma_location: i32,
+    /// An lm_memory value: LM_MEMORY_HOST.
+    pub memory: i32,
+}
+
+/// (Since ABI 1.3.) A face as a detector gives it: the box, and optionally its eyes or roll, which
+/// turn the crop so the face is upright in the model's input.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lm_face {
+    /// sizeof(lm_face) as the caller knows it. It must cover `box`; fields past it take 0.
+    pub struct_size: usize,
+    /// The detector box in frame pixels, as lm_enqueue.
+    pub r#box: lm_box,
+    /// LM_FACE_EYES and/or LM_FACE_ROLL; 0: the upright crop, exactly as lm_enqueue.
+    pub flags: u32,
+    /// The SUBJECT's right eye (image left on an upright frontal face), frame pixels.
+    pub right_eye: [f32; 2],
+    /// The subject's left eye, frame pixels.
+    pub left_eye: [f32; 2],
+    /// Radians: the angle of the line right eye -> left eye, atan2(dy, dx), y down.
+    pub roll: f32,
+}
+
 /// Log callback: level 0 error, 1 warning, 2 info, 3 debug. It may be called from any library
 /// thread (the worker included, and during lm_create and lm_destroy); `message` is valid only
 /// during the call; it must not call back into the library.
 pub type lm_log_fn =
     Option<unsafe extern "C" fn(level: i32, message: *const c_char, user: *mut c_void)>;
 
-/// (Since ABI 1.3.) Completion callback: called once an item reaches its final state.
+/// (Since ABI 1.3.) Ready callback: `event_id`'s final state `status` (LM_STATUS_OK,
+/// LM_STATUS_INFERENCE_FAILED or LM_STATUS_EXPIRED) has just become poppable. See
+/// lm_config.ready_fn for when and where it runs.
 pub type lm_ready_fn =
     Option<unsafe extern "C" fn(event_id: u64, status: lm_status, user: *mut c_void)>;
 
@@ -178,9 +301,20 @@ pub struct lm_config {
     /// for a face alone and in every slot of a full batch, and refuse it (AUTO falls back) if
     /// not; 0: skip the check (it costs a few engine runs).
     pub self_check: i32,
-    /// (Since ABI 1.3.) Called when an item reaches its final state; NULL: none.
+    /// (Since ABI 1.3.) NULL (default): none. Called once per final state as it becomes poppable:
+    /// LM_STATUS_OK or LM_STATUS_INFERENCE_FAILED when an item finishes, LM_STATUS_EXPIRED when an
+    /// unpopped result is evicted (so an evicted id is announced twice: when it finished, and
+    /// when it expired). Never for cancelled or discarded items. It runs on the handle's worker
+    /// thread (never on a caller's thread, even when a caller's call caused an eviction), in
+    /// completion order, with no library lock held: it may call lm_pop, lm_pop_wait with a
+    /// timeout of 0, lm_pop_next, lm_cancel and lm_get_stats on the handle, and must not call
+    /// lm_destroy. The worker waits for it, so a slow callback delays the next batch (and, under
+    /// load, turns into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in
+    /// them. A result may be taken by another thread between the announcement and the callback's
+    /// own lm_pop (which then answers LM_STATUS_NOT_FOUND). None runs after lm_destroy returns;
+    /// announcements still pending when lm_destroy's drain timeout has passed are dropped.
     pub ready_fn: lm_ready_fn,
-    /// Passed back to ready_fn unchanged.
+    /// (Since ABI 1.3.) Passed back to ready_fn unchanged.
     pub ready_user: *mut c_void,
     /// (Since ABI 1.3.) LM_BACKEND_REMOTE: the servers' gRPC endpoints,
     /// "http://host:port,https://host2:port" (required). A batch that fails for want of a server
@@ -240,6 +374,12 @@ pub struct lm_stats {
     pub infer_us_p99: u64,
     /// Non-zero while the backend keeps failing (several batches in a row).
     pub degraded: u32,
+    /// (Since ABI 1.3.) Calls of lm_config.ready_fn so far.
+    pub ready_callbacks: u64,
+    /// (Since ABI 1.3.) Total time spent in ready_fn, microseconds: time the worker did not batch.
+    pub ready_callback_us: u64,
+    /// (Since ABI 1.3.) The longest single ready_fn call, microseconds.
+    pub ready_callback_max_us: u64,
     /// (Since ABI 1.3.) LM_BACKEND_REMOTE: batches sent again to another endpoint.
     pub remote_retries: u64,
     /// (Since ABI 1.3.) LM_BACKEND_REMOTE: switches of the endpoint batches go to.
@@ -280,6 +420,14 @@ pub struct lm_landmarks {
     pub queue_us: u64,
     /// Out: the batch's inference time, microseconds.
     pub infer_us: u64,
+    /// (Since ABI 1.3.) Out: the angle of this face's crop, radians (0: upright).
+    pub roll: f32,
+    /// (Since ABI 1.3.) Out: where to crop this face in the next frame (a square around its
+    /// points, taken along track_roll); pass it back in lm_face.box with LM_FACE_ROLL.
+    pub track_box: lm_box,
+    /// (Since ABI 1.3.) Out: the roll of the predicted eye line, for the next frame's lm_face.roll
+    /// (the crop's roll for a model without eye points).
+    pub track_roll: f32,
 }
 
 fn status_of(kind: ErrorKind) -> lm_status {
@@ -417,6 +565,30 @@ unsafe impl Send for CLogSink {}
 // SAFETY: as above; the sink holds no state of its own.
 unsafe impl Sync for CLogSink {}
 
+/// The C ready callback and its user pointer, made callable from the worker thread.
+struct CReadySink {
+    callback: unsafe extern "C" fn(u64, lm_status, *mut c_void),
+    user: *mut c_void,
+}
+
+// SAFETY: the header documents that ready_fn is called on the worker thread with `user`
+// unchanged; making that safe is the caller's side of the contract. We never dereference `user`.
+unsafe impl Send for CReadySink {}
+// SAFETY: as above; the sink holds no state of its own.
+unsafe impl Sync for CReadySink {}
+
+impl CReadySink {
+    fn call(&self, id: u64, state: ReadyState) {
+        let status = match state {
+            ReadyState::Landmarks => lm_status::LM_STATUS_OK,
+            ReadyState::Failed => lm_status::LM_STATUS_INFERENCE_FAILED,
+            ReadyState::Expired => lm_status::LM_STATUS_EXPIRED,
+        };
+        // SAFETY: the function pointer came from the caller's lm_config.
+        unsafe { (self.callback)(id, status, self.user) };
+    }
+}
+
 impl CLogSink {
     fn call(&self, level: LogLevel, message: &str) {
         let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
@@ -511,6 +683,13 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
     } else {
         None
     };
+    let on_ready = c.ready_fn.map(|callback| {
+        let sink = CReadySink {
+            callback,
+            user: c.ready_user,
+        };
+        ReadyCallback::new(move |id, state| sink.call(id, state))
+    });
     Ok(Config {
         // SAFETY: the caller's strings are NULL or NUL-terminated.
         model: unsafe { path_arg(c.model_path) }.map_or(ModelSource::Bundled, ModelSource::Path),
@@ -529,6 +708,7 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         self_check: c.self_check != 0,
         logger,
         remote,
+        on_ready,
     })
 }
 
@@ -664,6 +844,164 @@ pub unsafe extern "C" fn lm_enqueue(
     })
 }
 
+/// (Since ABI 1.3.) Queues one face of a decoder's frame for landmarks, without blocking: as
+/// lm_enqueue, for packed and YUV 4:2:0 frames (NV12, NV21, I420, P010, P016 with their
+/// colorimetry), and faces that carry eyes or a roll. Crop, resize and colour conversion run in
+/// one pass over the model's input (never a whole-frame conversion); the crop is turned by the
+/// face's angle θ (from the eyes, else the roll, else 0) about the centre of its square, and the
+/// points come back through the same rotation. lm_enqueue(h, id, image, box) is this call with a
+/// packed frame and an upright face.
+///
+/// - `frame` (in): the frame; its planes are read only during this call.
+/// - `face` (in): the box and, per `flags`, the eyes or the roll.
+///
+/// Returns as lm_enqueue; LM_STATUS_INVALID_ARGUMENT also for: a struct_size that does not cover
+/// `strides` (lm_frame) or `box` (lm_face); `memory` other than LM_MEMORY_HOST; an unknown format,
+/// color_matrix, color_range, chroma_location or flag bit; a NULL plane the format needs; a
+/// stride below its plane's row, or odd for a 16-bit format; a plane whose rows overflow the
+/// address space; planes that overlap; non-finite eyes (with LM_FACE_EYES) or roll (with
+/// LM_FACE_ROLL). Every refusal is counted in rejected_invalid and explained at debug level
+/// through the log callback.
+/// Thread safety: any number of threads at once on the same handle.
+/// # Safety
+/// `h` is NULL or a live handle; `frame` and `face` are NULL or hold their `struct_size` readable
+/// bytes; with host memory, each plane the format uses is NULL or covers
+/// `stride * (rows - 1) + row bytes` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lm_enqueue_frame(
+    h: *mut lm_handle,
+    event_id: u64,
+    frame: *const lm_frame,
+    face: *const lm_face,
+) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract.
+        let Some(p) = (unsafe { pipeline(h) }) else {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        if frame.is_null() || face.is_null() {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        // SAFETY: non-NULL and holding struct_size readable bytes, by the caller's contract.
+        let (frame, face) = match unsafe { (read_frame(frame), read_face(face)) } {
+            (Ok(frame), Ok(face)) => (frame, face),
+            (Err(e), _) | (_, Err(e)) => {
+                return status_of(p.refuse_invalid(event_id, "lm_enqueue_frame", e).kind())
+            }
+        };
+        // Planes are viewed only for host memory, only for planes the format uses, and only
+        // over the bytes their geometry addresses (an invalid geometry views nothing: the core
+        // then names the error).
+        let lens =
+            FrameRef::plane_byte_lens(frame.format, frame.width, frame.height, &frame.strides)
+                .unwrap_or([0; 4]);
+        let mut planes: [Option<&[u8]>; 4] = [None; 4];
+        if frame.memory == lm_memory::LM_MEMORY_HOST as i32 {
+            for ((view, &ptr), &len) in planes.iter_mut().zip(&frame.planes).zip(&lens) {
+                if !ptr.is_null() {
+                    // SAFETY: the caller guarantees each used plane covers its geometry; `len`
+                    // is exactly what that geometry addresses (0 for unused or invalid ones).
+                    *view = Some(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) });
+                }
+            }
+        }
+        let raw = FrameRef {
+            format: frame.format,
+            width: frame.width,
+            height: frame.height,
+            planes,
+            strides: frame.strides,
+            color_matrix: frame.color_matrix,
+            color_range: frame.color_range,
+            chroma_location: frame.chroma_location,
+            memory: frame.memory,
+        };
+        let b = face.r#box;
+        let face = Face {
+            bbox: FaceBox {
+                x1: b.x1,
+                y1: b.y1,
+                x2: b.x2,
+                y2: b.y2,
+            },
+            flags: face.flags,
+            right_eye: face.right_eye,
+            left_eye: face.left_eye,
+            roll: face.roll,
+        };
+        match p.enqueue_frame(event_id, &raw, &face) {
+            Ok(()) => lm_status::LM_STATUS_OK,
+            Err(e) => status_of(e.kind()),
+        }
+    })
+}
+
+/// Reads a caller's input struct of `struct_size` bytes over `defaults`: whole fields that fit
+/// are taken from the caller, the rest keep their defaults; `mandatory_end` bytes are required.
+///
+/// SAFETY (for callers): `src` points to at least `struct_size` readable bytes (its first field).
+unsafe fn read_sized<T: Copy>(
+    src: *const T,
+    mut value: T,
+    mandatory_end: usize,
+    field_ends: &[usize],
+    name: &str,
+) -> Result<T, Error> {
+    // SAFETY: every such struct starts with its size; reading it is within any caller's struct.
+    let struct_size = unsafe { std::ptr::read_unaligned(src as *const usize) };
+    if struct_size < mandatory_end {
+        return Err(Error::invalid(format!(
+            "{name}.struct_size {struct_size} is smaller than {mandatory_end}"
+        )));
+    }
+    let n = whole_fields_prefix(struct_size.min(size_of::<T>()), field_ends);
+    // SAFETY: the caller's struct holds `struct_size >= n` bytes; `value` is a whole T.
+    unsafe { std::ptr::copy_nonoverlapping(src as *const u8, &mut value as *mut T as *mut u8, n) };
+    Ok(value)
+}
+
+/// SAFETY (for callers): `frame` points to at least its `struct_size` readable bytes.
+unsafe fn read_frame(frame: *const lm_frame) -> Result<lm_frame, Error> {
+    let defaults = lm_frame {
+        struct_size: size_of::<lm_frame>(),
+        format: 0,
+        width: 0,
+        height: 0,
+        planes: [std::ptr::null(); 4],
+        strides: [0; 4],
+        color_matrix: lm_color_matrix::LM_COLOR_MATRIX_AUTO as i32,
+        color_range: lm_color_range::LM_COLOR_RANGE_AUTO as i32,
+        chroma_location: lm_chroma_location::LM_CHROMA_LOCATION_AUTO as i32,
+        memory: lm_memory::LM_MEMORY_HOST as i32,
+    };
+    let ends = field_ends!(defaults, lm_frame; struct_size, format, width, height, planes,
+        strides, color_matrix, color_range, chroma_location, memory);
+    let mandatory = offset_of!(lm_frame, strides) + size_of::<[usize; 4]>();
+    // SAFETY: forwarded from the caller.
+    unsafe { read_sized(frame, defaults, mandatory, &ends, "lm_frame") }
+}
+
+/// SAFETY (for callers): `face` points to at least its `struct_size` readable bytes.
+unsafe fn read_face(face: *const lm_face) -> Result<lm_face, Error> {
+    let defaults = lm_face {
+        struct_size: size_of::<lm_face>(),
+        r#box: lm_box {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 0.0,
+            y2: 0.0,
+        },
+        flags: 0,
+        right_eye: [0.0; 2],
+        left_eye: [0.0; 2],
+        roll: 0.0,
+    };
+    let ends = field_ends!(defaults, lm_face; struct_size, r#box, flags, right_eye, left_eye, roll);
+    let mandatory = offset_of!(lm_face, r#box) + size_of::<lm_box>();
+    // SAFETY: forwarded from the caller.
+    unsafe { read_sized(face, defaults, mandatory, &ends, "lm_face") }
+}
+
 /// Pops the final state of `event_id` without waiting: lm_pop_wait with a timeout of 0.
 /// # Safety
 /// As lm_pop_wait.
@@ -681,7 +1019,8 @@ pub unsafe extern "C" fn lm_pop(
 ///
 /// - `out` (in/out): the caller sets `struct_size`, `points` and `capacity`; on LM_STATUS_OK the
 ///   library writes the points (x, y, z in frame pixels), `num_points`, `face_score`, `queue_us`
-///   and `infer_us` (those that fit in `struct_size`).
+///   and `infer_us`, and since ABI 1.3 `roll`, `track_box` and `track_roll` (those that fit in
+///   `struct_size`).
 ///
 /// Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; the id is
 /// then forgotten); LM_STATUS_PENDING (timeout 0 only); LM_STATUS_TIMEOUT (still pending);
@@ -707,49 +1046,119 @@ pub unsafe extern "C" fn lm_pop_wait(
         let Some(p) = (unsafe { pipeline(h) }) else {
             return lm_status::LM_STATUS_NULL_ARGUMENT;
         };
-        if out.is_null() {
+        // SAFETY: `out` is NULL or holds its struct_size writable bytes, by the caller's contract.
+        let target = match unsafe { LandmarksTarget::check(out) } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let popped = p.pop_into(event_id, target.capacity as usize, timeout);
+        // SAFETY: `target` was checked against `out` above.
+        unsafe { target.deliver(out, popped) }
+    })
+}
+
+/// (Since ABI 1.3.) Pops the earliest-finished final state not delivered yet, whatever its id,
+/// waiting up to `timeout_ms` for one: the shape of a completion queue, so one consumer thread
+/// serves every id in flight.
+///
+/// - `event_id` (out): whose final state this is; written with every status but TIMEOUT.
+/// - `out` (in/out): as lm_pop_wait.
+///
+/// Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; forgotten);
+/// LM_STATUS_EXPIRED (a result evicted before it was popped, reported once; evicted results come
+/// first, as they finished before anything still waiting; as for lm_pop, the last
+/// `result_capacity` evicted ids are remembered); LM_STATUS_TIMEOUT (nothing within
+/// `timeout_ms`; 0 does not wait); LM_STATUS_BUFFER_TOO_SMALL (`*event_id` and `num_points` are
+/// written, nothing is consumed: the next call answers the same result, or pop it by id with a
+/// larger buffer); LM_STATUS_NULL_ARGUMENT (`h`, `event_id` or `out` NULL, or `points` NULL with
+/// `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover `num_points`);
+/// LM_STATUS_PANIC. Results come in completion order.
+/// It competes fairly with lm_pop/lm_pop_wait by id: each final state is delivered exactly once,
+/// by whichever call takes it (EXPIRED too). It waits on the store's condition variable (no
+/// spinning) and also wakes when the oldest result's time-to-live runs out.
+/// Thread safety: any number of threads at once. Like every call it must not race lm_destroy:
+/// a consumer thread loops with a finite timeout, and is told to stop and joined before
+/// lm_destroy (lm_destroy does not wake it).
+/// # Safety
+/// `h` is NULL or a live handle; `event_id` is NULL or writable; `out` as lm_pop_wait.
+#[no_mangle]
+pub unsafe extern "C" fn lm_pop_next(
+    h: *mut lm_handle,
+    timeout_ms: u32,
+    event_id: *mut u64,
+    out: *mut lm_landmarks,
+) -> lm_status {
+    guard(|| {
+        // SAFETY: NULL or live, by the caller's contract.
+        let Some(p) = (unsafe { pipeline(h) }) else {
             return lm_status::LM_STATUS_NULL_ARGUMENT;
+        };
+        if event_id.is_null() {
+            return lm_status::LM_STATUS_NULL_ARGUMENT;
+        }
+        // SAFETY: `out` is NULL or holds its struct_size writable bytes, by the caller's contract.
+        let target = match unsafe { LandmarksTarget::check(out) } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let Some((id, popped)) = p.pop_next_into(target.capacity as usize, timeout) else {
+            return lm_status::LM_STATUS_TIMEOUT;
+        };
+        // SAFETY: non-NULL and writable, by the caller's contract.
+        unsafe { event_id.write_unaligned(id) };
+        // SAFETY: `target` was checked against `out` above.
+        unsafe { target.deliver(out, popped) }
+    })
+}
+
+/// The caller's lm_landmarks, checked: what lm_pop_wait and lm_pop_next write into.
+struct LandmarksTarget {
+    struct_size: usize,
+    points: *mut f32,
+    capacity: u32,
+}
+
+impl LandmarksTarget {
+    /// Checks `out` before anything is popped, so a bad struct consumes nothing.
+    ///
+    /// SAFETY (for callers): `out` is NULL or holds `out->struct_size` writable bytes.
+    unsafe fn check(out: *mut lm_landmarks) -> Result<Self, lm_status> {
+        if out.is_null() {
+            return Err(lm_status::LM_STATUS_NULL_ARGUMENT);
         }
         // SAFETY: non-NULL; every lm_landmarks starts with its size.
         let struct_size = unsafe { std::ptr::read_unaligned(out as *const usize) };
         let mandatory = offset_of!(lm_landmarks, num_points) + size_of::<u32>();
         if struct_size < mandatory {
-            return lm_status::LM_STATUS_INVALID_ARGUMENT;
+            return Err(lm_status::LM_STATUS_INVALID_ARGUMENT);
         }
         // SAFETY: the struct holds at least its mandatory fields (checked above).
         let (points, capacity) = unsafe { ((*out).points, (*out).capacity) };
         if points.is_null() && capacity > 0 {
-            return lm_status::LM_STATUS_NULL_ARGUMENT;
+            return Err(lm_status::LM_STATUS_NULL_ARGUMENT);
         }
-        match p.pop_into(
-            event_id,
-            capacity as usize,
-            Duration::from_millis(u64::from(timeout_ms)),
-        ) {
+        Ok(LandmarksTarget {
+            struct_size,
+            points,
+            capacity,
+        })
+    }
+
+    /// Writes a pop's answer into `out` and maps it to its status.
+    ///
+    /// SAFETY (for callers): `self` came from `check(out)`, and `popped` from a pop bounded by
+    /// `self.capacity` points.
+    unsafe fn deliver(&self, out: *mut lm_landmarks, popped: Popped) -> lm_status {
+        match popped {
             Popped::Landmarks(l) => {
-                if !l.points.is_empty() {
-                    // SAFETY: `points` holds `capacity` * 3 floats and the result fits (checked by
-                    // the store against `capacity`).
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(l.points.as_ptr(), points, l.points.len())
-                    };
-                }
-                let filled = lm_landmarks {
-                    struct_size,
-                    points,
-                    capacity,
-                    num_points: (l.points.len() / 3) as u32,
-                    face_score: l.face_score,
-                    queue_us: l.queue_us,
-                    infer_us: l.infer_us,
-                };
-                let ends = field_ends!(filled, lm_landmarks; struct_size, points, capacity, num_points, face_score, queue_us, infer_us);
-                // SAFETY: `out` holds struct_size bytes.
-                unsafe { write_fitting(out, &filled, struct_size, &ends) };
+                // SAFETY: forwarded from the caller.
+                unsafe { self.write(out, &l) };
                 lm_status::LM_STATUS_OK
             }
             Popped::BufferTooSmall { num_points } => {
-                // SAFETY: num_points is within the mandatory prefix checked above.
+                // SAFETY: num_points is within the mandatory prefix `check` verified.
                 unsafe { std::ptr::addr_of_mut!((*out).num_points).write_unaligned(num_points) };
                 lm_status::LM_STATUS_BUFFER_TOO_SMALL
             }
@@ -760,7 +1169,41 @@ pub unsafe extern "C" fn lm_pop_wait(
             Popped::Expired => lm_status::LM_STATUS_EXPIRED,
             Popped::Cancelled => lm_status::LM_STATUS_CANCELLED,
         }
-    })
+    }
+
+    /// The one place an lm_landmarks is filled: the points, then every field that fits.
+    ///
+    /// SAFETY (for callers): as `deliver`; `l` fits in `self.capacity` points.
+    unsafe fn write(&self, out: *mut lm_landmarks, l: &Landmarks) {
+        if !l.points.is_empty() {
+            // SAFETY: `points` holds `capacity` * 3 floats and the result fits (checked by the
+            // store against `capacity`).
+            unsafe {
+                std::ptr::copy_nonoverlapping(l.points.as_ptr(), self.points, l.points.len())
+            };
+        }
+        let filled = lm_landmarks {
+            struct_size: self.struct_size,
+            points: self.points,
+            capacity: self.capacity,
+            num_points: (l.points.len() / 3) as u32,
+            face_score: l.face_score,
+            queue_us: l.queue_us,
+            infer_us: l.infer_us,
+            roll: l.roll,
+            track_box: lm_box {
+                x1: l.track_box.x1,
+                y1: l.track_box.y1,
+                x2: l.track_box.x2,
+                y2: l.track_box.y2,
+            },
+            track_roll: l.track_roll,
+        };
+        let ends = field_ends!(filled, lm_landmarks; struct_size, points, capacity, num_points,
+            face_score, queue_us, infer_us, roll, track_box, track_roll);
+        // SAFETY: `out` holds struct_size bytes.
+        unsafe { write_fitting(out, &filled, self.struct_size, &ends) };
+    }
 }
 
 /// Cancels a live id (queued, in flight, or finished and not popped): it is discarded and the id
@@ -831,13 +1274,17 @@ pub unsafe extern "C" fn lm_get_stats(h: *mut lm_handle, out: *mut lm_stats) -> 
             infer_us_p50: s.infer_us_p50,
             infer_us_p99: s.infer_us_p99,
             degraded: u32::from(s.degraded),
+            ready_callbacks: c.ready_callbacks,
+            ready_callback_us: c.ready_callback_us,
+            ready_callback_max_us: c.ready_callback_max_us,
             remote_retries,
             remote_failovers,
         };
         let ends = field_ends!(snapshot, lm_stats; struct_size, accepted, rejected_full,
             rejected_invalid, queued, in_flight, ready, popped, expired, cancelled, failed, batches,
             batch_size_hist, queue_us_p50, queue_us_p99, infer_us_p50, infer_us_p99, degraded,
-            remote_retries, remote_failovers);
+            ready_callbacks, ready_callback_us, ready_callback_max_us, remote_retries,
+            remote_failovers);
         // SAFETY: `out` holds struct_size bytes.
         unsafe { write_fitting(out, &snapshot, struct_size, &ends) };
         lm_status::LM_STATUS_OK
@@ -892,8 +1339,11 @@ pub unsafe extern "C" fn lm_get_model_info(
 
 /// Destroys a handle: stops intake, lets queued work finish for up to `drain_timeout_ms` (the rest
 /// is cancelled), joins the worker, frees everything. Returns within `drain_timeout_ms` plus one
-/// batch time. NULL is fine. Results not popped are lost.
-/// Thread safety: must not race any other call on the same handle; other handles are unaffected.
+/// batch time (plus one ready_fn call in progress). NULL is fine. Results not popped are lost.
+/// No ready_fn call runs after it returns.
+/// Thread safety: must not race any other call on the same handle, lm_pop_wait and lm_pop_next
+/// included: stop and join the threads that wait in them (they use finite timeouts) first.
+/// Other handles are unaffected.
 /// # Safety
 /// `h` is NULL or a live handle, destroyed once, with no other call on it racing or following.
 #[no_mangle]

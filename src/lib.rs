@@ -9,12 +9,14 @@ pub mod image;
 pub mod log;
 pub mod model;
 pub mod pipeline;
+pub mod ready;
 pub mod results;
 
 pub use backend::{Backend, BackendChoice, BatchOutput, ModelSource};
 pub use error::{Error, ErrorKind, Result};
-pub use image::FaceBox;
+pub use image::{Face, FaceBox, FaceCrop, FrameRef};
 pub use log::{LogLevel, Logger};
 pub use model::ModelSpec;
 pub use pipeline::{Config, ModelInfo, Pipeline, RawFrame};
+pub use ready::{ReadyCallback, ReadyState};
 pub use results::{Landmarks, Popped, Stats};

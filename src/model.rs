@@ -1,7 +1,7 @@
 //! The model descriptor: what a backend's network takes and gives, and how its outputs become
 //! points in the caller's frame.
 
-use crate::image::CropRect;
+use crate::image::FaceCrop;
 
 /// The bundled default: MediaPipe Face Mesh landmarks, converted to ONNX (see `models/README.md`).
 pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/face_landmark_468.onnx");
@@ -73,7 +73,7 @@ pub fn to_planar_into(crops: &[&[u8]], side: usize, scale: f32, out: &mut [f32])
 /// Maps one item's landmarks from input pixels to frame pixels in place. Returns false (and leaves
 /// the values unusable) when the network produced a non-finite value: such points are never
 /// handed out as a result.
-pub fn decode_to_frame(points: &mut [f32], crop: &CropRect, input_size: u32) -> bool {
+pub fn decode_to_frame(points: &mut [f32], crop: &FaceCrop, input_size: u32) -> bool {
     for p in points.chunks_exact_mut(3) {
         let mapped = crop.to_frame(input_size, p[0], p[1], p[2]);
         if !mapped.iter().all(|v| v.is_finite()) {
@@ -87,14 +87,15 @@ pub fn decode_to_frame(points: &mut [f32], crop: &CropRect, input_size: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::CropRect;
 
     #[test]
     fn decode_maps_and_rejects_nan() {
-        let crop = CropRect {
+        let crop = FaceCrop::from(CropRect {
             x0: 100,
             y0: 50,
             side: 96,
-        };
+        });
         let mut pts = vec![0.0, 0.0, 0.0, 192.0, 96.0, 10.0];
         assert!(decode_to_frame(&mut pts, &crop, 192));
         assert_eq!(pts, vec![100.0, 50.0, 0.0, 196.0, 98.0, 5.0]);

@@ -28,9 +28,13 @@ use crate::backend::remote::{RemoteCounters, RemoteSettings};
 use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest};
 use crate::batcher::{panic_message, DrainDeadline, Job, Msg, Worker};
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::{CropRect, FaceBox, FrameView, PixelFormat, ResizeScratch};
+use crate::image::{
+    sample_crop, CropRect, CropScratch, Face, FaceBox, FaceCrop, Frame, FrameRef, FrameView,
+    PixelFormat, ResizeScratch,
+};
 use crate::log::{LogLevel, Logger};
 use crate::model::ModelSpec;
+use crate::ready::ReadyCallback;
 use crate::results::{Popped, Refusal, ResultStore, Stats};
 
 /// Largest batch any backend is asked for.
@@ -62,6 +66,8 @@ pub struct Config {
     pub logger: Logger,
     /// The server(s) of `BackendChoice::Remote`.
     pub remote: Option<RemoteSettings>,
+    /// Told once per final state as it becomes poppable (see [`ReadyCallback`]).
+    pub on_ready: Option<ReadyCallback>,
 }
 
 impl Default for Config {
@@ -81,6 +87,7 @@ impl Default for Config {
             self_check: true,
             logger: Logger::default(),
             remote: None,
+            on_ready: None,
         }
     }
 }
@@ -155,6 +162,7 @@ pub struct Pipeline {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<ResizeScratch> = std::cell::RefCell::new(ResizeScratch::default());
+    static FRAME_SCRATCH: std::cell::RefCell<CropScratch> = std::cell::RefCell::new(CropScratch::default());
 }
 
 impl Pipeline {
@@ -197,7 +205,12 @@ impl Pipeline {
         // One slot more than callers may fill, so the shutdown sentinel always fits.
         let (tx, rx) = crossbeam_channel::bounded(queue_capacity + 1);
         let (recycle_tx, recycled) = crossbeam_channel::bounded(queue_capacity + MAX_BATCH_LIMIT);
-        let store = Arc::new(ResultStore::new(config.result_capacity, config.result_ttl));
+        let mut store = ResultStore::new(config.result_capacity, config.result_ttl);
+        if config.on_ready.is_some() {
+            store = store.with_notices();
+        }
+        let store = Arc::new(store);
+        let ready = config.on_ready.clone();
         let drain = Arc::new(DrainDeadline::default());
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (worker_store, worker_drain, logger) =
@@ -237,6 +250,7 @@ impl Pipeline {
                     max_batch,
                     max_wait,
                     logger,
+                    ready,
                 }
                 .run();
             })
@@ -293,18 +307,54 @@ impl Pipeline {
     pub fn enqueue(&self, id: u64, frame: &RawFrame<'_>, face: &FaceBox) -> Result<()> {
         let (view, crop) = match self.validate(frame, face) {
             Ok(v) => v,
-            Err(e) => {
-                self.store.count_invalid();
-                // The status alone does not say what was wrong; the log (if any) does.
-                if self.logger.is_set() {
-                    self.logger.log(
-                        LogLevel::Debug,
-                        &format!("lm_enqueue of id {id} refused: {}", e.message()),
-                    );
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.refuse_invalid(id, "lm_enqueue", e)),
         };
+        self.submit(id, FaceCrop::from(crop), |pixels| {
+            let side = self.spec.input_size as usize;
+            SCRATCH.with(|s| {
+                crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), pixels)
+            })
+        })
+    }
+
+    /// [`enqueue`](Self::enqueue) for any frame `lm_enqueue_frame` takes (packed, or YUV 4:2:0
+    /// with its colorimetry) and a face that may carry eyes or a roll: the crop is turned by the
+    /// face's angle, and crop, resize and colour conversion run in one pass over the output.
+    ///
+    /// Errors: as `enqueue`; `InvalidArgument` also for memory other than host, a NULL plane the
+    /// format needs, a plane too short, overlapping planes, an odd stride of a 16-bit format,
+    /// unknown format, colorimetry or flag values, and non-finite eyes or roll.
+    pub fn enqueue_frame(&self, id: u64, frame: &FrameRef<'_>, face: &Face) -> Result<()> {
+        let checked = Frame::new(frame).and_then(|f| {
+            let crop = FaceCrop::for_face(face, f.width(), f.height(), self.spec.crop_scale)?;
+            Ok((f, crop))
+        });
+        let (frame, crop) = match checked {
+            Ok(v) => v,
+            Err(e) => return Err(self.refuse_invalid(id, "lm_enqueue_frame", e)),
+        };
+        self.submit(id, crop, |pixels| {
+            let side = self.spec.input_size as usize;
+            FRAME_SCRATCH.with(|s| sample_crop(&frame, &crop, side, &mut s.borrow_mut(), pixels))
+        })
+    }
+
+    /// Counts an input refused as invalid and says why at debug level (the status alone does not
+    /// say what was wrong). For the C skin too, when it refuses a struct before the core sees it.
+    pub fn refuse_invalid(&self, id: u64, call: &str, e: Error) -> Error {
+        self.store.count_invalid();
+        if self.logger.is_set() {
+            self.logger.log(
+                LogLevel::Debug,
+                &format!("{call} of id {id} refused: {}", e.message()),
+            );
+        }
+        e
+    }
+
+    /// Admits a validated face: refuses it early under overload, stages its crop (`fill` writes
+    /// the model input into a recycled buffer) and queues it without blocking.
+    fn submit(&self, id: u64, crop: FaceCrop, fill: impl FnOnce(&mut [u8])) -> Result<()> {
         // Under overload most faces are refused: refuse them before paying for the crop (a
         // duplicate id or a closing pipeline is still named as such, as `admit` would).
         self.store.check_admissible(id).map_err(refusal_error(id))?;
@@ -314,10 +364,7 @@ impl Pipeline {
         }
         let mut pixels = self.recycled.try_recv().unwrap_or_default();
         pixels.resize(self.spec.crop_bytes(), 0);
-        let side = self.spec.input_size as usize;
-        SCRATCH.with(|s| {
-            crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), &mut pixels)
-        });
+        fill(&mut pixels);
         let enqueued_at = Instant::now();
         let mut job = Some(Job {
             id,
@@ -370,6 +417,30 @@ impl Pipeline {
         self.store.pop_wait(id, max_points, timeout)
     }
 
+    /// The earliest-finished final state not delivered yet, whatever its id: `Landmarks`,
+    /// `Failed`, or `Expired` (an evicted result, once). Waits up to `timeout`; `None` when
+    /// nothing came. Competes with [`pop`](Self::pop): each final state goes to one call.
+    ///
+    /// ```no_run
+    /// # let pipeline = lmbatch::Pipeline::new(lmbatch::Config::default())?;
+    /// use lmbatch::Popped;
+    /// match pipeline.pop_next(std::time::Duration::from_millis(100)) {
+    ///     Some((id, Popped::Landmarks(l))) => println!("{id}: score {}", l.face_score),
+    ///     Some((id, other)) => println!("{id}: {other:?}"),
+    ///     None => println!("nothing finished within 100 ms"),
+    /// }
+    /// # Ok::<(), lmbatch::Error>(())
+    /// ```
+    pub fn pop_next(&self, timeout: Duration) -> Option<(u64, Popped)> {
+        self.store.pop_next(usize::MAX, timeout)
+    }
+
+    /// [`pop_next`](Self::pop_next) for a caller whose buffer holds `max_points` points:
+    /// `BufferTooSmall` (with the id) consumes nothing.
+    pub fn pop_next_into(&self, max_points: usize, timeout: Duration) -> Option<(u64, Popped)> {
+        self.store.pop_next(max_points, timeout)
+    }
+
     /// Cancels a live id; false when it is unknown (or already delivered or cancelled).
     pub fn cancel(&self, id: u64) -> bool {
         self.store.cancel(id)
@@ -389,7 +460,7 @@ impl Pipeline {
     }
 
     /// Stops intake, lets queued work finish for up to the drain timeout (the rest is cancelled),
-    /// and joins the worker. Idempotent; `Drop` calls it.
+    /// and joins the worker: no ready callback runs after it returns. Idempotent; `Drop` calls it.
     pub fn close(&self) {
         let Some(handle) = self.worker.lock().take() else {
             return;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::ready::ReadyState;
+
 /// Landmarks of one face, in frame pixels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Landmarks {
@@ -17,6 +19,13 @@ pub struct Landmarks {
     pub queue_us: u64,
     /// The batch's inference time.
     pub infer_us: u64,
+    /// The angle θ of this face's crop, radians (0: upright).
+    pub roll: f32,
+    /// Where to crop this face in the next frame: a square from these points (see
+    /// [`crate::image::track_region`]), to pass back with `track_roll`.
+    pub track_box: crate::image::FaceBox,
+    /// The roll of the predicted eye line (`roll` for a model without eye points).
+    pub track_roll: f32,
 }
 
 /// The final state of an item that reached the backend.
@@ -64,6 +73,10 @@ pub struct Counters {
     pub batches: u64,
     /// `[n]` = batches of n items; `[0]` unused.
     pub batch_size_hist: [u64; 33],
+    /// Ready callbacks made, and the time spent in them (outside the reconciling counts).
+    pub ready_callbacks: u64,
+    pub ready_callback_us: u64,
+    pub ready_callback_max_us: u64,
 }
 
 impl Default for Counters {
@@ -81,6 +94,9 @@ impl Default for Counters {
             failed: 0,
             batches: 0,
             batch_size_hist: [0; 33],
+            ready_callbacks: 0,
+            ready_callback_us: 0,
+            ready_callback_max_us: 0,
         }
     }
 }
@@ -175,6 +191,10 @@ struct State {
     /// Tickets cancelled while threads waited on them, with the number of those threads.
     cancelled_waits: HashMap<Ticket, u32>,
     counters: Counters,
+    /// Final states that became poppable since the worker last took them, for the ready
+    /// callback (kept only when there is one).
+    notices: Vec<(u64, ReadyState)>,
+    notify: bool,
     failed_batches_in_a_row: u32,
     next_ticket: Ticket,
     closed: bool,
@@ -203,6 +223,8 @@ impl ResultStore {
                 tombstone_order: VecDeque::new(),
                 cancelled_waits: HashMap::new(),
                 counters: Counters::default(),
+                notices: Vec::new(),
+                notify: false,
                 failed_batches_in_a_row: 0,
                 next_ticket: 0,
                 closed: false,
@@ -212,6 +234,12 @@ impl ResultStore {
             capacity: capacity.max(1),
             ttl,
         }
+    }
+
+    /// Notes every final state as it becomes poppable, for [`take_notices`](Self::take_notices).
+    pub fn with_notices(mut self) -> Self {
+        self.state.get_mut().notify = true;
+        self
     }
 
     /// Whether `id` could be admitted now (the checks of [`admit`](Self::admit) but the queue's).
@@ -332,8 +360,15 @@ impl ResultStore {
             if e.ticket != ticket || !matches!(e.slot, Slot::InFlight) {
                 continue; // cancelled while in flight: its result is discarded
             }
-            if matches!(outcome, Outcome::Failed(_)) {
-                s.counters.failed += 1;
+            let state = match outcome {
+                Outcome::Landmarks(_) => ReadyState::Landmarks,
+                Outcome::Failed(_) => {
+                    s.counters.failed += 1;
+                    ReadyState::Failed
+                }
+            };
+            if s.notify {
+                s.notices.push((id, state));
             }
             e.slot = Slot::Ready(outcome);
             s.counters.in_flight -= 1;
@@ -436,6 +471,56 @@ impl ResultStore {
         self.state.lock().expire(self.ttl, self.capacity);
     }
 
+    /// The earliest-finished final state not delivered yet, whatever its id: an evicted result's
+    /// `Expired` first (it finished before anything still held), then `Landmarks` or `Failed` in
+    /// completion order. Waits up to `timeout` (`None` when nothing came). `BufferTooSmall`
+    /// consumes nothing. Competes with [`pop`](Self::pop): each final state goes to one call.
+    pub fn pop_next(&self, max_points: usize, timeout: Duration) -> Option<(u64, Popped)> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut s = self.state.lock();
+        loop {
+            s.expire(self.ttl, self.capacity);
+            if let Some(next) = s.take_next(max_points) {
+                drop(s);
+                // A pop_wait on that id learns at once that someone else took it.
+                self.finished_cv.notify_all();
+                return Some(next);
+            }
+            if timeout.is_zero() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            // Also wake when the oldest result's time-to-live runs out: its EXPIRED is news.
+            let wake = [deadline, s.next_expiry(self.ttl)]
+                .into_iter()
+                .flatten()
+                .min();
+            match wake {
+                Some(at) => {
+                    self.finished_cv.wait_until(&mut s, at);
+                }
+                None => self.finished_cv.wait(&mut s),
+            }
+        }
+    }
+
+    /// When the oldest waiting result's time-to-live runs out (`None`: nothing to expire).
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.state.lock().next_expiry(self.ttl)
+    }
+
+    /// The final states noted since the last call, oldest first (see [`with_notices`](Self::with_notices)).
+    pub fn take_notices(&self) -> Vec<(u64, ReadyState)> {
+        std::mem::take(&mut self.state.lock().notices)
+    }
+
+    /// Counts one ready callback that took `us` microseconds.
+    pub fn record_callback(&self, us: u64) {
+        let c = &mut self.state.lock().counters;
+        c.ready_callbacks += 1;
+        c.ready_callback_us += us;
+        c.ready_callback_max_us = c.ready_callback_max_us.max(us);
+    }
+
     pub fn stats(&self) -> Stats {
         let (counters, degraded) = {
             let mut s = self.state.lock();
@@ -490,6 +575,60 @@ impl State {
             Slot::Ready(Outcome::Failed(why)) => Popped::Failed(why),
             Slot::Queued | Slot::InFlight => Popped::Pending,
         })
+    }
+
+    /// Takes the earliest-finished undelivered final state (see [`ResultStore::pop_next`]).
+    fn take_next(&mut self, max_points: usize) -> Option<(u64, Popped)> {
+        while let Some((id, ticket)) = self.tombstone_order.pop_front() {
+            if self.tombstones.get(&id) == Some(&ticket) {
+                self.tombstones.remove(&id);
+                return Some((id, Popped::Expired));
+            }
+        }
+        while let Some(&(id, ticket, _)) = self.finished.front() {
+            let Some(entry) = self.entries.get(&id).filter(|e| e.ticket == ticket) else {
+                self.finished.pop_front(); // popped or cancelled meanwhile
+                continue;
+            };
+            let Slot::Ready(outcome) = &entry.slot else {
+                self.finished.pop_front();
+                continue;
+            };
+            if let Outcome::Landmarks(l) = outcome {
+                let num_points = l.points.len() / 3;
+                if num_points > max_points {
+                    let num_points = num_points as u32;
+                    return Some((id, Popped::BufferTooSmall { num_points }));
+                }
+            }
+            self.finished.pop_front();
+            let entry = self.entries.remove(&id)?;
+            self.counters.ready -= 1;
+            self.counters.popped += 1;
+            return Some((
+                id,
+                match entry.slot {
+                    Slot::Ready(Outcome::Landmarks(l)) => Popped::Landmarks(l),
+                    Slot::Ready(Outcome::Failed(why)) => Popped::Failed(why),
+                    Slot::Queued | Slot::InFlight => Popped::Pending,
+                },
+            ));
+        }
+        None
+    }
+
+    /// When the oldest current finished record reaches its time-to-live; drops stale records
+    /// in front of it, so an idle worker wakes only for results that are really waiting.
+    fn next_expiry(&mut self, ttl: Option<Duration>) -> Option<Instant> {
+        let ttl = ttl?;
+        while let Some(&(id, ticket, done)) = self.finished.front() {
+            let current = matches!(self.entries.get(&id), Some(e) if e.ticket == ticket && matches!(e.slot, Slot::Ready(_)));
+            if current {
+                return done.checked_add(ttl);
+            }
+            self.finished.pop_front();
+        }
+        None
     }
 
     /// Whether `ticket` was cancelled while this thread waited on it; consumes this waiter's share.
@@ -556,6 +695,9 @@ impl State {
         self.entries.remove(&id);
         self.counters.ready -= 1;
         self.counters.expired += 1;
+        if self.notify {
+            self.notices.push((id, ReadyState::Expired));
+        }
         self.tombstones.insert(id, ticket);
         self.tombstone_order.push_back((id, ticket));
         while self.tombstones.len() > capacity {

@@ -105,3 +105,131 @@ fn enqueue_allocates_nothing_in_steady_state() {
         "lm_enqueue allocated in steady state"
     );
 }
+
+#[test]
+fn enqueue_frame_of_nv12_and_rotated_faces_allocates_nothing_in_steady_state() {
+    use lmbatch::ffi::*;
+    let pipeline = Pipeline::with_backend(
+        Config {
+            max_batch: 8,
+            queue_capacity: Some(64),
+            max_wait: Duration::ZERO,
+            ..Config::default()
+        },
+        || Ok(Box::new(NullBackend::new(8)) as Box<dyn Backend>),
+    )
+    .unwrap();
+    let h = handle_from_pipeline(pipeline);
+    let (w, hh) = (1920usize, 1080usize);
+    let luma: Vec<u8> = (0..w * hh).map(|i| (i % 251) as u8).collect();
+    let chroma: Vec<u8> = (0..w * hh / 2).map(|i| (i % 241) as u8).collect();
+    let packed = vec![90u8; w * hh * 3];
+    let nv12 = lm_frame {
+        struct_size: std::mem::size_of::<lm_frame>(),
+        format: lm_pixel_format::LM_PIXEL_FORMAT_NV12 as i32,
+        width: w as u32,
+        height: hh as u32,
+        planes: [
+            luma.as_ptr().cast(),
+            chroma.as_ptr().cast(),
+            std::ptr::null(),
+            std::ptr::null(),
+        ],
+        strides: [w, w, 0, 0],
+        color_matrix: 0,
+        color_range: 0,
+        chroma_location: 0,
+        memory: 0,
+    };
+    let bgr = lm_frame {
+        format: 0,
+        planes: [
+            packed.as_ptr().cast(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+        ],
+        strides: [3 * w, 0, 0, 0],
+        ..nv12
+    };
+    let faces: Vec<lm_face> = [24.0f32, 100.0, 300.0, 600.0]
+        .iter()
+        .flat_map(|&s| {
+            let b = lm_box {
+                x1: 900.0,
+                y1: 400.0,
+                x2: 900.0 + s,
+                y2: 400.0 + s,
+            };
+            [
+                lm_face {
+                    struct_size: std::mem::size_of::<lm_face>(),
+                    r#box: b,
+                    flags: 0,
+                    right_eye: [0.0; 2],
+                    left_eye: [0.0; 2],
+                    roll: 0.0,
+                },
+                lm_face {
+                    struct_size: std::mem::size_of::<lm_face>(),
+                    r#box: b,
+                    flags: LM_FACE_ROLL,
+                    right_eye: [0.0; 2],
+                    left_eye: [0.0; 2],
+                    roll: 0.52,
+                },
+                lm_face {
+                    struct_size: std::mem::size_of::<lm_face>(),
+                    r#box: b,
+                    flags: LM_FACE_EYES,
+                    right_eye: [910.0, 410.0],
+                    left_eye: [930.0, 420.0],
+                    roll: 0.0,
+                },
+            ]
+        })
+        .collect();
+    let mut points = vec![0f32; 468 * 3];
+    let (mut allocations, mut measured) = (0, 0);
+    for id in 0..3000u64 {
+        let frame = if id % 2 == 0 { &nv12 } else { &bgr };
+        let face = &faces[(id / 2) as usize % faces.len()];
+        let steady = id >= 1500;
+        WATCHED.with(|w| w.set(steady));
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        // SAFETY: live handle; frame planes and face outlive the call.
+        let status = unsafe { lm_enqueue_frame(h, id, frame, face) };
+        WATCHED.with(|w| w.set(false));
+        if steady {
+            allocations += ALLOCATIONS.load(Ordering::Relaxed) - before;
+            measured += 1;
+        }
+        assert_eq!(status, lm_status::LM_STATUS_OK);
+        let mut out = lm_landmarks {
+            struct_size: std::mem::size_of::<lm_landmarks>(),
+            points: points.as_mut_ptr(),
+            capacity: 468,
+            num_points: 0,
+            face_score: 0.0,
+            queue_us: 0,
+            infer_us: 0,
+            roll: 0.0,
+            track_box: lm_box {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 0.0,
+                y2: 0.0,
+            },
+            track_roll: 0.0,
+        };
+        // SAFETY: live handle and buffer.
+        assert_eq!(
+            unsafe { lm_pop_wait(h, id, 5000, &mut out) },
+            lm_status::LM_STATUS_OK
+        );
+    }
+    assert_eq!(measured, 1500);
+    assert_eq!(allocations, 0, "lm_enqueue_frame allocated in steady state");
+    // SAFETY: live handle, nothing racing.
+    unsafe { lm_destroy(h) };
+}

@@ -1,6 +1,8 @@
 //! The TensorRT backend on a machine without a GPU: every way it cannot run ends in a clear
 //! BACKEND_UNAVAILABLE (explicit request) or a CPU fallback with the reason (AUTO), never a crash.
 //! One test function, because the cases change the process environment one after another.
+//! On a machine with TensorRT or a CUDA driver, the cases that assume their absence are skipped
+//! with the reason printed (scripts/gpu-check.sh covers that machine).
 //!
 //! Libraries used when the environment names them (scripts/test.sh fetches both PyPI wheels of
 //! `tensorrt-lean-cu12-libs`; CI sets LMBATCH_REQUIRE_TENSORRT_SHIM=1, which makes them required):
@@ -61,6 +63,30 @@ fn refused_then_fallback(case: &str, expected: &str) {
     assert!(described.contains(expected), "{case}: {described}");
 }
 
+/// What this machine has of what the cases below assume absent.
+struct Machine {
+    /// The TensorRT major the shim was built for.
+    major: u32,
+    nvinfer_installed: bool,
+    cuda_driver: bool,
+}
+
+#[cfg(lmbatch_trt_shim)]
+fn this_machine() -> Machine {
+    let built_for = tensorrt::shim::header_version();
+    Machine {
+        major: built_for.major,
+        nvinfer_installed: tensorrt::library::NvInfer::open(built_for).is_ok(),
+        cuda_driver: tensorrt::cuda::driver_present(),
+    }
+}
+
+/// Without the shim the test returns before asking (see `tensorrt::BUILT`).
+#[cfg(not(lmbatch_trt_shim))]
+fn this_machine() -> Machine {
+    unreachable!("only asked where the shim is built")
+}
+
 #[test]
 fn tensorrt_without_a_gpu_is_unavailable_with_the_reason_never_a_crash() {
     let required = std::env::var("LMBATCH_REQUIRE_TENSORRT_SHIM").as_deref() == Ok("1");
@@ -72,8 +98,17 @@ fn tensorrt_without_a_gpu_is_unavailable_with_the_reason_never_a_crash() {
     // SAFETY (env): this is the only test in this binary; nothing else reads the environment.
     std::env::remove_var(NVINFER_ENV);
 
+    let machine = this_machine();
+
     // 1. No libnvinfer on the loader path.
-    refused_then_fallback("no libnvinfer", "libnvinfer.so.11");
+    if machine.nvinfer_installed {
+        println!(
+            "SKIPPED no libnvinfer: libnvinfer.so.{} is installed here",
+            machine.major
+        );
+    } else {
+        refused_then_fallback("no libnvinfer", &format!("libnvinfer.so.{}", machine.major));
+    }
 
     let lean = std::env::var_os("LMBATCH_TRT_LEAN_LIB");
     let lean10 = std::env::var_os("LMBATCH_TRT_LEAN10_LIB");
@@ -92,7 +127,9 @@ fn tensorrt_without_a_gpu_is_unavailable_with_the_reason_never_a_crash() {
 
     // 3. The real lean runtime of our major: accepted, then the CUDA probe finds no driver (the
     //    case where cudarc would panic if asked to load libcuda): unavailable, no panic.
-    if let Some(path) = lean {
+    if machine.cuda_driver {
+        println!("SKIPPED libnvinfer_lean.so.11 without libcuda: a CUDA driver is present here");
+    } else if let Some(path) = lean {
         std::env::set_var(NVINFER_ENV, &path);
         refused_then_fallback("libnvinfer_lean.so.11 without libcuda", "no CUDA driver");
     } else {
@@ -107,4 +144,42 @@ fn tensorrt_without_a_gpu_is_unavailable_with_the_reason_never_a_crash() {
     refused_then_fallback("not a library", "file too short");
     std::fs::remove_file(&not_a_library).unwrap();
     std::env::remove_var(NVINFER_ENV);
+}
+
+/// scripts/gpu-check.sh finds TensorRT's headers by build.rs's rule: a folder counts only with
+/// BOTH NvInfer.h and NvOnnxParser.h (build.rs refuses one without the parser's header).
+#[test]
+fn the_header_search_of_the_scripts_follows_build_rs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let base = std::env::temp_dir().join(format!("lmbatch-trt-headers-{}", std::process::id()));
+    let runtime_only = base.join("runtime-only");
+    let both = base.join("both");
+    for (dir, files) in [
+        (&runtime_only, &["NvInfer.h"][..]),
+        (&both, &["NvInfer.h", "NvOnnxParser.h"][..]),
+    ] {
+        std::fs::create_dir_all(dir).unwrap();
+        for file in files {
+            std::fs::write(dir.join(file), b"").unwrap();
+        }
+    }
+    let find = |dirs: &[&std::path::Path]| {
+        std::process::Command::new(root.join("scripts/tensorrt-find-headers.sh"))
+            .args(dirs)
+            .output()
+            .expect("bash runs")
+    };
+    let found = find(&[&runtime_only, &both]);
+    assert!(found.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout).trim(),
+        both.to_string_lossy()
+    );
+    let none = find(&[&runtime_only]);
+    assert!(
+        !none.status.success(),
+        "a folder without NvOnnxParser.h was taken"
+    );
+    assert!(none.stdout.is_empty());
+    std::fs::remove_dir_all(&base).unwrap();
 }

@@ -13,8 +13,12 @@
 // Builds with mono's mcs (C# 7) and with any .NET SDK (netstandard2.0); no unsafe code.
 
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
 using Lmbatch.Native;
 
 namespace Lmbatch.Native
@@ -23,6 +27,10 @@ namespace Lmbatch.Native
     /// <summary>lm_log_fn: void (*)(int32_t level, const char *message, void *user).</summary>
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     public delegate void lm_log_fn(int level, IntPtr message, IntPtr user);
+
+    /// <summary>lm_ready_fn: void (*)(uint64_t event_id, lm_status status, void *user). Since ABI 1.3.</summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void lm_ready_fn(ulong eventId, int status, IntPtr user);
 
     /// <summary>lm_config. Fill it with lm_config_init, then change what you need.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -86,6 +94,42 @@ namespace Lmbatch.Native
         public float face_score;
         public ulong queue_us;
         public ulong infer_us;
+        public float roll;              // since ABI 1.3
+        public lm_box track_box;        // since ABI 1.3
+        public float track_roll;        // since ABI 1.3
+    }
+
+    /// <summary>lm_frame (ABI 1.3): a view of a frame in any format, each plane with its own
+    /// pointer and stride; read only during lm_enqueue_frame.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_frame
+    {
+        public UIntPtr struct_size;
+        public int format;              // lm_pixel_format: packed 0..4 or planar 16..20
+        public uint width;
+        public uint height;
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 4)]
+        public IntPtr[] planes;         // const void *[4]; unused planes NULL
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 4)]
+        public UIntPtr[] strides;       // size_t[4]
+        public int color_matrix;
+        public int color_range;
+        public int chroma_location;
+        public int memory;              // LM_MEMORY_HOST
+    }
+
+    /// <summary>lm_face (ABI 1.3): a detector box and, optionally, the eyes or the roll.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_face
+    {
+        public UIntPtr struct_size;
+        public lm_box box;
+        public uint flags;              // LM_FACE_EYES, LM_FACE_ROLL
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 2)]
+        public float[] right_eye;
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 2)]
+        public float[] left_eye;
+        public float roll;
     }
 
     /// <summary>lm_stats: a consistent snapshot of a handle's counters.</summary>
@@ -111,6 +155,9 @@ namespace Lmbatch.Native
         public ulong infer_us_p50;
         public ulong infer_us_p99;
         public uint degraded;
+        public ulong ready_callbacks;        // since ABI 1.3
+        public ulong ready_callback_us;      // since ABI 1.3
+        public ulong ready_callback_max_us;  // since ABI 1.3
         public ulong remote_retries;    // since ABI 1.3
         public ulong remote_failovers;  // since ABI 1.3
     }
@@ -145,11 +192,16 @@ namespace Lmbatch.Native
         /// critical finalizer, and lm_destroy logs.</summary>
         internal GCHandle LogRoot;
 
+        /// <summary>The same for the ready callback's delegate (PopAsync's completions).</summary>
+        internal GCHandle ReadyRoot;
+
         protected override bool ReleaseHandle()
         {
             NativeMethods.lm_destroy(handle);
             if (LogRoot.IsAllocated)
                 LogRoot.Free();
+            if (ReadyRoot.IsAllocated)
+                ReadyRoot.Free();
             return true;
         }
     }
@@ -162,6 +214,8 @@ namespace Lmbatch.Native
         /// <summary>The C ABI version this binding is written against (LM_API_VERSION_*).</summary>
         public const uint LM_API_VERSION_MAJOR = 1;
         public const uint LM_API_VERSION_MINOR = 3;
+        /// <summary>lm_frame.memory: host memory, the only kind accepted so far.</summary>
+        public const int LM_MEMORY_HOST = 0;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void lm_config_init(ref lm_config cfg);
@@ -174,10 +228,16 @@ namespace Lmbatch.Native
         public static extern int lm_enqueue(LmHandle h, ulong eventId, ref lm_image frame, ref lm_box face);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_enqueue_frame(LmHandle h, ulong eventId, ref lm_frame frame, ref lm_face face);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int lm_pop(LmHandle h, ulong eventId, ref lm_landmarks result);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int lm_pop_wait(LmHandle h, ulong eventId, uint timeoutMs, ref lm_landmarks result);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int lm_pop_next(LmHandle h, uint timeoutMs, out ulong eventId, ref lm_landmarks result);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int lm_cancel(LmHandle h, ulong eventId);
@@ -275,6 +335,54 @@ namespace Lmbatch
         Bgra8 = 2, // the alpha byte is never read
         Rgba8 = 3, // the alpha byte is never read
         Gray8 = 4, // replicated to R = G = B
+        // Decoder formats (ABI 1.3), for Frame only: Enqueue with an Image refuses them.
+        Nv12 = 16, // Y plane, then interleaved U,V at half resolution
+        Nv21 = 17, // as Nv12, V before U
+        I420 = 18, // Y, U, V planes, chroma at half resolution (YV12: swap U and V)
+        P010 = 19, // as Nv12, 16-bit little-endian samples, 10 high bits significant
+        P016 = 20, // as Nv12, 16-bit little-endian samples
+    }
+
+    /// <summary>The YUV matrix of a Frame: ITU-T H.273 codes (FFmpeg's AVColorSpace), so a
+    /// decoder's value casts across. Auto: BT.709 from 1280 wide or 577 high, else BT.601.</summary>
+    public enum ColorMatrix
+    {
+        Auto = 0,
+        Bt709 = 1,
+        /// <summary>As Auto.</summary>
+        Unspecified = 2,
+        Bt601 = 5,
+        /// <summary>As Bt601.</summary>
+        Smpte170M = 6,
+        Bt2020 = 9,
+    }
+
+    /// <summary>The range of a YUV Frame (FFmpeg's AVColorRange). Auto is limited.</summary>
+    public enum ColorRange
+    {
+        Auto = 0,
+        Limited = 1,
+        Full = 2,
+    }
+
+    /// <summary>Where a YUV Frame's chroma samples sit (FFmpeg's AVChromaLocation). Auto is
+    /// Left.</summary>
+    public enum ChromaLocation
+    {
+        Auto = 0,
+        Left = 1,
+        Center = 2,
+        TopLeft = 3,
+    }
+
+    /// <summary>Which optional fields of a Face are valid (lm_face.flags).</summary>
+    [Flags]
+    public enum FaceFlags : uint
+    {
+        /// <summary>RightEye and LeftEye are valid: the crop turns along their line.</summary>
+        Eyes = 1,
+        /// <summary>Roll is valid (Eyes wins when both are set).</summary>
+        Roll = 2,
     }
 
     /// <summary>lm_backend.</summary>
@@ -436,6 +544,144 @@ namespace Lmbatch
         }
     }
 
+    /// <summary>A point in frame pixels.</summary>
+    public struct Point2
+    {
+        public float X, Y;
+
+        public Point2(float x, float y)
+        {
+            X = x;
+            Y = y;
+        }
+    }
+
+    /// <summary>A face to crop: the detector box and, optionally, its tilt. Without flags the crop
+    /// is upright, exactly as Enqueue(Image, Box)'s.</summary>
+    public struct Face
+    {
+        public Box Box;
+        public FaceFlags Flags;
+        /// <summary>The SUBJECT's right eye (image left on an upright frontal face).</summary>
+        public Point2 RightEye;
+        public Point2 LeftEye;
+        /// <summary>Radians: the angle of the line right eye -> left eye, atan2(dy, dx), y down.</summary>
+        public float Roll;
+
+        public static Face Upright(Box box) { return new Face { Box = box }; }
+
+        public static Face WithEyes(Box box, Point2 rightEye, Point2 leftEye)
+        {
+            return new Face { Box = box, Flags = FaceFlags.Eyes, RightEye = rightEye, LeftEye = leftEye };
+        }
+
+        public static Face WithRoll(Box box, float roll)
+        {
+            return new Face { Box = box, Flags = FaceFlags.Roll, Roll = roll };
+        }
+
+        internal lm_face ToNative()
+        {
+            return new lm_face
+            {
+                struct_size = (UIntPtr)Marshal.SizeOf(typeof(lm_face)),
+                box = new lm_box { x1 = Box.X1, y1 = Box.Y1, x2 = Box.X2, y2 = Box.Y2 },
+                flags = (uint)Flags,
+                right_eye = new[] { RightEye.X, RightEye.Y },
+                left_eye = new[] { LeftEye.X, LeftEye.Y },
+                roll = Roll,
+            };
+        }
+    }
+
+    /// <summary>A frame in managed memory in any format EnqueueFrame reads: packed (Planes[0]
+    /// only) or a decoder's Nv12, Nv21, I420, P010, P016, each plane with its own stride (bytes
+    /// per row) starting at its array's first byte. Planes the format does not use stay null.</summary>
+    public sealed class Frame
+    {
+        public PixelFormat Format;
+        public int Width;
+        public int Height;
+        public readonly byte[][] Planes = new byte[4][];
+        public readonly long[] Strides = new long[4];
+        public ColorMatrix ColorMatrix;
+        public ColorRange ColorRange;
+        public ChromaLocation ChromaLocation;
+
+        public static Frame Packed(Image image)
+        {
+            var f = new Frame { Format = image.Format, Width = image.Width, Height = image.Height };
+            f.Planes[0] = image.Data;
+            f.Strides[0] = image.Stride;
+            return f;
+        }
+
+        public static Frame Nv12(byte[] y, int yStride, byte[] uv, int uvStride, int width, int height)
+        {
+            var f = new Frame { Format = PixelFormat.Nv12, Width = width, Height = height };
+            f.Planes[0] = y;
+            f.Planes[1] = uv;
+            f.Strides[0] = yStride;
+            f.Strides[1] = uvStride;
+            return f;
+        }
+
+        public static Frame I420(byte[] y, int yStride, byte[] u, int uStride, byte[] v, int vStride, int width, int height)
+        {
+            var f = new Frame { Format = PixelFormat.I420, Width = width, Height = height };
+            f.Planes[0] = y;
+            f.Planes[1] = u;
+            f.Planes[2] = v;
+            f.Strides[0] = yStride;
+            f.Strides[1] = uStride;
+            f.Strides[2] = vStride;
+            return f;
+        }
+
+        /// <summary>Rows and bytes per row of each plane the format reads; null for a format
+        /// the binding does not know (the library refuses it without reading).</summary>
+        internal static long[][] PlaneShapes(PixelFormat format, long w, long h)
+        {
+            long cw = (w + 1) / 2, ch = (h + 1) / 2;
+            switch (format)
+            {
+                case PixelFormat.Bgr8:
+                case PixelFormat.Rgb8:
+                case PixelFormat.Bgra8:
+                case PixelFormat.Rgba8:
+                case PixelFormat.Gray8:
+                    return new[] { new[] { h, w * Image.BytesPerPixel(format) } };
+                case PixelFormat.Nv12:
+                case PixelFormat.Nv21:
+                    return new[] { new[] { h, w }, new[] { ch, 2 * cw } };
+                case PixelFormat.P010:
+                case PixelFormat.P016:
+                    return new[] { new[] { h, 2 * w }, new[] { ch, 4 * cw } };
+                case PixelFormat.I420:
+                    return new[] { new[] { h, w }, new[] { ch, cw }, new[] { ch, cw } };
+                default:
+                    return null;
+            }
+        }
+    }
+
+    /// <summary>A frame in native memory (a decoder's or camera SDK's buffers): the caller
+    /// guarantees that every plane the format reads covers its rows for the duration of the
+    /// call.</summary>
+    public struct NativeFrame
+    {
+        public PixelFormat Format;
+        public int Width;
+        public int Height;
+        /// <summary>Up to 4 plane pointers (null or shorter: the rest are NULL).</summary>
+        public IntPtr[] Planes;
+        /// <summary>Up to 4 strides in bytes.</summary>
+        public long[] Strides;
+        public ColorMatrix ColorMatrix;
+        public ColorRange ColorRange;
+        public ChromaLocation ChromaLocation;
+    }
+
     /// <summary>One landmark in frame pixels (Z has the scale of X).</summary>
     public struct Point3
     {
@@ -462,6 +708,17 @@ namespace Lmbatch
         public TimeSpan QueueTime { get; internal set; }
         /// <summary>The batch's inference time.</summary>
         public TimeSpan InferTime { get; internal set; }
+        /// <summary>The angle the face was cropped with, radians (0 for an upright crop).</summary>
+        public float Roll { get; internal set; }
+        /// <summary>Where to look for this face in the next frame: a square box from these
+        /// points (see NextFace).</summary>
+        public Box TrackBox { get; internal set; }
+        /// <summary>The roll of these points' eye line, radians, for the next frame.</summary>
+        public float TrackRoll { get; internal set; }
+
+        /// <summary>The next frame's Face when following this one between detector runs:
+        /// TrackBox turned by TrackRoll.</summary>
+        public Face NextFace() { return Face.WithRoll(TrackBox, TrackRoll); }
     }
 
     /// <summary>A consistent snapshot of a pipeline's counters:
@@ -488,6 +745,11 @@ namespace Lmbatch
         public TimeSpan InferP50 { get; internal set; }
         public TimeSpan InferP99 { get; internal set; }
         public bool Degraded { get; internal set; }
+        /// <summary>Calls of the library's ready callback (PopAsync's completions), the time
+        /// spent in them, and the longest one. Since ABI 1.3.</summary>
+        public ulong ReadyCallbacks { get; internal set; }
+        public TimeSpan ReadyCallbackTime { get; internal set; }
+        public TimeSpan ReadyCallbackMax { get; internal set; }
 
         public bool Reconciles
         {
@@ -528,6 +790,7 @@ namespace Lmbatch
     {
         private readonly LmHandle _handle;
         private readonly int _numPoints;
+        private readonly Completions _completions;
 
         private static readonly int LandmarksSize = Marshal.SizeOf(typeof(lm_landmarks));
 
@@ -572,6 +835,11 @@ namespace Lmbatch
             LogThunk log = config.Log == null ? null : new LogThunk(config.Log);
             // The library may log from lm_create until lm_destroy returns: root the delegate.
             GCHandle logRoot = log == null ? default(GCHandle) : GCHandle.Alloc(log.Callback);
+            // PopAsync's completions come from lm_config.ready_fn, on the library's worker thread.
+            _completions = new Completions();
+            var ready = new ReadyThunk(_completions);
+            GCHandle readyRoot = GCHandle.Alloc(ready.Callback);
+            cfg.ready_fn = Marshal.GetFunctionPointerForDelegate(ready.Callback);
             IntPtr model = IntPtr.Zero, cache = IntPtr.Zero;
             LmHandle handle = null;
             try
@@ -592,6 +860,8 @@ namespace Lmbatch
                 }
                 handle.LogRoot = logRoot; // freed by ReleaseHandle, after lm_destroy
                 logRoot = default(GCHandle);
+                handle.ReadyRoot = readyRoot;
+                readyRoot = default(GCHandle);
             }
             finally
             {
@@ -601,11 +871,15 @@ namespace Lmbatch
                     Marshal.FreeHGlobal(cache);
                 if (logRoot.IsAllocated)
                     logRoot.Free(); // lm_create failed: no library thread is left to log
+                if (readyRoot.IsAllocated)
+                    readyRoot.Free();
             }
             _handle = handle;
+            _completions.Handle = handle;
             try
             {
                 _numPoints = GetModelInfo().NumPoints;
+                _completions.NumPoints = _numPoints;
             }
             catch
             {
@@ -627,10 +901,15 @@ namespace Lmbatch
 
         /// <summary>Stops intake, lets queued work finish for up to Config.DrainTimeout (the rest
         /// is cancelled), joins the worker and frees the handle; results not popped are lost.
-        /// Idempotent.</summary>
+        /// Tasks of PopAsync still pending fail with ObjectDisposedException (after the handle
+        /// is gone, so no completion races them). Idempotent.</summary>
         public void Dispose()
         {
+            List<TaskCompletionSource<Landmarks>> orphans = _completions.Close();
             _handle.Dispose();
+            foreach (var tcs in orphans)
+                tcs.TrySetException(new ObjectDisposedException("Lmbatch.Pipeline",
+                    "the pipeline was disposed before this face's result was taken"));
         }
 
         public bool IsDisposed { get { return _handle.IsClosed; } }
@@ -716,6 +995,94 @@ namespace Lmbatch
             return (Status)NativeMethods.lm_enqueue(h, id, ref img, ref b);
         }
 
+        /// <summary>Queues one face of a frame in any format (packed, Nv12, Nv21, I420, P010,
+        /// P016), cropped upright or turned by the face's eyes or roll, without blocking. Statuses
+        /// as Enqueue; Status.InvalidArgument also for a plane the format needs that is null,
+        /// overlapping planes, an unknown format or colorimetry code, non-finite eyes or roll, and
+        /// (refused by the binding itself) a plane array shorter than its rows.</summary>
+        public Status EnqueueFrame(ulong id, Frame frame, Face face)
+        {
+            if (frame == null)
+                throw new ArgumentNullException("frame");
+            LmHandle h = Handle;
+            if (frame.Width < 0 || frame.Height < 0 || frame.Strides.Any(s => s < 0))
+                return Status.InvalidArgument;
+            long[][] shapes = frame.Width == 0 || frame.Height == 0 ? null
+                : Frame.PlaneShapes(frame.Format, frame.Width, frame.Height);
+            for (int i = 0; shapes != null && i < shapes.Length; i++)
+            {
+                byte[] plane = frame.Planes[i];
+                if (plane != null && plane.Length > 0
+                    && (decimal)frame.Strides[i] * (shapes[i][0] - 1) + shapes[i][1] > plane.LongLength)
+                    return Status.InvalidArgument; // the library would read past the array
+            }
+            var pins = new GCHandle[4];
+            try
+            {
+                var native = new NativeFrame
+                {
+                    Format = frame.Format,
+                    Width = frame.Width,
+                    Height = frame.Height,
+                    Planes = new IntPtr[4],
+                    Strides = frame.Strides,
+                    ColorMatrix = frame.ColorMatrix,
+                    ColorRange = frame.ColorRange,
+                    ChromaLocation = frame.ChromaLocation,
+                };
+                for (int i = 0; i < 4; i++)
+                {
+                    if (frame.Planes[i] != null && frame.Planes[i].Length > 0)
+                    {
+                        pins[i] = GCHandle.Alloc(frame.Planes[i], GCHandleType.Pinned);
+                        native.Planes[i] = pins[i].AddrOfPinnedObject();
+                    }
+                }
+                return EnqueueNative(h, id, native, face);
+            }
+            finally
+            {
+                foreach (GCHandle pin in pins)
+                    if (pin.IsAllocated)
+                        pin.Free();
+            }
+        }
+
+        /// <summary>EnqueueFrame of a frame in native memory (see NativeFrame).</summary>
+        public Status EnqueueFrame(ulong id, NativeFrame frame, Face face)
+        {
+            LmHandle h = Handle;
+            if (frame.Width < 0 || frame.Height < 0 || (frame.Strides != null && frame.Strides.Any(s => s < 0)))
+                return Status.InvalidArgument;
+            return EnqueueNative(h, id, frame, face);
+        }
+
+        private static Status EnqueueNative(LmHandle h, ulong id, NativeFrame frame, Face face)
+        {
+            var f = new lm_frame
+            {
+                struct_size = (UIntPtr)Marshal.SizeOf(typeof(lm_frame)),
+                format = (int)frame.Format,
+                width = (uint)frame.Width,
+                height = (uint)frame.Height,
+                planes = new IntPtr[4],
+                strides = new UIntPtr[4],
+                color_matrix = (int)frame.ColorMatrix,
+                color_range = (int)frame.ColorRange,
+                chroma_location = (int)frame.ChromaLocation,
+                memory = NativeMethods.LM_MEMORY_HOST,
+            };
+            for (int i = 0; i < 4; i++)
+            {
+                if (frame.Planes != null && i < frame.Planes.Length)
+                    f.planes[i] = frame.Planes[i];
+                if (frame.Strides != null && i < frame.Strides.Length)
+                    f.strides[i] = (UIntPtr)(ulong)frame.Strides[i];
+            }
+            lm_face c = face.ToNative();
+            return (Status)NativeMethods.lm_enqueue_frame(h, id, ref f, ref c);
+        }
+
         /// <summary>Takes the final state of `id` without waiting. Status.Ok (result set; the id
         /// is then forgotten), Status.Pending, Status.NotFound (unknown or already delivered),
         /// Status.Expired (evicted before it was popped), Status.InferenceFailed (final).</summary>
@@ -779,18 +1146,245 @@ namespace Lmbatch
                     result = null;
                     return st;
                 }
-                int got = (int)Math.Min(lm.num_points, (uint)n);
-                var points = new Point3[got];
-                for (int i = 0; i < got; i++)
-                    points[i] = new Point3(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
-                result = new Landmarks
-                {
-                    Points = points,
-                    FaceScore = lm.face_score,
-                    QueueTime = Microseconds(lm.queue_us),
-                    InferTime = Microseconds(lm.infer_us),
-                };
+                result = ToLandmarks(buf, n, lm);
                 return Status.Ok;
+            }
+        }
+
+        /// <summary>
+        /// The landmarks of `id`, as a task completed from the library's ready callback: no thread
+        /// waits per id, so thousands of faces may be awaited at once. The task completes with the
+        /// landmarks; faults with LmbatchException for InferenceFailed, Expired (evicted before it
+        /// was taken) or NotFound (unknown, or taken by a Pop/PopNext meanwhile); is cancelled
+        /// when `cancellationToken` fires, which also cancels the face in the library; and faults
+        /// with ObjectDisposedException when the pipeline is disposed first. Continuations never
+        /// run on the library's thread. One PopAsync per live id at a time
+        /// (InvalidOperationException otherwise).
+        /// </summary>
+        public Task<Landmarks> PopAsync(ulong id, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            LmHandle h = Handle;
+            var tcs = new TaskCompletionSource<Landmarks>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                tcs.TrySetCanceled(cancellationToken);
+                return tcs.Task;
+            }
+            _completions.Register(id, tcs);
+            // It may have finished (and been announced) before it was registered: try now.
+            _completions.TryComplete(id);
+            if (cancellationToken.CanBeCanceled)
+            {
+                CancellationTokenRegistration reg = cancellationToken.Register(() =>
+                {
+                    if (_completions.Unregister(id, tcs))
+                    {
+                        if (!h.IsClosed)
+                        {
+                            try { NativeMethods.lm_cancel(h, id); }
+                            catch (ObjectDisposedException) { }
+                        }
+                        tcs.TrySetCanceled(cancellationToken);
+                    }
+                });
+                tcs.Task.ContinueWith(t => reg.Dispose(), CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            return tcs.Task;
+        }
+
+        /// <summary>Takes the earliest-finished final state of any id, waiting up to `timeoutMs`
+        /// (0: do not wait): Status.Ok with `id` and `result`; Status.InferenceFailed or
+        /// Status.Expired with `id`; Status.Timeout when nothing finished. Each final state is
+        /// delivered once, here or to a Pop of its id. A consumer thread loops with a finite
+        /// timeout and is joined before Dispose.</summary>
+        public Status PopNext(uint timeoutMs, out ulong id, out Landmarks result)
+        {
+            LmHandle h = Handle;
+            int n = _numPoints;
+            for (int attempt = 0; ; attempt++)
+            {
+                var buf = new float[3 * n + 3];
+                GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
+                var lm = new lm_landmarks
+                {
+                    struct_size = (UIntPtr)LandmarksSize,
+                    points = pin.AddrOfPinnedObject(),
+                    capacity = (uint)n,
+                };
+                Status st;
+                try
+                {
+                    st = (Status)NativeMethods.lm_pop_next(h, timeoutMs, out id, ref lm);
+                }
+                finally
+                {
+                    pin.Free();
+                }
+                if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
+                {
+                    n = (int)lm.num_points; // nothing was consumed: take it again with room for all
+                    continue;
+                }
+                result = st == Status.Ok ? ToLandmarks(buf, n, lm) : null;
+                return st;
+            }
+        }
+
+        private static Landmarks ToLandmarks(float[] buf, int capacity, lm_landmarks lm)
+        {
+            int got = (int)Math.Min(lm.num_points, (uint)capacity);
+            var points = new Point3[got];
+            for (int i = 0; i < got; i++)
+                points[i] = new Point3(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
+            return new Landmarks
+            {
+                Points = points,
+                FaceScore = lm.face_score,
+                QueueTime = Microseconds(lm.queue_us),
+                InferTime = Microseconds(lm.infer_us),
+                Roll = lm.roll,
+                TrackBox = new Box(lm.track_box.x1, lm.track_box.y1, lm.track_box.x2, lm.track_box.y2),
+                TrackRoll = lm.track_roll,
+            };
+        }
+
+        /// <summary>PopAsync's pending tasks by id. Not the Pipeline itself: the ready delegate
+        /// reaches it through a weak reference, so an undisposed Pipeline can still be finalized.
+        /// </summary>
+        private sealed class Completions
+        {
+            private readonly Dictionary<ulong, TaskCompletionSource<Landmarks>> _pending =
+                new Dictionary<ulong, TaskCompletionSource<Landmarks>>();
+            private bool _closed;
+            internal LmHandle Handle;
+            internal int NumPoints;
+
+            internal void Register(ulong id, TaskCompletionSource<Landmarks> tcs)
+            {
+                lock (_pending)
+                {
+                    if (_closed)
+                        throw new ObjectDisposedException("Lmbatch.Pipeline");
+                    if (_pending.ContainsKey(id))
+                        throw new InvalidOperationException("a PopAsync of id " + id + " is already pending");
+                    _pending.Add(id, tcs);
+                }
+            }
+
+            internal bool Unregister(ulong id, TaskCompletionSource<Landmarks> tcs)
+            {
+                lock (_pending)
+                {
+                    TaskCompletionSource<Landmarks> mine;
+                    if (!_pending.TryGetValue(id, out mine) || mine != tcs)
+                        return false;
+                    _pending.Remove(id);
+                    return true;
+                }
+            }
+
+            /// <summary>Pops `id` for its pending task, if it has one and a final state is there.
+            /// Serialized, so the callback and PopAsync's own try never both pop the same id (the
+            /// loser would see NotFound).</summary>
+            internal void TryComplete(ulong id)
+            {
+                TaskCompletionSource<Landmarks> tcs;
+                Status st;
+                Landmarks result = null;
+                lock (_pending)
+                {
+                    if (_closed || !_pending.TryGetValue(id, out tcs))
+                        return;
+                    st = PopNow(id, out result);
+                    if (st == Status.Pending)
+                        return;
+                    _pending.Remove(id);
+                }
+                if (st == Status.Ok)
+                    tcs.TrySetResult(result);
+                else
+                    tcs.TrySetException(new LmbatchException(st, "pop_async", null));
+            }
+
+            private Status PopNow(ulong id, out Landmarks result)
+            {
+                result = null;
+                LmHandle h = Handle;
+                if (h == null || h.IsClosed)
+                    return Status.Pending;
+                int n = NumPoints;
+                for (int attempt = 0; ; attempt++)
+                {
+                    var buf = new float[3 * n + 3];
+                    GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
+                    var lm = new lm_landmarks
+                    {
+                        struct_size = (UIntPtr)LandmarksSize,
+                        points = pin.AddrOfPinnedObject(),
+                        capacity = (uint)n,
+                    };
+                    Status st;
+                    try
+                    {
+                        st = (Status)NativeMethods.lm_pop(h, id, ref lm);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        return Status.Pending;
+                    }
+                    finally
+                    {
+                        pin.Free();
+                    }
+                    if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
+                    {
+                        n = (int)lm.num_points;
+                        continue;
+                    }
+                    if (st == Status.Ok)
+                        result = ToLandmarks(buf, n, lm);
+                    return st;
+                }
+            }
+
+            /// <summary>Stops completions; returns the tasks still pending.</summary>
+            internal List<TaskCompletionSource<Landmarks>> Close()
+            {
+                lock (_pending)
+                {
+                    _closed = true;
+                    var orphans = new List<TaskCompletionSource<Landmarks>>(_pending.Values);
+                    _pending.Clear();
+                    return orphans;
+                }
+            }
+        }
+
+        /// <summary>The ready callback: runs on the library's worker thread, must not throw.</summary>
+        private sealed class ReadyThunk
+        {
+            private readonly WeakReference _completions;
+            internal readonly lm_ready_fn Callback;
+
+            internal ReadyThunk(Completions completions)
+            {
+                _completions = new WeakReference(completions);
+                Callback = Invoke;
+            }
+
+            private void Invoke(ulong id, int status, IntPtr user)
+            {
+                try
+                {
+                    var c = _completions.Target as Completions;
+                    if (c != null)
+                        c.TryComplete(id);
+                }
+                catch
+                {
+                    // Nothing may unwind into the library's thread.
+                }
             }
         }
 
@@ -837,6 +1431,9 @@ namespace Lmbatch
                 InferP50 = Microseconds(s.infer_us_p50),
                 InferP99 = Microseconds(s.infer_us_p99),
                 Degraded = s.degraded != 0,
+                ReadyCallbacks = s.ready_callbacks,
+                ReadyCallbackTime = Microseconds(s.ready_callback_us),
+                ReadyCallbackMax = Microseconds(s.ready_callback_max_us),
             };
         }
 

@@ -37,7 +37,7 @@ echo "== mcs $(mcs --version | awk '{print $NF}')"
 mcs -nologo -warn:4 -warnaserror -optimize+ -debug -target:library \
 	-out:"$out/Lmbatch.dll" "$here/Lmbatch.cs"
 mcs -nologo -warn:4 -warnaserror -debug -target:exe -r:"$out/Lmbatch.dll" \
-	-out:"$out/Lmbatch.Tests.exe" "$here/tests/Tests.cs"
+	-out:"$out/Lmbatch.Tests.exe" "$here"/tests/*.cs
 
 echo "== mono Lmbatch.Tests.exe, library $libdir/liblmbatch.so"
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \

@@ -61,6 +61,9 @@ int main(void) {
     OFF(lm_landmarks, face_score);
     OFF(lm_landmarks, queue_us);
     OFF(lm_landmarks, infer_us);
+    OFF(lm_landmarks, roll);
+    OFF(lm_landmarks, track_box);
+    OFF(lm_landmarks, track_roll);
 
     SIZE(lm_stats);
     OFF(lm_stats, struct_size);
@@ -81,6 +84,9 @@ int main(void) {
     OFF(lm_stats, infer_us_p50);
     OFF(lm_stats, infer_us_p99);
     OFF(lm_stats, degraded);
+    OFF(lm_stats, ready_callbacks);
+    OFF(lm_stats, ready_callback_us);
+    OFF(lm_stats, ready_callback_max_us);
     OFF(lm_stats, remote_retries);
     OFF(lm_stats, remote_failovers);
 
@@ -92,6 +98,26 @@ int main(void) {
     OFF(lm_model_info, input_height);
     OFF(lm_model_info, max_batch);
     OFF(lm_model_info, fallback_reason);
+
+    SIZE(lm_frame);
+    OFF(lm_frame, struct_size);
+    OFF(lm_frame, format);
+    OFF(lm_frame, width);
+    OFF(lm_frame, height);
+    OFF(lm_frame, planes);
+    OFF(lm_frame, strides);
+    OFF(lm_frame, color_matrix);
+    OFF(lm_frame, color_range);
+    OFF(lm_frame, chroma_location);
+    OFF(lm_frame, memory);
+
+    SIZE(lm_face);
+    OFF(lm_face, struct_size);
+    OFF(lm_face, box);
+    OFF(lm_face, flags);
+    OFF(lm_face, right_eye);
+    OFF(lm_face, left_eye);
+    OFF(lm_face, roll);
 
     CONST(LM_API_VERSION_MAJOR);
     CONST(LM_API_VERSION_MINOR);
@@ -119,6 +145,28 @@ int main(void) {
     CONST(LM_PIXEL_FORMAT_BGRA8);
     CONST(LM_PIXEL_FORMAT_RGBA8);
     CONST(LM_PIXEL_FORMAT_GRAY8);
+    CONST(LM_PIXEL_FORMAT_NV12);
+    CONST(LM_PIXEL_FORMAT_NV21);
+    CONST(LM_PIXEL_FORMAT_I420);
+    CONST(LM_PIXEL_FORMAT_P010);
+    CONST(LM_PIXEL_FORMAT_P016);
+
+    CONST(LM_COLOR_MATRIX_AUTO);
+    CONST(LM_COLOR_MATRIX_BT709);
+    CONST(LM_COLOR_MATRIX_UNSPECIFIED);
+    CONST(LM_COLOR_MATRIX_SMPTE170M);
+    CONST(LM_COLOR_MATRIX_BT601);
+    CONST(LM_COLOR_MATRIX_BT2020);
+    CONST(LM_COLOR_RANGE_AUTO);
+    CONST(LM_COLOR_RANGE_LIMITED);
+    CONST(LM_COLOR_RANGE_FULL);
+    CONST(LM_CHROMA_LOCATION_AUTO);
+    CONST(LM_CHROMA_LOCATION_LEFT);
+    CONST(LM_CHROMA_LOCATION_CENTER);
+    CONST(LM_CHROMA_LOCATION_TOPLEFT);
+    CONST(LM_MEMORY_HOST);
+    CONST(LM_FACE_EYES);
+    CONST(LM_FACE_ROLL);
 
     CONST(LM_BACKEND_AUTO);
     CONST(LM_BACKEND_CPU);

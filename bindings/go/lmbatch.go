@@ -4,12 +4,23 @@
 // Flow: New, then Enqueue (never blocks) for each detected face under an id of your choosing,
 // then Pop or PopWait by that id (each result is handed out exactly once), and Close.
 //
+// With thousands of faces in flight, read every id's result from one channel instead:
+//
+//	for r := range p.Results(ctx) { // closed by Close or when ctx ends
+//		if r.Err == nil { use(r.ID, r.Landmarks) }
+//	}
+//
 //	p, err := lmbatch.New(lmbatch.Config{Backend: lmbatch.BackendCPU})
 //	if err != nil { ... }
 //	defer p.Close()
 //	err = p.Enqueue(42, lmbatch.Image{Data: rgb, Width: w, Height: h, Stride: 3 * w,
 //		Format: lmbatch.RGB8}, lmbatch.Box{X1: x1, Y1: y1, X2: x2, Y2: y2})
 //	lm, err := p.PopWait(42, time.Second) // lm.Points[1] is the nose tip, in frame pixels
+//
+// A decoder's frame (NV12, NV21, I420, P010, P016) and a tilted face go through EnqueueFrame;
+// lm.NextFace() follows the face into the next frame:
+//
+//	err = p.EnqueueFrame(43, lmbatch.NV12Frame(y, w, uv, w, w, h), lm.NextFace())
 //
 // # Building
 //
@@ -24,7 +35,9 @@
 //
 // Every method of a *Pipeline may be called from any number of goroutines at once, except
 // Close: Close must not race any other call on the same Pipeline (call it once the goroutines
-// that use the Pipeline are done). Close is idempotent. A finalizer closes a Pipeline that
+// that use the Pipeline are done). The goroutines that Results starts are the Pipeline's own:
+// Close stops them (they wait in the library with a short timeout), waits for them, closes
+// their channels, and only then destroys the handle. Close is idempotent. A finalizer closes a Pipeline that
 // becomes unreachable without Close, as a safety net only: call Close.
 //
 // # Errors
@@ -82,7 +95,20 @@ typedef struct {
 	float face_score;
 	uint64_t queue_us;
 	uint64_t infer_us;
+	float roll;
+	lm_box track_box;
+	float track_roll;
 } lmgo_pop_result;
+
+static void lmgo_copy_result(const lm_landmarks *out, lmgo_pop_result *res) {
+	res->num_points = out->num_points;
+	res->face_score = out->face_score;
+	res->queue_us = out->queue_us;
+	res->infer_us = out->infer_us;
+	res->roll = out->roll;
+	res->track_box = out->track_box;
+	res->track_roll = out->track_roll;
+}
 
 // wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
 static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_ms, float *points,
@@ -94,22 +120,34 @@ static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_
 	out.points = points;
 	out.capacity = capacity;
 	st = wait ? lm_pop_wait(h, id, timeout_ms, &out) : lm_pop(h, id, &out);
-	res->num_points = out.num_points;
-	res->face_score = out.face_score;
-	res->queue_us = out.queue_us;
-	res->infer_us = out.infer_us;
+	lmgo_copy_result(&out, res);
+	return st;
+}
+
+static lm_status lmgo_pop_next(lm_handle *h, uint32_t timeout_ms, uint64_t *id, float *points,
+		uint32_t capacity, lmgo_pop_result *res) {
+	lm_landmarks out;
+	lm_status st;
+	memset(&out, 0, sizeof out);
+	out.struct_size = sizeof out;
+	out.points = points;
+	out.capacity = capacity;
+	st = lm_pop_next(h, timeout_ms, id, &out);
+	lmgo_copy_result(&out, res);
 	return st;
 }
 */
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/bits"
 	"runtime"
 	"runtime/cgo"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -245,6 +283,12 @@ type Landmarks struct {
 	QueueTime time.Duration
 	// InferTime: the batch's inference time.
 	InferTime time.Duration
+	// Roll is the angle the face was cropped with, radians (0 for an upright crop).
+	Roll float32
+	// TrackBox and TrackRoll say where to look for this face in the next frame: a square box
+	// from these points and the roll of their eye line (see NextFace).
+	TrackBox  Box
+	TrackRoll float32
 }
 
 // Stats is a consistent snapshot of a pipeline's counters (lm_stats):
@@ -267,6 +311,10 @@ type Stats struct {
 	QueueP50, QueueP99, InferP50, InferP99 time.Duration
 	// Degraded is true while the backend keeps failing (several batches in a row).
 	Degraded bool
+	// ReadyCallbacks: calls of the library's ready callback (ABI 1.3; the Go binding sets
+	// none, so 0 here), and the time spent in them.
+	ReadyCallbacks                      uint64
+	ReadyCallbackTime, ReadyCallbackMax time.Duration
 }
 
 // Reconciles reports whether the snapshot's counters add up, as the library promises.
@@ -289,6 +337,10 @@ type Pipeline struct {
 	h         *C.lm_handle
 	numPoints int
 	log       cgo.Handle // 0 without a log callback; deleted after lm_destroy
+	// The Results goroutines: told to stop by closing done, and waited for by Close. Both are
+	// separate allocations, so a goroutine holding them does not keep the Pipeline reachable.
+	done      chan struct{}
+	consumers *sync.WaitGroup
 }
 
 // Version is the library's version string, e.g. "0.1.0".
@@ -408,7 +460,7 @@ func New(cfg Config) (*Pipeline, error) {
 		}
 		return nil, &StatusError{Op: "create", Status: Status(st), Message: goString(errBuf[:])}
 	}
-	p := &Pipeline{h: h, log: logHandle}
+	p := &Pipeline{h: h, log: logHandle, done: make(chan struct{}), consumers: new(sync.WaitGroup)}
 	info, err := p.ModelInfo()
 	if err != nil {
 		p.Close()
@@ -426,6 +478,11 @@ func New(cfg Config) (*Pipeline, error) {
 func (p *Pipeline) Close() {
 	if p == nil || p.h == nil {
 		return
+	}
+	// The Results goroutines first: lm_destroy must not race their lm_pop_next.
+	if p.done != nil {
+		close(p.done)
+		p.consumers.Wait()
 	}
 	h := p.h
 	p.h = nil
@@ -533,19 +590,136 @@ func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (L
 		if Status(st) != StatusOK {
 			return Landmarks{}, fail(op, st)
 		}
-		if got > n {
-			got = n
+		return landmarksOf(&res, buf, n), nil
+	}
+}
+
+// Result is one final state from Results: ID's Landmarks, or Err (ErrInferenceFailed;
+// ErrExpired: the result was evicted before anyone took it).
+type Result struct {
+	ID        uint64
+	Landmarks Landmarks
+	Err       error
+}
+
+// resultsPoll is how long a Results goroutine waits in the library at a time: the longest Close
+// or a cancelled ctx waits for it.
+const resultsPoll = 50 * time.Millisecond
+
+// Results streams the final state of every id, in completion order, on the returned channel: one
+// goroutine serves thousands of faces in flight, with no goroutine per id. The channel is closed
+// when ctx ends or Close is called. Each final state goes to exactly one receiver, whether it is
+// read here, by another Results channel, or by Pop/PopWait/PopNext of that id. The goroutine
+// takes a result only after the previous one was received, and a result it holds when ctx ends
+// or Close starts is dropped (as Close drops results nobody popped). After Close, the channel
+// is closed at once.
+func (p *Pipeline) Results(ctx context.Context) <-chan Result {
+	out := make(chan Result)
+	h, err := p.handle("results")
+	if err != nil || p.done == nil {
+		close(out)
+		return out
+	}
+	n, done, consumers := p.numPoints, p.done, p.consumers
+	consumers.Add(1)
+	// The goroutine holds the handle, not the Pipeline: a forgotten Pipeline can still be
+	// finalized, and Close waits for the goroutine before the handle is destroyed.
+	go func() {
+		defer consumers.Done()
+		defer close(out)
+		pollMS := C.uint32_t(resultsPoll / time.Millisecond)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			default:
+			}
+			id, lm, err := popNext(h, n, pollMS)
+			if se, ok := err.(*StatusError); ok && se.Status == StatusTimeout {
+				continue
+			}
+			select {
+			case out <- Result{ID: id, Landmarks: lm, Err: err}:
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+			if err != nil && !isFinal(err) {
+				return // not a final state of an id: the handle is unusable
+			}
 		}
-		lm := Landmarks{
-			Points:    make([]Point, got),
-			FaceScore: float32(res.face_score),
-			QueueTime: time.Duration(res.queue_us) * time.Microsecond,
-			InferTime: time.Duration(res.infer_us) * time.Microsecond,
+	}()
+	return out
+}
+
+// isFinal reports whether err is a final state of an id (a Result's normal errors).
+func isFinal(err error) bool {
+	se, ok := err.(*StatusError)
+	return ok && (se.Status == StatusInferenceFailed || se.Status == StatusExpired)
+}
+
+// PopNext takes the earliest-finished final state of any id, waiting up to timeout (millisecond
+// resolution, rounded up; <= 0 does not wait): its id and landmarks, or its id and
+// ErrInferenceFailed / ErrExpired; ErrTimeout when nothing finished in time. Each final state is
+// delivered once, here or to a Pop of its id.
+func (p *Pipeline) PopNext(timeout time.Duration) (uint64, Landmarks, error) {
+	h, err := p.handle("pop_next")
+	if err != nil {
+		return 0, Landmarks{}, err
+	}
+	ms := uint64(0)
+	if timeout > 0 {
+		ms = (uint64(timeout) + uint64(time.Millisecond) - 1) / uint64(time.Millisecond)
+	}
+	if ms > math.MaxUint32 {
+		ms = math.MaxUint32
+	}
+	id, lm, err := popNext(h, p.numPoints, C.uint32_t(ms))
+	runtime.KeepAlive(p)
+	return id, lm, err
+}
+
+// landmarksOf converts a pop's result: the points in buf (room for n) and the other fields.
+func landmarksOf(res *C.lmgo_pop_result, buf []float32, n int) Landmarks {
+	got := int(res.num_points)
+	if got > n {
+		got = n
+	}
+	lm := Landmarks{
+		Points:    make([]Point, got),
+		FaceScore: float32(res.face_score),
+		QueueTime: time.Duration(res.queue_us) * time.Microsecond,
+		InferTime: time.Duration(res.infer_us) * time.Microsecond,
+		Roll:      float32(res.roll),
+		TrackBox: Box{float32(res.track_box.x1), float32(res.track_box.y1),
+			float32(res.track_box.x2), float32(res.track_box.y2)},
+		TrackRoll: float32(res.track_roll),
+	}
+	for i := range lm.Points {
+		lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
+	}
+	return lm
+}
+
+// popNext is lm_pop_next on a handle that outlives the call (the caller sees to it).
+func popNext(h *C.lm_handle, n int, timeoutMS C.uint32_t) (uint64, Landmarks, error) {
+	for tries := 0; ; tries++ {
+		buf := make([]float32, 3*n+3) // never empty, so &buf[0] exists
+		var res C.lmgo_pop_result
+		var id C.uint64_t
+		st := C.lmgo_pop_next(h, timeoutMS, &id, (*C.float)(unsafe.Pointer(&buf[0])), C.uint32_t(n), &res)
+		got := int(res.num_points)
+		if Status(st) == StatusBufferTooSmall && got > n && tries == 0 {
+			n = got // nothing was consumed: take it again with room for every point
+			continue
 		}
-		for i := range lm.Points {
-			lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
+		if Status(st) != StatusOK {
+			return uint64(id), Landmarks{}, fail("pop_next", st)
 		}
-		return lm, nil
+		return uint64(id), landmarksOf(&res, buf, n), nil
 	}
 }
 
@@ -593,6 +767,9 @@ func (p *Pipeline) Stats() (Stats, error) {
 		InferP99:        us(s.infer_us_p99),
 		Degraded:        s.degraded != 0,
 	}
+	out.ReadyCallbacks = uint64(s.ready_callbacks)
+	out.ReadyCallbackTime = us(s.ready_callback_us)
+	out.ReadyCallbackMax = us(s.ready_callback_max_us)
 	for i := range out.BatchSizeHist {
 		out.BatchSizeHist[i] = uint64(s.batch_size_hist[i])
 	}

@@ -7,11 +7,11 @@
 #include <NvInfer.h>
 #include <NvOnnxParser.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 
 namespace {
@@ -40,8 +40,32 @@ template <typename F> int32_t guarded(char *err, size_t err_len, F &&body) {
     } catch (...) {
         set_error(err, err_len, "unknown C++ exception in the TensorRT shim");
     }
-    return 1;
+    return LMB_TRT_FAILED;
 }
+
+// What TensorRT logged on this thread: the count of errors and the text of the last one.
+thread_local int32_t t_errors = 0;
+thread_local char t_last_error[256] = "";
+
+// The errors TensorRT logs during one shim call, to name the reason when the call fails.
+class ErrorWatch {
+  public:
+    ErrorWatch() : before_(t_errors) {}
+    bool logged() const { return t_errors != before_; }
+
+    // Sets `what`, followed by TensorRT's last logged error when it logged one during the call.
+    int32_t fail(char *err, size_t err_len, const char *what, int32_t status = LMB_TRT_FAILED) const {
+        if (logged() && err != nullptr && err_len > 0) {
+            std::snprintf(err, err_len, "%s; TensorRT said: %s", what, t_last_error);
+        } else {
+            set_error(err, err_len, what);
+        }
+        return status;
+    }
+
+  private:
+    int32_t before_;
+};
 
 bool copy_dims(const nvinfer1::Dims &dims, int64_t *out) {
     if (dims.nbDims < 0 || dims.nbDims > LMB_TRT_MAX_DIMS) {
@@ -55,24 +79,53 @@ bool copy_dims(const nvinfer1::Dims &dims, int64_t *out) {
 
 } // namespace
 
-// Forwards TensorRT's messages to the Rust log sink and counts errors, so a creation call that
-// "succeeds" while logging an error is treated as the failure it is.
-struct lmb_trt_logger final : public nvinfer1::ILogger {
-    lmb_trt_log_fn sink;
-    void *user;
-    std::atomic<int32_t> errors{0};
+namespace {
 
-    lmb_trt_logger(lmb_trt_log_fn s, void *u) : sink(s), user(u) {}
-
+// Counts errors per thread (so a creation call that "succeeds" while logging an error is treated
+// as the failure it is) and passes messages on to the sink. kVERBOSE is dropped here, before any
+// work: an engine build emits thousands of such lines.
+class ProcessLogger final : public nvinfer1::ILogger {
+  public:
     void log(Severity severity, nvinfer1::AsciiChar const *msg) noexcept override {
-        if (severity == Severity::kERROR || severity == Severity::kINTERNAL_ERROR) {
-            errors.fetch_add(1, std::memory_order_relaxed);
+        if (severity == Severity::kVERBOSE) {
+            return;
         }
-        if (sink != nullptr) {
-            sink(user, static_cast<int32_t>(severity), msg != nullptr ? msg : "");
+        const char *text = msg != nullptr ? msg : "";
+        if (severity == Severity::kERROR || severity == Severity::kINTERNAL_ERROR) {
+            ++t_errors;
+            std::snprintf(t_last_error, sizeof t_last_error, "%s", text);
+        }
+        try {
+            std::lock_guard<std::mutex> hold(lock_);
+            if (sink_ != nullptr) {
+                sink_(user_, static_cast<int32_t>(severity), text);
+            }
+        } catch (...) {
+            // A lock that cannot be taken loses the message, never the process.
         }
     }
+
+    void set_sink(lmb_trt_log_fn sink, void *user) {
+        std::lock_guard<std::mutex> hold(lock_);
+        sink_ = sink;
+        user_ = user;
+    }
+
+  private:
+    std::mutex lock_;
+    lmb_trt_log_fn sink_ = nullptr;
+    void *user_ = nullptr;
 };
+
+// Made on first use and deliberately never freed (see lmb_trt.h).
+ProcessLogger &process_logger() {
+    static ProcessLogger *const logger = new ProcessLogger();
+    return *logger;
+}
+
+nvinfer1::ILogger *logger_arg() { return &process_logger(); }
+
+} // namespace
 
 struct lmb_trt_plan {
     std::unique_ptr<nvinfer1::IHostMemory> memory;
@@ -82,52 +135,43 @@ extern "C" {
 
 int32_t lmb_trt_header_version(void) { return NV_TENSORRT_VERSION; }
 
-lmb_trt_logger *lmb_trt_logger_new(lmb_trt_log_fn sink, void *user) {
-    return new (std::nothrow) lmb_trt_logger(sink, user);
-}
-
-void lmb_trt_logger_free(lmb_trt_logger *logger) { delete logger; }
-
-int32_t lmb_trt_logger_error_count(const lmb_trt_logger *logger) {
-    return logger != nullptr ? logger->errors.load(std::memory_order_relaxed) : 0;
-}
-
-void lmb_trt_logger_reset(lmb_trt_logger *logger) {
-    if (logger != nullptr) {
-        logger->errors.store(0, std::memory_order_relaxed);
+void lmb_trt_logger_set_sink(lmb_trt_log_fn sink, void *user) {
+    try {
+        process_logger().set_sink(sink, user);
+    } catch (...) {
+        // std::mutex::lock throws only when the lock is unusable; the sink stays as it was.
     }
 }
 
-int32_t lmb_trt_runtime_new(lmb_trt_create_fn create_runtime, lmb_trt_logger *logger,
-                            void **runtime_out, char *err, size_t err_len) {
+int32_t lmb_trt_logger_thread_errors(void) { return t_errors; }
+
+int32_t lmb_trt_runtime_new(lmb_trt_create_fn create_runtime, void **runtime_out, char *err,
+                            size_t err_len) {
     return guarded(err, err_len, [&]() -> int32_t {
-        if (create_runtime == nullptr || logger == nullptr || runtime_out == nullptr) {
+        if (create_runtime == nullptr || runtime_out == nullptr) {
             set_error(err, err_len, "lmb_trt_runtime_new: NULL argument");
-            return 1;
+            return LMB_TRT_FAILED;
         }
         *runtime_out = nullptr;
-        const int32_t errors_before = lmb_trt_logger_error_count(logger);
-        void *raw = create_runtime(static_cast<nvinfer1::ILogger *>(logger), NV_TENSORRT_VERSION);
+        const ErrorWatch watch;
+        void *raw = create_runtime(logger_arg(), NV_TENSORRT_VERSION);
         if (raw == nullptr) {
-            set_error(err, err_len, "createInferRuntime returned NULL");
-            return 1;
+            return watch.fail(err, err_len, "createInferRuntime returned NULL");
         }
         if (!looks_valid(raw)) {
             // Not an object: never call through it, never delete it.
             char what[160];
             std::snprintf(what, sizeof what,
                           "createInferRuntime returned an invalid pointer %p (no usable GPU?)", raw);
-            set_error(err, err_len, what);
-            return 1;
+            return watch.fail(err, err_len, what);
         }
         auto *runtime = static_cast<nvinfer1::IRuntime *>(raw);
-        if (lmb_trt_logger_error_count(logger) != errors_before) {
+        if (watch.logged()) {
             delete runtime;
-            set_error(err, err_len, "TensorRT logged an error while creating its runtime");
-            return 1;
+            return watch.fail(err, err_len, "TensorRT logged an error while creating its runtime");
         }
         *runtime_out = runtime;
-        return 0;
+        return LMB_TRT_OK;
     });
 }
 
@@ -138,19 +182,21 @@ int32_t lmb_trt_engine_deserialize(void *runtime, const void *plan, size_t plan_
     return guarded(err, err_len, [&]() -> int32_t {
         if (runtime == nullptr || plan == nullptr || engine_out == nullptr) {
             set_error(err, err_len, "lmb_trt_engine_deserialize: NULL argument");
-            return 1;
+            return LMB_TRT_FAILED;
         }
         *engine_out = nullptr;
+        const ErrorWatch watch;
         auto *rt = static_cast<nvinfer1::IRuntime *>(runtime);
         nvinfer1::ICudaEngine *engine = rt->deserializeCudaEngine(plan, plan_len);
         if (engine == nullptr || !looks_valid(engine)) {
-            set_error(err, err_len,
-                      "TensorRT could not deserialize the plan (built by another TensorRT version or "
-                      "for another GPU?)");
-            return 1;
+            // The caller knows whether the plan was given (then the plan is at fault) or just
+            // built here (then TensorRT or the GPU is).
+            return watch.fail(err, err_len,
+                              "TensorRT could not deserialize the plan (built by another TensorRT "
+                              "version or for another GPU, or out of GPU memory?)");
         }
         *engine_out = engine;
-        return 0;
+        return LMB_TRT_OK;
     });
 }
 
@@ -175,18 +221,18 @@ int32_t lmb_trt_engine_io(void *engine, int32_t index, lmb_trt_io *out, char *er
     return guarded(err, err_len, [&]() -> int32_t {
         if (engine == nullptr || out == nullptr) {
             set_error(err, err_len, "lmb_trt_engine_io: NULL argument");
-            return 1;
+            return LMB_TRT_FAILED;
         }
         auto *e = static_cast<nvinfer1::ICudaEngine *>(engine);
         if (index < 0 || index >= e->getNbIOTensors()) {
             set_error(err, err_len, "lmb_trt_engine_io: index out of range");
-            return 1;
+            return LMB_TRT_FAILED;
         }
         std::memset(out, 0, sizeof *out);
         const char *name = e->getIOTensorName(index);
         if (name == nullptr) {
             set_error(err, err_len, "the engine has an I/O tensor without a name");
-            return 1;
+            return LMB_TRT_BAD_MODEL;
         }
         out->name = name;
         out->is_input = e->getTensorIOMode(name) == nvinfer1::TensorIOMode::kINPUT ? 1 : 0;
@@ -195,7 +241,7 @@ int32_t lmb_trt_engine_io(void *engine, int32_t index, lmb_trt_io *out, char *er
         out->nb_dims = dims.nbDims;
         if (!copy_dims(dims, out->dims)) {
             set_error(err, err_len, "an I/O tensor has an unsupported rank");
-            return 1;
+            return LMB_TRT_BAD_MODEL;
         }
         if (out->is_input != 0 && e->getNbOptimizationProfiles() > 0) {
             using Sel = nvinfer1::OptProfileSelector;
@@ -203,10 +249,10 @@ int32_t lmb_trt_engine_io(void *engine, int32_t index, lmb_trt_io *out, char *er
                 !copy_dims(e->getProfileShape(name, 0, Sel::kOPT), out->opt) ||
                 !copy_dims(e->getProfileShape(name, 0, Sel::kMAX), out->max)) {
                 set_error(err, err_len, "an input's profile has an unsupported rank");
-                return 1;
+                return LMB_TRT_BAD_MODEL;
             }
         }
-        return 0;
+        return LMB_TRT_OK;
     });
 }
 
@@ -214,18 +260,18 @@ int32_t lmb_trt_context_new(void *engine, void **context_out, char *err, size_t 
     return guarded(err, err_len, [&]() -> int32_t {
         if (engine == nullptr || context_out == nullptr) {
             set_error(err, err_len, "lmb_trt_context_new: NULL argument");
-            return 1;
+            return LMB_TRT_FAILED;
         }
         *context_out = nullptr;
+        const ErrorWatch watch;
         nvinfer1::IExecutionContext *context =
             static_cast<nvinfer1::ICudaEngine *>(engine)->createExecutionContext();
         if (context == nullptr || !looks_valid(context)) {
-            set_error(err, err_len,
-                      "TensorRT could not create an execution context (out of GPU memory?)");
-            return 1;
+            return watch.fail(err, err_len,
+                              "TensorRT could not create an execution context (out of GPU memory?)");
         }
         *context_out = context;
-        return 0;
+        return LMB_TRT_OK;
     });
 }
 
@@ -239,18 +285,37 @@ int32_t lmb_trt_context_set_input_shape(void *context, const char *name, int32_t
         if (context == nullptr || name == nullptr || dims == nullptr || nb_dims < 0 ||
             nb_dims > LMB_TRT_MAX_DIMS) {
             set_error(err, err_len, "lmb_trt_context_set_input_shape: bad argument");
-            return 1;
+            return LMB_TRT_FAILED;
         }
+        const ErrorWatch watch;
         nvinfer1::Dims shape{};
         shape.nbDims = nb_dims;
         for (int32_t i = 0; i < nb_dims; ++i) {
             shape.d[i] = dims[i];
         }
         if (!static_cast<nvinfer1::IExecutionContext *>(context)->setInputShape(name, shape)) {
-            set_error(err, err_len, "TensorRT refused the input shape (outside the profile?)");
-            return 1;
+            return watch.fail(err, err_len,
+                              "TensorRT refused the input shape (outside the profile?)");
         }
-        return 0;
+        return LMB_TRT_OK;
+    });
+}
+
+int32_t lmb_trt_context_tensor_shape(void *context, const char *name, int32_t *nb_dims,
+                                     int64_t dims[LMB_TRT_MAX_DIMS], char *err, size_t err_len) {
+    return guarded(err, err_len, [&]() -> int32_t {
+        if (context == nullptr || name == nullptr || nb_dims == nullptr || dims == nullptr) {
+            set_error(err, err_len, "lmb_trt_context_tensor_shape: NULL argument");
+            return LMB_TRT_FAILED;
+        }
+        const nvinfer1::Dims shape =
+            static_cast<nvinfer1::IExecutionContext *>(context)->getTensorShape(name);
+        if (!copy_dims(shape, dims)) {
+            set_error(err, err_len, "TensorRT gave no shape for the tensor (unknown name?)");
+            return LMB_TRT_BAD_MODEL;
+        }
+        *nb_dims = shape.nbDims;
+        return LMB_TRT_OK;
     });
 }
 
@@ -259,14 +324,14 @@ int32_t lmb_trt_context_set_address(void *context, const char *name, uint64_t de
     return guarded(err, err_len, [&]() -> int32_t {
         if (context == nullptr || name == nullptr) {
             set_error(err, err_len, "lmb_trt_context_set_address: NULL argument");
-            return 1;
+            return LMB_TRT_FAILED;
         }
+        const ErrorWatch watch;
         void *address = reinterpret_cast<void *>(static_cast<uintptr_t>(device_address));
         if (!static_cast<nvinfer1::IExecutionContext *>(context)->setTensorAddress(name, address)) {
-            set_error(err, err_len, "TensorRT refused a tensor address");
-            return 1;
+            return watch.fail(err, err_len, "TensorRT refused a tensor address");
         }
-        return 0;
+        return LMB_TRT_OK;
     });
 }
 
@@ -274,14 +339,14 @@ int32_t lmb_trt_context_enqueue(void *context, void *stream, char *err, size_t e
     return guarded(err, err_len, [&]() -> int32_t {
         if (context == nullptr) {
             set_error(err, err_len, "lmb_trt_context_enqueue: NULL context");
-            return 1;
+            return LMB_TRT_FAILED;
         }
+        const ErrorWatch watch;
         auto *ctx = static_cast<nvinfer1::IExecutionContext *>(context);
         if (!ctx->enqueueV3(static_cast<cudaStream_t>(stream))) {
-            set_error(err, err_len, "TensorRT enqueueV3 failed (see the log for its reason)");
-            return 1;
+            return watch.fail(err, err_len, "TensorRT enqueueV3 failed");
         }
-        return 0;
+        return LMB_TRT_OK;
     });
 }
 
@@ -296,41 +361,40 @@ size_t lmb_trt_plan_size(const lmb_trt_plan *plan) {
 void lmb_trt_plan_free(lmb_trt_plan *plan) { delete plan; }
 
 int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
-                                lmb_trt_parser_create_fn create_parser, lmb_trt_logger *logger,
+                                lmb_trt_parser_create_fn create_parser,
                                 const lmb_trt_build_request *request, lmb_trt_plan **plan_out,
                                 int32_t *fp16_used, char *err, size_t err_len) {
     return guarded(err, err_len, [&]() -> int32_t {
-        if (create_builder == nullptr || create_parser == nullptr || logger == nullptr ||
-            request == nullptr || request->onnx == nullptr || request->input_name == nullptr ||
-            plan_out == nullptr || fp16_used == nullptr) {
+        if (create_builder == nullptr || create_parser == nullptr || request == nullptr ||
+            request->onnx == nullptr || request->input_name == nullptr || plan_out == nullptr ||
+            fp16_used == nullptr) {
             set_error(err, err_len, "lmb_trt_build_from_onnx: NULL argument");
-            return 1;
+            return LMB_TRT_FAILED;
         }
         *plan_out = nullptr;
         *fp16_used = 0;
         if (request->batch_min < 1 || request->batch_opt < request->batch_min ||
             request->batch_max < request->batch_opt) {
             set_error(err, err_len, "the batch profile must satisfy 1 <= min <= opt <= max");
-            return 1;
+            return LMB_TRT_FAILED;
         }
-        void *raw_builder =
-            create_builder(static_cast<nvinfer1::ILogger *>(logger), NV_TENSORRT_VERSION);
+        const ErrorWatch watch;
+        // From here on, every failure is TensorRT's or the GPU's (LMB_TRT_FAILED) except the
+        // ones that name the model (LMB_TRT_BAD_MODEL).
+        void *raw_builder = create_builder(logger_arg(), NV_TENSORRT_VERSION);
         if (raw_builder == nullptr || !looks_valid(raw_builder)) {
-            set_error(err, err_len, "createInferBuilder failed (no usable GPU?)");
-            return 1;
+            return watch.fail(err, err_len, "createInferBuilder failed (no usable GPU?)");
         }
         std::unique_ptr<nvinfer1::IBuilder> builder(static_cast<nvinfer1::IBuilder *>(raw_builder));
         // TensorRT 10 made explicit batch the only mode; 0 asks for nothing else.
         std::unique_ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(0));
         if (!network) {
-            set_error(err, err_len, "TensorRT could not create a network definition");
-            return 1;
+            return watch.fail(err, err_len, "TensorRT could not create a network definition");
         }
-        void *raw_parser = create_parser(network.get(), static_cast<nvinfer1::ILogger *>(logger),
-                                         NV_ONNX_PARSER_VERSION);
+        void *raw_parser = create_parser(network.get(), logger_arg(), NV_ONNX_PARSER_VERSION);
         if (raw_parser == nullptr || !looks_valid(raw_parser)) {
-            set_error(err, err_len, "createNvOnnxParser failed (libnvonnxparser of another version?)");
-            return 1;
+            return watch.fail(err, err_len,
+                              "createNvOnnxParser failed (libnvonnxparser of another version?)");
         }
         std::unique_ptr<nvonnxparser::IParser> parser(
             static_cast<nvonnxparser::IParser *>(raw_parser));
@@ -342,7 +406,7 @@ int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
             std::snprintf(what, sizeof what, "TensorRT's ONNX parser rejected the model: %s",
                           first);
             set_error(err, err_len, what);
-            return 1;
+            return LMB_TRT_BAD_MODEL;
         }
         nvinfer1::ITensor *input = nullptr;
         for (int32_t i = 0; i < network->getNbInputs(); ++i) {
@@ -353,24 +417,23 @@ int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
         }
         if (input == nullptr) {
             set_error(err, err_len, "the ONNX model has no input with the expected name");
-            return 1;
+            return LMB_TRT_BAD_MODEL;
         }
         nvinfer1::Dims shape = input->getDimensions();
         if (shape.nbDims < 1) {
             set_error(err, err_len, "the model input has no batch dimension");
-            return 1;
+            return LMB_TRT_BAD_MODEL;
         }
         for (int32_t i = 1; i < shape.nbDims; ++i) {
             if (shape.d[i] < 1) {
                 set_error(err, err_len, "only the batch dimension of the input may be dynamic");
-                return 1;
+                return LMB_TRT_BAD_MODEL;
             }
         }
         nvinfer1::IOptimizationProfile *profile = builder->createOptimizationProfile();
         std::unique_ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
         if (profile == nullptr || !config) {
-            set_error(err, err_len, "TensorRT could not create a builder config");
-            return 1;
+            return watch.fail(err, err_len, "TensorRT could not create a builder config");
         }
         using Sel = nvinfer1::OptProfileSelector;
         const std::pair<Sel, int32_t> sizes[] = {{Sel::kMIN, request->batch_min},
@@ -380,13 +443,11 @@ int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
             nvinfer1::Dims dims = shape;
             dims.d[0] = size.second;
             if (!profile->setDimensions(request->input_name, size.first, dims)) {
-                set_error(err, err_len, "TensorRT refused the batch profile");
-                return 1;
+                return watch.fail(err, err_len, "TensorRT refused the batch profile");
             }
         }
         if (config->addOptimizationProfile(profile) < 0) {
-            set_error(err, err_len, "TensorRT refused the optimization profile");
-            return 1;
+            return watch.fail(err, err_len, "TensorRT refused the optimization profile");
         }
         config->setMemoryPoolLimit(nvinfer1::MemoryPoolType::kWORKSPACE,
                                    static_cast<std::size_t>(request->workspace_bytes));
@@ -400,14 +461,15 @@ int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
         }
 #pragma GCC diagnostic pop
 #endif
+        // Out of GPU memory, a GPU this TensorRT does not support, libnvinfer_builder_resource
+        // missing from the loader path: all end here, with TensorRT's logged reason.
         std::unique_ptr<nvinfer1::IHostMemory> memory(
             builder->buildSerializedNetwork(*network, *config));
         if (!memory || memory->size() == 0) {
-            set_error(err, err_len, "TensorRT could not build the engine (see the log for why)");
-            return 1;
+            return watch.fail(err, err_len, "TensorRT could not build the engine");
         }
         *plan_out = new lmb_trt_plan{std::move(memory)};
-        return 0;
+        return LMB_TRT_OK;
     });
 }
 

@@ -21,25 +21,39 @@ extern "C" {
 typedef void *(*lmb_trt_create_fn)(void *logger, int32_t version);
 typedef void *(*lmb_trt_parser_create_fn)(void *network, void *logger, int version);
 
-/* Receives every TensorRT log message. severity: 0 internal error, 1 error, 2 warning, 3 info,
- * 4 verbose (TensorRT's ILogger::Severity). */
+/* Receives TensorRT's log messages, kVERBOSE excepted (an engine build emits thousands).
+ * severity: 0 internal error, 1 error, 2 warning, 3 info (TensorRT's ILogger::Severity). */
 typedef void (*lmb_trt_log_fn)(void *user, int32_t severity, const char *message);
 
-typedef struct lmb_trt_logger lmb_trt_logger;
+/* Return values of the functions below that can fail. */
+#define LMB_TRT_OK 0
+/* TensorRT, the GPU or the builder failed (out of memory, unsupported GPU, a missing builder
+ * resource library, ...): the model is not at fault, another backend may run it. */
+#define LMB_TRT_FAILED 1
+/* The model is at fault: the ONNX does not parse, or its input does not fit. */
+#define LMB_TRT_BAD_MODEL 2
 
 /* NV_TENSORRT_VERSION of the headers the shim was compiled against (major*10000+minor*100+patch). */
 int32_t lmb_trt_header_version(void);
 
-lmb_trt_logger *lmb_trt_logger_new(lmb_trt_log_fn sink, void *user);
-void lmb_trt_logger_free(lmb_trt_logger *logger);
-/* Errors (internal or not) logged since the logger was made or last reset. */
-int32_t lmb_trt_logger_error_count(const lmb_trt_logger *logger);
-void lmb_trt_logger_reset(lmb_trt_logger *logger);
+/* ONE logger for the whole process, made on first use and never freed: TensorRT may keep a
+ * pointer to the first logger it was given (plugin registry, singletons) for the life of the
+ * process. Every runtime and builder gets this one.
+ *
+ * lmb_trt_logger_set_sink: where messages go (NULL: nowhere, and nothing is passed on). The swap
+ * takes the lock every delivery holds: once it returns, the previous sink is no longer called. */
+void lmb_trt_logger_set_sink(lmb_trt_log_fn sink, void *user);
+/* Errors (internal or not) TensorRT logged on the calling thread so far; only ever grows, so a
+ * caller compares the values before and after a call (per thread: pipelines created in parallel
+ * never see each other's errors). */
+int32_t lmb_trt_logger_thread_errors(void);
+
+/* Error messages end with the last error TensorRT logged during the call, when it logged one. */
 
 /* Creates an IRuntime. Fails when the factory returns NULL, a pointer below 0x10000 (what a
  * runtime created without a usable GPU was seen to return), or logs an error while creating. */
-int32_t lmb_trt_runtime_new(lmb_trt_create_fn create_runtime, lmb_trt_logger *logger,
-                            void **runtime_out, char *err, size_t err_len);
+int32_t lmb_trt_runtime_new(lmb_trt_create_fn create_runtime, void **runtime_out, char *err,
+                            size_t err_len);
 void lmb_trt_runtime_free(void *runtime);
 
 int32_t lmb_trt_engine_deserialize(void *runtime, const void *plan, size_t plan_len,
@@ -68,6 +82,9 @@ int32_t lmb_trt_context_new(void *engine, void **context_out, char *err, size_t 
 void lmb_trt_context_free(void *context);
 int32_t lmb_trt_context_set_input_shape(void *context, const char *name, int32_t nb_dims,
                                         const int64_t *dims, char *err, size_t err_len);
+/* The shape of tensor `name` for the input shape set last (outputs resolved by TensorRT). */
+int32_t lmb_trt_context_tensor_shape(void *context, const char *name, int32_t *nb_dims,
+                                     int64_t dims[LMB_TRT_MAX_DIMS], char *err, size_t err_len);
 int32_t lmb_trt_context_set_address(void *context, const char *name, uint64_t device_address,
                                     char *err, size_t err_len);
 /* enqueueV3 on `stream` (a CUstream): queues the run and returns; nothing is waited for. */
@@ -93,9 +110,11 @@ typedef struct lmb_trt_build_request {
 } lmb_trt_build_request;
 
 /* Parses the ONNX model and builds a serialized plan with one optimization profile. Reports in
- * *fp16_used whether FP16 was enabled (TensorRT 11 networks are strongly typed: no FP16 flag). */
+ * *fp16_used whether FP16 was enabled (TensorRT 11 networks are strongly typed: no FP16 flag).
+ * LMB_TRT_BAD_MODEL when the ONNX does not parse or its input does not fit; LMB_TRT_FAILED when
+ * the builder or the GPU fails. */
 int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
-                                lmb_trt_parser_create_fn create_parser, lmb_trt_logger *logger,
+                                lmb_trt_parser_create_fn create_parser,
                                 const lmb_trt_build_request *request, lmb_trt_plan **plan_out,
                                 int32_t *fp16_used, char *err, size_t err_len);
 

@@ -55,7 +55,9 @@ pub trait Overlapped {
     fn finish(&mut self, out: &mut BatchOutput) -> Result<()>;
 }
 
-/// Batches an overlapping backend must be able to hold started at once.
+/// Batches an overlapping backend must be able to hold started at once. Internal: kept out of
+/// the C header, where an unprefixed macro would clash with a VMS's own names.
+/// cbindgen:ignore
 pub const MAX_IN_FLIGHT: usize = 2;
 
 /// Which backend `lm_create` asks for (`lm_backend`).

@@ -341,6 +341,14 @@ pub fn landmarks_buf(points: &mut [f32]) -> lm_landmarks {
         face_score: -1.0,
         queue_us: 0,
         infer_us: 0,
+        roll: 0.0,
+        track_box: lm_box {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 0.0,
+            y2: 0.0,
+        },
+        track_roll: 0.0,
     }
 }
 

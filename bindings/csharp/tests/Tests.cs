@@ -22,7 +22,7 @@ namespace Lmbatch.Tests
         public TestFailure(string message) : base(message) { }
     }
 
-    internal static class Program
+    internal static partial class Program
     {
         private static string _sizesFile;
         private static string _dataDir;
@@ -72,10 +72,16 @@ namespace Lmbatch.Tests
                 Test("AccuracyOnTheAstronaut", AccuracyOnTheAstronaut),
                 Test("ConcurrentEnqueueAndPop", ConcurrentEnqueueAndPop),
                 Test("BadInputs", BadInputs),
+                Test("DecoderFramesAndTiltedFaces", DecoderFramesAndTiltedFaces),
+                Test("BadFrames", BadFrames),
                 Test("PendingTimeoutAndCancel", PendingTimeoutAndCancel),
                 Test("DisposeTwiceAndUseAfterDispose", DisposeTwiceAndUseAfterDispose),
                 Test("LogCallback", LogCallback),
                 Test("FinalizerReleasesAnUndisposedPipeline", FinalizerReleasesAnUndisposedPipeline),
+                Test("ThousandConcurrentPopAsyncResolveOnce", ThousandConcurrentPopAsyncResolveOnce),
+                Test("PopAsyncCancellationCancelsTheFace", PopAsyncCancellationCancelsTheFace),
+                Test("DisposeCompletesPendingPopAsync", DisposeCompletesPendingPopAsync),
+                Test("PopNextGivesTheId", PopNextGivesTheId),
             };
             int passed = 0, failed = 0;
             foreach (var t in tests)
@@ -223,18 +229,30 @@ namespace Lmbatch.Tests
                         throw new TestFailure("bad line in the sizes file: " + line);
                 }
             }
-            Equal(6, structs.Count, "structs in the sizes file");
+            Equal(8, structs.Count, "structs in the sizes file");
             // Every C# field and enum member is in the header's list: nothing extra, nothing renamed.
             foreach (Type t in structs)
                 foreach (FieldInfo f in t.GetFields(BindingFlags.Public | BindingFlags.Instance))
                     Check(seenFields.Contains(t.Name + "." + f.Name), "the sizes file lacks " + t.Name + "." + f.Name);
-            foreach (var e in new[] { typeof(Status), typeof(PixelFormat), typeof(Backend) })
+            foreach (var e in Enums)
                 Equal(Enum.GetNames(e).Length, seenConsts.Count(c => c.StartsWith(EnumPrefix(e))), "members of " + e.Name);
         }
 
+        private static readonly Type[] Enums =
+        {
+            typeof(Status), typeof(PixelFormat), typeof(Backend), typeof(ColorMatrix), typeof(ColorRange),
+            typeof(ChromaLocation), typeof(FaceFlags),
+        };
+
         private static string EnumPrefix(Type e)
         {
-            return e == typeof(Status) ? "LM_STATUS_" : e == typeof(PixelFormat) ? "LM_PIXEL_FORMAT_" : "LM_BACKEND_";
+            if (e == typeof(Status)) return "LM_STATUS_";
+            if (e == typeof(PixelFormat)) return "LM_PIXEL_FORMAT_";
+            if (e == typeof(Backend)) return "LM_BACKEND_";
+            if (e == typeof(ColorMatrix)) return "LM_COLOR_MATRIX_";
+            if (e == typeof(ColorRange)) return "LM_COLOR_RANGE_";
+            if (e == typeof(ChromaLocation)) return "LM_CHROMA_LOCATION_";
+            return "LM_FACE_";
         }
 
         /// The C# value of a C constant: LM_STATUS_DUPLICATE_ID -> Status.DuplicateId, etc.
@@ -244,7 +262,9 @@ namespace Lmbatch.Tests
                 return NativeMethods.LM_API_VERSION_MAJOR;
             if (name == "LM_API_VERSION_MINOR")
                 return NativeMethods.LM_API_VERSION_MINOR;
-            foreach (var e in new[] { typeof(Status), typeof(PixelFormat), typeof(Backend) })
+            if (name == "LM_MEMORY_HOST")
+                return NativeMethods.LM_MEMORY_HOST;
+            foreach (var e in Enums)
             {
                 string prefix = EnumPrefix(e);
                 if (!name.StartsWith(prefix))
@@ -354,6 +374,182 @@ namespace Lmbatch.Tests
                 Equal(Status.Ok, st, "pop shifted");
                 err = PointsError(lm, 40, 25);
                 Check(err == null, err);
+            }
+        }
+
+        // The detector's eyes on the astronaut (tests/data/crop.json): the subject's right eye first.
+        private static readonly Point2 RightEye = new Point2(203.72534f, 102.96088f), LeftEye = new Point2(249.12488f, 109.49558f);
+
+        private static Landmarks PopOk(Pipeline p, ulong id)
+        {
+            Landmarks lm;
+            Equal(Status.Ok, p.PopWait(id, TimeSpan.FromSeconds(60), out lm), "pop " + id);
+            Equal(468, lm.Points.Length, "points of " + id);
+            return lm;
+        }
+
+        /// The largest distance between a's points and b's, b's mapped by `map` first.
+        private static double MaxDistance(Landmarks a, Landmarks b, Func<Point3, Point2> map)
+        {
+            double worst = 0;
+            for (int i = 0; i < a.Points.Length; i++)
+            {
+                Point2 q = map(b.Points[i]);
+                worst = Math.Max(worst, Math.Sqrt(Math.Pow(a.Points[i].X - q.X, 2) + Math.Pow(a.Points[i].Y - q.Y, 2)));
+            }
+            return worst;
+        }
+
+        private static Point2 Same(Point3 p) { return new Point2(p.X, p.Y); }
+
+        /// NV12 and I420 planes of the astronaut's top-left 511x509 (odd on purpose), BT.601 full
+        /// range, chroma averaged over 2x2 pixels (sited at the centre); Y rows padded by 3 bytes.
+        private static void AstronautYuv(out byte[] y, out byte[] u, out byte[] v, out byte[] uv, out int w, out int h)
+        {
+            byte[] rgb = AstronautData();
+            w = 511;
+            h = 509;
+            int W = w, H = h, cw = (w + 1) / 2, ch = (h + 1) / 2;
+            Func<int, int, int, double> at = (x, yy, c) => rgb[(Math.Min(yy, H - 1) * AstroW + Math.Min(x, W - 1)) * 3 + c];
+            Func<int, int, double> luma = (x, yy) => 0.299 * at(x, yy, 0) + 0.587 * at(x, yy, 1) + 0.114 * at(x, yy, 2);
+            Func<double, byte> toByte = d => (byte)Math.Max(0, Math.Min(255, Math.Round(d, MidpointRounding.AwayFromZero)));
+            y = new byte[(w + 3) * h];
+            u = new byte[cw * ch];
+            v = new byte[cw * ch];
+            uv = new byte[2 * cw * ch];
+            for (int r = 0; r < h; r++)
+                for (int x = 0; x < w; x++)
+                    y[r * (w + 3) + x] = toByte(luma(x, r));
+            for (int r = 0; r < ch; r++)
+                for (int x = 0; x < cw; x++)
+                {
+                    double su = 0, sv = 0;
+                    for (int k = 0; k < 4; k++)
+                    {
+                        int sx = 2 * x + (k & 1), sy = 2 * r + (k >> 1);
+                        double l = luma(sx, sy);
+                        su += 128 + 0.564334 * (at(sx, sy, 2) - l);
+                        sv += 128 + 0.713267 * (at(sx, sy, 0) - l);
+                    }
+                    u[r * cw + x] = uv[r * 2 * cw + 2 * x] = toByte(su / 4);
+                    v[r * cw + x] = uv[r * 2 * cw + 2 * x + 1] = toByte(sv / 4);
+                }
+        }
+
+        private static void DecoderFramesAndTiltedFaces()
+        {
+            using (var p = Cpu())
+            {
+                // A packed Frame with an upright Face is Enqueue(Image, Box) exactly.
+                Equal(Status.Ok, p.Enqueue(1, Astronaut(), AstroBox), "enqueue");
+                Equal(Status.Ok, p.EnqueueFrame(2, Frame.Packed(Astronaut()), Face.Upright(AstroBox)), "enqueue frame");
+                Landmarks upright = PopOk(p, 1), fromFrame = PopOk(p, 2);
+                Equal(0.0, MaxDistance(upright, fromFrame, Same), "packed frame vs image");
+                Check(fromFrame.Roll == 0, "roll of an upright crop " + fromFrame.Roll);
+
+                // The track fields: a square box around the face, the roll of its eye line.
+                Box tb = upright.TrackBox;
+                Check(Math.Abs((tb.X2 - tb.X1) - (tb.Y2 - tb.Y1)) < 0.01 && tb.X2 - tb.X1 > 40 && tb.X2 - tb.X1 < 200,
+                    "track box " + tb.X1 + " " + tb.Y1 + " " + tb.X2 + " " + tb.Y2);
+                Point3 nose = upright.Points[1];
+                Check(tb.X1 < nose.X && nose.X < tb.X2 && tb.Y1 < nose.Y && nose.Y < tb.Y2, "the track box holds the nose");
+                // TrackRoll is the angle of the predicted eye centres (points 33, 133 and 263, 362).
+                Point3[] pt = upright.Points;
+                double eyeRoll = Math.Atan2(pt[263].Y + pt[362].Y - pt[33].Y - pt[133].Y, pt[263].X + pt[362].X - pt[33].X - pt[133].X);
+                Check(Math.Abs(upright.TrackRoll - eyeRoll) < 1e-4, "track roll " + upright.TrackRoll + ", the eye points say " + eyeRoll);
+                Face next = upright.NextFace();
+                Check(next.Flags == FaceFlags.Roll && next.Roll == upright.TrackRoll && next.Box.X1 == tb.X1, "NextFace");
+
+                // Eyes and the same angle as a roll give the same crop.
+                float theta = (float)Math.Atan2(LeftEye.Y - RightEye.Y, LeftEye.X - RightEye.X);
+                Equal(Status.Ok, p.EnqueueFrame(3, Frame.Packed(Astronaut()), Face.WithEyes(AstroBox, RightEye, LeftEye)), "eyes");
+                Equal(Status.Ok, p.EnqueueFrame(4, Frame.Packed(Astronaut()), Face.WithRoll(AstroBox, theta)), "roll");
+                Landmarks byEyes = PopOk(p, 3), byRoll = PopOk(p, 4);
+                Check(Math.Abs(byEyes.Roll - theta) < 1e-6 && Math.Abs(byRoll.Roll - theta) < 1e-6, "rolls " + byEyes.Roll + " " + byRoll.Roll);
+                Check(MaxDistance(byEyes, byRoll, Same) < 1e-3, "eyes vs roll");
+                Check(PointsError(byEyes, 0, 0) == null, "points of the turned crop: " + PointsError(byEyes, 0, 0));
+
+                // The frame turned a quarter clockwise, (x, y) -> (512 - y, x), its face cropped by
+                // its roll: the same points, turned.
+                byte[] rgb = AstronautData(), turned = new byte[rgb.Length];
+                for (int y = 0; y < AstroH; y++)
+                    for (int x = 0; x < AstroW; x++)
+                        Buffer.BlockCopy(rgb, (y * AstroW + x) * 3, turned, (x * AstroW + (AstroW - 1 - y)) * 3, 3);
+                var turnedBox = new Box(512 - AstroBox.Y2, AstroBox.X1, 512 - AstroBox.Y1, AstroBox.X2);
+                Equal(Status.Ok, p.EnqueueFrame(5, Frame.Packed(new Image(turned, AstroW, AstroH, AstroStride, PixelFormat.Rgb8)),
+                    Face.WithRoll(turnedBox, theta + (float)(Math.PI / 2))), "quarter turn");
+                double quarter = MaxDistance(byRoll, PopOk(p, 5), q => new Point2(q.Y, 512 - q.X));
+                Check(quarter < 1.5, "quarter turn: " + quarter + " px");
+
+                // NV12 and I420 of an odd-sized frame, and the same through native memory.
+                byte[] yp, up, vp, uvp;
+                int w, h;
+                AstronautYuv(out yp, out up, out vp, out uvp, out w, out h);
+                int cw = (w + 1) / 2;
+                Frame nv12 = Frame.Nv12(yp, w + 3, uvp, 2 * cw, w, h);
+                nv12.ColorMatrix = ColorMatrix.Bt601;
+                nv12.ColorRange = ColorRange.Full;
+                nv12.ChromaLocation = ChromaLocation.Center;
+                Frame i420 = Frame.I420(yp, w + 3, up, cw, vp, cw, w, h);
+                i420.ColorMatrix = ColorMatrix.Bt601;
+                i420.ColorRange = ColorRange.Full;
+                i420.ChromaLocation = ChromaLocation.Center;
+                Equal(Status.Ok, p.EnqueueFrame(6, nv12, Face.Upright(AstroBox)), "nv12");
+                Equal(Status.Ok, p.EnqueueFrame(7, i420, Face.WithEyes(AstroBox, RightEye, LeftEye)), "i420");
+                GCHandle yPin = GCHandle.Alloc(yp, GCHandleType.Pinned), uvPin = GCHandle.Alloc(uvp, GCHandleType.Pinned);
+                try
+                {
+                    var native = new NativeFrame
+                    {
+                        Format = PixelFormat.Nv12, Width = w, Height = h,
+                        Planes = new[] { yPin.AddrOfPinnedObject(), uvPin.AddrOfPinnedObject() },
+                        Strides = new long[] { w + 3, 2 * cw },
+                        ColorMatrix = ColorMatrix.Bt601, ColorRange = ColorRange.Full, ChromaLocation = ChromaLocation.Center,
+                    };
+                    Equal(Status.Ok, p.EnqueueFrame(8, native, Face.Upright(AstroBox)), "native nv12");
+                }
+                finally
+                {
+                    yPin.Free();
+                    uvPin.Free();
+                }
+                Landmarks fromNv12 = PopOk(p, 6), fromI420 = PopOk(p, 7), fromNative = PopOk(p, 8);
+                double dNv12 = MaxDistance(upright, fromNv12, Same), dI420 = MaxDistance(byEyes, fromI420, Same);
+                Check(dNv12 < 1.5 && dI420 < 1.5, "YUV vs packed: NV12 " + dNv12 + " px, I420 " + dI420 + " px");
+                Equal(0.0, MaxDistance(fromNv12, fromNative, Same), "managed vs native NV12");
+                Check(fromNv12.FaceScore > 0.9 && fromI420.FaceScore > 0.9, "scores");
+                Console.WriteLine("  NV12 {0:F3} px, I420 {1:F3} px from the packed points; quarter turn {2:F3} px", dNv12, dI420, quarter);
+            }
+        }
+
+        private static void BadFrames()
+        {
+            using (var p = Cpu())
+            {
+                byte[] yp, up, vp, uvp;
+                int w, h;
+                AstronautYuv(out yp, out up, out vp, out uvp, out w, out h);
+                int cw = (w + 1) / 2;
+                // Refused by the library (counted).
+                Frame noUv = Frame.Nv12(yp, w + 3, null, 2 * cw, w, h);
+                Equal(Status.InvalidArgument, p.EnqueueFrame(1, noUv, Face.Upright(AstroBox)), "no UV plane");
+                Frame badMatrix = Frame.Nv12(yp, w + 3, uvp, 2 * cw, w, h);
+                badMatrix.ColorMatrix = (ColorMatrix)3;
+                Equal(Status.InvalidArgument, p.EnqueueFrame(2, badMatrix, Face.Upright(AstroBox)), "matrix 3");
+                Frame nv12 = Frame.Nv12(yp, w + 3, uvp, 2 * cw, w, h);
+                Equal(Status.InvalidArgument, p.EnqueueFrame(3, nv12, Face.WithRoll(AstroBox, float.NaN)), "NaN roll");
+                Equal(Status.InvalidArgument, p.EnqueueFrame(4, nv12,
+                    Face.WithEyes(AstroBox, new Point2(float.PositiveInfinity, 0), LeftEye)), "infinite eye");
+                Equal(Status.InvalidArgument, p.Enqueue(5, new Image(yp, w, h, w + 3, PixelFormat.Nv12), AstroBox),
+                    "NV12 through the Image path");
+                Equal(5UL, ReconciledStats(p).RejectedInvalid, "rejected by the library");
+                // Refused by the binding: a plane shorter than its rows, negative sizes.
+                var shortUv = new byte[uvp.Length - 1];
+                Equal(Status.InvalidArgument, p.EnqueueFrame(6, Frame.Nv12(yp, w + 3, shortUv, 2 * cw, w, h), Face.Upright(AstroBox)), "short UV");
+                Equal(Status.InvalidArgument, p.EnqueueFrame(7, Frame.Nv12(yp, w + 3, uvp, 2 * cw, -1, h), Face.Upright(AstroBox)), "negative width");
+                Stats s = ReconciledStats(p);
+                Equal(5UL, s.RejectedInvalid, "the binding's refusals are not counted");
+                Equal(0UL, s.Accepted, "accepted");
             }
         }
 

@@ -20,7 +20,8 @@ use cudarc::driver::{
     LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 
-use crate::error::{Error, ErrorKind, Result};
+use super::nvrtc::{Nvrtc, Target};
+use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::to_planar_into;
 
 fn unavailable(message: String) -> Error {
@@ -37,7 +38,7 @@ fn no_panic<T>(what: &str, kind: ErrorKind, f: impl FnOnce() -> Result<T>) -> Re
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         Err(Error::new(
             kind,
-            format!("CUDA {what}: {}", crate::batcher::panic_message(&*payload)),
+            format!("CUDA {what}: {}", panic_message(&*payload)),
         ))
     })
 }
@@ -56,12 +57,18 @@ pub struct Gpu {
     pub identity: GpuIdentity,
 }
 
+/// Whether a CUDA driver (libcuda) loads here. Tests that assume a machine without a GPU skip
+/// where it does.
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen libcuda under its usual names and closes it again.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
 impl Gpu {
     /// Opens device `ordinal`. Without a CUDA driver this is BACKEND_UNAVAILABLE, never a panic:
     /// cudarc's loader panics when libcuda is missing, so its presence is probed first.
     pub fn open(ordinal: u32) -> Result<Gpu> {
-        // SAFETY: only tries to dlopen libcuda under its usual names and closes it again.
-        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        if !driver_present() {
             return Err(unavailable(
                 "no CUDA driver: libcuda.so was not found on the loader path".into(),
             ));
@@ -391,18 +398,98 @@ impl BatchBuffers {
     }
 }
 
-/// Compiles the u8 -> f32 conversion kernel with NVRTC; the reason when it cannot.
-pub fn compile_kernel(gpu: &Gpu) -> std::result::Result<CudaFunction, String> {
-    // SAFETY: only tries to dlopen libnvrtc and closes it again.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err("NVRTC (libnvrtc.so) was not found".into());
+/// The conversion kernel as it was obtained.
+pub struct KernelBuild {
+    /// The kernel and the form it loaded as ("CUBIN for sm_90", "PTX"), or why none did (then
+    /// the host converts).
+    pub outcome: std::result::Result<(CudaFunction, String), String>,
+    /// Each better form that failed, with its reason, for the log.
+    pub fell_back: Vec<String>,
+}
+
+/// Compiles the u8 -> f32 conversion kernel with NVRTC and loads it: a CUBIN for the device's
+/// own architecture first (loads even where NVRTC is newer than the driver), else PTX (the
+/// driver compiles it; covers a GPU newer than NVRTC knows).
+pub fn compile_kernel(gpu: &Gpu) -> KernelBuild {
+    let nvrtc = match Nvrtc::get() {
+        Ok(nvrtc) => nvrtc,
+        Err(why) => {
+            return KernelBuild {
+                outcome: Err(why),
+                fell_back: Vec::new(),
+            }
+        }
+    };
+    let (major, minor) = gpu.identity.compute_capability;
+    let (outcome, fell_back) =
+        first_that_loads(&[Target::Cubin { major, minor }, Target::Ptx], |target| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let image = nvrtc.compile(CONVERT_KERNEL, target)?;
+                let module = gpu
+                    .ctx
+                    .load_module(cudarc::nvrtc::Ptx::from_binary(image))
+                    .map_err(|e| format!("loading it: {e}"))?;
+                module
+                    .load_function("lmb_crops_to_planar")
+                    .map_err(|e| e.to_string())
+            }))
+            .unwrap_or_else(|p| Err(panic_message(&*p)))
+        });
+    KernelBuild {
+        outcome: outcome.map_err(|e| format!("no conversion kernel ({e}; NVRTC {})", nvrtc.path)),
+        fell_back,
     }
-    catch_unwind(AssertUnwindSafe(|| {
-        let ptx = cudarc::nvrtc::compile_ptx(CONVERT_KERNEL).map_err(|e| e.to_string())?;
-        let module = gpu.ctx.load_module(ptx).map_err(|e| e.to_string())?;
-        module
-            .load_function("lmb_crops_to_planar")
-            .map_err(|e| e.to_string())
-    }))
-    .unwrap_or_else(|p| Err(crate::batcher::panic_message(&*p)))
+}
+
+/// Tries `targets` in order until one loads: that one with its name, else the last reason; and
+/// a line for each target that failed before.
+pub fn first_that_loads<T>(
+    targets: &[Target],
+    mut load: impl FnMut(&Target) -> std::result::Result<T, String>,
+) -> (std::result::Result<(T, String), String>, Vec<String>) {
+    let mut failed = Vec::new();
+    let mut last = String::from("nothing to try");
+    for target in targets {
+        match load(target) {
+            Ok(loaded) => return (Ok((loaded, target.to_string())), failed),
+            Err(why) => {
+                failed.push(format!("conversion kernel as {target} failed: {why}"));
+                last = format!("{target}: {why}");
+            }
+        }
+    }
+    // The last failure is the outcome itself; the earlier ones are the fall-backs.
+    failed.pop();
+    (Err(last), failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_falls_back_from_cubin_to_ptx_then_to_the_host() {
+        let targets = [Target::Cubin { major: 8, minor: 9 }, Target::Ptx];
+        let (ok, fell_back) = first_that_loads(&targets, |_| Ok::<_, String>("kernel"));
+        assert_eq!(ok.unwrap(), ("kernel", "CUBIN for sm_89".to_string()));
+        assert!(fell_back.is_empty());
+
+        let (ok, fell_back) = first_that_loads(&targets, |t| match t {
+            Target::Cubin { .. } => Err("invalid value for --gpu-architecture".to_string()),
+            Target::Ptx => Ok("kernel"),
+        });
+        assert_eq!(ok.unwrap().1, "PTX");
+        assert_eq!(fell_back.len(), 1);
+        assert!(
+            fell_back[0].contains("CUBIN for sm_89 failed: invalid value"),
+            "{fell_back:?}"
+        );
+
+        let (none, fell_back) = first_that_loads(&targets, |t| Err::<(), _>(format!("{t} broken")));
+        assert_eq!(none.unwrap_err(), "PTX: PTX broken");
+        assert_eq!(
+            fell_back,
+            vec!["conversion kernel as CUBIN for sm_89 failed: CUBIN for sm_89 broken"]
+        );
+    }
 }

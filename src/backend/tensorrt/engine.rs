@@ -28,8 +28,8 @@ struct Slot {
 }
 
 pub struct TrtBackend {
-    // Fields drop in this order: the context before the engine before the runtime before the
-    // logger they all report to; the GPU buffers the context points at after all of them.
+    // Fields drop in this order: the context before the engine before the runtime, then this
+    // pipeline's log sink; the GPU buffers the context points at after all of them.
     context: Context,
     _engine: Engine,
     _runtime: Runtime,
@@ -57,34 +57,113 @@ impl Drop for TrtBackend {
     }
 }
 
+/// Where a plan came from: what a failure to run it means depends on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PlanOrigin {
+    /// Given by the caller as the model: a plan that does not fit is MODEL_ERROR.
+    Given,
+    /// From the cache: one that does not fit is rebuilt.
+    Cached,
+    /// Just built here from the ONNX: if TensorRT cannot run what it built, TensorRT or the GPU
+    /// is at fault (BACKEND_UNAVAILABLE, and AUTO moves on).
+    Built,
+}
+
+/// Why a plan could not be used.
+enum Refusal {
+    /// The plan does not deserialize here or does not fit the model.
+    DoesNotFit(Error),
+    /// The GPU could not give it an execution context (out of memory): not the plan's fault.
+    NoContext(Error),
+}
+
+/// Deserializes `bytes` and checks the engine against the model, including the output shapes
+/// TensorRT resolves for batches of 1, the optimal size and `max_batch`.
+fn engine_from(
+    runtime: &Runtime,
+    bytes: &[u8],
+    spec: &ModelSpec,
+    request: &OpenRequest,
+) -> std::result::Result<(Engine, Context, EngineLayout), Refusal> {
+    let engine = runtime.deserialize(bytes).map_err(Refusal::DoesNotFit)?;
+    let layout = engine
+        .io()
+        .and_then(|io| plan::validate(&io, spec, request.max_batch))
+        .map_err(Refusal::DoesNotFit)?;
+    let mut context = engine.context().map_err(Refusal::NoContext)?;
+    check_batches_follow(&mut context, &layout, spec, request).map_err(Refusal::DoesNotFit)?;
+    Ok((engine, context, layout))
+}
+
+/// Sets the input shape for a few batch sizes and refuses an engine whose outputs, as TensorRT
+/// reports them, do not grow with the batch (`plan::check_output_shapes`).
+fn check_batches_follow(
+    context: &mut Context,
+    layout: &EngineLayout,
+    spec: &ModelSpec,
+    request: &OpenRequest,
+) -> Result<()> {
+    let (input, outputs) = tensor_names(layout)?;
+    let side = i64::from(spec.input_size);
+    let profile = Profile::for_batch(request.max_batch, request.opt_batch);
+    for n in [1, profile.opt, profile.max] {
+        context
+            .set_input_shape(&input, &[n as i64, 3, side, side])
+            .map_err(|e| Error::new(ErrorKind::ModelError, e.message()))?;
+        let shapes = outputs
+            .iter()
+            .map(|name| context.tensor_shape(name))
+            .collect::<Result<Vec<_>>>()?;
+        plan::check_output_shapes(layout, n, &shapes)?;
+    }
+    Ok(())
+}
+
+/// The input's and the outputs' names as C strings, for the shim.
+fn tensor_names(layout: &EngineLayout) -> Result<(CString, Vec<CString>)> {
+    let input = CString::new(layout.input.as_str())
+        .map_err(|_| Error::new(ErrorKind::ModelError, "input name contains NUL"))?;
+    let outputs = layout
+        .outputs
+        .iter()
+        .map(|o| CString::new(o.name.as_str()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| Error::new(ErrorKind::ModelError, "output name contains NUL"))?;
+    Ok((input, outputs))
+}
+
 fn build_or_load_plan(
     request: &OpenRequest,
     nvinfer: &NvInfer,
     gpu: &Gpu,
-    logger: &TrtLogger,
     runtime: &Runtime,
     spec: &ModelSpec,
-) -> Result<(Engine, EngineLayout)> {
+) -> Result<(Engine, Context, EngineLayout)> {
     let log = |level, message: &str| request.logger.log(level, message);
-    let engine_from = |bytes: &[u8]| -> Result<(Engine, EngineLayout)> {
-        let engine = runtime.deserialize(bytes)?;
-        let layout = plan::validate(&engine.io()?, spec, request.max_batch)?;
-        Ok((engine, layout))
+    let run = |bytes: &[u8], origin: PlanOrigin| {
+        engine_from(runtime, bytes, spec, request).map_err(|refusal| match (refusal, origin) {
+            (Refusal::NoContext(e), _) => e,
+            (Refusal::DoesNotFit(e), PlanOrigin::Given) => Error::new(
+                ErrorKind::ModelError,
+                format!(
+                    "refusing the plan: {} (plans run only on the TensorRT version and GPU that \
+                     built them; rebuild it, or give the .onnx)",
+                    e.message()
+                ),
+            ),
+            (Refusal::DoesNotFit(e), PlanOrigin::Cached) => e,
+            // An ONNX whose plan does not fit is refused by the CPU backends in their turn.
+            (Refusal::DoesNotFit(e), PlanOrigin::Built) => Error::new(
+                ErrorKind::BackendUnavailable,
+                format!("TensorRT cannot run the plan it built: {}", e.message()),
+            ),
+        })
     };
     let (onnx, sha256) = match plan::read_model(&request.model)? {
         // A plan the caller gives is used as it is, or refused: it cannot be rebuilt here.
         ModelInput::Plan { bytes, path } => {
-            return engine_from(&bytes).map_err(|e| {
-                Error::new(
-                    ErrorKind::ModelError,
-                    format!(
-                        "refusing the plan {}: {} (plans run only on the TensorRT version and \
-                         GPU that built them; rebuild it, or give the .onnx)",
-                        path.display(),
-                        e.message()
-                    ),
-                )
-            });
+            return run(&bytes, PlanOrigin::Given)
+                .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())));
         }
         ModelInput::Onnx { bytes, sha256 } => (bytes, sha256),
     };
@@ -104,7 +183,7 @@ fn build_or_load_plan(
         .map(|dir| dir.join(key.file_name()));
     if let Some(path) = &cached {
         if let Ok(bytes) = std::fs::read(path) {
-            match engine_from(&bytes) {
+            match run(&bytes, PlanOrigin::Cached) {
                 Ok(found) => {
                     log(
                         LogLevel::Info,
@@ -123,9 +202,6 @@ fn build_or_load_plan(
             }
         }
     }
-    let mut parser = OnnxParserLib::open(nvinfer.version.major)?;
-    // As for libnvinfer: once called into, never unloaded.
-    parser.keep_loaded();
     if cached.is_none() {
         log(
             LogLevel::Warning,
@@ -142,8 +218,7 @@ fn build_or_load_plan(
     );
     let (bytes, fp16) = shim::build_plan(
         nvinfer,
-        &parser,
-        logger,
+        &OnnxParserLib::candidates(nvinfer.version.major),
         &shim::BuildRequest {
             onnx: &onnx,
             input_name: &spec.input_name,
@@ -155,38 +230,45 @@ fn build_or_load_plan(
     if fp16 != key.fp16 {
         log(LogLevel::Info, "TensorRT plan built without FP16");
     }
-    if let (Some(path), Some(dir)) = (&cached, request.engine_cache_dir.as_deref()) {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("plan");
-        match plan::write_atomically(dir, name, &bytes) {
-            Ok(_) => log(
-                LogLevel::Info,
-                &format!("TensorRT plan cached in {}", path.display()),
-            ),
-            Err(e) => log(
-                LogLevel::Warning,
-                &format!(
-                    "cannot cache the TensorRT plan in {}: {e}",
-                    Path::new(dir).display()
+    // Checked before it is cached: a plan that does not run never lands in the cache.
+    plan::check_then_cache(
+        &bytes,
+        |bytes| run(bytes, PlanOrigin::Built),
+        |bytes| {
+            let (Some(path), Some(dir)) = (&cached, request.engine_cache_dir.as_deref()) else {
+                return;
+            };
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("plan");
+            match plan::write_atomically(dir, name, bytes) {
+                Ok(_) => log(
+                    LogLevel::Info,
+                    &format!("TensorRT plan cached in {}", path.display()),
                 ),
-            ),
-        }
-    }
-    engine_from(&bytes)
+                Err(e) => log(
+                    LogLevel::Warning,
+                    &format!(
+                        "cannot cache the TensorRT plan in {}: {e}",
+                        Path::new(dir).display()
+                    ),
+                ),
+            }
+        },
+    )
 }
 
 impl TrtBackend {
     pub fn open(request: &OpenRequest) -> Result<Self> {
         let mut nvinfer = NvInfer::open(shim::header_version())?;
         let gpu = Gpu::open(request.device_id)?;
-        let logger = TrtLogger::new(request.logger.clone())?;
+        // This thread's TensorRT messages go to this pipeline's log from here until drop.
+        let logger = TrtLogger::attach(request.logger.clone());
         // From the first call into TensorRT on, its library is never unloaded: even a failed
         // createInferRuntime may leave threads or exit handlers behind.
         nvinfer.keep_loaded();
-        let runtime = Runtime::new(nvinfer.create_runtime, &logger)?;
+        let runtime = Runtime::new(nvinfer.create_runtime)?;
         let spec = ModelSpec::face_landmark_468();
-        let (engine, layout) =
-            build_or_load_plan(request, &nvinfer, &gpu, &logger, &runtime, &spec)?;
-        let context = engine.context()?;
+        let (engine, context, layout) =
+            build_or_load_plan(request, &nvinfer, &gpu, &runtime, &spec)?;
         let read_back: Vec<(usize, bool)> = layout
             .outputs
             .iter()
@@ -198,8 +280,18 @@ impl TrtBackend {
                 )
             })
             .collect();
-        let kernel = match compile_kernel(&gpu) {
-            Ok(kernel) => Some(kernel),
+        let kernel = compile_kernel(&gpu);
+        for failure in &kernel.fell_back {
+            request.logger.log(LogLevel::Warning, failure);
+        }
+        let kernel = match kernel.outcome {
+            Ok((function, form)) => {
+                request.logger.log(
+                    LogLevel::Info,
+                    &format!("input conversion kernel loaded as {form}"),
+                );
+                Some(function)
+            }
             Err(why) => {
                 request.logger.log(
                     LogLevel::Warning,
@@ -223,14 +315,7 @@ impl TrtBackend {
                 items: 0,
             });
         }
-        let input_name = CString::new(layout.input.as_str())
-            .map_err(|_| Error::new(ErrorKind::ModelError, "input name contains NUL"))?;
-        let output_names = layout
-            .outputs
-            .iter()
-            .map(|o| CString::new(o.name.as_str()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|_| Error::new(ErrorKind::ModelError, "output name contains NUL"))?;
+        let (input_name, output_names) = tensor_names(&layout)?;
         let mut backend = TrtBackend {
             context,
             _engine: engine,

@@ -2,9 +2,10 @@
 //! `liblmbatch.so` must load on machines without it, and the same file must work with whichever
 //! TensorRT of the right major version the machine has.
 //!
-//! The shim is compiled against one TensorRT major version, and TensorRT's C++ classes are only
-//! compatible within a major version, so a library of another major is refused before anything
-//! is called through it.
+//! The shim is compiled against one TensorRT version's headers. TensorRT's promise runs one way:
+//! code built against older headers works with a newer library of the same major, not the reverse.
+//! So a library of another major, or of the same major but an older minor, is refused before
+//! anything is called through it.
 
 use std::ffi::OsString;
 
@@ -55,15 +56,16 @@ fn unavailable(message: String) -> Error {
     Error::new(ErrorKind::BackendUnavailable, message)
 }
 
-/// Refuses a library whose major version differs from the headers the shim was built with.
-pub fn check_major(found: TrtVersion, built_for: TrtVersion) -> Result<()> {
-    if found.major == built_for.major {
+/// Refuses a library of another major than the headers the shim was built with, or of the same
+/// major and an older minor (the headers may use what that library does not have).
+pub fn check_version(found: TrtVersion, built_for: TrtVersion) -> Result<()> {
+    if found.major == built_for.major && found.minor >= built_for.minor {
         Ok(())
     } else {
         Err(unavailable(format!(
             "found TensorRT {found}, but this lmbatch was built against TensorRT {built_for} \
-             headers and needs TensorRT {}.x",
-            built_for.major
+             headers and needs TensorRT {}.x with x >= {}",
+            built_for.major, built_for.minor
         )))
     }
 }
@@ -124,7 +126,7 @@ pub struct NvInfer {
 }
 
 impl NvInfer {
-    /// Opens libnvinfer for the major version `built_for`; refuses another major.
+    /// Opens libnvinfer for the version `built_for`; refuses another major or an older minor.
     pub fn open(built_for: TrtVersion) -> Result<Self> {
         let names = candidates("libnvinfer", built_for.major, std::env::var_os(NVINFER_ENV));
         Self::open_first_of(&names, built_for)
@@ -136,7 +138,7 @@ impl NvInfer {
         let get_version: VersionFn = symbol(&lib, &path, "getInferLibVersion")?;
         // SAFETY: getInferLibVersion takes nothing and only returns a constant.
         let version = TrtVersion::from_encoded(unsafe { get_version() });
-        check_major(version, built_for)?;
+        check_version(version, built_for)?;
         let create_runtime = symbol(&lib, &path, "createInferRuntime_INTERNAL")?;
         let create_builder = symbol(&lib, &path, "createInferBuilder_INTERNAL").ok();
         Ok(NvInfer {
@@ -170,9 +172,13 @@ pub struct OnnxParserLib {
 }
 
 impl OnnxParserLib {
-    pub fn open(major: u32) -> Result<Self> {
-        let names = candidates("libnvonnxparser", major, std::env::var_os(PARSER_ENV));
-        let (lib, path) = open_first(&names).map_err(|e| {
+    /// Where to look for libnvonnxparser of `major`: the override if set, else its soname.
+    pub fn candidates(major: u32) -> Vec<OsString> {
+        candidates("libnvonnxparser", major, std::env::var_os(PARSER_ENV))
+    }
+
+    pub fn open_first_of(names: &[OsString]) -> Result<Self> {
+        let (lib, path) = open_first(names).map_err(|e| {
             unavailable(format!(
                 "building a TensorRT plan from ONNX needs libnvonnxparser: {}",
                 e.message()
@@ -196,12 +202,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_decode_and_compare_by_major() {
+    fn versions_decode_and_only_newer_minors_of_the_major_pass() {
         let v = TrtVersion::from_encoded(110_400);
         assert_eq!((v.major, v.minor, v.patch), (11, 4, 0));
         assert_eq!(TrtVersion::from_encoded(100_803).to_string(), "10.8.3");
-        assert!(check_major(TrtVersion::from_encoded(110_007), v).is_ok());
-        let e = check_major(TrtVersion::from_encoded(100_803), v).unwrap_err();
+        for newer_or_same in [110_400, 110_401, 110_500, 111_000] {
+            let found = TrtVersion::from_encoded(newer_or_same);
+            assert!(check_version(found, v).is_ok(), "{found}");
+        }
+        // Headers 11.4 with a library 11.3: refused, both versions named.
+        let e = check_version(TrtVersion::from_encoded(110_399), v).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            e.message().contains("found TensorRT 11.3.99"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message().contains("TensorRT 11.4.0 headers"),
+            "{}",
+            e.message()
+        );
+        assert!(e.message().contains("x >= 4"), "{}", e.message());
+        assert!(check_version(TrtVersion::from_encoded(120_000), v).is_err());
+        let e = check_version(TrtVersion::from_encoded(100_803), v).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
         assert!(
             e.message().contains("found TensorRT 10.8.3"),

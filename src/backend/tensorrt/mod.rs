@@ -2,7 +2,7 @@
 //!
 //! Nothing of TensorRT or CUDA is linked. A C++ shim (`shim/tensorrt`, compiled by build.rs
 //! against TensorRT's headers) gives Rust a C API over TensorRT's classes; `libnvinfer`,
-//! `libnvonnxparser`, `libcuda` and `libnvrtc` are opened at run time. Where any is missing, or
+//! `libnvonnxparser`, `libcuda` and `libnvrtc` (CUDA 11 to 13) are opened at run time. Where any is missing, or
 //! the GPU cannot run, `open` answers BACKEND_UNAVAILABLE with the reason and AUTO moves on.
 //!
 //! Order of the checks in `open`, cheapest and safest first: the library and its major version;
@@ -20,6 +20,8 @@ pub mod plan;
 pub mod cuda;
 #[cfg(all(feature = "tensorrt", lmbatch_trt_shim))]
 mod engine;
+#[cfg(all(feature = "tensorrt", lmbatch_trt_shim))]
+mod nvrtc;
 #[cfg(all(feature = "tensorrt", lmbatch_trt_shim))]
 pub mod shim;
 

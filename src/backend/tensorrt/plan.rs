@@ -127,7 +127,8 @@ impl PlanKey {
 }
 
 /// Writes `bytes` to `dir/name` so that a reader sees the old file or the whole new one, never a
-/// part: a temporary file in the same folder, flushed to disk, then renamed over the name.
+/// part: a temporary file in the same folder, flushed to disk, renamed over the name, then the
+/// folder flushed too (so the rename itself survives a crash).
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let target = dir.join(name);
@@ -145,7 +146,21 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    written.map(|()| target)
+    written?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(target)
+}
+
+/// A plan just built is checked (`check`: deserialized and validated) BEFORE it is cached, so a
+/// plan that does not run never lands in the cache; `cache` runs only when `check` passed.
+pub fn check_then_cache<T>(
+    bytes: &[u8],
+    check: impl FnOnce(&[u8]) -> Result<T>,
+    cache: impl FnOnce(&[u8]),
+) -> Result<T> {
+    let checked = check(bytes)?;
+    cache(bytes);
+    Ok(checked)
 }
 
 /// One I/O tensor of an engine, as the shim reports it.
@@ -230,6 +245,14 @@ pub fn validate(io: &[IoTensor], spec: &ModelSpec, max_batch: usize) -> Result<E
     }
     let mut outputs = Vec::new();
     for t in io.iter().filter(|t| !t.is_input) {
+        // Every output must carry the batch on dimension 0, as the input does (-1 when dynamic).
+        if t.dims.first() != Some(&batch) {
+            return Err(model_error(format!(
+                "the engine's output {} has shape {:?}: outputs must follow the input's batch \
+                 dimension ({batch})",
+                t.name, t.dims
+            )));
+        }
         if t.dtype != DTYPE_FLOAT {
             return Err(model_error(format!(
                 "the engine's output {} is dtype {}, expected float32",
@@ -262,6 +285,33 @@ pub fn validate(io: &[IoTensor], spec: &ModelSpec, max_batch: usize) -> Result<E
         score,
         outputs,
     })
+}
+
+/// Checks the output shapes TensorRT reports (`getTensorShape`) after the input shape was set to
+/// a batch of `batch`: each must be `[batch, ...]` with the values per face `layout` expects, or
+/// the results would be read from the wrong places. `shapes` follows `layout.outputs`.
+pub fn check_output_shapes(layout: &EngineLayout, batch: usize, shapes: &[Vec<i64>]) -> Result<()> {
+    if shapes.len() != layout.outputs.len() {
+        return Err(model_error(format!(
+            "TensorRT reported {} output shapes for {} outputs",
+            shapes.len(),
+            layout.outputs.len()
+        )));
+    }
+    for (output, shape) in layout.outputs.iter().zip(shapes) {
+        let rest = shape.get(1..).unwrap_or(&[]);
+        let per_item = rest.iter().try_fold(1usize, |acc, &d| {
+            usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+        });
+        if shape.first() != Some(&(batch as i64)) || per_item != Some(output.floats_per_item) {
+            return Err(model_error(format!(
+                "for a batch of {batch} the engine's output {} has shape {shape:?}, expected \
+                 [{batch}, ...] with {} values per face: the outputs do not follow the batch",
+                output.name, output.floats_per_item
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -344,6 +394,66 @@ mod tests {
         let mut fixed_one = good();
         fixed_one[0].dims = vec![1, 3, 192, 192];
         assert!(error_of(&fixed_one, 32).contains("1..1"));
+
+        // Outputs that do not carry the batch on dimension 0.
+        let mut fixed_output = good();
+        fixed_output[2].dims = vec![1, 468, 3];
+        assert!(error_of(&fixed_output, 32).contains("follow the input's batch"));
+        let mut flat_output = good();
+        flat_output[1].dims = vec![1];
+        assert!(error_of(&flat_output, 32).contains("output face_score"));
+    }
+
+    #[test]
+    fn output_shapes_must_follow_the_batch_at_run_time() {
+        let layout = validate(&good(), &ModelSpec::face_landmark_468(), 32).unwrap();
+        let shapes = |n: i64| -> Vec<Vec<i64>> {
+            layout
+                .outputs
+                .iter()
+                .map(|o| {
+                    if o.floats_per_item == 1 {
+                        vec![n, 1]
+                    } else {
+                        vec![n, 468, 3]
+                    }
+                })
+                .collect()
+        };
+        for n in [1, 7, 32] {
+            check_output_shapes(&layout, n as usize, &shapes(n)).unwrap();
+        }
+        // An engine whose outputs stay at one item whatever the batch (or change layout).
+        let e = check_output_shapes(&layout, 32, &shapes(1)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ModelError);
+        assert!(
+            e.message().contains("do not follow the batch"),
+            "{}",
+            e.message()
+        );
+        let mut reshaped = shapes(32);
+        reshaped[layout.landmarks] = vec![32, 1, 1404 * 2];
+        assert!(check_output_shapes(&layout, 32, &reshaped).is_err());
+        let mut dynamic = shapes(32);
+        dynamic[layout.score] = vec![32, -1];
+        assert!(check_output_shapes(&layout, 32, &dynamic).is_err());
+        assert!(check_output_shapes(&layout, 32, &shapes(32)[..1]).is_err());
+    }
+
+    #[test]
+    fn a_plan_is_cached_only_after_it_checked_out() {
+        let mut cached = Vec::new();
+        let e = check_then_cache(
+            b"bad plan",
+            |_| Err::<(), _>(model_error("does not deserialize".into())),
+            |b| cached.push(b.to_vec()),
+        )
+        .unwrap_err();
+        assert!(e.message().contains("does not deserialize"));
+        assert!(cached.is_empty(), "a plan that failed its check was cached");
+        let got = check_then_cache(b"good plan", |b| Ok(b.len()), |b| cached.push(b.to_vec()));
+        assert_eq!(got.unwrap(), 9);
+        assert_eq!(cached, vec![b"good plan".to_vec()]);
     }
 
     #[test]

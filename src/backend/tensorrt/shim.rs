@@ -1,7 +1,12 @@
 //! Safe wrappers over the C API of `shim/tensorrt/lmb_trt.h`. Each wrapper owns one TensorRT
 //! object and frees it on drop; the objects are used from one thread at a time (the worker).
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString, OsString};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+use std::thread::ThreadId;
+
+use parking_lot::Mutex;
 
 use super::library::{CreateFn, NvInfer, OnnxParserLib, ParserCreateFn, TrtVersion};
 use super::plan::{IoTensor, Profile};
@@ -10,6 +15,8 @@ use crate::log::{LogLevel, Logger};
 
 const MAX_DIMS: usize = 8;
 const ERR_LEN: usize = 512;
+/// `LMB_TRT_BAD_MODEL`: the shim says the model, not TensorRT or the GPU, is at fault.
+const BAD_MODEL: i32 = 2;
 
 #[repr(C)]
 struct RawIo {
@@ -36,11 +43,6 @@ struct RawBuildRequest {
 }
 
 #[repr(C)]
-struct RawLogger {
-    _opaque: [u8; 0],
-}
-
-#[repr(C)]
 struct RawPlan {
     _opaque: [u8; 0],
 }
@@ -49,11 +51,10 @@ type LogFn = extern "C" fn(*mut c_void, i32, *const c_char);
 
 extern "C" {
     fn lmb_trt_header_version() -> i32;
-    fn lmb_trt_logger_new(sink: LogFn, user: *mut c_void) -> *mut RawLogger;
-    fn lmb_trt_logger_free(logger: *mut RawLogger);
+    fn lmb_trt_logger_set_sink(sink: Option<LogFn>, user: *mut c_void);
+    fn lmb_trt_logger_thread_errors() -> i32;
     fn lmb_trt_runtime_new(
         create: CreateFn,
-        logger: *mut RawLogger,
         out: *mut *mut c_void,
         err: *mut c_char,
         err_len: usize,
@@ -91,6 +92,14 @@ extern "C" {
         err: *mut c_char,
         err_len: usize,
     ) -> i32;
+    fn lmb_trt_context_tensor_shape(
+        context: *mut c_void,
+        name: *const c_char,
+        nb_dims: *mut i32,
+        dims: *mut i64,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> i32;
     fn lmb_trt_context_set_address(
         context: *mut c_void,
         name: *const c_char,
@@ -110,7 +119,6 @@ extern "C" {
     fn lmb_trt_build_from_onnx(
         create_builder: CreateFn,
         create_parser: ParserCreateFn,
-        logger: *mut RawLogger,
         request: *const RawBuildRequest,
         out: *mut *mut RawPlan,
         fp16_used: *mut i32,
@@ -125,6 +133,16 @@ pub fn header_version() -> TrtVersion {
     TrtVersion::from_encoded(unsafe { lmb_trt_header_version() })
 }
 
+/// The error kind of a failed shim call: the model's fault when the shim says so, else `kind`
+/// (the caller's default: usually BACKEND_UNAVAILABLE, so AUTO moves on to another backend).
+fn kind_of(status: i32, kind: ErrorKind) -> ErrorKind {
+    if status == BAD_MODEL {
+        ErrorKind::ModelError
+    } else {
+        kind
+    }
+}
+
 /// Calls a shim function that reports failure as non-zero with a message in an error buffer.
 fn checked(
     kind: ErrorKind,
@@ -132,65 +150,109 @@ fn checked(
     call: impl FnOnce(*mut c_char, usize) -> i32,
 ) -> Result<()> {
     let mut err = [0 as c_char; ERR_LEN];
-    if call(err.as_mut_ptr(), ERR_LEN) == 0 {
+    let status = call(err.as_mut_ptr(), ERR_LEN);
+    if status == 0 {
         return Ok(());
     }
     // SAFETY: the shim always NUL-terminates within ERR_LEN (snprintf), and the buffer starts
     // zeroed for the calls that fail before writing.
     let message = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy();
-    Err(Error::new(kind, format!("{what}: {message}")))
+    Err(Error::new(
+        kind_of(status, kind),
+        format!("{what}: {message}"),
+    ))
 }
 
 fn name(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::new(ErrorKind::ModelError, "tensor name contains NUL"))
 }
 
-/// Receives TensorRT's log lines. Must not unwind into C++.
-extern "C" fn forward_log(user: *mut c_void, severity: i32, message: *const c_char) {
+/// The pipelines' log sinks for TensorRT's ONE process-wide logger (see lmb_trt.h). A message
+/// goes to the sink of the pipeline whose thread logged it (TensorRT logs on the calling thread
+/// during create, build and enqueue), else to the most recently attached one. Messages are
+/// delivered under this lock, so once a `TrtLogger` is dropped its sink, and with it the user's
+/// callback and user pointer, is never called again.
+struct Sink {
+    id: u64,
+    thread: ThreadId,
+    logger: Logger,
+}
+
+static SINKS: Mutex<Vec<Sink>> = Mutex::new(Vec::new());
+static NEXT_SINK: AtomicU64 = AtomicU64::new(0);
+static INSTALL: Once = Once::new();
+
+#[cfg(test)]
+thread_local! {
+    /// Messages formatted on this thread (tests check that nobody-reads-it means no work).
+    static FORMATTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Receives TensorRT's log lines (kVERBOSE is already dropped in C++). Must not unwind into C++.
+extern "C" fn forward_log(_user: *mut c_void, severity: i32, message: *const c_char) {
     let _ = std::panic::catch_unwind(|| {
-        if user.is_null() || message.is_null() {
+        if message.is_null() {
             return;
         }
-        // SAFETY: `user` is the `Logger` boxed in `TrtLogger`, alive while the C++ logger is;
-        // `message` is a NUL-terminated string TensorRT owns for the duration of the call.
-        let (logger, text) = unsafe { (&*(user as *const Logger), CStr::from_ptr(message)) };
+        let sinks = SINKS.lock();
+        let here = std::thread::current().id();
+        let Some(sink) = sinks
+            .iter()
+            .rev()
+            .find(|s| s.thread == here)
+            .or(sinks.last())
+        else {
+            return;
+        };
+        if !sink.logger.is_set() {
+            return;
+        }
         let level = match severity {
             0 | 1 => LogLevel::Error,
             2 => LogLevel::Warning,
             3 => LogLevel::Info,
             _ => LogLevel::Debug,
         };
-        logger.log(level, &format!("TensorRT: {}", text.to_string_lossy()));
+        #[cfg(test)]
+        FORMATTED.with(|n| n.set(n.get() + 1));
+        // SAFETY: `message` is a NUL-terminated string TensorRT owns for the duration of the call.
+        let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+        sink.logger.log(level, &format!("TensorRT: {text}"));
     });
 }
 
-/// TensorRT's ILogger, forwarding to the pipeline's log callback.
+/// A pipeline's place among the receivers of TensorRT's log, from creation until drop. Attach it
+/// on the thread that then calls into TensorRT (the worker) before creating any TensorRT object.
 pub struct TrtLogger {
-    raw: *mut RawLogger,
-    _sink: Box<Logger>,
+    id: u64,
 }
 
 impl TrtLogger {
-    pub fn new(logger: Logger) -> Result<Self> {
-        let sink = Box::new(logger);
-        let user = &*sink as *const Logger as *mut c_void;
-        // SAFETY: `user` points into the Box kept alive in the returned value.
-        let raw = unsafe { lmb_trt_logger_new(forward_log, user) };
-        if raw.is_null() {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                "cannot allocate the TensorRT logger",
-            ));
-        }
-        Ok(TrtLogger { raw, _sink: sink })
+    pub fn attach(logger: Logger) -> Self {
+        INSTALL.call_once(|| {
+            // SAFETY: `forward_log` is a plain function of this library; the user pointer is unused.
+            unsafe { lmb_trt_logger_set_sink(Some(forward_log), std::ptr::null_mut()) }
+        });
+        let id = NEXT_SINK.fetch_add(1, Ordering::Relaxed);
+        SINKS.lock().push(Sink {
+            id,
+            thread: std::thread::current().id(),
+            logger,
+        });
+        TrtLogger { id }
+    }
+
+    /// Errors TensorRT logged on the calling thread so far (only grows; compare before/after).
+    pub fn errors_on_this_thread() -> i32 {
+        // SAFETY: reads a thread-local counter.
+        unsafe { lmb_trt_logger_thread_errors() }
     }
 }
 
 impl Drop for TrtLogger {
     fn drop(&mut self) {
-        // SAFETY: made by lmb_trt_logger_new; every TensorRT object that used it is gone first
-        // (it follows them in `TrtBackend`'s field order).
-        unsafe { lmb_trt_logger_free(self.raw) }
+        // Waits for a delivery in progress (it holds the lock): afterwards the sink is unused.
+        SINKS.lock().retain(|s| s.id != self.id);
     }
 }
 
@@ -201,35 +263,41 @@ pub struct Runtime {
 impl Runtime {
     /// Creates the runtime, refusing the invalid pointers and logged errors TensorRT gives when
     /// it cannot really run (see the shim).
-    pub fn new(create: CreateFn, logger: &TrtLogger) -> Result<Self> {
+    pub fn new(create: CreateFn) -> Result<Self> {
         let mut raw = std::ptr::null_mut();
         checked(
             ErrorKind::BackendUnavailable,
             "TensorRT runtime",
             |err, len| {
                 // SAFETY: `create` is createInferRuntime_INTERNAL from a version-checked library;
-                // the logger outlives the runtime; `raw` is a valid out pointer.
-                unsafe { lmb_trt_runtime_new(create, logger.raw, &mut raw, err, len) }
+                // the shim's logger lives for the whole process; `raw` is a valid out pointer.
+                unsafe { lmb_trt_runtime_new(create, &mut raw, err, len) }
             },
         )?;
         Ok(Runtime { raw })
     }
 
+    /// Deserializes a plan. A failure is BACKEND_UNAVAILABLE (TensorRT or the GPU could not):
+    /// the caller makes it MODEL_ERROR where the plan was given by the user.
     pub fn deserialize(&self, plan: &[u8]) -> Result<Engine> {
         let mut raw = std::ptr::null_mut();
-        checked(ErrorKind::ModelError, "TensorRT plan", |err, len| {
-            // SAFETY: the runtime is live; `plan` is readable for its length during the call.
-            unsafe {
-                lmb_trt_engine_deserialize(
-                    self.raw,
-                    plan.as_ptr().cast(),
-                    plan.len(),
-                    &mut raw,
-                    err,
-                    len,
-                )
-            }
-        })?;
+        checked(
+            ErrorKind::BackendUnavailable,
+            "TensorRT plan",
+            |err, len| {
+                // SAFETY: the runtime is live; `plan` is readable for its length during the call.
+                unsafe {
+                    lmb_trt_engine_deserialize(
+                        self.raw,
+                        plan.as_ptr().cast(),
+                        plan.len(),
+                        &mut raw,
+                        err,
+                        len,
+                    )
+                }
+            },
+        )?;
         Ok(Engine { raw })
     }
 }
@@ -328,6 +396,30 @@ impl Context {
         )
     }
 
+    /// The shape TensorRT gives `tensor` for the input shape set last.
+    pub fn tensor_shape(&self, tensor: &CStr) -> Result<Vec<i64>> {
+        let mut rank = 0i32;
+        let mut dims = [0i64; MAX_DIMS];
+        checked(
+            ErrorKind::BackendUnavailable,
+            "TensorRT tensor shape",
+            |err, len| {
+                // SAFETY: the context is live; `dims` holds MAX_DIMS values, as the shim writes.
+                unsafe {
+                    lmb_trt_context_tensor_shape(
+                        self.raw,
+                        tensor.as_ptr(),
+                        &mut rank,
+                        dims.as_mut_ptr(),
+                        err,
+                        len,
+                    )
+                }
+            },
+        )?;
+        Ok(dims[..rank.clamp(0, MAX_DIMS as i32) as usize].to_vec())
+    }
+
     pub fn set_address(&mut self, tensor: &CStr, device_address: u64) -> Result<()> {
         checked(
             ErrorKind::BackendUnavailable,
@@ -379,10 +471,15 @@ pub struct BuildRequest<'a> {
 }
 
 /// Builds a serialized plan from ONNX bytes. Returns the plan and whether FP16 was enabled.
+///
+/// The builder is looked for first: the lean runtime has none, and then libnvonnxparser is
+/// never opened. `parser_names`: where to look for libnvonnxparser ([`OnnxParserLib::candidates`]).
+/// A failure is BACKEND_UNAVAILABLE with TensorRT's reason (out of GPU memory, a GPU this
+/// TensorRT does not support, a missing builder resource library), except MODEL_ERROR for an
+/// ONNX that does not parse or whose input does not fit.
 pub fn build_plan(
     nvinfer: &NvInfer,
-    parser: &OnnxParserLib,
-    logger: &TrtLogger,
+    parser_names: &[OsString],
     what: &BuildRequest<'_>,
 ) -> Result<(Vec<u8>, bool)> {
     let BuildRequest {
@@ -401,6 +498,9 @@ pub fn build_plan(
             ),
         )
     })?;
+    let mut parser = OnnxParserLib::open_first_of(parser_names)?;
+    // As for libnvinfer: once called into, never unloaded.
+    parser.keep_loaded();
     let input = name(input_name)?;
     let request = RawBuildRequest {
         onnx: onnx.as_ptr().cast(),
@@ -415,7 +515,7 @@ pub fn build_plan(
     let mut plan: *mut RawPlan = std::ptr::null_mut();
     let mut fp16_used = 0;
     checked(
-        ErrorKind::ModelError,
+        ErrorKind::BackendUnavailable,
         "building the TensorRT plan",
         |err, len| {
             // SAFETY: the factories come from version-checked libraries; every pointer in `request`
@@ -424,7 +524,6 @@ pub fn build_plan(
                 lmb_trt_build_from_onnx(
                     create_builder,
                     parser.create_parser,
-                    logger.raw,
                     &request,
                     &mut plan,
                     &mut fp16_used,
@@ -449,54 +548,90 @@ pub fn build_plan(
 mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
+    use std::sync::Arc;
 
-    /// Builds a stand-in libnvinfer whose createInferRuntime returns `runtime` (a C expression).
-    fn fake_nvinfer(tag: &str, version: i32, runtime: &str) -> PathBuf {
+    /// Builds a stand-in libnvinfer (tests/data/fake_nvinfer.cpp) with these macros, into a file
+    /// of its own (tests run in parallel).
+    fn fake_nvinfer(tag: &str, version: i32, runtime: &str, extra: &[&str]) -> PathBuf {
+        static BUILT: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!("lmbatch-fake-trt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fake_nvinfer.c");
-        let out = dir.join(format!("libnvinfer_{tag}.so"));
-        let status = std::process::Command::new("cc")
-            .args(["-shared", "-fPIC", "-o"])
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fake_nvinfer.cpp");
+        let n = BUILT.fetch_add(1, Ordering::Relaxed);
+        let out = dir.join(format!("libnvinfer_{tag}_{n}.so"));
+        let status = std::process::Command::new("c++")
+            .args(["-std=c++17", "-shared", "-fPIC", "-o"])
             .arg(&out)
             .arg(&source)
+            // The include flags the shim was compiled with (build.rs).
+            .args(
+                env!("LMBATCH_TRT_INCLUDE_FLAGS")
+                    .split('\x1f')
+                    .filter(|f| !f.is_empty()),
+            )
             .arg(format!("-DFAKE_VERSION={version}"))
             .arg(format!("-DFAKE_RUNTIME={runtime}"))
+            .args(extra.iter().map(|m| format!("-D{m}")))
             .status()
-            .expect("a C compiler (cc) runs");
-        assert!(status.success());
+            .expect("a C++ compiler (c++) runs");
+        assert!(status.success(), "compiling the fake libnvinfer {tag}");
         out
     }
 
+    fn open(path: &Path) -> NvInfer {
+        NvInfer::open_first_of(&[path.into()], header_version()).unwrap()
+    }
+
     fn runtime_error(path: &Path) -> Error {
-        let nvinfer = NvInfer::open_first_of(&[path.into()], header_version()).unwrap();
-        let logger = TrtLogger::new(Logger::default()).unwrap();
-        Runtime::new(nvinfer.create_runtime, &logger)
+        let _sink = TrtLogger::attach(Logger::default());
+        Runtime::new(open(path).create_runtime)
             .map(|_| ())
             .expect_err("a runtime from this library must be refused")
     }
 
+    /// What a recording sink received.
+    type Lines = Arc<Mutex<Vec<(LogLevel, String)>>>;
+
+    /// A log sink that keeps what it receives.
+    fn recording() -> (Logger, Lines) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let logger = Logger::new(move |level, m| sink.lock().push((level, m.to_string())));
+        (logger, lines)
+    }
+
+    fn header_int() -> i32 {
+        // SAFETY: returns a constant.
+        unsafe { lmb_trt_header_version() }
+    }
+
     #[test]
     fn garbage_and_null_runtimes_are_refused_without_calling_through_them() {
-        let v = lmb_trt_version_int();
-        let garbage = runtime_error(&fake_nvinfer("garbage", v, "((void *)0x228)"));
+        let v = header_int();
+        let garbage = runtime_error(&fake_nvinfer("garbage", v, "((void *)0x228)", &[]));
         assert_eq!(garbage.kind(), ErrorKind::BackendUnavailable);
         assert!(
             garbage.message().contains("invalid pointer"),
             "{}",
             garbage.message()
         );
-        let null = runtime_error(&fake_nvinfer("null", v, "((void *)0)"));
+        let null = runtime_error(&fake_nvinfer("null", v, "nullptr", &[]));
         assert!(
             null.message().contains("returned NULL"),
+            "{}",
+            null.message()
+        );
+        // Nothing was logged during the call: no "TensorRT said" from another thread's errors.
+        assert!(
+            !null.message().contains("TensorRT said"),
             "{}",
             null.message()
         );
     }
 
     #[test]
-    fn a_library_of_another_major_is_refused_before_any_call() {
-        let path = fake_nvinfer("major", 100_803, "((void *)0x228)");
+    fn libraries_of_another_major_or_an_older_minor_are_refused_before_any_call() {
+        let path = fake_nvinfer("major", 100_803, "((void *)0x228)", &[]);
         let e = NvInfer::open_first_of(&[path.into()], header_version())
             .map(|_| ())
             .unwrap_err();
@@ -504,6 +639,202 @@ mod tests {
             e.message().contains("found TensorRT 10.8.3"),
             "{}",
             e.message()
+        );
+        let built = header_version();
+        if built.minor == 0 {
+            println!("headers {built}: no older minor of this major to refuse");
+            return;
+        }
+        let older = (built.major * 10_000 + (built.minor - 1) * 100) as i32;
+        let path = fake_nvinfer("minor", older, "((void *)0x228)", &[]);
+        let e = NvInfer::open_first_of(&[path.into()], built)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        let found = TrtVersion::from_encoded(older);
+        assert!(
+            e.message().contains(&format!("found TensorRT {found}")),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message().contains(&format!("TensorRT {built} headers")),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn a_logged_error_is_the_reason_and_verbose_lines_are_dropped() {
+        let path = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
+        let (logger, lines) = recording();
+        let _sink = TrtLogger::attach(logger);
+        let errors_before = TrtLogger::errors_on_this_thread();
+        let e = Runtime::new(open(&path).create_runtime)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            e.message()
+                .contains("TensorRT said: fake: CUDA initialization failure"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(TrtLogger::errors_on_this_thread(), errors_before + 1);
+        let got = lines.lock().clone();
+        assert_eq!(
+            got,
+            vec![
+                (LogLevel::Info, "TensorRT: fake info line".to_string()),
+                (
+                    LogLevel::Error,
+                    "TensorRT: fake: CUDA initialization failure with error: 35".to_string()
+                ),
+            ],
+            "kVERBOSE must be dropped; the rest delivered in order"
+        );
+    }
+
+    #[test]
+    fn create_destroy_create_delivers_to_the_live_sink_only() {
+        let path = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
+        let nvinfer = open(&path);
+        let (first_logger, first) = recording();
+        let first_sink = TrtLogger::attach(first_logger);
+        assert!(Runtime::new(nvinfer.create_runtime).is_err());
+        drop(first_sink);
+        let delivered_before_drop = first.lock().len();
+        assert_eq!(delivered_before_drop, 2);
+
+        let (second_logger, second) = recording();
+        let _second_sink = TrtLogger::attach(second_logger);
+        let e = Runtime::new(nvinfer.create_runtime)
+            .map(|_| ())
+            .unwrap_err();
+        // The error count works again for the second pipeline: the error is named once more.
+        assert!(e.message().contains("TensorRT said"), "{}", e.message());
+        assert_eq!(second.lock().len(), 2);
+        assert_eq!(
+            first.lock().len(),
+            delivered_before_drop,
+            "a dropped pipeline's sink was called"
+        );
+    }
+
+    #[test]
+    fn two_pipelines_on_two_threads_keep_their_messages_and_error_counts_apart() {
+        let logging = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
+        let quiet = fake_nvinfer("null", header_int(), "nullptr", &[]);
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let run = |path: PathBuf, rounds: usize| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let (logger, lines) = recording();
+                let _sink = TrtLogger::attach(logger);
+                let nvinfer = open(&path);
+                start.wait();
+                let before = TrtLogger::errors_on_this_thread();
+                let mut said = 0;
+                for _ in 0..rounds {
+                    let e = Runtime::new(nvinfer.create_runtime)
+                        .map(|_| ())
+                        .unwrap_err();
+                    said += usize::from(e.message().contains("TensorRT said"));
+                }
+                let errors = TrtLogger::errors_on_this_thread() - before;
+                let delivered = lines.lock().len();
+                (errors, said, delivered)
+            })
+        };
+        let noisy = run(logging, 50);
+        let silent = run(quiet, 50);
+        assert_eq!(noisy.join().unwrap(), (50, 50, 100));
+        // The quiet pipeline saw none of the other's errors, counted or delivered.
+        assert_eq!(silent.join().unwrap(), (0, 0, 0));
+    }
+
+    #[test]
+    fn nothing_is_formatted_for_a_pipeline_without_a_log_callback() {
+        let path = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
+        let _sink = TrtLogger::attach(Logger::default());
+        let before = FORMATTED.with(|n| n.get());
+        assert!(Runtime::new(open(&path).create_runtime).is_err());
+        assert_eq!(FORMATTED.with(|n| n.get()), before);
+        // With a callback, the same two lines are formatted (the counter does count).
+        let (logger, _lines) = recording();
+        let _listening = TrtLogger::attach(logger);
+        assert!(Runtime::new(open(&path).create_runtime).is_err());
+        assert_eq!(FORMATTED.with(|n| n.get()), before + 2);
+    }
+
+    fn request(onnx: &[u8]) -> BuildRequest<'_> {
+        BuildRequest {
+            onnx,
+            input_name: "input",
+            profile: Profile::for_batch(8, None),
+            fp16: false,
+            workspace_bytes: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn a_builder_failure_is_unavailable_with_tensorrts_reason() {
+        let path = fake_nvinfer("builder", header_int(), "nullptr", &["FAKE_BUILDER"]);
+        let nvinfer = open(&path);
+        assert!(nvinfer.create_builder.is_some());
+        let _sink = TrtLogger::attach(Logger::default());
+        // The fake also stands in for libnvonnxparser.
+        let e = build_plan(&nvinfer, &[path.into()], &request(b"onnx"))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{}", e.message());
+        assert!(
+            e.message().contains("createInferBuilder failed"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message()
+                .contains("TensorRT said: fake builder: out of GPU memory"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn without_a_builder_the_parser_is_never_opened() {
+        let path = fake_nvinfer("null", header_int(), "nullptr", &[]);
+        let nvinfer = open(&path);
+        assert!(nvinfer.create_builder.is_none());
+        let e = build_plan(
+            &nvinfer,
+            &["/nonexistent/libnvonnxparser.so".into()],
+            &request(b"x"),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            e.message().contains("cannot build plans"),
+            "{}",
+            e.message()
+        );
+        assert!(!e.message().contains("libnvonnxparser"), "{}", e.message());
+    }
+
+    #[test]
+    fn only_the_model_status_is_a_model_error() {
+        assert_eq!(
+            kind_of(BAD_MODEL, ErrorKind::BackendUnavailable),
+            ErrorKind::ModelError
+        );
+        assert_eq!(
+            kind_of(1, ErrorKind::BackendUnavailable),
+            ErrorKind::BackendUnavailable
+        );
+        assert_eq!(
+            kind_of(1, ErrorKind::InferenceFailed),
+            ErrorKind::InferenceFailed
         );
     }
 
@@ -516,12 +847,14 @@ mod tests {
             println!("LMBATCH_TRT_LEAN_LIB is not set: the real lean runtime is not tested");
             return;
         };
+        if super::super::cuda::driver_present() {
+            println!("SKIPPED: a CUDA driver is present, so the runtime may well be created here");
+            return;
+        }
         let nvinfer = NvInfer::open_first_of(&[path], header_version()).unwrap();
-        let messages = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let sink = messages.clone();
-        let logger =
-            TrtLogger::new(Logger::new(move |_, m| sink.lock().push(m.to_string()))).unwrap();
-        let e = Runtime::new(nvinfer.create_runtime, &logger)
+        let (logger, messages) = recording();
+        let _sink = TrtLogger::attach(logger);
+        let e = Runtime::new(nvinfer.create_runtime)
             .map(|_| ())
             .expect_err("no GPU here: the runtime must be refused");
         println!(
@@ -539,10 +872,5 @@ mod tests {
             !messages.lock().is_empty(),
             "TensorRT's log reaches the callback"
         );
-    }
-
-    fn lmb_trt_version_int() -> i32 {
-        // SAFETY: returns a constant.
-        unsafe { lmb_trt_header_version() }
     }
 }

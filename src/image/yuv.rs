@@ -1,0 +1,679 @@
+//! YUV 4:2:0 frames (NV12, NV21, I420, P010, P016): crop, resize and colour conversion fused in
+//! one pass (DESIGN, "YUV sampling"). Each output pixel samples luma and chroma bilinearly where
+//! it lands in each plane and converts once, so the cost follows the output, never the frame.
+//!
+//! Fixed point throughout, in 16-bit lanes where the work is per output pixel (baseline x86-64
+//! vectorises those eight at a time; 32-bit or float loops stay scalar): positions rounded to
+//! 1/4096 px, samples kept as 8.7 (8-bit units, 7 fraction bits; P010/P016 samples are 8.8 and
+//! lose one bit), conversion coefficients with 14 fraction bits. Every output byte is within one
+//! level of the float64 definition (tests/yuv.rs checks all 2^24 (Y, U, V) per matrix and range).
+
+use super::crop::FaceCrop;
+use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
+use super::warp::{for_each_source_point, taps_at, to_fixed, POS_BITS, WEIGHT_BITS, WEIGHT_ONE};
+
+/// Fraction bits of the conversion coefficients. All but Bu (1.77..2.14) fit an i16 then; Bu is
+/// kept as 2 + a small remainder.
+const COEF_BITS: u32 = 14;
+/// Fraction bits of the samples between the passes (8.7: at most 32640, so an i16 holds one and
+/// a u16 holds twice one).
+const SAMPLE_BITS: u32 = 7;
+
+/// 128 (the chroma centre) in 8.7.
+const CENTRE: i16 = 128 << SAMPLE_BITS;
+/// Fraction bits of a converted value: samples' plus coefficients'.
+const CONVERT_SHIFT: u32 = SAMPLE_BITS + COEF_BITS;
+
+/// Y'CbCr → R'G'B' for one matrix and range, in 16-bit fixed point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct YuvToRgb {
+    ky: i16,
+    rv: i16,
+    gu: i16,
+    gv: i16,
+    /// Bu − 2 (the 2 is applied as a shift).
+    bu_minus_2: i16,
+    /// 16 (limited) or 0 (full), in 8.7.
+    y_offset: i16,
+}
+
+/// The high half of an unsigned 16 x 16 product (one `pmulhuw` lane).
+#[inline(always)]
+fn mul_high_u(a: u16, b: u16) -> u16 {
+    ((u32::from(a) * u32::from(b)) >> 16) as u16
+}
+
+impl YuvToRgb {
+    /// The coefficients derived from the matrix's Kr, Kb (as the DESIGN table is).
+    pub fn new(matrix: ColorMatrix, range: ColorRange) -> Self {
+        let (kr, kb) = match matrix {
+            ColorMatrix::Bt601 => (0.299, 0.114),
+            ColorMatrix::Bt709 => (0.2126, 0.0722),
+            ColorMatrix::Bt2020 => (0.2627, 0.0593),
+        };
+        let kg = 1.0 - kr - kb;
+        let (ky, cs, y0) = match range {
+            ColorRange::Limited => (255.0 / 219.0, 255.0 / 224.0, 16),
+            ColorRange::Full => (1.0, 1.0, 0),
+        };
+        let q = |v: f64| (v * f64::from(1u32 << COEF_BITS)).round() as i16;
+        YuvToRgb {
+            ky: q(ky),
+            rv: q(cs * 2.0 * (1.0 - kr)),
+            gu: q(-cs * 2.0 * (1.0 - kb) * kb / kg),
+            gv: q(-cs * 2.0 * (1.0 - kr) * kr / kg),
+            bu_minus_2: q(cs * 2.0 * (1.0 - kb) - 2.0),
+            y_offset: y0 << SAMPLE_BITS,
+        }
+    }
+
+    /// Converts a row of Y, U, V samples given in 8.7 fixed point into R, G, B planes, rounded
+    /// and clamped to 0..255. Written for the vectoriser: 16-bit operands, no branches.
+    pub fn convert_row(
+        &self,
+        y: &[u16],
+        u: &[u16],
+        v: &[u16],
+        r: &mut [u8],
+        g: &mut [u8],
+        b: &mut [u8],
+    ) {
+        let n = y
+            .len()
+            .min(u.len())
+            .min(v.len())
+            .min(r.len())
+            .min(g.len())
+            .min(b.len());
+        #[cfg(target_arch = "x86_64")]
+        let done = simd::convert_row(self, &y[..n], &u[..n], &v[..n], r, g, b);
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        self.convert_scalar(
+            &y[done..n],
+            &u[done..n],
+            &v[done..n],
+            &mut r[done..n],
+            &mut g[done..n],
+            &mut b[done..n],
+        );
+    }
+
+    /// The definition of [`convert_row`](Self::convert_row), one pixel at a time.
+    fn convert_scalar(
+        &self,
+        y: &[u16],
+        u: &[u16],
+        v: &[u16],
+        r: &mut [u8],
+        g: &mut [u8],
+        b: &mut [u8],
+    ) {
+        // 16 x 16 -> 32-bit products, summed exactly; only the coefficients are rounded (to
+        // 1/16384), so results differ from the float definition only within ~0.02 level of its
+        // rounding ties.
+        let level =
+            |x: i32| ((x + (1 << (CONVERT_SHIFT - 1))) >> CONVERT_SHIFT).clamp(0, 255) as u8;
+        let product = |a: i16, c: i16| i32::from(a) * i32::from(c);
+        for k in 0..y.len() {
+            let luma = product(y[k] as i16 - self.y_offset, self.ky);
+            let (cu, cv) = (u[k] as i16 - CENTRE, v[k] as i16 - CENTRE);
+            r[k] = level(luma + product(cv, self.rv));
+            g[k] = level(luma + product(cu, self.gu) + product(cv, self.gv));
+            b[k] = level(luma + product(cu, self.bu_minus_2) + (i32::from(cu) << (COEF_BITS + 1)));
+        }
+    }
+
+    /// RGB of one 8-bit (Y, U, V) through [`convert_row`](Self::convert_row).
+    pub fn convert_u8(&self, y: u8, u: u8, v: u8) -> [u8; 3] {
+        let s = |x: u8| u16::from(x) << SAMPLE_BITS;
+        let mut rgb = [[0u8]; 3];
+        let [r, g, b] = &mut rgb;
+        self.convert_row(&[s(y)], &[s(u)], &[s(v)], r, g, b);
+        rgb.map(|[c]| c)
+    }
+}
+
+/// Interleaves R, G, B planes into RGB bytes.
+fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    let done = simd::interleave(r, g, b, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (((px, r), g), b) in out[3 * done..]
+        .chunks_exact_mut(3)
+        .zip(&r[done..])
+        .zip(&g[done..])
+        .zip(&b[done..])
+    {
+        px[0] = *r;
+        px[1] = *g;
+        px[2] = *b;
+    }
+}
+
+/// How samples are stored: 8-bit, or 16-bit little-endian read as 8.8.
+trait Sample {
+    /// The sample at `index` (in samples) of `row`, as 8.8.
+    fn read(row: &[u8], index: usize) -> u32;
+}
+
+struct Byte;
+impl Sample for Byte {
+    #[inline(always)]
+    fn read(row: &[u8], index: usize) -> u32 {
+        u32::from(row[index]) << 8
+    }
+}
+
+struct Word;
+impl Sample for Word {
+    #[inline(always)]
+    fn read(row: &[u8], index: usize) -> u32 {
+        u32::from(u16::from_le_bytes([row[2 * index], row[2 * index + 1]]))
+    }
+}
+
+/// Where U and V sit: samples per chroma position (2 when interleaved) and each one's offset.
+#[derive(Clone, Copy)]
+struct ChromaLayout {
+    step: usize,
+    u: usize,
+    v: usize,
+}
+
+fn chroma_layout(format: FrameFormat) -> ChromaLayout {
+    match format {
+        FrameFormat::I420 => ChromaLayout {
+            step: 1,
+            u: 0,
+            v: 0,
+        },
+        FrameFormat::Nv21 => ChromaLayout {
+            step: 2,
+            u: 1,
+            v: 0,
+        },
+        _ => ChromaLayout {
+            step: 2,
+            u: 0,
+            v: 1,
+        },
+    }
+}
+
+/// Offsets (fixed point) subtracted from a luma index-space position before halving it into the
+/// chroma plane: cx = (X − ½)/2 (LEFT, TOPLEFT) or (X − 1)/2 (CENTER); cy = (Y − 1)/2 (LEFT,
+/// CENTER) or (Y − ½)/2 (TOPLEFT), with X − ½ the luma index.
+fn chroma_offsets(location: ChromaLocation) -> (i64, i64) {
+    let half = 1i64 << (POS_BITS - 1);
+    match location {
+        ChromaLocation::Left => (0, half),
+        ChromaLocation::Center => (half, half),
+        ChromaLocation::TopLeft => (0, 0),
+    }
+}
+
+type Taps = (usize, usize, u32);
+
+/// Blends two 8.8 values with a 12-bit weight, rounded, staying 8.8.
+#[inline(always)]
+fn lerp(a: u32, b: u32, w: u32) -> u32 {
+    (a * (WEIGHT_ONE - w) + b * w + WEIGHT_ONE / 2) >> WEIGHT_BITS
+}
+
+/// Blends two 8.8 values with a 12-bit weight into 8.7, rounded.
+#[inline(always)]
+fn lerp_to_8_7(a: u32, b: u32, w: u32) -> u16 {
+    ((a * (WEIGHT_ONE - w) + b * w + WEIGHT_ONE) >> (WEIGHT_BITS + 1)) as u16
+}
+
+/// Bilinear sample (8.7) of channel `offset` of `plane`, whose positions hold `step` samples.
+#[inline(always)]
+fn bilinear<S: Sample>(plane: &Plane<'_>, step: usize, offset: usize, x: Taps, y: Taps) -> u16 {
+    let row = |r: usize| &plane.data[r * plane.stride..];
+    let h = |r: &[u8]| {
+        lerp(
+            S::read(r, x.0 * step + offset),
+            S::read(r, x.1 * step + offset),
+            x.2,
+        )
+    };
+    lerp_to_8_7(h(row(y.0)), h(row(y.1)), y.2)
+}
+
+/// Blends two rows of 8.7 samples with a 12-bit weight, in 16-bit lanes: each row is doubled
+/// (still a u16) and multiplied by its weight in 1/32768 as a high half (`pmulhuw`).
+fn blend_rows(top: &[u16], bottom: &[u16], w: u32, out: &mut [u16]) {
+    let (wa, wb) = (((WEIGHT_ONE - w) << 3) as u16, (w << 3) as u16);
+    let n = out.len().min(top.len()).min(bottom.len());
+    #[cfg(target_arch = "x86_64")]
+    let done = simd::blend_rows(&top[..n], &bottom[..n], wa, wb, &mut out[..n]);
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for ((o, &t), &b) in out[done..n]
+        .iter_mut()
+        .zip(&top[done..n])
+        .zip(&bottom[done..n])
+    {
+        *o = mul_high_u(t << 1, wa) + mul_high_u(b << 1, wb);
+    }
+}
+
+/// SSE2 (baseline on x86-64) forms of the per-pixel loops, eight pixels at a time, bit for bit
+/// the scalar definitions; each returns how many pixels it did (a multiple of 8), the caller
+/// finishes the rest.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{YuvToRgb, CENTRE, COEF_BITS, CONVERT_SHIFT};
+    use std::arch::x86_64::*;
+
+    pub(super) fn blend_rows(
+        top: &[u16],
+        bottom: &[u16],
+        wa: u16,
+        wb: u16,
+        out: &mut [u16],
+    ) -> usize {
+        let n = out.len().min(top.len()).min(bottom.len()) / 8 * 8;
+        // SAFETY: SSE2 is part of x86-64; every load and store covers 8 u16 at k < n, inside
+        // slices of at least n elements (unaligned forms).
+        unsafe {
+            let (wa, wb) = (_mm_set1_epi16(wa as i16), _mm_set1_epi16(wb as i16));
+            for k in (0..n).step_by(8) {
+                let t = _mm_loadu_si128(top.as_ptr().add(k).cast());
+                let b = _mm_loadu_si128(bottom.as_ptr().add(k).cast());
+                let blended = _mm_add_epi16(
+                    _mm_mulhi_epu16(_mm_slli_epi16(t, 1), wa),
+                    _mm_mulhi_epu16(_mm_slli_epi16(b, 1), wb),
+                );
+                _mm_storeu_si128(out.as_mut_ptr().add(k).cast(), blended);
+            }
+        }
+        n
+    }
+
+    /// RGB bytes of 8 pixels at a time as 4-byte (R, G, B, 0) stores, each overlapping the next
+    /// pixel's; the last pixel is left to the caller so nothing is written past `out`.
+    pub(super) fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) -> usize {
+        let pixels = r.len().min(g.len()).min(b.len()).min(out.len() / 3);
+        let n = pixels.saturating_sub(1) / 8 * 8;
+        // SAFETY: SSE2 is part of x86-64; loads read 8 bytes at k < n <= pixels - 1 of slices
+        // of at least `pixels` bytes; the 4-byte store of pixel k + i ends at 3(k + i) + 4
+        // <= 3(n - 1) + 4 < 3 pixels <= out.len() (unaligned forms).
+        unsafe {
+            let zero = _mm_setzero_si128();
+            for k in (0..n).step_by(8) {
+                let load = |p: &[u8]| _mm_loadl_epi64(p.as_ptr().add(k).cast());
+                let rg = _mm_unpacklo_epi8(load(r), load(g));
+                let b0 = _mm_unpacklo_epi8(load(b), zero);
+                let mut quads = [_mm_unpacklo_epi16(rg, b0), _mm_unpackhi_epi16(rg, b0)];
+                let dst = out.as_mut_ptr().add(3 * k);
+                for (half, q) in quads.iter_mut().enumerate() {
+                    for i in 0..4 {
+                        let word = _mm_cvtsi128_si32(*q);
+                        dst.add(3 * (4 * half + i))
+                            .cast::<i32>()
+                            .write_unaligned(word);
+                        *q = _mm_srli_si128::<4>(*q);
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    pub(super) fn convert_row(
+        c: &YuvToRgb,
+        y: &[u16],
+        u: &[u16],
+        v: &[u16],
+        r: &mut [u8],
+        g: &mut [u8],
+        b: &mut [u8],
+    ) -> usize {
+        let n = [y.len(), u.len(), v.len(), r.len(), g.len(), b.len()]
+            .into_iter()
+            .min()
+            .unwrap_or(0)
+            / 8
+            * 8;
+        // SAFETY: SSE2 is part of x86-64; loads read 8 u16 and stores write 8 bytes at k < n,
+        // inside slices of at least n elements (unaligned forms).
+        unsafe {
+            let pair = |a: i16, b: i16| _mm_set1_epi32((i32::from(b) << 16) | i32::from(a as u16));
+            let (k_r, k_g, k_b) = (pair(c.ky, c.rv), pair(c.ky, c.gu), pair(c.ky, c.bu_minus_2));
+            let (k_gv, k_two) = (pair(c.gv, 0), pair(1 << COEF_BITS, 1 << COEF_BITS));
+            let (y0, centre) = (_mm_set1_epi16(c.y_offset), _mm_set1_epi16(CENTRE));
+            let round = _mm_set1_epi32(1 << (CONVERT_SHIFT - 1));
+            let zero = _mm_setzero_si128();
+            // Σ a·k over (lo, hi) lane pairs, rounded and shifted, packed to 8 bytes.
+            let level = |lo: __m128i, hi: __m128i| {
+                let lo = _mm_srai_epi32::<{ CONVERT_SHIFT as i32 }>(_mm_add_epi32(lo, round));
+                let hi = _mm_srai_epi32::<{ CONVERT_SHIFT as i32 }>(_mm_add_epi32(hi, round));
+                let words = _mm_packs_epi32(lo, hi);
+                _mm_packus_epi16(words, words)
+            };
+            for k in (0..n).step_by(8) {
+                let yy = _mm_sub_epi16(_mm_loadu_si128(y.as_ptr().add(k).cast()), y0);
+                let cu = _mm_sub_epi16(_mm_loadu_si128(u.as_ptr().add(k).cast()), centre);
+                let cv = _mm_sub_epi16(_mm_loadu_si128(v.as_ptr().add(k).cast()), centre);
+                // pmaddwd: (y, c) pairs times (Ky, coefficient) pairs, exact 32-bit sums.
+                let (yv_lo, yv_hi) = (_mm_unpacklo_epi16(yy, cv), _mm_unpackhi_epi16(yy, cv));
+                let (yu_lo, yu_hi) = (_mm_unpacklo_epi16(yy, cu), _mm_unpackhi_epi16(yy, cu));
+                let (v0_lo, v0_hi) = (_mm_unpacklo_epi16(cv, zero), _mm_unpackhi_epi16(cv, zero));
+                let (uu_lo, uu_hi) = (_mm_unpacklo_epi16(cu, cu), _mm_unpackhi_epi16(cu, cu));
+                let red = level(_mm_madd_epi16(yv_lo, k_r), _mm_madd_epi16(yv_hi, k_r));
+                let green = level(
+                    _mm_add_epi32(_mm_madd_epi16(yu_lo, k_g), _mm_madd_epi16(v0_lo, k_gv)),
+                    _mm_add_epi32(_mm_madd_epi16(yu_hi, k_g), _mm_madd_epi16(v0_hi, k_gv)),
+                );
+                // Bu = remainder + 2: cu·2^15 as cu·2^14 + cu·2^14.
+                let blue = level(
+                    _mm_add_epi32(_mm_madd_epi16(yu_lo, k_b), _mm_madd_epi16(uu_lo, k_two)),
+                    _mm_add_epi32(_mm_madd_epi16(yu_hi, k_b), _mm_madd_epi16(uu_hi, k_two)),
+                );
+                _mm_storel_epi64(r.as_mut_ptr().add(k).cast(), red);
+                _mm_storel_epi64(g.as_mut_ptr().add(k).cast(), green);
+                _mm_storel_epi64(b.as_mut_ptr().add(k).cast(), blue);
+            }
+        }
+        n
+    }
+}
+
+/// The samples of row `r` of a plane (its padding excluded).
+fn row_of<'a>(plane: &Plane<'a>, r: usize) -> &'a [u8] {
+    let start = r * plane.stride;
+    &plane.data[start..start + plane.row_bytes]
+}
+
+/// Reusable tables and rows of the YUV paths, so steady enqueues do not allocate.
+#[derive(Debug, Default)]
+pub struct YuvScratch {
+    luma_columns: Vec<Taps>,
+    luma_rows: Vec<Taps>,
+    chroma_columns: Vec<Taps>,
+    chroma_rows: Vec<Taps>,
+    luma: RowPair,
+    /// U in the first half, V in the second.
+    chroma: RowPair,
+    /// Blended samples of the output row (or of the whole crop on the rotated path).
+    y: Vec<u16>,
+    u: Vec<u16>,
+    v: Vec<u16>,
+    /// Converted planes of the output row (or crop).
+    rgb: [Vec<u8>; 3],
+}
+
+impl YuvScratch {
+    fn size(&mut self, n: usize) {
+        self.y.resize(n, 0);
+        self.u.resize(n, 0);
+        self.v.resize(n, 0);
+        for plane in &mut self.rgb {
+            plane.resize(n, 0);
+        }
+    }
+}
+
+/// The two horizontally interpolated source rows the current output row blends, with the source
+/// row each holds: moving down, the old bottom is often the new top.
+#[derive(Debug, Default)]
+struct RowPair {
+    top: (Option<usize>, Vec<u16>),
+    bottom: (Option<usize>, Vec<u16>),
+}
+
+impl RowPair {
+    fn reset(&mut self, len: usize) {
+        self.top.0 = None;
+        self.bottom.0 = None;
+        self.top.1.resize(len, 0);
+        self.bottom.1.resize(len, 0);
+    }
+
+    fn prepare(&mut self, lo: usize, hi: usize, mut fill: impl FnMut(usize, &mut [u16])) {
+        if self.top.0 != Some(lo) {
+            if self.bottom.0 == Some(lo) {
+                std::mem::swap(&mut self.top, &mut self.bottom);
+            } else {
+                fill(lo, &mut self.top.1);
+                self.top.0 = Some(lo);
+            }
+        }
+        if self.bottom.0 != Some(hi) {
+            fill(hi, &mut self.bottom.1);
+            self.bottom.0 = Some(hi);
+        }
+    }
+}
+
+/// Fused crop of a YUV frame into interleaved RGB (`out_size² × 3` bytes): the separable path for
+/// an upright crop, the per-pixel one for a rotated crop.
+pub fn crop_yuv(
+    frame: &YuvFrame<'_>,
+    crop: &FaceCrop,
+    out_size: usize,
+    scratch: &mut YuvScratch,
+    out: &mut [u8],
+) {
+    assert_eq!(out.len(), out_size * out_size * 3, "output buffer size");
+    let two_byte = frame.format.bytes_per_sample() == 2;
+    match (crop.is_upright(), two_byte) {
+        (true, false) => upright::<Byte>(frame, crop, out_size, scratch, out),
+        (true, true) => upright::<Word>(frame, crop, out_size, scratch, out),
+        (false, false) => rotated::<Byte>(frame, crop, out_size, scratch, out),
+        (false, true) => rotated::<Word>(frame, crop, out_size, scratch, out),
+    }
+}
+
+/// The per-pixel path: luma at the turned source point, chroma at the same point in its plane;
+/// then the whole crop is converted in 16-bit lanes.
+fn rotated<S: Sample>(
+    frame: &YuvFrame<'_>,
+    crop: &FaceCrop,
+    out_size: usize,
+    s: &mut YuvScratch,
+    out: &mut [u8],
+) {
+    let convert = YuvToRgb::new(frame.colorimetry.matrix, frame.colorimetry.range);
+    let layout = chroma_layout(frame.format);
+    let (ox, oy) = chroma_offsets(frame.colorimetry.chroma);
+    let (luma, u_plane, v_plane) = (&frame.luma, &frame.u, &frame.v);
+    s.size(out_size * out_size);
+    let (ys, us, vs) = (&mut s.y, &mut s.u, &mut s.v);
+    for_each_source_point(crop, out_size, |n, x, y| {
+        ys[n] = bilinear::<S>(luma, 1, 0, taps_at(x, luma.width), taps_at(y, luma.height));
+        let (cx, cy) = (
+            taps_at((x - ox) >> 1, u_plane.width),
+            taps_at((y - oy) >> 1, u_plane.height),
+        );
+        us[n] = bilinear::<S>(u_plane, layout.step, layout.u, cx, cy);
+        vs[n] = bilinear::<S>(v_plane, layout.step, layout.v, cx, cy);
+    });
+    let [r, g, b] = &mut s.rgb;
+    convert.convert_row(&s.y, &s.u, &s.v, r, g, b);
+    interleave(r, g, b, out);
+}
+
+/// The separable path: each needed source row is interpolated horizontally once (into 8.7),
+/// pairs of rows are blended vertically, then converted, all in 16-bit lanes. Reads only the rows
+/// and columns the taps name.
+fn upright<S: Sample>(
+    frame: &YuvFrame<'_>,
+    crop: &FaceCrop,
+    out_size: usize,
+    s: &mut YuvScratch,
+    out: &mut [u8],
+) {
+    let convert = YuvToRgb::new(frame.colorimetry.matrix, frame.colorimetry.range);
+    let layout = chroma_layout(frame.format);
+    let (ox, oy) = chroma_offsets(frame.colorimetry.chroma);
+    let size = out_size as u32;
+    let (luma, u_plane, v_plane) = (&frame.luma, &frame.u, &frame.v);
+    s.luma_columns.clear();
+    s.chroma_columns.clear();
+    s.luma_rows.clear();
+    s.chroma_rows.clear();
+    for k in 0..out_size {
+        let (x, y) = crop.sample_point(size, k as f64, k as f64);
+        let (x, y) = (to_fixed(x), to_fixed(y));
+        s.luma_columns.push(taps_at(x, luma.width));
+        s.luma_rows.push(taps_at(y, luma.height));
+        s.chroma_columns.push(taps_at((x - ox) >> 1, u_plane.width));
+        s.chroma_rows.push(taps_at((y - oy) >> 1, u_plane.height));
+    }
+    s.luma.reset(out_size);
+    s.chroma.reset(2 * out_size);
+    s.size(out_size);
+    for (j, out_row) in out.chunks_exact_mut(out_size * 3).enumerate() {
+        let (lo, hi, wy) = s.luma_rows[j];
+        let columns = &s.luma_columns;
+        s.luma.prepare(lo, hi, |r, buf| {
+            let row = row_of(luma, r);
+            for (o, &(a, b, w)) in buf.iter_mut().zip(columns) {
+                *o = lerp_to_8_7(S::read(row, a), S::read(row, b), w);
+            }
+        });
+        blend_rows(&s.luma.top.1, &s.luma.bottom.1, wy, &mut s.y);
+        let (clo, chi, cwy) = s.chroma_rows[j];
+        let columns = &s.chroma_columns;
+        s.chroma.prepare(clo, chi, |r, buf| {
+            let (urow, vrow) = (row_of(u_plane, r), row_of(v_plane, r));
+            let (ub, vb) = buf.split_at_mut(out_size);
+            for ((uo, vo), &(a, b, w)) in ub.iter_mut().zip(vb).zip(columns) {
+                let (a, b) = (a * layout.step, b * layout.step);
+                *uo = lerp_to_8_7(S::read(urow, a + layout.u), S::read(urow, b + layout.u), w);
+                *vo = lerp_to_8_7(S::read(vrow, a + layout.v), S::read(vrow, b + layout.v), w);
+            }
+        });
+        let (ct, cb) = (&s.chroma.top.1, &s.chroma.bottom.1);
+        blend_rows(&ct[..out_size], &cb[..out_size], cwy, &mut s.u);
+        blend_rows(&ct[out_size..], &cb[out_size..], cwy, &mut s.v);
+        let [r, g, b] = &mut s.rgb;
+        convert.convert_row(&s.y, &s.u, &s.v, r, g, b);
+        interleave(r, g, b, out_row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_loops_equal_the_scalar_definitions() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m) as u16
+        };
+        let n = 203; // not a multiple of 8: the scalar tail runs too
+        let rows: Vec<Vec<u16>> = (0..3)
+            .map(|_| (0..n).map(|_| next(32641)).collect())
+            .collect();
+        for (matrix, range) in [
+            (ColorMatrix::Bt601, ColorRange::Limited),
+            (ColorMatrix::Bt2020, ColorRange::Full),
+        ] {
+            let c = YuvToRgb::new(matrix, range);
+            let (mut fast, mut slow) = (
+                [vec![0u8; n], vec![0u8; n], vec![0u8; n]],
+                [vec![0u8; n], vec![0u8; n], vec![0u8; n]],
+            );
+            let [r, g, b] = &mut fast;
+            c.convert_row(&rows[0], &rows[1], &rows[2], r, g, b);
+            let [r, g, b] = &mut slow;
+            c.convert_scalar(&rows[0], &rows[1], &rows[2], r, g, b);
+            assert_eq!(fast, slow, "{matrix:?} {range:?}");
+        }
+        let bytes: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|r| r.iter().map(|v| *v as u8).collect())
+            .collect();
+        for len in [0usize, 1, 8, 9, 16, 17, 203] {
+            let mut out = vec![0xEEu8; 3 * len + 1];
+            interleave(
+                &bytes[0][..len],
+                &bytes[1][..len],
+                &bytes[2][..len],
+                &mut out[..3 * len],
+            );
+            for k in 0..len {
+                assert_eq!(
+                    out[3 * k..3 * k + 3],
+                    [bytes[0][k], bytes[1][k], bytes[2][k]],
+                    "{len}: {k}"
+                );
+            }
+            assert_eq!(out[3 * len], 0xEE, "{len}: nothing written past the row");
+        }
+        for w in [0u32, 1, 2048, 4095] {
+            let mut fast = vec![0u16; n];
+            blend_rows(&rows[0], &rows[1], w, &mut fast);
+            let (wa, wb) = (((WEIGHT_ONE - w) << 3) as u16, (w << 3) as u16);
+            for k in 0..n {
+                let want = mul_high_u(rows[0][k] << 1, wa) + mul_high_u(rows[1][k] << 1, wb);
+                assert_eq!(fast[k], want, "w {w} lane {k}");
+            }
+            if w == 0 {
+                assert_eq!(fast, rows[0], "weight 0 keeps the top row");
+            }
+        }
+    }
+
+    #[test]
+    fn a_hair_of_roll_gives_the_upright_yuv_crop() {
+        use crate::image::{CropRect, Frame, FrameRef};
+        let (w, h) = (101u32, 77u32);
+        let (cw, ch) = (51usize, 39usize);
+        let luma: Vec<u8> = (0..w as usize * h as usize)
+            .map(|i| ((i * 37) % 251) as u8)
+            .collect();
+        let uv: Vec<u8> = (0..2 * cw * ch).map(|i| ((i * 53) % 241) as u8).collect();
+        for chroma in 1..=3 {
+            let raw = FrameRef {
+                format: 16,
+                width: w,
+                height: h,
+                planes: [Some(&luma), Some(&uv), None, None],
+                strides: [w as usize, 2 * cw, 0, 0],
+                chroma_location: chroma,
+                ..FrameRef::default()
+            };
+            let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
+                panic!("valid frame")
+            };
+            let rect = CropRect {
+                x0: -7,
+                y0: 5,
+                side: 83,
+            };
+            let mut scratch = YuvScratch::default();
+            let (mut upright, mut turned) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
+            crop_yuv(
+                &frame,
+                &FaceCrop::from(rect),
+                64,
+                &mut scratch,
+                &mut upright,
+            );
+            crop_yuv(
+                &frame,
+                &FaceCrop::rotated(rect, 1e-12),
+                64,
+                &mut scratch,
+                &mut turned,
+            );
+            let worst = upright
+                .iter()
+                .zip(&turned)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert!(worst <= 1, "chroma {chroma}: {worst} levels apart");
+        }
+    }
+}
