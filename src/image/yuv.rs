@@ -880,4 +880,54 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn frames_one_pixel_wide_or_high_take_the_clamped_taps_everywhere() {
+        // No interior at all (a plane one sample wide has no tap pair inside): every pixel is
+        // clamped, and the result still matches the per-pixel definition.
+        use crate::image::{CropRect, Frame, FrameRef};
+        for (w, h) in [(1u32, 1u32), (1, 7), (9, 1), (2, 2), (3, 1)] {
+            let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
+            let luma: Vec<u8> = (0..(w * h) as usize)
+                .map(|i| (i * 41 % 256) as u8)
+                .collect();
+            let uv: Vec<u8> = (0..2 * cw * ch).map(|i| (i * 67 % 256) as u8).collect();
+            let (u, v): (Vec<u8>, Vec<u8>) = uv.chunks(2).map(|p| (p[0], p[1])).unzip();
+            for format in [16, 18] {
+                let raw = FrameRef {
+                    format,
+                    width: w,
+                    height: h,
+                    planes: match format {
+                        18 => [Some(&luma[..]), Some(&u[..]), Some(&v[..]), None],
+                        _ => [Some(&luma[..]), Some(&uv[..]), None, None],
+                    },
+                    strides: match format {
+                        18 => [w as usize, cw, cw, 0],
+                        _ => [w as usize, 2 * cw, 0, 0],
+                    },
+                    ..FrameRef::default()
+                };
+                let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
+                    panic!("valid frame")
+                };
+                let rect = CropRect {
+                    x0: -3,
+                    y0: -2,
+                    side: 8,
+                };
+                let crop = FaceCrop::rotated(rect, 0.7);
+                let (mut fast, mut slow) = (vec![0u8; 20 * 20 * 3], vec![0u8; 20 * 20 * 3]);
+                crop_yuv(&frame, &crop, 20, &mut YuvScratch::default(), &mut fast);
+                rotated::<Byte>(&frame, &crop, 20, &mut YuvScratch::default(), &mut slow);
+                let worst = fast
+                    .iter()
+                    .zip(&slow)
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap();
+                assert!(worst <= 1, "{w}x{h} format {format}: {worst} levels");
+            }
+        }
+    }
 }
