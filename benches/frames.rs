@@ -1,8 +1,8 @@
 //! What `lm_enqueue_frame` costs per face on decoder frames (criterion): validation + fused crop,
 //! resize and colour conversion of NV12 and I420 1080p and 4K frames for 24/100/300/600 px boxes,
-//! upright and at 30°, next to the packed-BGR upright crop of `lm_enqueue`, and next to what a
-//! caller does without it: convert the whole NV12 frame to BGR (the `yuv` crate, SIMD) and crop
-//! the packed frame, per face with 4 faces per frame. The queue hand-off is the same for every
+//! upright and at 30°, next to the packed-BGR crop (upright, `lm_enqueue`'s path, and at 30°),
+//! and next to what a caller does without it: convert the whole NV12 frame to BGR (the `yuv`
+//! crate, SIMD) and crop the packed frame, per face with 4 faces per frame. The queue hand-off is the same for every
 //! variant and is measured in `hot_paths`. Prints a table with the ratios at the end.
 //! Run: `cargo bench --bench frames`.
 
@@ -98,6 +98,7 @@ fn per_face(c: &mut Criterion) {
         for side in BOXES {
             for (variant, format, tilted) in [
                 ("bgr_upright", "BGR", false),
+                ("bgr_30deg", "BGR", true),
                 ("nv12_upright", "NV12", false),
                 ("nv12_30deg", "NV12", true),
                 ("i420_upright", "I420", false),
@@ -194,14 +195,15 @@ fn print_table() {
         "against today's whole-frame NV12->BGR conversion + packed crop with 4 faces per frame:\n"
     );
     println!(
-        "| frame | box px | BGR upright | NV12 upright | NV12 30° | I420 upright | I420 30° | NV12/BGR | NV12 30°/BGR | today (per face, 4/frame) | today / NV12 |"
+        "| frame | box px | BGR upright | BGR 30° | NV12 upright | NV12 30° | I420 upright | I420 30° | BGR 30°/BGR | NV12/BGR | NV12 30°/BGR | I420 30°/BGR | today (per face, 4/frame) | today / NV12 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (res, _, _) in SIZES {
         for side in BOXES {
             let side = side as u32;
             let get: BTreeMap<&str, Option<f64>> = [
                 "bgr_upright",
+                "bgr_30deg",
                 "nv12_upright",
                 "nv12_30deg",
                 "i420_upright",
@@ -221,14 +223,17 @@ fn print_table() {
                 _ => "-".into(),
             };
             println!(
-                "| {res} | {side} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {res} | {side} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 us(get["bgr_upright"]),
+                us(get["bgr_30deg"]),
                 us(get["nv12_upright"]),
                 us(get["nv12_30deg"]),
                 us(get["i420_upright"]),
                 us(get["i420_30deg"]),
+                ratio(get["bgr_30deg"], get["bgr_upright"]),
                 ratio(get["nv12_upright"], get["bgr_upright"]),
                 ratio(get["nv12_30deg"], get["bgr_upright"]),
+                ratio(get["i420_30deg"], get["bgr_upright"]),
                 us(today),
                 ratio(today, get["nv12_upright"]),
             );
