@@ -1115,6 +1115,18 @@ namespace Lmbatch
         private Status PopCore(ulong id, bool wait, uint timeoutMs, out Landmarks result)
         {
             LmHandle h = Handle;
+            return PopInto((ref lm_landmarks lm) => wait ? NativeMethods.lm_pop_wait(h, id, timeoutMs, ref lm)
+                                                         : NativeMethods.lm_pop(h, id, ref lm),
+                           out result);
+        }
+
+        /// <summary>One of the pop calls on a pinned buffer of the model's points.</summary>
+        private delegate int PopCall(ref lm_landmarks lm);
+
+        /// <summary>Runs a pop call; on BufferTooSmall (nothing consumed) once more with room for
+        /// every point; converts an Ok result.</summary>
+        private Status PopInto(PopCall call, out Landmarks result)
+        {
             int n = _numPoints;
             for (int attempt = 0; ; attempt++)
             {
@@ -1129,8 +1141,7 @@ namespace Lmbatch
                 Status st;
                 try
                 {
-                    st = (Status)(wait ? NativeMethods.lm_pop_wait(h, id, timeoutMs, ref lm)
-                                       : NativeMethods.lm_pop(h, id, ref lm));
+                    st = (Status)call(ref lm);
                 }
                 finally
                 {
@@ -1141,13 +1152,8 @@ namespace Lmbatch
                     n = (int)lm.num_points; // nothing was consumed: pop again with room for all
                     continue;
                 }
-                if (st != Status.Ok)
-                {
-                    result = null;
-                    return st;
-                }
-                result = ToLandmarks(buf, n, lm);
-                return Status.Ok;
+                result = st == Status.Ok ? ToLandmarks(buf, n, lm) : null;
+                return st;
             }
         }
 
@@ -1201,34 +1207,11 @@ namespace Lmbatch
         public Status PopNext(uint timeoutMs, out ulong id, out Landmarks result)
         {
             LmHandle h = Handle;
-            int n = _numPoints;
-            for (int attempt = 0; ; attempt++)
-            {
-                var buf = new float[3 * n + 3];
-                GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
-                var lm = new lm_landmarks
-                {
-                    struct_size = (UIntPtr)LandmarksSize,
-                    points = pin.AddrOfPinnedObject(),
-                    capacity = (uint)n,
-                };
-                Status st;
-                try
-                {
-                    st = (Status)NativeMethods.lm_pop_next(h, timeoutMs, out id, ref lm);
-                }
-                finally
-                {
-                    pin.Free();
-                }
-                if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
-                {
-                    n = (int)lm.num_points; // nothing was consumed: take it again with room for all
-                    continue;
-                }
-                result = st == Status.Ok ? ToLandmarks(buf, n, lm) : null;
-                return st;
-            }
+            ulong taken = 0;
+            Status st = PopInto((ref lm_landmarks lm) => NativeMethods.lm_pop_next(h, timeoutMs, out taken, ref lm),
+                                out result);
+            id = taken;
+            return st;
         }
 
         private static Landmarks ToLandmarks(float[] buf, int capacity, lm_landmarks lm)

@@ -111,14 +111,20 @@ static void lmgo_copy_result(const lm_landmarks *out, lmgo_pop_result *res) {
 }
 
 // wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
-static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_ms, float *points,
-		uint32_t capacity, lmgo_pop_result *res) {
+// An lm_landmarks over the caller's buffer, every other field zero.
+static lm_landmarks lmgo_landmarks(float *points, uint32_t capacity) {
 	lm_landmarks out;
-	lm_status st;
 	memset(&out, 0, sizeof out);
 	out.struct_size = sizeof out;
 	out.points = points;
 	out.capacity = capacity;
+	return out;
+}
+
+static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_ms, float *points,
+		uint32_t capacity, lmgo_pop_result *res) {
+	lm_landmarks out = lmgo_landmarks(points, capacity);
+	lm_status st;
 	st = wait ? lm_pop_wait(h, id, timeout_ms, &out) : lm_pop(h, id, &out);
 	lmgo_copy_result(&out, res);
 	return st;
@@ -126,12 +132,8 @@ static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_
 
 static lm_status lmgo_pop_next(lm_handle *h, uint32_t timeout_ms, uint64_t *id, float *points,
 		uint32_t capacity, lmgo_pop_result *res) {
-	lm_landmarks out;
+	lm_landmarks out = lmgo_landmarks(points, capacity);
 	lm_status st;
-	memset(&out, 0, sizeof out);
-	out.struct_size = sizeof out;
-	out.points = points;
-	out.capacity = capacity;
 	st = lm_pop_next(h, timeout_ms, id, &out);
 	lmgo_copy_result(&out, res);
 	return st;
