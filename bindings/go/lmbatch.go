@@ -176,6 +176,10 @@ const (
 	// BackendONNXRuntime: ONNX Runtime on the CPU, loaded at run time from ORT_DYLIB_PATH;
 	// New fails with ErrBackendUnavailable where it is absent. Since ABI 1.1.
 	BackendONNXRuntime = Backend(C.LM_BACKEND_ONNXRUNTIME)
+	// BackendRemote: an Open Inference Protocol server over gRPC (Triton, KServe, MLServer),
+	// named by Config.RemoteEndpoints; never chosen by BackendAuto. New fails with
+	// ErrBackendUnavailable when no endpoint answers, naming each and why. Since ABI 1.3.
+	BackendRemote = Backend(C.LM_BACKEND_REMOTE)
 )
 
 // PixelFormat is the layout of Image.Data (lm_pixel_format).
@@ -249,6 +253,23 @@ type Config struct {
 	// SkipSelfCheck skips the batch-invariance check of a GPU engine at create (it costs a few
 	// engine runs); by default an engine that fails it is refused and Auto falls back.
 	SkipSelfCheck bool
+	// RemoteEndpoints are the gRPC endpoints of BackendRemote, e.g. "http://gpu-a:8001",
+	// "https://gpu-b:8001" (required for it; an entry may not contain a comma). A batch that
+	// fails for want of a server is sent once more to the next healthy endpoint. Since ABI 1.3.
+	RemoteEndpoints []string
+	// RemoteModel is the model's name on the server; "": "face_landmark_u8".
+	RemoteModel string
+	// RemoteModelVersion; "": the server's choice.
+	RemoteModelVersion string
+	// RemoteTimeout per batch request (milliseconds, rounded up); 0: default 2 s.
+	RemoteTimeout time.Duration
+	// RemoteConnectTimeout per connection attempt (milliseconds, rounded up); 0: default 1 s.
+	RemoteConnectTimeout time.Duration
+	// RemoteHeaders are "name: value" lines sent with every call (e.g. "authorization: Bearer
+	// ..."); a line may not contain a newline.
+	RemoteHeaders []string
+	// RemoteCAFile is a PEM bundle of the roots trusted for https:// endpoints; "": the system's.
+	RemoteCAFile string
 	// Log, if not nil, receives the library's log messages. It may be called from any library
 	// thread (during New and Close too), concurrently, and must not call back into the Pipeline.
 	// A panic in it is recovered and dropped.
@@ -317,6 +338,9 @@ type Stats struct {
 	// none, so 0 here), and the time spent in them.
 	ReadyCallbacks                      uint64
 	ReadyCallbackTime, ReadyCallbackMax time.Duration
+	// BackendRemote (ABI 1.3): batches sent again to another endpoint, and switches of the
+	// endpoint batches go to; 0 for the other backends.
+	RemoteRetries, RemoteFailovers uint64
 }
 
 // Reconciles reports whether the snapshot's counters add up, as the library promises.
@@ -400,6 +424,17 @@ func cString(name, s string) (*C.char, error) {
 	return C.CString(s), nil
 }
 
+// joined joins the items of a list field with sep, refusing an item that holds sep (the library
+// would split it).
+func joined(name string, items []string, sep string) (string, error) {
+	for _, it := range items {
+		if strings.Contains(it, sep) {
+			return "", invalid("create", "%s entry %q contains %q", name, it, sep)
+		}
+	}
+	return strings.Join(items, sep), nil
+}
+
 // New creates a pipeline: loads the model, opens the backend and starts the worker thread. A
 // failure is a *StatusError whose Message is the library's reason.
 func New(cfg Config) (*Pipeline, error) {
@@ -427,6 +462,9 @@ func New(cfg Config) (*Pipeline, error) {
 		duration("max_wait", cfg.MaxWait, time.Microsecond, &c.max_wait_us),
 		duration("result_ttl", cfg.ResultTTL, time.Millisecond, &c.result_ttl_ms),
 		duration("drain_timeout", cfg.DrainTimeout, time.Millisecond, &c.drain_timeout_ms),
+		duration("remote_timeout", cfg.RemoteTimeout, time.Millisecond, &c.remote_timeout_ms),
+		duration("remote_connect_timeout", cfg.RemoteConnectTimeout, time.Millisecond,
+			&c.remote_connect_timeout_ms),
 	} {
 		if e != nil {
 			return nil, e
@@ -444,6 +482,32 @@ func New(cfg Config) (*Pipeline, error) {
 	defer C.free(unsafe.Pointer(cache))
 	c.model_path = model
 	c.engine_cache_dir = cache
+	// The remote_* strings, each freed after lm_create (the library copies them).
+	endpoints, err := joined("remote_endpoints", cfg.RemoteEndpoints, ",")
+	if err != nil {
+		return nil, err
+	}
+	headers, err := joined("remote_headers", cfg.RemoteHeaders, "\n")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name, value string
+		dst         **C.char
+	}{
+		{"remote_endpoints", endpoints, &c.remote_endpoints},
+		{"remote_model", cfg.RemoteModel, &c.remote_model},
+		{"remote_model_version", cfg.RemoteModelVersion, &c.remote_model_version},
+		{"remote_headers", headers, &c.remote_headers},
+		{"remote_ca_file", cfg.RemoteCAFile, &c.remote_ca_file},
+	} {
+		cs, err := cString(f.name, f.value)
+		if err != nil {
+			return nil, err
+		}
+		defer C.free(unsafe.Pointer(cs))
+		*f.dst = cs
+	}
 	if cfg.SkipSelfCheck {
 		c.self_check = 0
 	}
@@ -772,6 +836,8 @@ func (p *Pipeline) Stats() (Stats, error) {
 	out.ReadyCallbacks = uint64(s.ready_callbacks)
 	out.ReadyCallbackTime = us(s.ready_callback_us)
 	out.ReadyCallbackMax = us(s.ready_callback_max_us)
+	out.RemoteRetries = uint64(s.remote_retries)
+	out.RemoteFailovers = uint64(s.remote_failovers)
 	for i := range out.BatchSizeHist {
 		out.BatchSizeHist[i] = uint64(s.batch_size_hist[i])
 	}
