@@ -398,8 +398,9 @@ namespace Lmbatch
         TensorRT = 2,
         /// <summary>ONNX Runtime on the CPU, loaded at run time (ORT_DYLIB_PATH); since ABI 1.1.</summary>
         OnnxRuntime = 3,
-        /// <summary>An Open Inference Protocol server (Triton, KServe, MLServer); since ABI 1.3.
-        /// This binding does not set the remote_* fields yet.</summary>
+        /// <summary>An Open Inference Protocol server over gRPC (Triton, KServe, MLServer), named by
+        /// Config.RemoteEndpoints; never chosen by Auto. The Pipeline constructor throws with
+        /// Status.BackendUnavailable when no endpoint answers, naming each and why. Since ABI 1.3.</summary>
         Remote = 4,
     }
 
@@ -487,6 +488,23 @@ namespace Lmbatch
         /// <summary>Check at create that a GPU engine gives the same points for a face alone and
         /// in a full batch, refusing it if not; default true.</summary>
         public bool? SelfCheck { get; set; }
+        /// <summary>Backend.Remote: the servers' gRPC endpoints, e.g. "http://gpu-a:8001",
+        /// "https://gpu-b:8001" (required for it; an entry may not contain a comma). A batch that
+        /// fails for want of a server is sent once more to the next healthy endpoint. Since ABI 1.3.</summary>
+        public IList<string> RemoteEndpoints { get; set; }
+        /// <summary>The model's name on the server; null: "face_landmark_u8".</summary>
+        public string RemoteModel { get; set; }
+        /// <summary>The model's version; null or "": the server's choice.</summary>
+        public string RemoteModelVersion { get; set; }
+        /// <summary>Per batch request (milliseconds, rounded up); null or zero: default 2 s.</summary>
+        public TimeSpan? RemoteTimeout { get; set; }
+        /// <summary>Per connection attempt (milliseconds, rounded up); null or zero: default 1 s.</summary>
+        public TimeSpan? RemoteConnectTimeout { get; set; }
+        /// <summary>"name: value" lines sent with every call (e.g. "authorization: Bearer ...");
+        /// a line may not contain a newline.</summary>
+        public IList<string> RemoteHeaders { get; set; }
+        /// <summary>A PEM bundle of the roots trusted for https:// endpoints; null: the system's.</summary>
+        public string RemoteCaFile { get; set; }
         /// <summary>Receives the library's log messages. It may be called from any library
         /// thread (during the constructor and Dispose too), concurrently, and must not call
         /// back into the pipeline; its exceptions are caught and dropped.</summary>
@@ -750,6 +768,10 @@ namespace Lmbatch
         public ulong ReadyCallbacks { get; internal set; }
         public TimeSpan ReadyCallbackTime { get; internal set; }
         public TimeSpan ReadyCallbackMax { get; internal set; }
+        /// <summary>Backend.Remote: batches sent again to another endpoint, and switches of the
+        /// endpoint batches go to; 0 for the other backends. Since ABI 1.3.</summary>
+        public ulong RemoteRetries { get; internal set; }
+        public ulong RemoteFailovers { get; internal set; }
 
         public bool Reconciles
         {
@@ -827,6 +849,10 @@ namespace Lmbatch
                 cfg.result_ttl_ms = Units("result_ttl", config.ResultTtl.Value, TimeSpan.TicksPerMillisecond);
             if (config.DrainTimeout.HasValue)
                 cfg.drain_timeout_ms = Units("drain_timeout", config.DrainTimeout.Value, TimeSpan.TicksPerMillisecond);
+            if (config.RemoteTimeout.HasValue)
+                cfg.remote_timeout_ms = Units("remote_timeout", config.RemoteTimeout.Value, TimeSpan.TicksPerMillisecond);
+            if (config.RemoteConnectTimeout.HasValue)
+                cfg.remote_connect_timeout_ms = Units("remote_connect_timeout", config.RemoteConnectTimeout.Value, TimeSpan.TicksPerMillisecond);
             if (config.OptBatch.HasValue)
                 cfg.opt_batch = config.OptBatch.Value;
             if (config.SelfCheck.HasValue)
@@ -840,14 +866,24 @@ namespace Lmbatch
             var ready = new ReadyThunk(_completions);
             GCHandle readyRoot = GCHandle.Alloc(ready.Callback);
             cfg.ready_fn = Marshal.GetFunctionPointerForDelegate(ready.Callback);
-            IntPtr model = IntPtr.Zero, cache = IntPtr.Zero;
+            // The C strings of the config, each freed after lm_create (the library copies them).
+            var strings = new List<IntPtr>();
+            Func<string, string, IntPtr> cString = (value, name) =>
+            {
+                IntPtr p = Utf8.Alloc(value, name);
+                strings.Add(p);
+                return p;
+            };
             LmHandle handle = null;
             try
             {
-                model = Utf8.Alloc(config.ModelPath, "model_path");
-                cache = Utf8.Alloc(config.EngineCacheDir, "engine_cache_dir");
-                cfg.model_path = model;
-                cfg.engine_cache_dir = cache;
+                cfg.model_path = cString(config.ModelPath, "model_path");
+                cfg.engine_cache_dir = cString(config.EngineCacheDir, "engine_cache_dir");
+                cfg.remote_endpoints = cString(Joined(config.RemoteEndpoints, ",", "remote_endpoints"), "remote_endpoints");
+                cfg.remote_model = cString(config.RemoteModel, "remote_model");
+                cfg.remote_model_version = cString(config.RemoteModelVersion, "remote_model_version");
+                cfg.remote_headers = cString(Joined(config.RemoteHeaders, "\n", "remote_headers"), "remote_headers");
+                cfg.remote_ca_file = cString(config.RemoteCaFile, "remote_ca_file");
                 if (log != null)
                     cfg.log_fn = Marshal.GetFunctionPointerForDelegate(log.Callback);
                 var err = new byte[1024];
@@ -865,10 +901,9 @@ namespace Lmbatch
             }
             finally
             {
-                if (model != IntPtr.Zero)
-                    Marshal.FreeHGlobal(model);
-                if (cache != IntPtr.Zero)
-                    Marshal.FreeHGlobal(cache);
+                foreach (IntPtr p in strings)
+                    if (p != IntPtr.Zero)
+                        Marshal.FreeHGlobal(p);
                 if (logRoot.IsAllocated)
                     logRoot.Free(); // lm_create failed: no library thread is left to log
                 if (readyRoot.IsAllocated)
@@ -886,6 +921,20 @@ namespace Lmbatch
                 _handle.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>The items of a list setting joined with sep (null: null), refusing an item that
+        /// holds sep or is null (the library would split it).</summary>
+        private static string Joined(IList<string> items, string sep, string name)
+        {
+            if (items == null)
+                return null;
+            foreach (string item in items)
+                if (item == null || item.Contains(sep))
+                    throw new LmbatchException(Status.InvalidArgument, "create", string.Format(
+                        "{0} entry {1} is null or contains {2}", name,
+                        item == null ? "null" : "\"" + item + "\"", sep == "\n" ? "a newline" : "\"" + sep + "\""));
+            return string.Join(sep, items);
         }
 
         /// <summary>span in units of `unitTicks`, rounded up, as a uint.</summary>
@@ -1417,6 +1466,8 @@ namespace Lmbatch
                 ReadyCallbacks = s.ready_callbacks,
                 ReadyCallbackTime = Microseconds(s.ready_callback_us),
                 ReadyCallbackMax = Microseconds(s.ready_callback_max_us),
+                RemoteRetries = s.remote_retries,
+                RemoteFailovers = s.remote_failovers,
             };
         }
 

@@ -82,6 +82,8 @@ namespace Lmbatch.Tests
                 Test("PopAsyncCancellationCancelsTheFace", PopAsyncCancellationCancelsTheFace),
                 Test("DisposeCompletesPendingPopAsync", DisposeCompletesPendingPopAsync),
                 Test("PopNextGivesTheId", PopNextGivesTheId),
+                Test("RemoteCreateFailuresNameWhatTheyWereGiven", RemoteCreateFailuresNameWhatTheyWereGiven),
+                Test("RemoteSettingsAreIgnoredByTheCpuBackend", RemoteSettingsAreIgnoredByTheCpuBackend),
             };
             int passed = 0, failed = 0;
             foreach (var t in tests)
