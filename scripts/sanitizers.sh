@@ -21,5 +21,5 @@ for sanitizer in thread address; do
   RUSTFLAGS="-Zsanitizer=$sanitizer" RUSTDOCFLAGS="-Zsanitizer=$sanitizer" \
   TSAN_OPTIONS="halt_on_error=1" ASAN_OPTIONS="detect_leaks=1" \
     cargo +nightly test -Zbuild-std --target "$host" --no-default-features \
-      --target-dir target/sanitize-"$sanitizer" --lib --test pipeline --test torture
+      --target-dir target/sanitize-"$sanitizer" --lib --test pipeline --test torture --test completion
 done

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -316,64 +314,6 @@ fn a_panicking_callback_loses_nothing() {
     ));
 }
 
-/// What the C callback of the reentrancy test reaches through `user`.
-struct Reentrant {
-    handle: AtomicU64,
-    popped: Mutex<HashMap<u64, lm_status>>,
-}
-
-unsafe extern "C" fn pop_own_id(id: u64, status: lm_status, user: *mut c_void) {
-    // SAFETY: `user` is the test's Reentrant, alive until after lm_destroy.
-    let r = unsafe { &*(user as *const Reentrant) };
-    let h = r.handle.load(Ordering::SeqCst) as *mut lm_handle;
-    let mut points = [0f32; 468 * 3];
-    let mut out = landmarks_buf(&mut points);
-    // SAFETY: the handle is live (destroy comes after every callback); the buffer is valid.
-    let popped = unsafe { lm_pop(h, id, &mut out) };
-    assert_eq!(popped, status, "the callback pops the state it was told of");
-    r.popped.lock().insert(id, popped);
-}
-
-#[test]
-fn a_c_callback_may_pop_its_own_id_from_inside_the_callback() {
-    let r = Box::new(Reentrant {
-        handle: AtomicU64::new(0),
-        popped: Mutex::default(),
-    });
-    let mut cfg = default_config();
-    cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
-    cfg.max_batch = 4;
-    cfg.max_wait_us = 1000;
-    cfg.ready_fn = Some(pop_own_id);
-    cfg.ready_user = &*r as *const Reentrant as *mut c_void;
-    let (status, h, message) = create(&cfg);
-    assert_eq!(status, LM_STATUS_OK, "{message}");
-    r.handle.store(h as u64, Ordering::SeqCst);
-    let face = astronaut();
-    for id in 0..6u64 {
-        // SAFETY: live handle, valid frame and box.
-        assert_eq!(
-            unsafe { lm_enqueue(h, id, &face.image(), &face.lm_box()) },
-            LM_STATUS_OK
-        );
-    }
-    wait_for("six callbacks", || r.popped.lock().len() == 6);
-    assert!(r.popped.lock().values().all(|s| *s == LM_STATUS_OK));
-    let s = stats(h);
-    assert_eq!((s.popped, s.ready, s.ready_callbacks), (6, 0, 6));
-    let mut next_id = 0u64;
-    let mut points = [0f32; 468 * 3];
-    let mut out = landmarks_buf(&mut points);
-    // SAFETY: live handle, valid pointers.
-    assert_eq!(
-        unsafe { lm_pop_next(h, 0, &mut next_id, &mut out) },
-        LM_STATUS_TIMEOUT,
-        "the callback took every result"
-    );
-    // SAFETY: nothing races the destroy.
-    unsafe { lm_destroy(h) };
-}
-
 #[test]
 fn pop_next_through_the_c_abi_reports_the_id_and_a_too_small_buffer_consumes_nothing() {
     let p = fake_pipeline(FakeBackend::new(4), quick_config());
@@ -421,30 +361,6 @@ fn pop_next_through_the_c_abi_reports_the_id_and_a_too_small_buffer_consumes_not
         LM_STATUS_TIMEOUT
     );
     assert!(t0.elapsed() >= Duration::from_millis(30));
-    // SAFETY: nothing races the destroy.
-    unsafe { lm_destroy(h) };
-}
-
-#[test]
-fn an_old_config_without_the_ready_fields_gets_no_callback() {
-    let mut cfg = default_config();
-    cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
-    cfg.ready_fn = Some(pop_own_id); // past the caller's struct_size: must not be read
-    cfg.ready_user = std::ptr::null_mut();
-    cfg.struct_size = std::mem::offset_of!(lm_config, ready_fn);
-    let (status, h, message) = create(&cfg);
-    assert_eq!(status, LM_STATUS_OK, "{message}");
-    let face = astronaut();
-    // SAFETY: live handle, valid frame and box.
-    assert_eq!(
-        unsafe { lm_enqueue(h, 1, &face.image(), &face.lm_box()) },
-        LM_STATUS_OK
-    );
-    let mut points = [0f32; 468 * 3];
-    let mut out = landmarks_buf(&mut points);
-    // SAFETY: live handle, valid buffer. (pop_own_id with a NULL user would crash if called.)
-    assert_eq!(unsafe { lm_pop_wait(h, 1, 10_000, &mut out) }, LM_STATUS_OK);
-    assert_eq!(stats(h).ready_callbacks, 0);
     // SAFETY: nothing races the destroy.
     unsafe { lm_destroy(h) };
 }
@@ -499,4 +415,94 @@ fn destroy_with_callbacks_still_arriving_returns_within_its_bound_and_none_come_
     let made = calls.load(Ordering::SeqCst);
     println!("accepted {accepted}, callbacks {made}, destroy took {took:?}");
     assert!(made <= accepted);
+}
+
+/// Through lm_create with the real model: ready_fn as a C caller sets it in lm_config.
+#[cfg(feature = "cpu-tract")]
+mod through_lm_create {
+    use super::*;
+    use std::collections::HashMap;
+    use std::ffi::c_void;
+
+    /// What the C callback of the reentrancy test reaches through `user`.
+    struct Reentrant {
+        handle: AtomicU64,
+        popped: Mutex<HashMap<u64, lm_status>>,
+    }
+
+    unsafe extern "C" fn pop_own_id(id: u64, status: lm_status, user: *mut c_void) {
+        // SAFETY: `user` is the test's Reentrant, alive until after lm_destroy.
+        let r = unsafe { &*(user as *const Reentrant) };
+        let h = r.handle.load(Ordering::SeqCst) as *mut lm_handle;
+        let mut points = [0f32; 468 * 3];
+        let mut out = landmarks_buf(&mut points);
+        // SAFETY: the handle is live (destroy comes after every callback); the buffer is valid.
+        let popped = unsafe { lm_pop(h, id, &mut out) };
+        assert_eq!(popped, status, "the callback pops the state it was told of");
+        r.popped.lock().insert(id, popped);
+    }
+
+    #[test]
+    fn a_c_callback_may_pop_its_own_id_from_inside_the_callback() {
+        let r = Box::new(Reentrant {
+            handle: AtomicU64::new(0),
+            popped: Mutex::default(),
+        });
+        let mut cfg = default_config();
+        cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
+        cfg.max_batch = 4;
+        cfg.max_wait_us = 1000;
+        cfg.ready_fn = Some(pop_own_id);
+        cfg.ready_user = &*r as *const Reentrant as *mut c_void;
+        let (status, h, message) = create(&cfg);
+        assert_eq!(status, LM_STATUS_OK, "{message}");
+        r.handle.store(h as u64, Ordering::SeqCst);
+        let face = astronaut();
+        for id in 0..6u64 {
+            // SAFETY: live handle, valid frame and box.
+            assert_eq!(
+                unsafe { lm_enqueue(h, id, &face.image(), &face.lm_box()) },
+                LM_STATUS_OK
+            );
+        }
+        wait_for("six callbacks", || r.popped.lock().len() == 6);
+        assert!(r.popped.lock().values().all(|s| *s == LM_STATUS_OK));
+        let s = stats(h);
+        assert_eq!((s.popped, s.ready, s.ready_callbacks), (6, 0, 6));
+        let mut next_id = 0u64;
+        let mut points = [0f32; 468 * 3];
+        let mut out = landmarks_buf(&mut points);
+        // SAFETY: live handle, valid pointers.
+        assert_eq!(
+            unsafe { lm_pop_next(h, 0, &mut next_id, &mut out) },
+            LM_STATUS_TIMEOUT,
+            "the callback took every result"
+        );
+        // SAFETY: nothing races the destroy.
+        unsafe { lm_destroy(h) };
+    }
+
+    #[test]
+    fn an_old_config_without_the_ready_fields_gets_no_callback() {
+        let mut cfg = default_config();
+        cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
+        cfg.ready_fn = Some(pop_own_id); // past the caller's struct_size: must not be read
+        cfg.ready_user = std::ptr::null_mut();
+        cfg.struct_size = std::mem::offset_of!(lm_config, ready_fn);
+        let (status, h, message) = create(&cfg);
+        assert_eq!(status, LM_STATUS_OK, "{message}");
+        let face = astronaut();
+        // SAFETY: live handle, valid frame and box.
+        assert_eq!(
+            unsafe { lm_enqueue(h, 1, &face.image(), &face.lm_box()) },
+            LM_STATUS_OK
+        );
+        let mut points = [0f32; 468 * 3];
+        let mut out = landmarks_buf(&mut points);
+        // SAFETY: live handle, valid buffer. (pop_own_id with a NULL user would crash if called.)
+        assert_eq!(unsafe { lm_pop_wait(h, 1, 10_000, &mut out) }, LM_STATUS_OK);
+        assert_eq!(stats(h).ready_callbacks, 0);
+        // SAFETY: nothing races the destroy.
+        unsafe { lm_destroy(h) };
+    }
 }
