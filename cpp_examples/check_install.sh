@@ -15,3 +15,5 @@ export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 c++ -std=c++17 -Wall -Wextra -Werror "$here/consumer/main.cpp" -o "$work/consumer_pc" \
   $(pkg-config --cflags --libs lmbatch) -Wl,-rpath,"$work/prefix/lib"
 "$work/consumer_pc"
+# The scratch prefix holds a copy of the library (.so and .a); only the check needed it.
+rm -rf "$work/prefix"
