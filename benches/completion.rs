@@ -137,23 +137,11 @@ fn enqueue_round(h: Shared, round: u32, in_flight: u32) -> Vec<u32> {
     ids
 }
 
-fn landmarks(points: &mut [f32]) -> lm_landmarks {
-    // SAFETY: lm_landmarks is plain data; zeroed is a valid value.
-    let mut out: lm_landmarks = unsafe { std::mem::zeroed() };
-    out.struct_size = std::mem::size_of::<lm_landmarks>();
-    out.points = points.as_mut_ptr();
-    out.capacity = (points.len() / 3) as u32;
-    out
-}
-
 fn stats(h: Shared) -> lm_stats {
-    // SAFETY: plain data; live handle, writable struct.
-    unsafe {
-        let mut s: lm_stats = std::mem::zeroed();
-        s.struct_size = std::mem::size_of::<lm_stats>();
-        lm_get_stats(h.0, &mut s);
-        s
-    }
+    let mut s = lm_stats::sized();
+    // SAFETY: live handle, writable struct.
+    unsafe { lm_get_stats(h.0, &mut s) };
+    s
 }
 
 fn wait_ready(h: Shared, n: u64) {
@@ -179,7 +167,7 @@ fn main() {
         let ids = enqueue_round(h, round, in_flight);
         wait_ready(h, u64::from(in_flight));
         for (i, id) in ids.iter().enumerate() {
-            let mut out = landmarks(&mut points);
+            let mut out = lm_landmarks::for_points(&mut points);
             let t0 = Instant::now();
             let status = if i % 2 == 0 {
                 let mut got = 0u64;
@@ -201,7 +189,7 @@ fn main() {
         }
         // Whatever lm_pop's misses left behind.
         let mut got = 0u64;
-        let mut out = landmarks(&mut points);
+        let mut out = lm_landmarks::for_points(&mut points);
         // SAFETY: as above.
         while unsafe { lm_pop_next(h.0, 0, &mut got, &mut out) } == lm_status::LM_STATUS_OK {}
     }
@@ -232,7 +220,7 @@ fn main() {
             std::thread::sleep(Duration::from_micros(200));
         }
         let mut got = 0u64;
-        let mut out = landmarks(&mut points);
+        let mut out = lm_landmarks::for_points(&mut points);
         // SAFETY: live handle, valid pointers.
         while unsafe { lm_pop_next(h.0, 0, &mut got, &mut out) } == lm_status::LM_STATUS_OK {}
     }
@@ -254,7 +242,7 @@ fn main() {
             let mut empty_polls = 0u64;
             while taken < total {
                 let mut got = 0u64;
-                let mut out = landmarks(&mut points);
+                let mut out = lm_landmarks::for_points(&mut points);
                 // SAFETY: live handle, valid pointers; joined before destroy.
                 let status = unsafe { lm_pop_next(h.0, 100, &mut got, &mut out) };
                 let now = Instant::now();

@@ -287,15 +287,6 @@ fn open(o: &Opts) -> *mut lm_handle {
     h
 }
 
-fn new_landmarks(points: &mut [f32]) -> lm_landmarks {
-    // SAFETY: lm_landmarks is plain data; zeroed is a valid value.
-    let mut out: lm_landmarks = unsafe { std::mem::zeroed() };
-    out.struct_size = std::mem::size_of::<lm_landmarks>();
-    out.points = points.as_mut_ptr();
-    out.capacity = (points.len() / 3) as u32;
-    out
-}
-
 /// What the consumer measured: (total latencies, queue waits, failed, popped).
 type Consumed = (Vec<u64>, Vec<u64>, u64, u64);
 
@@ -308,7 +299,7 @@ fn consume_per_id(
     let mut points = vec![0f32; 468 * 3];
     let (mut total_us, mut queue_us, mut failed, mut popped) = (Vec::new(), Vec::new(), 0u64, 0u64);
     for (id, t0) in rx {
-        let mut out = new_landmarks(&mut points);
+        let mut out = lm_landmarks::for_points(&mut points);
         // SAFETY: live handle and buffer.
         match unsafe { lm_pop_wait(h.0, id, 60_000, &mut out) } {
             lm_status::LM_STATUS_OK => {
@@ -361,7 +352,7 @@ fn consume_pop_next(
         if producers_done && sent.is_empty() {
             break;
         }
-        let mut out = new_landmarks(&mut points);
+        let mut out = lm_landmarks::for_points(&mut points);
         let mut id = 0u64;
         // SAFETY: live handle, valid pointers; joined before destroy.
         let status = unsafe { lm_pop_next(h.0, 20, &mut id, &mut out) };
@@ -413,13 +404,9 @@ fn run(o: &Opts, faces: &Arc<Vec<Face>>, mode: Completion) -> Run {
             rss_100k.store(rss_kib(), Ordering::Relaxed);
         }
         if trace_rss && popped.is_multiple_of(100_000) {
-            // SAFETY: lm_stats is plain data; live handle, writable struct.
-            let s = unsafe {
-                let mut s: lm_stats = std::mem::zeroed();
-                s.struct_size = std::mem::size_of::<lm_stats>();
-                lm_get_stats(h.0, &mut s);
-                s
-            };
+            let mut s = lm_stats::sized();
+            // SAFETY: live handle, writable struct.
+            unsafe { lm_get_stats(h.0, &mut s) };
             println!(
                 "RSS after {popped} faces: {} KiB (waiting: {} queued, {} ready)",
                 rss_kib(),
@@ -503,14 +490,9 @@ fn run(o: &Opts, faces: &Arc<Vec<Face>>, mode: Completion) -> Run {
     stop.store(true, Ordering::Relaxed);
     let (mut total_us, mut queue_us, failed, popped) = consumer.join().expect("consumer");
     let elapsed = start.elapsed().as_secs_f64();
-    let stats = {
-        // SAFETY: lm_stats is plain data.
-        let mut s: lm_stats = unsafe { std::mem::zeroed() };
-        s.struct_size = std::mem::size_of::<lm_stats>();
-        // SAFETY: live handle, writable struct.
-        unsafe { lm_get_stats(h, &mut s) };
-        s
-    };
+    let mut stats = lm_stats::sized();
+    // SAFETY: live handle, writable struct.
+    unsafe { lm_get_stats(h, &mut stats) };
     // SAFETY: lm_model_info is plain data.
     let mut info: lm_model_info = unsafe { std::mem::zeroed() };
     info.struct_size = std::mem::size_of::<lm_model_info>();

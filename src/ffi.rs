@@ -430,6 +430,40 @@ pub struct lm_landmarks {
     pub track_roll: f32,
 }
 
+impl lm_landmarks {
+    /// An output struct over `points` (three floats per point) with `struct_size` set and every
+    /// out field zero: what a Rust caller of the C functions (tests, benches) hands to lm_pop.
+    pub fn for_points(points: &mut [f32]) -> Self {
+        lm_landmarks {
+            struct_size: std::mem::size_of::<lm_landmarks>(),
+            points: points.as_mut_ptr(),
+            capacity: u32::try_from(points.len() / 3).unwrap_or(u32::MAX),
+            num_points: 0,
+            face_score: 0.0,
+            queue_us: 0,
+            infer_us: 0,
+            roll: 0.0,
+            track_box: lm_box {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 0.0,
+                y2: 0.0,
+            },
+            track_roll: 0.0,
+        }
+    }
+}
+
+impl lm_stats {
+    /// An all-zero struct with `struct_size` set, for lm_get_stats.
+    pub fn sized() -> Self {
+        // SAFETY: lm_stats holds only integers and an array of them: all-zero is a valid value.
+        let mut stats: lm_stats = unsafe { std::mem::zeroed() };
+        stats.struct_size = std::mem::size_of::<lm_stats>();
+        stats
+    }
+}
+
 fn status_of(kind: ErrorKind) -> lm_status {
     use lm_status::*;
     match kind {

@@ -205,23 +205,7 @@ fn enqueue_frame_of_nv12_and_rotated_faces_allocates_nothing_in_steady_state() {
             measured += 1;
         }
         assert_eq!(status, lm_status::LM_STATUS_OK);
-        let mut out = lm_landmarks {
-            struct_size: std::mem::size_of::<lm_landmarks>(),
-            points: points.as_mut_ptr(),
-            capacity: 468,
-            num_points: 0,
-            face_score: 0.0,
-            queue_us: 0,
-            infer_us: 0,
-            roll: 0.0,
-            track_box: lm_box {
-                x1: 0.0,
-                y1: 0.0,
-                x2: 0.0,
-                y2: 0.0,
-            },
-            track_roll: 0.0,
-        };
+        let mut out = lm_landmarks::for_points(&mut points);
         // SAFETY: live handle and buffer.
         assert_eq!(
             unsafe { lm_pop_wait(h, id, 5000, &mut out) },

@@ -580,6 +580,7 @@ fn warp_per_pixel<const BPP: usize, const R: usize, const G: usize, const B: usi
 mod tests {
     use super::*;
     use crate::image::crop::CropRect;
+    use crate::image::test_util::max_level_difference;
 
     /// The float rule (DESIGN): bilinear at P − ½ with clamped taps, rounded half up.
     fn reference(frame: &FrameView<'_>, crop: &FaceCrop, size: usize) -> Vec<u8> {
@@ -689,12 +690,7 @@ mod tests {
         );
         let mut turned = vec![0u8; 192 * 192 * 3];
         warp_packed(&frame, &FaceCrop::rotated(rect, 1e-12), 192, &mut turned);
-        let worst = upright
-            .iter()
-            .zip(&turned)
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap();
+        let worst = max_level_difference(&upright, &turned);
         assert!(worst <= 2, "{worst} levels apart");
     }
 
@@ -830,12 +826,7 @@ mod tests {
                     }
                     _ => warp_per_pixel::<1, 0, 0, 0>(&frame, &crop, size, &mut slow),
                 }
-                let worst = fast
-                    .iter()
-                    .zip(&slow)
-                    .map(|(a, b)| a.abs_diff(*b))
-                    .max()
-                    .unwrap();
+                let worst = max_level_difference(&fast, &slow);
                 assert!(worst <= 1, "{format:?} {deg}°: {worst} levels");
             }
         }

@@ -332,30 +332,16 @@ pub fn thread_count() -> usize {
         .unwrap_or(0)
 }
 
+/// lm_landmarks over `points` with face_score -1 (a value lm_pop never writes).
 pub fn landmarks_buf(points: &mut [f32]) -> lm_landmarks {
     lm_landmarks {
-        struct_size: std::mem::size_of::<lm_landmarks>(),
-        points: points.as_mut_ptr(),
-        capacity: (points.len() / 3) as u32,
-        num_points: 0,
         face_score: -1.0,
-        queue_us: 0,
-        infer_us: 0,
-        roll: 0.0,
-        track_box: lm_box {
-            x1: 0.0,
-            y1: 0.0,
-            x2: 0.0,
-            y2: 0.0,
-        },
-        track_roll: 0.0,
+        ..lm_landmarks::for_points(points)
     }
 }
 
 pub fn stats(h: *mut lm_handle) -> lm_stats {
-    // SAFETY: lm_stats is plain data; zeroed is a valid value.
-    let mut s: lm_stats = unsafe { std::mem::zeroed() };
-    s.struct_size = std::mem::size_of::<lm_stats>();
+    let mut s = lm_stats::sized();
     // SAFETY: h is a live handle and s a writable lm_stats.
     assert_eq!(unsafe { lm_get_stats(h, &mut s) }, lm_status::LM_STATUS_OK);
     s
