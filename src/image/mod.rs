@@ -4,6 +4,7 @@
 
 mod crop;
 mod frame;
+mod hpass;
 mod resize;
 mod warp;
 mod yuv;
@@ -71,4 +72,87 @@ pub fn crop_face(
     let crop = FaceCrop::for_face(face, frame.width(), frame.height(), crop_scale)?;
     sample_crop(&frame, &crop, out_size, &mut CropScratch::default(), out);
     Ok(crop)
+}
+
+/// Helpers shared by the crop paths' unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::FrameRef;
+
+    /// The largest per-byte difference between two crops, in levels.
+    pub(crate) fn max_level_difference(a: &[u8], b: &[u8]) -> u8 {
+        assert_eq!(a.len(), b.len(), "crops of different sizes");
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The planes of an 8-bit 4:2:0 test frame filled with the given patterns (by sample index):
+    /// the interleaved chroma plane of NV12/NV21 and the separate U and V planes of I420.
+    pub(crate) struct TestYuv {
+        width: u32,
+        height: u32,
+        chroma_width: usize,
+        luma: Vec<u8>,
+        uv: Vec<u8>,
+        u: Vec<u8>,
+        v: Vec<u8>,
+    }
+
+    impl TestYuv {
+        pub(crate) fn new(
+            width: u32,
+            height: u32,
+            luma: impl Fn(usize) -> u8,
+            chroma: impl Fn(usize) -> u8,
+        ) -> Self {
+            let (chroma_width, chroma_height) =
+                (width.div_ceil(2) as usize, height.div_ceil(2) as usize);
+            let luma = (0..(width * height) as usize).map(luma).collect();
+            let uv: Vec<u8> = (0..2 * chroma_width * chroma_height).map(chroma).collect();
+            let (u, v) = uv.chunks(2).map(|p| (p[0], p[1])).unzip();
+            TestYuv {
+                width,
+                height,
+                chroma_width,
+                luma,
+                uv,
+                u,
+                v,
+            }
+        }
+
+        /// The frame as NV12 (16), NV21 (17) or I420 (18), tightly strided, with the given
+        /// chroma location; the matrix and range stay AUTO unless the caller sets them.
+        pub(crate) fn frame(&self, format: i32, chroma_location: i32) -> FrameRef<'_> {
+            let (w, cw) = (self.width as usize, self.chroma_width);
+            let (planes, strides) = if format == 18 {
+                (
+                    [
+                        Some(&self.luma[..]),
+                        Some(&self.u[..]),
+                        Some(&self.v[..]),
+                        None,
+                    ],
+                    [w, cw, cw, 0],
+                )
+            } else {
+                (
+                    [Some(&self.luma[..]), Some(&self.uv[..]), None, None],
+                    [w, 2 * cw, 0, 0],
+                )
+            };
+            FrameRef {
+                format,
+                width: self.width,
+                height: self.height,
+                planes,
+                strides,
+                chroma_location,
+                ..FrameRef::default()
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::crop::CropRect;
 use super::frame::{FrameView, PixelFormat};
+use super::hpass::RowTaps;
 
 /// One output coordinate's two source indices (already clamped into the frame) and the weight of
 /// the second one.
@@ -49,28 +50,36 @@ fn taps(origin: i64, side: u32, out_len: usize, frame_len: u32, taps: &mut Vec<T
 pub struct ResizeScratch {
     columns: Vec<Tap>,
     rows: Vec<Tap>,
+    /// The columns as the horizontal pass reads them (per channel).
+    row_taps: RowTaps,
     /// Horizontally interpolated source rows, with the source row each holds.
     top: (Option<usize>, Vec<u16>),
     bottom: (Option<usize>, Vec<u16>),
 }
 
-/// Interpolates one source row at the column taps into RGB values (rounded to whole levels, kept
-/// in `u16` lanes for the vertical pass). Generic over the pixel layout so the channel offsets are
-/// constants in the inner loop.
-fn horizontal<const BPP: usize, const R: usize, const G: usize, const B: usize>(
-    row: &[u8],
-    columns: &[Tap],
-    out: &mut [u16],
-) {
-    for (tap, px) in columns.iter().zip(out.chunks_exact_mut(3)) {
-        let a = &row[tap.lo * BPP..tap.lo * BPP + BPP];
-        let b = &row[tap.hi * BPP..tap.hi * BPP + BPP];
-        let (w1, w0) = (tap.weight_hi, WEIGHT_ONE - tap.weight_hi);
-        let blend =
-            |x: u8, y: u8| (u16::from(x) * w0 + u16::from(y) * w1 + WEIGHT_ONE / 2) >> WEIGHT_BITS;
-        px[0] = blend(a[R], b[R]);
-        px[1] = blend(a[G], b[G]);
-        px[2] = blend(a[B], b[B]);
+/// The byte offsets of R, G and B within a pixel of `format`.
+fn channel_offsets(format: PixelFormat) -> [usize; 3] {
+    match format {
+        PixelFormat::Rgb8 | PixelFormat::Rgba8 => [0, 1, 2],
+        PixelFormat::Bgr8 | PixelFormat::Bgra8 => [2, 1, 0],
+        PixelFormat::Gray8 => [0, 0, 0],
+    }
+}
+
+/// The horizontal pass's table: for each output column and channel (interleaved RGB), the two
+/// source bytes and their 7-bit weights.
+fn row_taps(columns: &[Tap], format: PixelFormat, table: &mut RowTaps) {
+    let bpp = format.bytes_per_pixel();
+    table.clear();
+    for tap in columns {
+        for offset in channel_offsets(format) {
+            table.push(
+                tap.lo * bpp + offset,
+                tap.hi * bpp + offset,
+                WEIGHT_ONE - tap.weight_hi,
+                tap.weight_hi,
+            );
+        }
     }
 }
 
@@ -91,18 +100,13 @@ pub fn crop_resize(
     assert_eq!(out.len(), out_w * out_h * 3, "output buffer size");
     taps(crop.x0, crop.side, out_w, frame.width, &mut scratch.columns);
     taps(crop.y0, crop.side, out_h, frame.height, &mut scratch.rows);
+    row_taps(&scratch.columns, frame.format, &mut scratch.row_taps);
     let row_bytes = frame.width as usize * frame.format.bytes_per_pixel();
     let source_row = |y: usize| &frame.data[y * frame.stride..y * frame.stride + row_bytes];
-    let interpolate = |y: usize, columns: &[Tap], buf: &mut Vec<u16>| {
+    // Each channel rounded to whole levels (as Pillow rounds between its passes).
+    let interpolate = |y: usize, table: &RowTaps, buf: &mut Vec<u16>| {
         buf.resize(out_w * 3, 0);
-        let row = source_row(y);
-        match frame.format {
-            PixelFormat::Rgb8 => horizontal::<3, 0, 1, 2>(row, columns, buf),
-            PixelFormat::Bgr8 => horizontal::<3, 2, 1, 0>(row, columns, buf),
-            PixelFormat::Rgba8 => horizontal::<4, 0, 1, 2>(row, columns, buf),
-            PixelFormat::Bgra8 => horizontal::<4, 2, 1, 0>(row, columns, buf),
-            PixelFormat::Gray8 => horizontal::<1, 0, 0, 0>(row, columns, buf),
-        }
+        table.interpolate::<{ WEIGHT_BITS as u32 }>(source_row(y), buf);
     };
     scratch.top.0 = None;
     scratch.bottom.0 = None;
@@ -112,12 +116,12 @@ pub fn crop_resize(
             if scratch.bottom.0 == Some(row_tap.lo) {
                 std::mem::swap(&mut scratch.top, &mut scratch.bottom);
             } else {
-                interpolate(row_tap.lo, &scratch.columns, &mut scratch.top.1);
+                interpolate(row_tap.lo, &scratch.row_taps, &mut scratch.top.1);
                 scratch.top.0 = Some(row_tap.lo);
             }
         }
         if scratch.bottom.0 != Some(row_tap.hi) {
-            interpolate(row_tap.hi, &scratch.columns, &mut scratch.bottom.1);
+            interpolate(row_tap.hi, &scratch.row_taps, &mut scratch.bottom.1);
             scratch.bottom.0 = Some(row_tap.hi);
         }
         let (wy1, wy0) = (row_tap.weight_hi, WEIGHT_ONE - row_tap.weight_hi);

@@ -10,6 +10,7 @@
 
 use super::crop::FaceCrop;
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
+use super::hpass::RowTaps;
 use super::warp::{
     blend_words, for_each_source_point, inside, interior, rows, split_chunk, taps, taps_at,
     to_fixed, Channel, Row, Source, Weights, Words, CHUNK, POS_BITS, WEIGHT_BITS, WEIGHT_ONE,
@@ -21,6 +22,9 @@ const COEF_BITS: u32 = 14;
 /// Fraction bits of the samples between the passes (8.7: at most 32640, so an i16 holds one and
 /// a u16 holds twice one).
 const SAMPLE_BITS: u32 = 7;
+
+/// A byte times a 12-bit weight (8.12) to 8.7: `lerp_to_8_7` of two bytes read as 8.8.
+const BYTE_TO_8_7_SHIFT: u32 = WEIGHT_BITS - SAMPLE_BITS;
 
 /// 128 (the chroma centre) in 8.7.
 const CENTRE: i16 = 128 << SAMPLE_BITS;
@@ -157,12 +161,15 @@ pub(super) fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
 
 /// How samples are stored: 8-bit, or 16-bit little-endian read as 8.8.
 trait Sample {
+    /// Bytes per sample.
+    const BYTES: usize;
     /// The sample at `index` (in samples) of `row`, as 8.8.
     fn read(row: &[u8], index: usize) -> u32;
 }
 
 struct Byte;
 impl Sample for Byte {
+    const BYTES: usize = 1;
     #[inline(always)]
     fn read(row: &[u8], index: usize) -> u32 {
         u32::from(row[index]) << 8
@@ -171,6 +178,7 @@ impl Sample for Byte {
 
 struct Word;
 impl Sample for Word {
+    const BYTES: usize = 2;
     #[inline(always)]
     fn read(row: &[u8], index: usize) -> u32 {
         u32::from(u16::from_le_bytes([row[2 * index], row[2 * index + 1]]))
@@ -398,6 +406,10 @@ pub struct YuvScratch {
     luma_rows: Vec<Taps>,
     chroma_columns: Vec<Taps>,
     chroma_rows: Vec<Taps>,
+    /// The columns as the horizontal pass reads 8-bit planes (hpass): luma, U and V.
+    luma_taps: RowTaps,
+    u_taps: RowTaps,
+    v_taps: RowTaps,
     luma: RowPair,
     /// U in the first half, V in the second.
     chroma: RowPair,
@@ -669,24 +681,48 @@ fn upright<S: Sample>(
         s.chroma_columns.push(taps_at((x - ox) >> 1, u_plane.width));
         s.chroma_rows.push(taps_at((y - oy) >> 1, u_plane.height));
     }
+    // 8-bit planes go through the table-driven horizontal pass (the same sums, bit for bit);
+    // 16-bit samples keep the per-tap loop.
+    let tables = S::BYTES == 1;
+    if tables {
+        let table = |columns: &[Taps], step: usize, offset: usize, taps: &mut RowTaps| {
+            taps.clear();
+            for &(a, b, w) in columns {
+                let (w_lo, w_hi) = ((WEIGHT_ONE - w) as u16, w as u16);
+                taps.push(a * step + offset, b * step + offset, w_lo, w_hi);
+            }
+        };
+        table(&s.luma_columns, 1, 0, &mut s.luma_taps);
+        table(&s.chroma_columns, layout.step, layout.u, &mut s.u_taps);
+        table(&s.chroma_columns, layout.step, layout.v, &mut s.v_taps);
+    }
     s.luma.reset(out_size);
     s.chroma.reset(2 * out_size);
     s.size(out_size);
     for (j, out_row) in out.chunks_exact_mut(out_size * 3).enumerate() {
         let (lo, hi, wy) = s.luma_rows[j];
-        let columns = &s.luma_columns;
+        let (columns, luma_taps) = (&s.luma_columns, &s.luma_taps);
         s.luma.prepare(lo, hi, |r, buf| {
             let row = row_of(luma, r);
+            if tables {
+                luma_taps.interpolate::<BYTE_TO_8_7_SHIFT>(row, buf);
+                return;
+            }
             for (o, &(a, b, w)) in buf.iter_mut().zip(columns) {
                 *o = lerp_to_8_7(S::read(row, a), S::read(row, b), w);
             }
         });
         blend_rows(&s.luma.top.1, &s.luma.bottom.1, wy, &mut s.y);
         let (clo, chi, cwy) = s.chroma_rows[j];
-        let columns = &s.chroma_columns;
+        let (columns, u_taps, v_taps) = (&s.chroma_columns, &s.u_taps, &s.v_taps);
         s.chroma.prepare(clo, chi, |r, buf| {
             let (urow, vrow) = (row_of(u_plane, r), row_of(v_plane, r));
             let (ub, vb) = buf.split_at_mut(out_size);
+            if tables {
+                u_taps.interpolate::<BYTE_TO_8_7_SHIFT>(urow, ub);
+                v_taps.interpolate::<BYTE_TO_8_7_SHIFT>(vrow, vb);
+                return;
+            }
             for ((uo, vo), &(a, b, w)) in ub.iter_mut().zip(vb).zip(columns) {
                 let (a, b) = (a * layout.step, b * layout.step);
                 *uo = lerp_to_8_7(S::read(urow, a + layout.u), S::read(urow, b + layout.u), w);
@@ -705,6 +741,8 @@ fn upright<S: Sample>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::test_util::{max_level_difference, TestYuv};
+    use crate::image::{CropRect, Frame, FrameRef};
 
     #[test]
     fn vector_loops_equal_the_scalar_definitions() {
@@ -771,24 +809,9 @@ mod tests {
 
     #[test]
     fn a_hair_of_roll_gives_the_upright_yuv_crop() {
-        use crate::image::{CropRect, Frame, FrameRef};
-        let (w, h) = (101u32, 77u32);
-        let (cw, ch) = (51usize, 39usize);
-        let luma: Vec<u8> = (0..w as usize * h as usize)
-            .map(|i| ((i * 37) % 251) as u8)
-            .collect();
-        let uv: Vec<u8> = (0..2 * cw * ch).map(|i| ((i * 53) % 241) as u8).collect();
+        let planes = TestYuv::new(101, 77, |i| (i * 37 % 251) as u8, |i| (i * 53 % 241) as u8);
         for chroma in 1..=3 {
-            let raw = FrameRef {
-                format: 16,
-                width: w,
-                height: h,
-                planes: [Some(&luma), Some(&uv), None, None],
-                strides: [w as usize, 2 * cw, 0, 0],
-                chroma_location: chroma,
-                ..FrameRef::default()
-            };
-            let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
+            let Ok(Frame::Yuv(frame)) = Frame::new(&planes.frame(16, chroma)) else {
                 panic!("valid frame")
             };
             let rect = CropRect {
@@ -805,52 +828,31 @@ mod tests {
                 &mut scratch,
                 &mut upright,
             );
-            crop_yuv(
-                &frame,
-                &FaceCrop::rotated(rect, 1e-12),
-                64,
-                &mut scratch,
-                &mut turned,
-            );
-            let worst = upright
-                .iter()
-                .zip(&turned)
-                .map(|(a, b)| a.abs_diff(*b))
-                .max()
-                .unwrap();
+            let turned_crop = FaceCrop::rotated(rect, 1e-12);
+            crop_yuv(&frame, &turned_crop, 64, &mut scratch, &mut turned);
+            let worst = max_level_difference(&upright, &turned);
             assert!(worst <= 1, "chroma {chroma}: {worst} levels apart");
         }
+    }
+
+    /// The chunked, vectorised turned crop of `frame` against the per-pixel definition it
+    /// replaced for 8-bit frames, at `size` × `size`.
+    fn chunked_vs_per_pixel(frame: &YuvFrame<'_>, crop: &FaceCrop, size: usize) -> u8 {
+        let (mut fast, mut slow) = (vec![0u8; size * size * 3], vec![0u8; size * size * 3]);
+        crop_yuv(frame, crop, size, &mut YuvScratch::default(), &mut fast);
+        rotated::<Byte>(frame, crop, size, &mut YuvScratch::default(), &mut slow);
+        max_level_difference(&fast, &slow)
     }
 
     #[test]
     fn the_chunked_turned_path_stays_within_a_level_of_the_per_pixel_one() {
         // NV12, NV21 and I420 at every chroma location, crops inside, across and mostly outside
-        // an odd-sized frame, at angles that put rows both inside and at the edges: the gathered,
-        // vectorised path against the per-pixel definition it replaced for 8-bit frames.
-        use crate::image::{CropRect, Frame, FrameRef};
-        let (w, h) = (67u32, 45u32);
-        let (cw, ch) = (34usize, 23usize);
-        let luma: Vec<u8> = (0..w as usize * h as usize)
-            .map(|i| ((i * 37) % 251) as u8)
-            .collect();
-        let uv: Vec<u8> = (0..2 * cw * ch).map(|i| ((i * 53) % 241) as u8).collect();
-        let (u, v): (Vec<u8>, Vec<u8>) = uv.chunks(2).map(|p| (p[0], p[1])).unzip();
+        // an odd-sized frame, at angles that put rows both inside and at the edges.
+        let planes = TestYuv::new(67, 45, |i| (i * 37 % 251) as u8, |i| (i * 53 % 241) as u8);
         for (format, chroma) in [(16, 1), (17, 2), (18, 3), (16, 3), (18, 1)] {
             let raw = FrameRef {
-                format,
-                width: w,
-                height: h,
-                planes: match format {
-                    18 => [Some(&luma[..]), Some(&u[..]), Some(&v[..]), None],
-                    _ => [Some(&luma[..]), Some(&uv[..]), None, None],
-                },
-                strides: match format {
-                    18 => [w as usize, cw, cw, 0],
-                    _ => [w as usize, 2 * cw, 0, 0],
-                },
-                chroma_location: chroma,
                 color_matrix: 1,
-                ..FrameRef::default()
+                ..planes.frame(format, chroma)
             };
             let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
                 panic!("valid frame")
@@ -863,16 +865,8 @@ mod tests {
                 (60, 40, 9, 200.0),
             ] {
                 let crop = FaceCrop::rotated(CropRect { x0, y0, side }, f64::to_radians(deg));
-                let size = 70; // more than one chunk, not a multiple of 8
-                let (mut fast, mut slow) = (vec![0u8; size * size * 3], vec![0u8; size * size * 3]);
-                crop_yuv(&frame, &crop, size, &mut YuvScratch::default(), &mut fast);
-                rotated::<Byte>(&frame, &crop, size, &mut YuvScratch::default(), &mut slow);
-                let worst = fast
-                    .iter()
-                    .zip(&slow)
-                    .map(|(a, b)| a.abs_diff(*b))
-                    .max()
-                    .unwrap();
+                // 70: more than one chunk, not a multiple of 8.
+                let worst = chunked_vs_per_pixel(&frame, &crop, 70);
                 assert!(
                     worst <= 1,
                     "format {format} chroma {chroma} {deg}°: {worst} levels"
@@ -885,30 +879,10 @@ mod tests {
     fn frames_one_pixel_wide_or_high_take_the_clamped_taps_everywhere() {
         // No interior at all (a plane one sample wide has no tap pair inside): every pixel is
         // clamped, and the result still matches the per-pixel definition.
-        use crate::image::{CropRect, Frame, FrameRef};
         for (w, h) in [(1u32, 1u32), (1, 7), (9, 1), (2, 2), (3, 1)] {
-            let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
-            let luma: Vec<u8> = (0..(w * h) as usize)
-                .map(|i| (i * 41 % 256) as u8)
-                .collect();
-            let uv: Vec<u8> = (0..2 * cw * ch).map(|i| (i * 67 % 256) as u8).collect();
-            let (u, v): (Vec<u8>, Vec<u8>) = uv.chunks(2).map(|p| (p[0], p[1])).unzip();
+            let planes = TestYuv::new(w, h, |i| (i * 41 % 256) as u8, |i| (i * 67 % 256) as u8);
             for format in [16, 18] {
-                let raw = FrameRef {
-                    format,
-                    width: w,
-                    height: h,
-                    planes: match format {
-                        18 => [Some(&luma[..]), Some(&u[..]), Some(&v[..]), None],
-                        _ => [Some(&luma[..]), Some(&uv[..]), None, None],
-                    },
-                    strides: match format {
-                        18 => [w as usize, cw, cw, 0],
-                        _ => [w as usize, 2 * cw, 0, 0],
-                    },
-                    ..FrameRef::default()
-                };
-                let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
+                let Ok(Frame::Yuv(frame)) = Frame::new(&planes.frame(format, 0)) else {
                     panic!("valid frame")
                 };
                 let rect = CropRect {
@@ -916,16 +890,7 @@ mod tests {
                     y0: -2,
                     side: 8,
                 };
-                let crop = FaceCrop::rotated(rect, 0.7);
-                let (mut fast, mut slow) = (vec![0u8; 20 * 20 * 3], vec![0u8; 20 * 20 * 3]);
-                crop_yuv(&frame, &crop, 20, &mut YuvScratch::default(), &mut fast);
-                rotated::<Byte>(&frame, &crop, 20, &mut YuvScratch::default(), &mut slow);
-                let worst = fast
-                    .iter()
-                    .zip(&slow)
-                    .map(|(a, b)| a.abs_diff(*b))
-                    .max()
-                    .unwrap();
+                let worst = chunked_vs_per_pixel(&frame, &FaceCrop::rotated(rect, 0.7), 20);
                 assert!(worst <= 1, "{w}x{h} format {format}: {worst} levels");
             }
         }
