@@ -67,9 +67,9 @@ impl RowTaps {
         }
     }
 
-    /// Eight elements at a time: the sample pairs gathered into two registers in general
-    /// registers (no stack round trip), blended with `pmaddwd`, rounded, shifted and packed.
-    /// Returns how many elements it did (a multiple of 8).
+    /// Eight elements at a time: their sample pairs gathered through general registers (no stack
+    /// round trip), blended with `pmaddwd`, rounded, shifted and packed into eight u16. Returns
+    /// how many elements it did (a multiple of 8).
     ///
     /// # Safety
     /// `self.span <= row.len()`.
@@ -86,14 +86,13 @@ impl RowTaps {
             let round = _mm_set1_epi32(1 << (SHIFT - 1));
             let shift = _mm_cvtsi32_si128(SHIFT as i32);
             let chunks = lo
-                .chunks_exact(8)
-                .zip(hi.chunks_exact(8))
-                .zip(weights.chunks_exact(8))
-                .zip(out.chunks_exact_mut(8));
+                .as_chunks::<8>()
+                .0
+                .iter()
+                .zip(hi.as_chunks::<8>().0)
+                .zip(weights.as_chunks::<8>().0)
+                .zip(out.as_chunks_mut::<8>().0);
             for (((lo, hi), weights), out) in chunks {
-                let (Ok(lo), Ok(hi)) = (lo.try_into(), hi.try_into()) else {
-                    unreachable!("chunks of 8")
-                };
                 let blend = |samples: __m128i, w: *const u32| {
                     let sums = _mm_madd_epi16(samples, _mm_loadu_si128(w.cast()));
                     _mm_sra_epi32(_mm_add_epi32(sums, round), shift)
