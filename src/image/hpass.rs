@@ -130,6 +130,7 @@ unsafe fn sample_pairs<const AT: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::test_util::XorShift;
 
     /// Both forms over the same row and taps, with guard values past the end.
     fn both<const SHIFT: u32>(taps: &RowTaps, row: &[u8]) -> (Vec<u16>, Vec<u16>) {
@@ -142,13 +143,8 @@ mod tests {
 
     #[test]
     fn the_vector_pass_equals_the_definition() {
-        let mut seed = 0x0123_4567_89ab_cdefu64;
-        let mut next = |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
+        let mut rng = XorShift(0x0123_4567_89ab_cdefu64);
+        let mut next = |m: u64| rng.below(m);
         let row: Vec<u8> = (0..997).map(|_| next(256) as u8).collect();
         // The packed path's 7-bit weights, the YUV path's 12-bit weights into 8.7 (shift 5) and
         // into whole levels (shift 12).

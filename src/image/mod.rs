@@ -79,6 +79,19 @@ pub fn crop_face(
 pub(crate) mod test_util {
     use super::FrameRef;
 
+    /// A xorshift64 stream: reproducible test inputs without a dependency.
+    pub(crate) struct XorShift(pub(crate) u64);
+
+    impl XorShift {
+        /// The next value in `0..m`.
+        pub(crate) fn below(&mut self, m: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % m
+        }
+    }
+
     /// The largest per-byte difference between two crops, in levels.
     pub(crate) fn max_level_difference(a: &[u8], b: &[u8]) -> u8 {
         assert_eq!(a.len(), b.len(), "crops of different sizes");

@@ -580,7 +580,7 @@ fn warp_per_pixel<const BPP: usize, const R: usize, const G: usize, const B: usi
 mod tests {
     use super::*;
     use crate::image::crop::CropRect;
-    use crate::image::test_util::max_level_difference;
+    use crate::image::test_util::{max_level_difference, XorShift};
 
     /// The float rule (DESIGN): bilinear at P − ½ with clamped taps, rounded half up.
     fn reference(frame: &FrameView<'_>, crop: &FaceCrop, size: usize) -> Vec<u8> {
@@ -696,13 +696,8 @@ mod tests {
 
     #[test]
     fn the_vector_blend_equals_the_scalar_definition() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15u64);
+        let mut next = |m: u64| rng.below(m);
         let mut words = Words::default();
         let mut weights = [Weights::default(); 2];
         for k in 0..CHUNK {

@@ -741,18 +741,13 @@ fn upright<S: Sample>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::test_util::{max_level_difference, TestYuv};
+    use crate::image::test_util::{max_level_difference, TestYuv, XorShift};
     use crate::image::{CropRect, Frame, FrameRef};
 
     #[test]
     fn vector_loops_equal_the_scalar_definitions() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % m) as u16
-        };
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1du64);
+        let mut next = |m: u64| rng.below(m) as u16;
         let n = 203; // not a multiple of 8: the scalar tail runs too
         let rows: Vec<Vec<u16>> = (0..3)
             .map(|_| (0..n).map(|_| next(32641)).collect())
