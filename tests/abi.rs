@@ -667,19 +667,9 @@ fn small_functions_and_null_handles() {
     }
 }
 
-unsafe extern "C" fn collect_log(level: i32, message: *const c_char, user: *mut c_void) {
-    // SAFETY: `user` is the Mutex<Vec<..>> the test passed; `message` is valid during the call.
-    let sink = unsafe { &*(user as *const parking_lot::Mutex<Vec<(i32, String)>>) };
-    // SAFETY: as above.
-    let text = unsafe { CStr::from_ptr(message) }
-        .to_string_lossy()
-        .into_owned();
-    sink.lock().push((level, text));
-}
-
 #[test]
 fn the_log_callback_gets_messages_with_its_user_pointer() {
-    let sink = parking_lot::Mutex::new(Vec::<(i32, String)>::new());
+    let sink = LogSink::default();
     let mut cfg = default_config();
     cfg.log_fn = Some(collect_log);
     cfg.log_user = &sink as *const _ as *mut c_void;

@@ -235,28 +235,41 @@ fn one_endpoint_unavailable_every_nth_fails_those_batches_only() {
 
 #[test]
 fn a_reply_slower_than_the_timeout_fails_over_or_fails() {
+    // The slow server answers after 3 s; the timeouts are far from it either way, so a loaded
+    // machine (13 tests share 2 cores here) cannot turn a timeout into a reply or a healthy
+    // retry into a timeout.
     let slow = FakeServer::start(FakeModel::FirstByte);
-    slow.set(|f| f.delay = Duration::from_millis(600));
-    // Alone: each batch fails after the timeout.
+    slow.set(|f| f.delay = Duration::from_secs(3));
+    // Alone: each batch fails after the timeout, long before the reply would come.
     let h = create_remote(&slow.url(), 150);
     let t0 = Instant::now();
     let finals = stream(h, 8);
     assert!(finals.iter().all(|&s| s == LM_STATUS_INFERENCE_FAILED));
     assert!(
-        t0.elapsed() < Duration::from_millis(1500),
+        t0.elapsed() < Duration::from_millis(2500),
         "{:?}",
         t0.elapsed()
     );
     // SAFETY: live handle.
     unsafe { lm_destroy(h) };
-    // With a healthy second endpoint: the batch is retried there and succeeds.
+    // With a healthy second endpoint: the batch is retried there and succeeds. The log says why
+    // a try failed, should one.
     let fast = FakeServer::start(FakeModel::FirstByte);
-    let h = create_remote(&format!("{},{}", slow.url(), fast.url()), 400);
+    let sink = LogSink::default();
+    let mut c = remote_config(&format!("{},{}", slow.url(), fast.url()), 1200, None);
+    c.cfg.log_fn = Some(collect_log);
+    c.cfg.log_user = &sink as *const LogSink as *mut std::ffi::c_void;
+    let (status, h, message) = create(&c.cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
     let finals = stream(h, 8);
     let s = stats(h);
     // SAFETY: live handle.
     unsafe { lm_destroy(h) };
-    assert!(finals.iter().all(|&s| s == LM_STATUS_OK), "{finals:?}");
+    assert!(
+        finals.iter().all(|&s| s == LM_STATUS_OK),
+        "{finals:?}\nlog: {:#?}",
+        sink.lock()
+    );
     assert!(s.remote_retries >= 1 && s.remote_failovers >= 1, "{s:?}");
 }
 
@@ -472,9 +485,10 @@ fn destroy_with_a_hanging_server_returns_within_drain_plus_timeout() {
     // SAFETY: live handle, nothing racing.
     unsafe { lm_destroy(h) };
     let took = t0.elapsed();
-    // drain 200 ms + one request timeout 400 ms, with room for a loaded machine.
+    // drain 200 ms + one request timeout 400 ms, with room for a loaded machine; the server
+    // hangs for an hour, so this still shows destroy did not wait for it.
     assert!(
-        took < Duration::from_millis(200 + 400 + 400),
+        took < Duration::from_millis(200 + 400 + 2000),
         "destroy took {took:?}"
     );
 }

@@ -332,6 +332,27 @@ pub fn thread_count() -> usize {
         .unwrap_or(0)
 }
 
+/// Log lines collected by [`collect_log`]: (level, message).
+pub type LogSink = Mutex<Vec<(i32, String)>>;
+
+/// An `lm_log_fn` that appends to the [`LogSink`] passed as `log_user`.
+///
+/// # Safety
+/// `user` points to a live `LogSink`; `message` is a C string valid during the call.
+pub unsafe extern "C" fn collect_log(
+    level: i32,
+    message: *const std::ffi::c_char,
+    user: *mut std::ffi::c_void,
+) {
+    // SAFETY: the caller's promise: `user` is a live LogSink.
+    let sink = unsafe { &*(user as *const LogSink) };
+    // SAFETY: the caller's promise: `message` is a valid C string during the call.
+    let text = unsafe { std::ffi::CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned();
+    sink.lock().push((level, text));
+}
+
 /// lm_landmarks over `points` with face_score -1 (a value lm_pop never writes).
 pub fn landmarks_buf(points: &mut [f32]) -> lm_landmarks {
     lm_landmarks {
