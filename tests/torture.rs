@@ -752,9 +752,15 @@ fn run_and_check(pipeline: Pipeline, announced: Arc<Announced>, num_points: usiz
     // without a failure a one-in-ten-million event. (Under a sanitizer far fewer batches run.)
     if s.batches >= 200 {
         assert!(
-            s.failed > 0 && s.expired > 0 && s.cancelled > 0 && s.rejected_full > 0,
+            s.failed > 0 && s.expired > 0 && s.cancelled > 0,
             "the run exercised too little: {s:?}"
         );
+        // QUEUE_FULL is a refusal, not a final state, and nothing makes it likely at this pace
+        // (a CI run saw 1,002 batches without one): the ledger checks it when it happens, and
+        // tests/pipeline.rs (exact counts) and cpp_wrapper_test provoke it on purpose.
+        if s.rejected_full == 0 {
+            println!("no enqueue met a full queue in this run");
+        }
         assert!(
             total(|s| s.by_pop_next) > 0,
             "lm_pop_next never took a result"
