@@ -1176,7 +1176,13 @@ namespace Lmbatch
         /// every point; converts an Ok result.</summary>
         private Status PopInto(PopCall call, out Landmarks result)
         {
-            int n = _numPoints;
+            return PopInto(_numPoints, call, out result);
+        }
+
+        /// <summary>PopInto with a first buffer of `numPoints` points.</summary>
+        private static Status PopInto(int numPoints, PopCall call, out Landmarks result)
+        {
+            int n = numPoints;
             for (int attempt = 0; ; attempt++)
             {
                 var buf = new float[3 * n + 3];
@@ -1345,38 +1351,13 @@ namespace Lmbatch
                 LmHandle h = Handle;
                 if (h == null || h.IsClosed)
                     return Status.Pending;
-                int n = NumPoints;
-                for (int attempt = 0; ; attempt++)
+                try
                 {
-                    var buf = new float[3 * n + 3];
-                    GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
-                    var lm = new lm_landmarks
-                    {
-                        struct_size = (UIntPtr)LandmarksSize,
-                        points = pin.AddrOfPinnedObject(),
-                        capacity = (uint)n,
-                    };
-                    Status st;
-                    try
-                    {
-                        st = (Status)NativeMethods.lm_pop(h, id, ref lm);
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                        return Status.Pending;
-                    }
-                    finally
-                    {
-                        pin.Free();
-                    }
-                    if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
-                    {
-                        n = (int)lm.num_points;
-                        continue;
-                    }
-                    if (st == Status.Ok)
-                        result = ToLandmarks(buf, n, lm);
-                    return st;
+                    return PopInto(NumPoints, (ref lm_landmarks lm) => NativeMethods.lm_pop(h, id, ref lm), out result);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return Status.Pending;
                 }
             }
 
