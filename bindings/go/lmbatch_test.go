@@ -181,21 +181,32 @@ func TestCreateFailuresCarryTheLibrarysMessage(t *testing.T) {
 		{"NUL in path", lmbatch.Config{ModelPath: "a\x00b"}, lmbatch.ErrInvalidArgument, "NUL"},
 	}
 	for _, c := range cases {
-		p, err := lmbatch.New(c.cfg)
-		if err == nil {
-			p.Close()
-			t.Errorf("%s: New succeeded", c.name)
-			continue
-		}
-		var se *lmbatch.StatusError
-		if !errors.Is(err, c.want) || !errors.As(err, &se) || se.Op != "create" {
-			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		se, err := createError(t, c.name, c.cfg, c.want)
+		if se == nil {
 			continue
 		}
 		if !strings.Contains(se.Message, c.word) || !strings.Contains(err.Error(), c.word) {
 			t.Errorf("%s: message %q should mention %q", c.name, se.Message, c.word)
 		}
 	}
+}
+
+// createError checks that New(cfg) fails with `want` from "create" and returns the error as a
+// StatusError, or nil (after reporting) when it does not.
+func createError(t *testing.T, name string, cfg lmbatch.Config, want error) (*lmbatch.StatusError, error) {
+	t.Helper()
+	p, err := lmbatch.New(cfg)
+	if err == nil {
+		p.Close()
+		t.Errorf("%s: New succeeded", name)
+		return nil, nil
+	}
+	var se *lmbatch.StatusError
+	if !errors.Is(err, want) || !errors.As(err, &se) || se.Op != "create" {
+		t.Errorf("%s: got %v, want %v", name, err, want)
+		return nil, err
+	}
+	return se, err
 }
 
 func TestModelInfo(t *testing.T) {

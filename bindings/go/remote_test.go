@@ -1,7 +1,6 @@
 package lmbatch_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -58,15 +57,8 @@ func TestRemoteCreateFailuresNameWhatTheyWereGiven(t *testing.T) {
 			RemoteTimeout: 1200 * time.Hour}), lmbatch.ErrInvalidArgument, []string{"remote_timeout"}},
 	}
 	for _, c := range cases {
-		p, err := lmbatch.New(c.cfg)
-		if err == nil {
-			p.Close()
-			t.Errorf("%s: New succeeded", c.name)
-			continue
-		}
-		var se *lmbatch.StatusError
-		if !errors.Is(err, c.want) || !errors.As(err, &se) || se.Op != "create" {
-			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		se, _ := createError(t, c.name, c.cfg, c.want)
+		if se == nil {
 			continue
 		}
 		for _, w := range c.words {
