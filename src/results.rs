@@ -192,8 +192,9 @@ struct State {
     cancelled_waits: HashMap<Ticket, u32>,
     counters: Counters,
     /// Final states that became poppable since the worker last took them, for the ready
-    /// callback (kept only when there is one).
-    notices: Vec<(u64, ReadyState)>,
+    /// callback (kept only when there is one), with the ticket they belong to: a cancel, or a
+    /// reuse of an evicted id, withdraws the notices of the ticket it ends.
+    notices: Vec<(u64, Ticket, ReadyState)>,
     notify: bool,
     failed_batches_in_a_row: u32,
     next_ticket: Ticket,
@@ -271,8 +272,11 @@ impl ResultStore {
             return Err(Refusal::QueueFull);
         }
         s.next_ticket += 1;
-        // A reused id supersedes the tombstone of its evicted predecessor.
-        s.tombstones.remove(&id);
+        // A reused id supersedes the tombstone of its evicted predecessor, and with it the
+        // predecessor's EXPIRED notice: announcing it now would name the new item.
+        if let Some(old) = s.tombstones.remove(&id) {
+            s.withdraw_notices(old);
+        }
         s.entries.insert(
             id,
             Entry {
@@ -368,7 +372,7 @@ impl ResultStore {
                 }
             };
             if s.notify {
-                s.notices.push((id, state));
+                s.notices.push((id, ticket, state));
             }
             e.slot = Slot::Ready(outcome);
             s.counters.in_flight -= 1;
@@ -402,27 +406,17 @@ impl ResultStore {
         }
         let deadline = Instant::now().checked_add(timeout);
         let mut s = self.state.lock();
-        let mut waiting_on: Option<Ticket> = None;
+        s.expire(self.ttl, self.capacity);
+        if let Some(answer) = s.take_final(id, max_points) {
+            return answer;
+        }
+        // Pending: register as a waiter on this item (its ticket), so a cancel can tell us.
+        let Some(entry) = s.entries.get_mut(&id) else {
+            return Popped::NotFound;
+        };
+        entry.waiters += 1;
+        let ticket = entry.ticket;
         loop {
-            s.expire(self.ttl, self.capacity);
-            if let Some(ticket) = waiting_on {
-                if s.entries.get(&id).is_none_or(|e| e.ticket != ticket)
-                    && s.take_cancelled_wait(ticket)
-                {
-                    return Popped::Cancelled;
-                }
-            }
-            if let Some(answer) = s.take_final(id, max_points) {
-                return answer;
-            }
-            // Pending: wait for a completion, a cancel or an eviction.
-            let Some(entry) = s.entries.get_mut(&id) else {
-                return Popped::NotFound;
-            };
-            if waiting_on.is_none() {
-                entry.waiters += 1;
-                waiting_on = Some(entry.ticket);
-            }
             let timed_out = match deadline {
                 Some(d) => self.finished_cv.wait_until(&mut s, d).timed_out(),
                 None => {
@@ -430,24 +424,27 @@ impl ResultStore {
                     false
                 }
             };
-            if timed_out {
-                s.expire(self.ttl, self.capacity);
-                if let Some(answer) = s.take_final(id, max_points) {
-                    return answer;
+            s.expire(self.ttl, self.capacity);
+            // Whatever woke us (a completion, a cancel, an eviction, the deadline), first ask
+            // whether our item still exists: a cancel that landed just as the wait timed out is
+            // still CANCELLED, and a reused id's new item is never ours to take.
+            if s.entries.get(&id).is_none_or(|e| e.ticket != ticket) {
+                return s.answer_for_gone(id, ticket);
+            }
+            // Still ours. An answer that consumes nothing, or the timeout, ends this thread's
+            // wait on an item that stays: it stops counting as a waiter (else a later cancel
+            // would keep a share for a thread that is gone).
+            match s.take_final(id, max_points) {
+                Some(small @ Popped::BufferTooSmall { .. }) => {
+                    s.leave_wait(id, ticket);
+                    return small;
                 }
-                if let Some(e) = s
-                    .entries
-                    .get_mut(&id)
-                    .filter(|e| Some(e.ticket) == waiting_on)
-                {
-                    e.waiters -= 1;
+                Some(answer) => return answer,
+                None if timed_out => {
+                    s.leave_wait(id, ticket);
                     return Popped::Timeout;
                 }
-                // Gone while we timed out: cancelled, or delivered to someone else.
-                if waiting_on.is_some_and(|ticket| s.take_cancelled_wait(ticket)) {
-                    return Popped::Cancelled;
-                }
-                return Popped::NotFound;
+                None => {}
             }
         }
     }
@@ -509,8 +506,13 @@ impl ResultStore {
     }
 
     /// The final states noted since the last call, oldest first (see [`with_notices`](Self::with_notices)).
+    /// A cancelled item's notice is never among them (the cancel withdrew it).
     pub fn take_notices(&self) -> Vec<(u64, ReadyState)> {
-        std::mem::take(&mut self.state.lock().notices)
+        let notices = std::mem::take(&mut self.state.lock().notices);
+        notices
+            .into_iter()
+            .map(|(id, _, state)| (id, state))
+            .collect()
     }
 
     /// Counts one ready callback that took `us` microseconds.
@@ -631,6 +633,34 @@ impl State {
         None
     }
 
+    /// What a waiter on `ticket` answers once the entry of `id` is no longer its item: cancelled
+    /// (this waiter's share of the cancel), evicted (the tombstone, once), or delivered to
+    /// another caller.
+    fn answer_for_gone(&mut self, id: u64, ticket: Ticket) -> Popped {
+        if self.take_cancelled_wait(ticket) {
+            Popped::Cancelled
+        } else if self.tombstones.get(&id) == Some(&ticket) {
+            self.tombstones.remove(&id);
+            Popped::Expired
+        } else {
+            Popped::NotFound
+        }
+    }
+
+    /// A waiter on `ticket` stops waiting on `id` while the item is still there.
+    fn leave_wait(&mut self, id: u64, ticket: Ticket) {
+        if let Some(e) = self.entries.get_mut(&id).filter(|e| e.ticket == ticket) {
+            e.waiters = e.waiters.saturating_sub(1);
+        }
+    }
+
+    /// Drops the not-yet-delivered ready notices of an item that ended without being popped.
+    fn withdraw_notices(&mut self, ticket: Ticket) {
+        if !self.notices.is_empty() {
+            self.notices.retain(|&(_, t, _)| t != ticket);
+        }
+    }
+
     /// Whether `ticket` was cancelled while this thread waited on it; consumes this waiter's share.
     fn take_cancelled_wait(&mut self, ticket: Ticket) -> bool {
         let Some(n) = self.cancelled_waits.get_mut(&ticket) else {
@@ -655,6 +685,7 @@ impl State {
         }
         if cancelled {
             self.counters.cancelled += 1;
+            self.withdraw_notices(entry.ticket);
         }
         if entry.waiters > 0 {
             self.cancelled_waits.insert(entry.ticket, entry.waiters);
@@ -696,7 +727,7 @@ impl State {
         self.counters.ready -= 1;
         self.counters.expired += 1;
         if self.notify {
-            self.notices.push((id, ReadyState::Expired));
+            self.notices.push((id, ticket, ReadyState::Expired));
         }
         self.tombstones.insert(id, ticket);
         self.tombstone_order.push_back((id, ticket));
@@ -724,5 +755,136 @@ impl State {
                 matches!(entries.get(id), Some(e) if e.ticket == *ticket && matches!(e.slot, Slot::Ready(_)))
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    const POINTS: usize = 468;
+
+    fn landmarks() -> Outcome {
+        Outcome::Landmarks(Landmarks {
+            points: vec![1.0; POINTS * 3],
+            face_score: 0.9,
+            queue_us: 0,
+            infer_us: 0,
+            roll: 0.0,
+            track_box: crate::image::FaceBox {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 1.0,
+                y2: 1.0,
+            },
+            track_roll: 0.0,
+        })
+    }
+
+    /// Admits `id` and runs it to a finished result.
+    fn finish(store: &ResultStore, id: u64) -> Ticket {
+        let ticket = store.admit(id, |_| true).expect("admitted");
+        assert_eq!(store.start_batch(&[(id, ticket)]), vec![true]);
+        store.complete_batch(1, vec![(id, ticket, landmarks())]);
+        ticket
+    }
+
+    /// Waits until `n` threads are registered as waiters on `id` (they then sleep in the condvar).
+    fn wait_for_waiters(store: &ResultStore, id: u64, n: u32) {
+        for _ in 0..10_000 {
+            if store.state.lock().entries.get(&id).map(|e| e.waiters) == Some(n) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        panic!("no waiter registered on {id} within 10 s");
+    }
+
+    #[test]
+    fn a_cancel_that_lands_as_the_wait_times_out_answers_cancelled() {
+        let store = Arc::new(ResultStore::new(8, None));
+        store.admit(9, |_| true).expect("admitted");
+        let waiter = {
+            let store = store.clone();
+            thread::spawn(move || store.pop_wait(9, POINTS, Duration::from_millis(50)))
+        };
+        wait_for_waiters(&store, 9, 1);
+        {
+            // Hold the lock past the waiter's deadline, then cancel: the waiter wakes timed out
+            // and finds its item cancelled.
+            let mut s = store.state.lock();
+            thread::sleep(Duration::from_millis(300));
+            s.remove_live(9, true);
+        }
+        assert_eq!(waiter.join().expect("no panic"), Popped::Cancelled);
+        assert!(store.state.lock().cancelled_waits.is_empty());
+        // The id is free again, and its new item is nobody's old wait.
+        finish(&store, 9);
+        assert!(matches!(store.pop(9, POINTS), Popped::Landmarks(_)));
+    }
+
+    #[test]
+    fn a_waited_buffer_too_small_leaves_no_waiter_behind() {
+        let store = Arc::new(ResultStore::new(8, None));
+        let ticket = store.admit(9, |_| true).expect("admitted");
+        let waiter = {
+            let store = store.clone();
+            thread::spawn(move || store.pop_wait(9, 1, Duration::from_secs(60)))
+        };
+        wait_for_waiters(&store, 9, 1);
+        store.start_batch(&[(9, ticket)]);
+        store.complete_batch(1, vec![(9, ticket, landmarks())]);
+        let answer = waiter.join().expect("no panic");
+        assert_eq!(answer, Popped::BufferTooSmall { num_points: 468 });
+        assert_eq!(store.state.lock().entries[&9].waiters, 0);
+        // A cancel now has nobody to tell: no share of it may stay behind.
+        assert!(store.cancel(9));
+        assert!(store.state.lock().cancelled_waits.is_empty());
+    }
+
+    #[test]
+    fn a_timed_out_wait_leaves_no_waiter_behind() {
+        let store = ResultStore::new(8, None);
+        store.admit(9, |_| true).expect("admitted");
+        assert_eq!(
+            store.pop_wait(9, POINTS, Duration::from_millis(5)),
+            Popped::Timeout
+        );
+        assert!(store.cancel(9));
+        assert!(store.state.lock().cancelled_waits.is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_item_is_never_announced_even_when_its_id_comes_back() {
+        let store = ResultStore::new(8, None).with_notices();
+        finish(&store, 9);
+        assert!(store.cancel(9));
+        store.admit(9, |_| true).expect("the id is free again");
+        assert_eq!(store.take_notices(), vec![]);
+        assert_eq!(store.pop(9, POINTS), Popped::Pending);
+    }
+
+    #[test]
+    fn an_evicted_items_notices_go_when_its_id_comes_back() {
+        // Capacity 1: finishing 10 evicts 9 (noted as finished, then expired).
+        let store = ResultStore::new(1, None).with_notices();
+        finish(&store, 9);
+        finish(&store, 10);
+        store.admit(9, |_| true).expect("the id is free again");
+        assert_eq!(store.take_notices(), vec![(10, ReadyState::Landmarks)]);
+        // Without the reuse both of 9's notices are announced.
+        let store = ResultStore::new(1, None).with_notices();
+        finish(&store, 9);
+        finish(&store, 10);
+        assert_eq!(
+            store.take_notices(),
+            vec![
+                (9, ReadyState::Landmarks),
+                (10, ReadyState::Landmarks),
+                (9, ReadyState::Expired)
+            ]
+        );
     }
 }
