@@ -132,6 +132,13 @@ static void enqueue_edges(lm_handle *h) {
   EXPECT(lm_enqueue(h, 1, &bad, &box), LM_STATUS_INVALID_ARGUMENT);
   bad = ok; bad.width = 32768; bad.height = 32768; bad.stride = SIZE_MAX / 16; /* stride * height overflows */
   EXPECT(lm_enqueue(h, 1, &bad, &box), LM_STATUS_INVALID_ARGUMENT);
+  if (sizeof(size_t) >= 8) {
+    /* stride x (height - 1) + a row fits a size_t but no object can span it (> PTRDIFF_MAX):
+       INVALID_ARGUMENT, never a view built over it. */
+    lm_image tall = {px, 1, 3, (size_t)1 << (sizeof(size_t) * 8 - 2), LM_PIXEL_FORMAT_GRAY8};
+    lm_box tall_box = {0.f, 0.f, 1.f, 3.f};
+    EXPECT(lm_enqueue(h, 1, &tall, &tall_box), LM_STATUS_INVALID_ARGUMENT);
+  }
   int32_t formats[] = {-1, 5, 6, 1000, INT32_MIN, INT32_MAX};
   for (size_t i = 0; i < 6; i++) {
     bad = ok; bad.format = formats[i];

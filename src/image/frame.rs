@@ -61,11 +61,18 @@ pub fn frame_byte_len(
             "stride {stride} is smaller than a row of {width} {format:?} pixels ({row_bytes} bytes)"
         )));
     }
+    // A Rust slice may span at most isize::MAX bytes: a longer one is undefined behaviour even
+    // before it is read, so such a geometry is refused here, where the C ABI builds its slice.
     stride
         .checked_mul(height as usize)
         .and_then(|_| stride.checked_mul(height as usize - 1))
         .and_then(|n| n.checked_add(row_bytes))
-        .ok_or_else(|| Error::invalid(format!("stride {stride} x height {height} overflows")))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "stride {stride} x height {height} overflows the address space"
+            ))
+        })
 }
 
 /// A validated, borrowed view of a frame in one of the supported pixel formats.
@@ -129,6 +136,12 @@ mod tests {
         assert!(frame_byte_len(4, 2, 11, f).is_err());
         assert!(frame_byte_len(MAX_FRAME_SIDE + 1, 2, 1 << 20, f).is_err());
         assert!(frame_byte_len(8, 32768, usize::MAX / 1000, f).is_err());
+        // Fits a usize but not a slice (isize::MAX): 2^63 + 1 bytes.
+        assert!(frame_byte_len(1, 3, 1 << 62, PixelFormat::Gray8).is_err());
+        assert_eq!(
+            frame_byte_len(1, 2, (isize::MAX as usize) - 1, PixelFormat::Gray8).unwrap(),
+            isize::MAX as usize
+        );
         assert!(FrameView::new(&[0u8; 27], 4, 2, 16, f).is_err());
         assert!(PixelFormat::from_raw(5).is_err());
         assert!(PixelFormat::from_raw(-1).is_err());
@@ -149,6 +162,9 @@ pub enum FrameFormat {
     P010,
     /// As NV12 with 16-bit little-endian samples.
     P016,
+    /// As I420 with 16-bit little-endian samples, 10 significant LOW bits (FFmpeg's
+    /// yuv420p10le); samples above 1023 are clamped.
+    I010,
 }
 
 impl FrameFormat {
@@ -160,6 +176,7 @@ impl FrameFormat {
             18 => FrameFormat::I420,
             19 => FrameFormat::P010,
             20 => FrameFormat::P016,
+            21 => FrameFormat::I010,
             other => return Err(Error::invalid(format!("unknown pixel format {other}"))),
         })
     }
@@ -167,7 +184,7 @@ impl FrameFormat {
     /// Bytes per sample of the planar formats (1 for packed ones, whose pixels have their own size).
     pub fn bytes_per_sample(self) -> usize {
         match self {
-            FrameFormat::P010 | FrameFormat::P016 => 2,
+            FrameFormat::P010 | FrameFormat::P016 | FrameFormat::I010 => 2,
             _ => 1,
         }
     }
@@ -176,7 +193,7 @@ impl FrameFormat {
     pub fn plane_count(self) -> usize {
         match self {
             FrameFormat::Packed(_) => 1,
-            FrameFormat::I420 => 3,
+            FrameFormat::I420 | FrameFormat::I010 => 3,
             _ => 2,
         }
     }
@@ -189,7 +206,9 @@ impl FrameFormat {
         let s = self.bytes_per_sample();
         match self {
             FrameFormat::Packed(p) => [(w * p.bytes_per_pixel(), h), (0, 0), (0, 0), (0, 0)],
-            FrameFormat::I420 => [(w, h), (cw, ch), (cw, ch), (0, 0)],
+            FrameFormat::I420 | FrameFormat::I010 => {
+                [(w * s, h), (cw * s, ch), (cw * s, ch), (0, 0)]
+            }
             _ => [(w * s, h), (2 * cw * s, ch), (0, 0), (0, 0)],
         }
     }
@@ -289,7 +308,7 @@ pub const MEMORY_HOST: i32 = 0;
 /// ([`FrameRef::plane_byte_lens`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrameRef<'a> {
-    /// An `lm_pixel_format` value: packed 0..4 or planar 16..20.
+    /// An `lm_pixel_format` value: packed 0..4 or planar 16..21.
     pub format: i32,
     pub width: u32,
     pub height: u32,
@@ -454,7 +473,7 @@ impl<'a> Frame<'a> {
         };
         let luma = plane(0, width, height);
         let (u, v) = match format_ok {
-            FrameFormat::I420 => (plane(1, cw, ch), plane(2, cw, ch)),
+            FrameFormat::I420 | FrameFormat::I010 => (plane(1, cw, ch), plane(2, cw, ch)),
             _ => (plane(1, cw, ch), plane(1, cw, ch)),
         };
         Ok(Frame::Yuv(YuvFrame {

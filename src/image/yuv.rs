@@ -176,12 +176,24 @@ impl Sample for Byte {
     }
 }
 
+/// P010/P016: 16-bit samples whose high bits count (P010's low six are zero), read as they are.
 struct Word;
 impl Sample for Word {
     const BYTES: usize = 2;
     #[inline(always)]
     fn read(row: &[u8], index: usize) -> u32 {
         u32::from(u16::from_le_bytes([row[2 * index], row[2 * index + 1]]))
+    }
+}
+
+/// I010: 16-bit samples with 10 significant LOW bits; in 8-bit units sample/4, so 8.8 is
+/// sample·64. Anything above 1023 (a writer's stray high bits) is clamped to 1023.
+struct LowTenBits;
+impl Sample for LowTenBits {
+    const BYTES: usize = 2;
+    #[inline(always)]
+    fn read(row: &[u8], index: usize) -> u32 {
+        u32::from(u16::from_le_bytes([row[2 * index], row[2 * index + 1]]).min(1023)) << 6
     }
 }
 
@@ -195,7 +207,7 @@ struct ChromaLayout {
 
 fn chroma_layout(format: FrameFormat) -> ChromaLayout {
     match format {
-        FrameFormat::I420 => ChromaLayout {
+        FrameFormat::I420 | FrameFormat::I010 => ChromaLayout {
             step: 1,
             u: 0,
             v: 0,
@@ -233,10 +245,16 @@ fn lerp(a: u32, b: u32, w: u32) -> u32 {
     (a * (WEIGHT_ONE - w) + b * w + WEIGHT_ONE / 2) >> WEIGHT_BITS
 }
 
-/// Blends two 8.8 values with a 12-bit weight into 8.7, rounded.
+/// The largest 8.7 sample: 16-bit lanes double it (`blend_rows`) and read it as an i16
+/// (`convert_row`), so 0x8000 would wrap to 0 or to −32768, turning white black.
+const MAX_8_7: u32 = 0x7FFF;
+
+/// Blends two 8.8 values with a 12-bit weight into 8.7, rounded. A 16-bit sample of 0xFFFF is
+/// 255.996 in 8-bit units, whose 8.7 rounds up to 0x8000: it is clamped to 0x7FFF (within the
+/// rounding), so full-scale highlights stay white.
 #[inline(always)]
 fn lerp_to_8_7(a: u32, b: u32, w: u32) -> u16 {
-    ((a * (WEIGHT_ONE - w) + b * w + WEIGHT_ONE) >> (WEIGHT_BITS + 1)) as u16
+    (((a * (WEIGHT_ONE - w) + b * w + WEIGHT_ONE) >> (WEIGHT_BITS + 1)).min(MAX_8_7)) as u16
 }
 
 /// Bilinear sample (8.7) of channel `offset` of `plane`, whose positions hold `step` samples.
@@ -474,16 +492,22 @@ pub fn crop_yuv(
     out: &mut [u8],
 ) {
     assert_eq!(out.len(), out_size * out_size * 3, "output buffer size");
-    let two_byte = frame.format.bytes_per_sample() == 2;
-    match (crop.is_upright(), two_byte) {
-        (true, false) => upright::<Byte>(frame, crop, out_size, scratch, out),
-        (true, true) => upright::<Word>(frame, crop, out_size, scratch, out),
-        (false, false) => match frame.format {
-            FrameFormat::I420 => rotated_bytes::<1, 0, 0>(frame, crop, out_size, scratch, out),
-            FrameFormat::Nv21 => rotated_bytes::<2, 1, 0>(frame, crop, out_size, scratch, out),
-            _ => rotated_bytes::<2, 0, 1>(frame, crop, out_size, scratch, out),
-        },
-        (false, true) => rotated::<Word>(frame, crop, out_size, scratch, out),
+    let upright_crop = crop.is_upright();
+    match frame.format {
+        FrameFormat::I010 if upright_crop => {
+            upright::<LowTenBits>(frame, crop, out_size, scratch, out)
+        }
+        FrameFormat::I010 => rotated::<LowTenBits>(frame, crop, out_size, scratch, out),
+        FrameFormat::P010 | FrameFormat::P016 if upright_crop => {
+            upright::<Word>(frame, crop, out_size, scratch, out)
+        }
+        FrameFormat::P010 | FrameFormat::P016 => {
+            rotated::<Word>(frame, crop, out_size, scratch, out)
+        }
+        _ if upright_crop => upright::<Byte>(frame, crop, out_size, scratch, out),
+        FrameFormat::I420 => rotated_bytes::<1, 0, 0>(frame, crop, out_size, scratch, out),
+        FrameFormat::Nv21 => rotated_bytes::<2, 1, 0>(frame, crop, out_size, scratch, out),
+        _ => rotated_bytes::<2, 0, 1>(frame, crop, out_size, scratch, out),
     }
 }
 
@@ -867,6 +891,109 @@ mod tests {
                     "format {format} chroma {chroma} {deg}°: {worst} levels"
                 );
             }
+        }
+    }
+
+    /// The planes of a 16-bit frame (P010 19, P016 20: two planes; I010 21: three) holding one
+    /// luma and one (U, V) sample everywhere, tightly strided.
+    fn flat_16_bit(format: i32, w: u32, h: u32, y: u16, u: u16, v: u16) -> [Vec<u8>; 3] {
+        let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
+        let words = |values: &[u16], n: usize| -> Vec<u8> {
+            values
+                .iter()
+                .cycle()
+                .take(n)
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
+        };
+        let luma = words(&[y], (w * h) as usize);
+        if format == 21 {
+            [luma, words(&[u], cw * ch), words(&[v], cw * ch)]
+        } else {
+            [luma, words(&[u, v], 2 * cw * ch), vec![]]
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_extremes_stay_at_their_end_of_the_scale() {
+        // 0xFFFF read as 8.8 is 255.996: its 8.7 rounds to 0x8000, which once wrapped to 0 in
+        // 16-bit lanes (white came out black). Every 16-bit format, both ranges, upright
+        // (separable, SSE2 blend) and turned (per pixel), at 192 px (vector loops) and 7 px
+        // (scalar tails only).
+        let (w, h) = (64u32, 48u32);
+        for format in [19, 20, 21] {
+            let ten_low = format == 21;
+            let (top, mid) = if ten_low {
+                (1023u16, 512u16)
+            } else {
+                (0xFFFF, 0x8000)
+            };
+            // (Y, U, V) -> the expected (R, G, B) wherever the channel is at an end; None: any.
+            type Want = [Option<u8>; 3];
+            let cases: [((u16, u16, u16), Want); 5] = [
+                ((top, mid, mid), [Some(255); 3]),
+                ((0, mid, mid), [Some(0); 3]),
+                ((mid, top, mid), [None, None, Some(255)]),
+                ((mid, 0, mid), [None, None, Some(0)]),
+                ((mid, mid, top), [Some(255), None, None]),
+            ];
+            // I010's samples above 1023 are clamped: 0xFFFF is white too.
+            let stray = ((0xFFFFu16, mid, mid), [Some(255); 3]);
+            let cases = cases.iter().chain(ten_low.then_some(&stray));
+            for &((y, u, v), want) in cases {
+                let planes = flat_16_bit(format, w, h, y, u, v);
+                for range in [1, 2] {
+                    let (cw, two) = (w.div_ceil(2) as usize, 2usize);
+                    let strides = if ten_low {
+                        [w as usize * two, cw * two, cw * two, 0]
+                    } else {
+                        [w as usize * two, 2 * cw * two, 0, 0]
+                    };
+                    let raw = FrameRef {
+                        format,
+                        width: w,
+                        height: h,
+                        planes: [
+                            Some(&planes[0][..]),
+                            Some(&planes[1][..]),
+                            ten_low.then_some(&planes[2][..]),
+                            None,
+                        ],
+                        strides,
+                        color_range: range,
+                        ..FrameRef::default()
+                    };
+                    let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
+                        panic!("valid frame")
+                    };
+                    let rect = CropRect {
+                        x0: 8,
+                        y0: 4,
+                        side: 40,
+                    };
+                    for crop in [FaceCrop::from(rect), FaceCrop::rotated(rect, 0.6)] {
+                        for size in [192usize, 7] {
+                            let mut out = vec![0u8; size * size * 3];
+                            crop_yuv(&frame, &crop, size, &mut YuvScratch::default(), &mut out);
+                            for (k, px) in out.chunks_exact(3).enumerate() {
+                                for c in 0..3 {
+                                    if let Some(level) = want[c] {
+                                        assert_eq!(
+                                            px[c], level,
+                                            "format {format} range {range} yuv ({y:#x}, {u:#x}, {v:#x}) upright {} size {size} pixel {k} channel {c}",
+                                            crop.is_upright()
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // The clamp itself: no blend of two 8.8 samples leaves the i16 range.
+        for w in [0u32, 1, 2048, 4095, 4096] {
+            assert_eq!(lerp_to_8_7(0xFFFF, 0xFFFF, w), 0x7FFF);
         }
     }
 
