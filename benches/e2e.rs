@@ -256,10 +256,7 @@ fn open(o: &Opts) -> *mut lm_handle {
         return handle_from_pipeline(pipeline);
     }
     let cache_dir_c = std::ffi::CString::new(o.cache_dir.clone()).expect("no NUL in --cache-dir");
-    // SAFETY: lm_config is plain data; lm_config_init fills every field.
-    let mut cfg: lm_config = unsafe { std::mem::zeroed() };
-    // SAFETY: cfg is a writable lm_config.
-    unsafe { lm_config_init(&mut cfg) };
+    let mut cfg = lm_config::with_defaults();
     cfg.backend = o.choice as i32;
     let endpoints_c = std::ffi::CString::new(o.endpoints.clone()).expect("no NUL in --endpoints");
     if o.choice == BackendChoice::Remote {

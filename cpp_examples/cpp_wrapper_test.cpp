@@ -268,6 +268,25 @@ int main(int argc, char **argv) {
 
   decoder_frames_and_tilted_faces(assigned, rgb);
 
+  // Durations reach the C ABI clamped to [0, UINT32_MAX]: -1 ms is "do not wait", not 49.7 days.
+  static_assert(lmbatch::detail::clamp_u32(-1) == 0u, "negative is 0");
+  static_assert(lmbatch::detail::clamp_u32(0x1FFFFFFFFll) == 0xFFFFFFFFu, "too large is UINT32_MAX");
+  static_assert(lmbatch::detail::clamp_u32(1234) == 1234u, "in range is kept");
+  {
+    // A lone face waits for its batch's 3 s deadline: a negative wait answers Pending at once.
+    lmbatch::Config slow = config;
+    slow.max_wait = std::chrono::seconds(3);
+    lmbatch::Pipeline p(slow);
+    CHECK(p.enqueue(5, frame, face) == lmbatch::Status::Ok);
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(p.pop_wait(5, std::chrono::milliseconds(-1)).status == lmbatch::Status::Pending);
+    CHECK(!p.pop_next(std::chrono::milliseconds(-5)).has_value());
+    const auto waited = std::chrono::steady_clock::now() - started;
+    // Only a hang must show: anything near the 3 s deadline means the call waited.
+    CHECK(waited < std::chrono::milliseconds(2500));
+    CHECK(p.pop_wait(5, std::chrono::seconds(30)).ok());
+  }
+
   std::printf("cpp_wrapper_test: %s (%d failures)\n", failures == 0 ? "ok" : "FAILED", failures);
   return failures == 0 ? 0 : 1;
 }

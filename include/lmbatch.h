@@ -11,9 +11,10 @@
  *   any other call on the same handle: a thread waiting in lm_pop_wait or lm_pop_next uses a finite
  *   timeout, is told to stop, and is joined before lm_destroy. The log callback may run on any
  *   library thread (during lm_create and lm_destroy too) and must not call back into the library.
- *   ready_fn runs on the worker thread with no library lock held and may call lm_pop, lm_pop_next,
- *   lm_cancel and lm_get_stats, never lm_destroy; none runs after lm_destroy returns. There is no
- *   thread-local state: callers may move between OS threads (Go, C#).
+ *   ready_fn runs on the worker thread with no library lock held and may call lm_pop, lm_pop_wait
+ *   and lm_pop_next with a timeout of 0, lm_cancel and lm_get_stats, never lm_destroy; none runs
+ *   after lm_destroy returns. There is no thread-local state: callers may move between OS threads
+ *   (Go, C#).
  *
  * OWNERSHIP
  *   The library keeps no pointer of the caller after a call returns: frames, boxes, config strings
@@ -24,7 +25,11 @@
  * STRUCT SIZES
  *   Structs passed by pointer start with size_t struct_size. Set it to sizeof (lm_config_init does
  *   for lm_config). The library reads and writes only the whole fields that fit in it, so a caller
- *   built against an older, smaller struct keeps working; fields are only ever appended.
+ *   built against an older, smaller struct keeps working; fields are only ever appended. No call
+ *   writes past the struct_size (or, for lm_config_init_sized, the size) it is given.
+ *   lm_config_init is a macro (end of this file) that passes sizeof(lm_config) to
+ *   lm_config_init_sized; the exported lm_config_init symbol serves binaries built against older
+ *   headers and writes the ABI 1.0 prefix only (see its documentation).
  *
  * VERSIONS
  *   A library serves a caller when lm_api_version's major equals LM_API_VERSION_MAJOR of the header
@@ -51,7 +56,7 @@
 /**
  * Minor version of the C ABI: a library serves callers built with a minor up to its own.
  */
-#define LM_API_VERSION_MINOR 3
+#define LM_API_VERSION_MINOR 4
 
 /**
  * (Since ABI 1.3.) lm_face.flags: right_eye and left_eye are valid (they win over the roll).
@@ -191,9 +196,16 @@ enum lm_pixel_format
   LM_PIXEL_FORMAT_P010 = 19,
   /**
    * (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples. Strides must be
-   * even.
+   * even. A sample of 0xFFFF is full scale (white luma), not black.
    */
   LM_PIXEL_FORMAT_P016 = 20,
+  /**
+   * (Since ABI 1.4, lm_frame only.) As I420 (planes[0] Y, [1] U, [2] V) with 16-bit
+   * little-endian samples, 10 significant LOW bits: FFmpeg's yuv420p10le, what its software
+   * HEVC/AV1 Main10 decoders give (libyuv's I010). In 8-bit units sample/4; samples above 1023
+   * are clamped. Strides must be even.
+   */
+  LM_PIXEL_FORMAT_I010 = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -384,11 +396,13 @@ typedef void (*lm_log_fn)(int32_t level, const char *message, void *user);
 typedef void (*lm_ready_fn)(uint64_t event_id, lm_status status, void *user);
 
 /**
- * Pipeline configuration. Fill it with lm_config_init, then change what you need.
+ * Pipeline configuration. Fill it with lm_config_init (the macro: lm_config_init_sized with
+ * sizeof(lm_config)), then change what you need.
  */
 typedef struct lm_config {
   /**
    * sizeof(lm_config) as the caller knows it; set by lm_config_init. Fields past it take defaults.
+   * Fields are only ever appended, so a binary built against an older header keeps working.
    */
   size_t struct_size;
   /**
@@ -460,12 +474,15 @@ typedef struct lm_config {
    * unpopped result is evicted (so an evicted id is announced twice: when it finished, and
    * when it expired). Never for cancelled or discarded items. It runs on the handle's worker
    * thread (never on a caller's thread, even when a caller's call caused an eviction), in
-   * completion order, with no library lock held: it may call lm_pop, lm_pop_wait with a
-   * timeout of 0, lm_pop_next, lm_cancel and lm_get_stats on the handle, and must not call
-   * lm_destroy. The worker waits for it, so a slow callback delays the next batch (and, under
-   * load, turns into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in
-   * them. A result may be taken by another thread between the announcement and the callback's
-   * own lm_pop (which then answers LM_STATUS_NOT_FOUND). None runs after lm_destroy returns;
+   * completion order, with no library lock held: it may call lm_pop, lm_pop_wait and
+   * lm_pop_next with a timeout of 0 (a wait there stalls the worker, every batch and
+   * lm_destroy), lm_cancel and lm_get_stats on the handle, and must not call lm_destroy. The
+   * worker waits for it, so a slow callback delays the next batch (and, under load, turns
+   * into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in them. A
+   * cancel, or a reuse of an evicted id, withdraws announcements not yet made for that item;
+   * a result may still be taken (popped, or cancelled) by another thread between the
+   * announcement and the callback's own lm_pop (which then answers LM_STATUS_NOT_FOUND, or
+   * the state of a new item enqueued under the same id). None runs after lm_destroy returns;
    * announcements still pending when lm_destroy's drain timeout has passed are dropped.
    */
   lm_ready_fn ready_fn;
@@ -553,7 +570,7 @@ typedef struct lm_frame {
    */
   size_t struct_size;
   /**
-   * An lm_pixel_format value: packed 0..4 (planes[0] only) or planar 16..20.
+   * An lm_pixel_format value: packed 0..4 (planes[0] only) or planar 16..21.
    */
   int32_t format;
   /**
@@ -790,12 +807,33 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Fills `cfg` with the defaults and sets `struct_size`. NULL does nothing.
+ * Fills an ABI 1.0 prefix of `cfg` with the defaults and sets `struct_size` to that prefix
+ * (72 bytes on 64-bit targets). NULL does nothing.
+ *
+ * Code compiled against this header never reaches this symbol: the macro lm_config_init below
+ * calls lm_config_init_sized with sizeof(lm_config). This symbol serves binaries built against
+ * older headers, whose lm_config may be as small as 1.0's: it cannot know their size, so it
+ * writes no more than 1.0's. Such a binary (built against 1.1, 1.2 or 1.3) that sets a field past
+ * `log_user` after init must also set `struct_size = sizeof(lm_config)` and every field past
+ * `log_user` itself (1.2: opt_batch, self_check; 1.3: ready_fn, ready_user, remote_*), since
+ * init no longer wrote their defaults; otherwise they keep their 1.0 defaults.
  * Thread safety: any thread; it touches only `cfg`.
  * # Safety
- * `cfg` is NULL or points to a writable lm_config.
+ * `cfg` is NULL or points to at least LM_CONFIG_SIZE_1_0 writable bytes.
  */
 void lm_config_init(struct lm_config *cfg);
+
+/**
+ * (Since ABI 1.4.) Fills the first `size` bytes of `cfg` with the defaults (whole fields only;
+ * bytes past the library's own lm_config are zeroed) and sets `struct_size`: to `size`, or to
+ * the whole fields that fit when `size` is smaller than the library's lm_config. Nothing is
+ * written past `size`. NULL, or a `size` smaller than a size_t, does nothing. Through the macro
+ * lm_config_init(cfg), code compiled against this header calls it with sizeof(lm_config).
+ * Thread safety: any thread; it touches only `cfg`.
+ * # Safety
+ * `cfg` is NULL or points to at least `size` writable bytes.
+ */
+void lm_config_init_sized(struct lm_config *cfg, size_t size);
 
 /**
  * Creates a pipeline: loads the model, opens the backend and starts the worker thread.
@@ -901,7 +939,8 @@ lm_status lm_pop_wait(struct lm_handle *h, uint64_t event_id, uint32_t timeout_m
  * waiting up to `timeout_ms` for one: the shape of a completion queue, so one consumer thread
  * serves every id in flight.
  *
- * - `event_id` (out): whose final state this is; written with every status but TIMEOUT.
+ * - `event_id` (out): whose final state this is; written with OK, INFERENCE_FAILED, EXPIRED and
+ *   BUFFER_TOO_SMALL; not written with TIMEOUT, NULL_ARGUMENT, INVALID_ARGUMENT or PANIC.
  * - `out` (in/out): as lm_pop_wait.
  *
  * Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; forgotten);
@@ -918,7 +957,8 @@ lm_status lm_pop_wait(struct lm_handle *h, uint64_t event_id, uint32_t timeout_m
  * spinning) and also wakes when the oldest result's time-to-live runs out.
  * Thread safety: any number of threads at once. Like every call it must not race lm_destroy:
  * a consumer thread loops with a finite timeout, and is told to stop and joined before
- * lm_destroy (lm_destroy does not wake it).
+ * lm_destroy (lm_destroy does not wake it). From ready_fn, call it with `timeout_ms` 0 only:
+ * the worker runs the callback, so a wait there stalls every batch and lm_destroy.
  * # Safety
  * `h` is NULL or a live handle; `event_id` is NULL or writable; `out` as lm_pop_wait.
  */
@@ -999,3 +1039,14 @@ void lm_api_version(uint32_t *major, uint32_t *minor);
 #endif  // __cplusplus
 
 #endif  /* LMBATCH_H */
+
+/*
+ * Since ABI 1.4: code compiled against this header fills its whole lm_config. The exported
+ * function lm_config_init (declared above, for binaries built against older headers) cannot know
+ * the caller's size and fills the ABI 1.0 prefix only. The macro leaves &lm_config_init and
+ * (lm_config_init)(cfg) naming that function. (After the include guard, as cbindgen places it;
+ * the #ifndef keeps a second inclusion from redefining it.)
+ */
+#ifndef lm_config_init
+#define lm_config_init(cfg) lm_config_init_sized((cfg), sizeof(lm_config))
+#endif

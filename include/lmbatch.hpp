@@ -26,6 +26,17 @@
 
 namespace lmbatch {
 
+namespace detail {
+// A count (milliseconds or microseconds) as the C ABI's uint32_t: negative is 0, too large is
+// UINT32_MAX. A plain cast would turn -1 ms into about 49.7 days.
+template <typename Rep>
+constexpr uint32_t clamp_u32(Rep count) noexcept {
+  return count <= Rep(0) ? 0u
+         : static_cast<unsigned long long>(count) >= 0xFFFFFFFFull ? 0xFFFFFFFFu
+                                                                   : static_cast<uint32_t>(count);
+}
+}  // namespace detail
+
 // The C statuses as a scoped enum; the values are the C values.
 enum class Status : int32_t {
   Ok = LM_STATUS_OK,
@@ -62,6 +73,7 @@ enum class PixelFormat : int32_t {
   I420 = LM_PIXEL_FORMAT_I420,  // Y, U, V planes, chroma at half resolution (YV12: swap U and V)
   P010 = LM_PIXEL_FORMAT_P010,  // as Nv12, 16-bit little-endian samples, 10 high bits significant
   P016 = LM_PIXEL_FORMAT_P016,  // as Nv12, 16-bit little-endian samples
+  I010 = LM_PIXEL_FORMAT_I010,  // (ABI 1.4) as I420, 16-bit little-endian samples, 10 LOW bits (yuv420p10le)
 };
 
 // Colorimetry of a YUV Frame (ignored for packed formats). The values are FFmpeg's AVColorSpace,
@@ -166,6 +178,15 @@ struct Frame {
   static Frame i420(const uint8_t *y, size_t y_stride, const uint8_t *u, size_t u_stride, const uint8_t *v,
                     size_t v_stride, uint32_t width, uint32_t height) noexcept {
     Frame f = nv12(y, y_stride, u, u_stride, width, height, PixelFormat::I420);
+    f.planes[2] = v;
+    f.strides[2] = v_stride;
+    return f;
+  }
+  // (ABI 1.4) FFmpeg's yuv420p10le (its software HEVC/AV1 Main10 decoders' output): three planes
+  // of 16-bit samples, 10 low bits significant; strides in bytes.
+  static Frame i010(const uint16_t *y, size_t y_stride, const uint16_t *u, size_t u_stride, const uint16_t *v,
+                    size_t v_stride, uint32_t width, uint32_t height) noexcept {
+    Frame f = nv12(y, y_stride, u, u_stride, width, height, PixelFormat::I010);
     f.planes[2] = v;
     f.strides[2] = v_stride;
     return f;
@@ -311,7 +332,7 @@ struct NextResult {
 struct Config {
   Config() {
     lm_config c;
-    lm_config_init(&c);
+    lm_config_init_sized(&c, sizeof c);  // the whole struct this header knows
     backend = static_cast<Backend>(c.backend);
     device_id = c.device_id;
     max_batch = c.max_batch;
@@ -339,8 +360,9 @@ struct Config {
   bool self_check;                          // batch-invariance check of a GPU engine at create
   LogFunction log;
   // Backend::Remote: "http://host:port,https://host2:port"; model name (empty: face_landmark_u8);
-  // "name: value" header lines; PEM roots for https (empty: the system's).
-  std::string remote_endpoints, remote_model, remote_headers, remote_ca_file;
+  // model version (empty: the server's choice); "name: value" header lines; PEM roots for https
+  // (empty: the system's).
+  std::string remote_endpoints, remote_model, remote_model_version, remote_headers, remote_ca_file;
   uint32_t remote_timeout_ms, remote_connect_timeout_ms;
   ReadyFunction ready;                      // see ReadyFunction; empty: none
 
@@ -355,22 +377,23 @@ class Pipeline {
   // Creates the pipeline; throws lmbatch::Error with the status and the library's message.
   explicit Pipeline(const Config &config = Config()) : log_(config.log ? new LogFunction(config.log) : nullptr) {
     lm_config c;
-    lm_config_init(&c);
+    lm_config_init_sized(&c, sizeof c);  // the whole struct this header knows
     c.model_path = config.model_path.empty() ? nullptr : config.model_path.c_str();
     c.backend = static_cast<int32_t>(config.backend);
     c.device_id = config.device_id;
     c.max_batch = config.max_batch;
     c.queue_capacity = config.queue_capacity;
-    c.max_wait_us = static_cast<uint32_t>(config.max_wait.count());
+    c.max_wait_us = detail::clamp_u32(config.max_wait.count());
     c.result_capacity = config.result_capacity;
-    c.result_ttl_ms = static_cast<uint32_t>(config.result_ttl.count());
-    c.drain_timeout_ms = static_cast<uint32_t>(config.drain_timeout.count());
+    c.result_ttl_ms = detail::clamp_u32(config.result_ttl.count());
+    c.drain_timeout_ms = detail::clamp_u32(config.drain_timeout.count());
     c.engine_cache_dir = config.engine_cache_dir.empty() ? nullptr : config.engine_cache_dir.c_str();
     c.opt_batch = config.opt_batch;
     c.self_check = config.self_check ? 1 : 0;
     const auto text = [](const std::string &v) { return v.empty() ? nullptr : v.c_str(); };
     c.remote_endpoints = text(config.remote_endpoints);
     c.remote_model = text(config.remote_model);
+    c.remote_model_version = text(config.remote_model_version);
     c.remote_headers = text(config.remote_headers);
     c.remote_ca_file = text(config.remote_ca_file);
     c.remote_timeout_ms = config.remote_timeout_ms;
@@ -419,7 +442,7 @@ class Pipeline {
     return static_cast<Status>(lm_enqueue(handle_, event_id, &image, &box));
   }
 
-  // Queues one face of a frame in any format (packed, NV12, NV21, I420, P010, P016), cropped
+  // Queues one face of a frame in any format (packed, NV12, NV21, I420, P010, P016, I010), cropped
   // upright or turned by the face's eyes or roll. Same statuses as enqueue(Image, Box).
   Status enqueue(uint64_t event_id, const Frame &frame, const Face &face) noexcept {
     const lm_frame f = frame.native();
@@ -430,7 +453,8 @@ class Pipeline {
   // The final state once (Ok with landmarks, or InferenceFailed); Pending; Expired; NotFound.
   PopResult pop(uint64_t event_id) { return pop_wait(event_id, std::chrono::milliseconds(0)); }
 
-  // Waits up to `timeout` for a pending face: also Timeout, Cancelled.
+  // Waits up to `timeout` (negative: 0, i.e. pop; beyond UINT32_MAX ms: UINT32_MAX) for a pending
+  // face: also Timeout, Cancelled.
   PopResult pop_wait(uint64_t event_id, std::chrono::milliseconds timeout) {
     PopResult result;
     result.landmarks.xyz_.resize(3 * static_cast<size_t>(num_points_));
@@ -439,12 +463,13 @@ class Pipeline {
     out.points = result.landmarks.xyz_.data();
     out.capacity = num_points_;
     result.status = static_cast<Status>(
-        lm_pop_wait(handle_, event_id, static_cast<uint32_t>(timeout.count()), &out));
+        lm_pop_wait(handle_, event_id, detail::clamp_u32(timeout.count()), &out));
     fill(result, out);
     return result;
   }
 
-  // The earliest-finished final state of any id, waiting up to `timeout`; nullopt on Timeout.
+  // The earliest-finished final state of any id, waiting up to `timeout` (clamped as pop_wait's);
+  // nullopt on Timeout.
   // Each final state goes to exactly one of pop / pop_wait / pop_next. A consumer loops with a
   // finite timeout and is joined before the Pipeline is destroyed.
   std::optional<NextResult> pop_next(std::chrono::milliseconds timeout) {
@@ -456,7 +481,7 @@ class Pipeline {
     out.points = result.landmarks.xyz_.data();
     out.capacity = num_points_;
     result.status = static_cast<Status>(
-        lm_pop_next(handle_, static_cast<uint32_t>(timeout.count()), &next.event_id, &out));
+        lm_pop_next(handle_, detail::clamp_u32(timeout.count()), &next.event_id, &out));
     if (result.status == Status::Timeout) return std::nullopt;
     fill(result, out);
     return next;

@@ -22,7 +22,7 @@ use crate::results::{Landmarks, Popped};
 /// Major version of the C ABI: a library works with callers built against the same major.
 pub const LM_API_VERSION_MAJOR: u32 = 1;
 /// Minor version of the C ABI: a library serves callers built with a minor up to its own.
-pub const LM_API_VERSION_MINOR: u32 = 3;
+pub const LM_API_VERSION_MINOR: u32 = 4;
 
 /// Status of every call. Values are stable and never renumbered; new ones are only appended.
 #[repr(i32)]
@@ -88,8 +88,13 @@ pub enum lm_pixel_format {
     /// HIGH bits. Strides must be even.
     LM_PIXEL_FORMAT_P010 = 19,
     /// (Since ABI 1.3, lm_frame only.) As NV12 with 16-bit little-endian samples. Strides must be
-    /// even.
+    /// even. A sample of 0xFFFF is full scale (white luma), not black.
     LM_PIXEL_FORMAT_P016 = 20,
+    /// (Since ABI 1.4, lm_frame only.) As I420 (planes[0] Y, [1] U, [2] V) with 16-bit
+    /// little-endian samples, 10 significant LOW bits: FFmpeg's yuv420p10le, what its software
+    /// HEVC/AV1 Main10 decoders give (libyuv's I010). In 8-bit units sample/4; samples above 1023
+    /// are clamped. Strides must be even.
+    LM_PIXEL_FORMAT_I010 = 21,
 }
 
 /// (Since ABI 1.3.) lm_frame.color_matrix: ITU-T H.273 MatrixCoefficients, the values of FFmpeg's
@@ -208,7 +213,7 @@ pub struct lm_frame {
     /// sizeof(lm_frame) as the caller knows it. It must cover `strides`; fields past it take
     /// their defaults (AUTO colorimetry, host memory).
     pub struct_size: usize,
-    /// An lm_pixel_format value: packed 0..4 (planes[0] only) or planar 16..20.
+    /// An lm_pixel_format value: packed 0..4 (planes[0] only) or planar 16..21.
     pub format: i32,
     /// 1..32768; odd sizes are fine.
     pub width: u32,
@@ -260,11 +265,13 @@ pub type lm_log_fn =
 pub type lm_ready_fn =
     Option<unsafe extern "C" fn(event_id: u64, status: lm_status, user: *mut c_void)>;
 
-/// Pipeline configuration. Fill it with lm_config_init, then change what you need.
+/// Pipeline configuration. Fill it with lm_config_init (the macro: lm_config_init_sized with
+/// sizeof(lm_config)), then change what you need.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct lm_config {
     /// sizeof(lm_config) as the caller knows it; set by lm_config_init. Fields past it take defaults.
+    /// Fields are only ever appended, so a binary built against an older header keeps working.
     pub struct_size: usize,
     /// Path of an ONNX model; NULL: the model bundled in the library. Copied during lm_create.
     pub model_path: *const c_char,
@@ -306,12 +313,15 @@ pub struct lm_config {
     /// unpopped result is evicted (so an evicted id is announced twice: when it finished, and
     /// when it expired). Never for cancelled or discarded items. It runs on the handle's worker
     /// thread (never on a caller's thread, even when a caller's call caused an eviction), in
-    /// completion order, with no library lock held: it may call lm_pop, lm_pop_wait with a
-    /// timeout of 0, lm_pop_next, lm_cancel and lm_get_stats on the handle, and must not call
-    /// lm_destroy. The worker waits for it, so a slow callback delays the next batch (and, under
-    /// load, turns into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in
-    /// them. A result may be taken by another thread between the announcement and the callback's
-    /// own lm_pop (which then answers LM_STATUS_NOT_FOUND). None runs after lm_destroy returns;
+    /// completion order, with no library lock held: it may call lm_pop, lm_pop_wait and
+    /// lm_pop_next with a timeout of 0 (a wait there stalls the worker, every batch and
+    /// lm_destroy), lm_cancel and lm_get_stats on the handle, and must not call lm_destroy. The
+    /// worker waits for it, so a slow callback delays the next batch (and, under load, turns
+    /// into LM_STATUS_QUEUE_FULL); lm_stats counts the calls and the time spent in them. A
+    /// cancel, or a reuse of an evicted id, withdraws announcements not yet made for that item;
+    /// a result may still be taken (popped, or cancelled) by another thread between the
+    /// announcement and the callback's own lm_pop (which then answers LM_STATUS_NOT_FOUND, or
+    /// the state of a new item enqueued under the same id). None runs after lm_destroy returns;
     /// announcements still pending when lm_destroy's drain timeout has passed are dropped.
     pub ready_fn: lm_ready_fn,
     /// (Since ABI 1.3.) Passed back to ready_fn unchanged.
@@ -573,18 +583,94 @@ fn defaults() -> lm_config {
     }
 }
 
-/// Fills `cfg` with the defaults and sets `struct_size`. NULL does nothing.
+/// End offsets of every lm_config field, in declaration order.
+fn config_field_ends(c: &lm_config) -> [usize; 24] {
+    field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
+        queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
+        engine_cache_dir, log_fn, log_user, opt_batch, self_check, ready_fn, ready_user,
+        remote_endpoints, remote_model, remote_model_version, remote_timeout_ms,
+        remote_connect_timeout_ms, remote_headers, remote_ca_file)
+}
+
+/// sizeof(lm_config) in ABI 1.0 (struct_size through log_user): all that the exported
+/// lm_config_init may write, since a binary built against the 1.0 header passes no more.
+pub const LM_CONFIG_SIZE_1_0: usize = offset_of!(lm_config, log_user) + size_of::<*mut c_void>();
+
+/// Writes the defaults into the first `size` bytes of `cfg` (whole fields only; bytes past the
+/// library's own struct are zeroed) and sets `struct_size` to what it filled.
+///
+/// SAFETY (for callers): `cfg` is valid for writes of `size` bytes.
+unsafe fn init_config_prefix(cfg: *mut lm_config, size: usize) {
+    if size < size_of::<usize>() {
+        return;
+    }
+    let mut d = defaults();
+    let n = whole_fields_prefix(size.min(size_of::<lm_config>()), &config_field_ends(&d));
+    let filled = if size > size_of::<lm_config>() {
+        size
+    } else {
+        n
+    };
+    d.struct_size = filled;
+    // SAFETY: n <= size_of::<lm_config>() bytes of our local go to the caller's `size >= n`
+    // writable bytes; the two cannot overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(&d as *const lm_config as *const u8, cfg as *mut u8, n)
+    };
+    if size > size_of::<lm_config>() {
+        // SAFETY: the caller's struct holds `size` writable bytes; a newer header's fields that
+        // this library does not know read as zero (and are ignored by lm_create).
+        unsafe { std::ptr::write_bytes((cfg as *mut u8).add(n), 0, size - n) };
+    }
+}
+
+/// Fills an ABI 1.0 prefix of `cfg` with the defaults and sets `struct_size` to that prefix
+/// (72 bytes on 64-bit targets). NULL does nothing.
+///
+/// Code compiled against this header never reaches this symbol: the macro lm_config_init below
+/// calls lm_config_init_sized with sizeof(lm_config). This symbol serves binaries built against
+/// older headers, whose lm_config may be as small as 1.0's: it cannot know their size, so it
+/// writes no more than 1.0's. Such a binary (built against 1.1, 1.2 or 1.3) that sets a field past
+/// `log_user` after init must also set `struct_size = sizeof(lm_config)` and every field past
+/// `log_user` itself (1.2: opt_batch, self_check; 1.3: ready_fn, ready_user, remote_*), since
+/// init no longer wrote their defaults; otherwise they keep their 1.0 defaults.
 /// Thread safety: any thread; it touches only `cfg`.
 /// # Safety
-/// `cfg` is NULL or points to a writable lm_config.
+/// `cfg` is NULL or points to at least LM_CONFIG_SIZE_1_0 writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn lm_config_init(cfg: *mut lm_config) {
     let _ = catch_unwind(|| {
         if !cfg.is_null() {
-            // SAFETY: non-NULL; the caller passes a writable lm_config.
-            unsafe { cfg.write(defaults()) };
+            // SAFETY: non-NULL; every lm_config a caller was ever built with holds the 1.0 prefix.
+            unsafe { init_config_prefix(cfg, LM_CONFIG_SIZE_1_0) };
         }
     });
+}
+
+/// (Since ABI 1.4.) Fills the first `size` bytes of `cfg` with the defaults (whole fields only;
+/// bytes past the library's own lm_config are zeroed) and sets `struct_size`: to `size`, or to
+/// the whole fields that fit when `size` is smaller than the library's lm_config. Nothing is
+/// written past `size`. NULL, or a `size` smaller than a size_t, does nothing. Through the macro
+/// lm_config_init(cfg), code compiled against this header calls it with sizeof(lm_config).
+/// Thread safety: any thread; it touches only `cfg`.
+/// # Safety
+/// `cfg` is NULL or points to at least `size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn lm_config_init_sized(cfg: *mut lm_config, size: usize) {
+    let _ = catch_unwind(|| {
+        if !cfg.is_null() {
+            // SAFETY: non-NULL and holding `size` writable bytes, by the caller's contract.
+            unsafe { init_config_prefix(cfg, size) };
+        }
+    });
+}
+
+impl lm_config {
+    /// The defaults of lm_config_init_sized with the whole struct: what a Rust caller of the C
+    /// functions (tests, benches) starts from.
+    pub fn with_defaults() -> Self {
+        defaults()
+    }
 }
 
 /// The C callback and its user pointer, made callable from the worker thread.
@@ -670,11 +756,7 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         )));
     }
     let mut c = defaults();
-    let ends = field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
-        queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
-        engine_cache_dir, log_fn, log_user, opt_batch, self_check, ready_fn, ready_user,
-        remote_endpoints, remote_model, remote_model_version, remote_timeout_ms,
-        remote_connect_timeout_ms, remote_headers, remote_ca_file);
+    let ends = config_field_ends(&c);
     let n = whole_fields_prefix(struct_size.min(size_of::<lm_config>()), &ends);
     // SAFETY: the caller's struct holds `struct_size >= n` bytes; `c` is a whole lm_config.
     unsafe {
@@ -1096,7 +1178,8 @@ pub unsafe extern "C" fn lm_pop_wait(
 /// waiting up to `timeout_ms` for one: the shape of a completion queue, so one consumer thread
 /// serves every id in flight.
 ///
-/// - `event_id` (out): whose final state this is; written with every status but TIMEOUT.
+/// - `event_id` (out): whose final state this is; written with OK, INFERENCE_FAILED, EXPIRED and
+///   BUFFER_TOO_SMALL; not written with TIMEOUT, NULL_ARGUMENT, INVALID_ARGUMENT or PANIC.
 /// - `out` (in/out): as lm_pop_wait.
 ///
 /// Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; forgotten);
@@ -1113,7 +1196,8 @@ pub unsafe extern "C" fn lm_pop_wait(
 /// spinning) and also wakes when the oldest result's time-to-live runs out.
 /// Thread safety: any number of threads at once. Like every call it must not race lm_destroy:
 /// a consumer thread loops with a finite timeout, and is told to stop and joined before
-/// lm_destroy (lm_destroy does not wake it).
+/// lm_destroy (lm_destroy does not wake it). From ready_fn, call it with `timeout_ms` 0 only:
+/// the worker runs the callback, so a wait there stalls every batch and lm_destroy.
 /// # Safety
 /// `h` is NULL or a live handle; `event_id` is NULL or writable; `out` as lm_pop_wait.
 #[no_mangle]
@@ -1384,7 +1468,12 @@ pub unsafe extern "C" fn lm_get_model_info(
 pub unsafe extern "C" fn lm_destroy(h: *mut lm_handle) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         if !h.is_null() {
-            // SAFETY: a live handle from lm_create, destroyed once, with no call racing it.
+            // Close through a shared reference first: while the worker drains, its ready_fn may
+            // still call lm_pop(h) and so borrow the handle shared, which a Box (a unique owner)
+            // alive at the same time would alias.
+            // SAFETY: a live handle from lm_create, not yet destroyed.
+            unsafe { &*h }.pipeline.close();
+            // SAFETY: as above; the worker is joined, so no other reference to the handle is left.
             drop(unsafe { Box::from_raw(h) });
         }
     }));

@@ -349,9 +349,10 @@ fn close_with_a_slow_backend_honours_the_drain_timeout_and_cancels_the_rest() {
     let t0 = Instant::now();
     p.close();
     let took = t0.elapsed();
-    // drain timeout (100 ms) + one batch (40 ms) + slack for a loaded machine; running the 50
-    // queued one-face batches would take 2 s.
-    assert!(took < Duration::from_millis(1000), "close took {took:?}");
+    // drain timeout (100 ms) + one batch (40 ms), 5x for a loaded machine (700 ms); running the
+    // 50 queued one-face batches would take 2 s.
+    println!("close took {took:?}");
+    assert!(took < Duration::from_millis(5 * 140), "close took {took:?}");
     let s = p.stats();
     assert!(s.counters.cancelled > 30, "{s:?}");
     assert_eq!(s.counters.queued + s.counters.in_flight, 0);

@@ -771,9 +771,10 @@ fn run_and_check(pipeline: Pipeline, announced: Arc<Announced>, num_points: usiz
             s.batches
         );
     }
-    // A hang would show here; the bound is loose for a loaded CI machine.
+    // Only a hang must show here (a call that ignores its timeout): scheduling delays on a
+    // loaded 2-core machine are not failures. The figure is printed above.
     assert!(
-        worst < Duration::from_millis(500),
+        worst < Duration::from_secs(5),
         "a call blocked {worst:?} past its timeout"
     );
     s

@@ -105,7 +105,7 @@ namespace Lmbatch.Native
     public struct lm_frame
     {
         public UIntPtr struct_size;
-        public int format;              // lm_pixel_format: packed 0..4 or planar 16..20
+        public int format;              // lm_pixel_format: packed 0..4 or planar 16..21
         public uint width;
         public uint height;
         [MarshalAs(UnmanagedType.ByValArray, SizeConst = 4)]
@@ -213,12 +213,12 @@ namespace Lmbatch.Native
 
         /// <summary>The C ABI version this binding is written against (LM_API_VERSION_*).</summary>
         public const uint LM_API_VERSION_MAJOR = 1;
-        public const uint LM_API_VERSION_MINOR = 3;
+        public const uint LM_API_VERSION_MINOR = 4;
         /// <summary>lm_frame.memory: host memory, the only kind accepted so far.</summary>
         public const int LM_MEMORY_HOST = 0;
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
-        public static extern void lm_config_init(ref lm_config cfg);
+        public static extern void lm_config_init_sized(ref lm_config cfg, UIntPtr size);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int lm_create(ref lm_config cfg, out LmHandle handle,
@@ -341,6 +341,7 @@ namespace Lmbatch
         I420 = 18, // Y, U, V planes, chroma at half resolution (YV12: swap U and V)
         P010 = 19, // as Nv12, 16-bit little-endian samples, 10 high bits significant
         P016 = 20, // as Nv12, 16-bit little-endian samples
+        I010 = 21, // (ABI 1.4) as I420, 16-bit little-endian samples, 10 low bits (yuv420p10le)
     }
 
     /// <summary>The YUV matrix of a Frame: ITU-T H.273 codes (FFmpeg's AVColorSpace), so a
@@ -677,6 +678,8 @@ namespace Lmbatch
                     return new[] { new[] { h, 2 * w }, new[] { ch, 4 * cw } };
                 case PixelFormat.I420:
                     return new[] { new[] { h, w }, new[] { ch, cw }, new[] { ch, cw } };
+                case PixelFormat.I010:
+                    return new[] { new[] { h, 2 * w }, new[] { ch, 2 * cw }, new[] { ch, 2 * cw } };
                 default:
                     return null;
             }
@@ -832,7 +835,7 @@ namespace Lmbatch
                     NativeMethods.LM_API_VERSION_MAJOR, NativeMethods.LM_API_VERSION_MINOR));
 
             var cfg = new lm_config();
-            NativeMethods.lm_config_init(ref cfg);
+            NativeMethods.lm_config_init_sized(ref cfg, (UIntPtr)Marshal.SizeOf(typeof(lm_config)));
             if (config.Backend.HasValue)
                 cfg.backend = (int)config.Backend.Value;
             if (config.DeviceId.HasValue)

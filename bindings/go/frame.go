@@ -61,6 +61,7 @@ const (
 	I420 = PixelFormat(C.LM_PIXEL_FORMAT_I420) // Planes[0] Y, [1] U, [2] V; chroma at half resolution
 	P010 = PixelFormat(C.LM_PIXEL_FORMAT_P010) // as NV12, 16-bit little-endian samples, 10 high bits
 	P016 = PixelFormat(C.LM_PIXEL_FORMAT_P016) // as NV12, 16-bit little-endian samples
+	I010 = PixelFormat(C.LM_PIXEL_FORMAT_I010) // (ABI 1.4) as I420, 16-bit little-endian samples, 10 low bits
 )
 
 // ColorMatrix is the YUV matrix of a Frame: the codes of ITU-T H.273 (FFmpeg's AVColorSpace),
@@ -100,7 +101,7 @@ const (
 )
 
 // Frame is a view of a frame in any format EnqueueFrame reads: packed (Planes[0] only) or a
-// decoder's NV12, NV21, I420, P010, P016, each plane with its own stride (bytes per row). Only
+// decoder's NV12, NV21, I420, P010, P016, I010, each plane with its own stride (bytes per row). Only
 // read during the call. Planes the format does not use stay nil.
 type Frame struct {
 	Format         PixelFormat
@@ -184,6 +185,8 @@ func planeShape(f PixelFormat, w, h uint64) [][2]uint64 {
 		return [][2]uint64{{h, 2 * w}, {ch, 4 * cw}}
 	case I420:
 		return [][2]uint64{{h, w}, {ch, cw}, {ch, cw}}
+	case I010:
+		return [][2]uint64{{h, 2 * w}, {ch, 2 * cw}, {ch, 2 * cw}}
 	}
 	return nil
 }
@@ -216,7 +219,7 @@ func (f *Frame) check() error {
 	return nil
 }
 
-// EnqueueFrame queues one face of a frame in any format (packed, NV12, NV21, I420, P010, P016),
+// EnqueueFrame queues one face of a frame in any format (packed, NV12, NV21, I420, P010, P016, I010),
 // cropped upright or turned by the face's eyes or roll, without blocking. Statuses as Enqueue:
 // ErrInvalidArgument also for a plane the format needs that is nil, overlapping planes, an
 // unknown format or colorimetry code, non-finite eyes or roll.
@@ -227,6 +230,10 @@ func (p *Pipeline) EnqueueFrame(id uint64, frame Frame, face Face) error {
 	}
 	if err := frame.check(); err != nil {
 		return err
+	}
+	if p.held.holds(id) {
+		return &StatusError{Op: "enqueue_frame", Status: StatusDuplicateID,
+			Message: "the id's result was taken by a Results channel whose context ended and is not popped yet"}
 	}
 	var planes [4]unsafe.Pointer
 	for i, pl := range frame.Planes {

@@ -367,6 +367,53 @@ type Pipeline struct {
 	// separate allocations, so a goroutine holding them does not keep the Pipeline reachable.
 	done      chan struct{}
 	consumers *sync.WaitGroup
+	// Results a Results goroutine had taken from the library when its ctx ended (also a
+	// separate allocation): handed to the next Pop of their id, PopNext or Results.
+	held *heldResults
+}
+
+// heldResults keeps final states that were taken from the library but not received on a Results
+// channel, so none is lost: for the library their ids are delivered, for the caller they are not
+// yet, so they stay live here (Enqueue of such an id is ErrDuplicateID, Cancel discards it).
+type heldResults struct {
+	mu    sync.Mutex
+	items []Result
+}
+
+func (h *heldResults) put(r Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.items = append(h.items, r)
+}
+
+// take removes and returns the oldest held result (of id, when byID).
+func (h *heldResults) take(id uint64, byID bool) (Result, bool) {
+	if h == nil {
+		return Result{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, r := range h.items {
+		if !byID || r.ID == id {
+			h.items = append(h.items[:i], h.items[i+1:]...)
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+func (h *heldResults) holds(id uint64) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.items {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Version is the library's version string, e.g. "0.1.0".
@@ -444,7 +491,9 @@ func New(cfg Config) (*Pipeline, error) {
 			APIMajor, APIMinor)}
 	}
 	var c C.lm_config
-	C.lm_config_init(&c)
+	// The sized form: cgo cannot expand the header's lm_config_init macro, and the exported
+	// lm_config_init fills only the ABI 1.0 prefix.
+	C.lm_config_init_sized(&c, C.size_t(unsafe.Sizeof(c)))
 	if cfg.Backend != BackendAuto {
 		c.backend = C.int32_t(cfg.Backend)
 	}
@@ -526,7 +575,8 @@ func New(cfg Config) (*Pipeline, error) {
 		}
 		return nil, &StatusError{Op: "create", Status: Status(st), Message: goString(errBuf[:])}
 	}
-	p := &Pipeline{h: h, log: logHandle, done: make(chan struct{}), consumers: new(sync.WaitGroup)}
+	p := &Pipeline{h: h, log: logHandle, done: make(chan struct{}), consumers: new(sync.WaitGroup),
+		held: new(heldResults)}
 	info, err := p.ModelInfo()
 	if err != nil {
 		p.Close()
@@ -600,6 +650,10 @@ func (p *Pipeline) Enqueue(id uint64, frame Image, box Box) error {
 	if err := frame.check(); err != nil {
 		return err
 	}
+	if p.held.holds(id) {
+		return &StatusError{Op: "enqueue", Status: StatusDuplicateID,
+			Message: "the id's result was taken by a Results channel whose context ended and is not popped yet"}
+	}
 	var data *C.uint8_t
 	if len(frame.Data) > 0 {
 		data = (*C.uint8_t)(unsafe.Pointer(&frame.Data[0]))
@@ -636,6 +690,9 @@ func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (L
 	h, err := p.handle(op)
 	if err != nil {
 		return Landmarks{}, err
+	}
+	if r, ok := p.held.take(id, true); ok {
+		return r.Landmarks, r.Err
 	}
 	waitFlag := C.int(0)
 	if wait {
@@ -676,9 +733,10 @@ const resultsPoll = 50 * time.Millisecond
 // goroutine serves thousands of faces in flight, with no goroutine per id. The channel is closed
 // when ctx ends or Close is called. Each final state goes to exactly one receiver, whether it is
 // read here, by another Results channel, or by Pop/PopWait/PopNext of that id. The goroutine
-// takes a result only after the previous one was received, and a result it holds when ctx ends
-// or Close starts is dropped (as Close drops results nobody popped). After Close, the channel
-// is closed at once.
+// takes a result only after the previous one was received. A result it holds when ctx ends is
+// kept for the next Pop of its id, PopNext or Results (never dropped); one it holds when Close
+// starts is dropped, as Close drops results nobody popped. After Close, the channel is closed at
+// once.
 func (p *Pipeline) Results(ctx context.Context) <-chan Result {
 	out := make(chan Result)
 	h, err := p.handle("results")
@@ -686,7 +744,7 @@ func (p *Pipeline) Results(ctx context.Context) <-chan Result {
 		close(out)
 		return out
 	}
-	n, done, consumers := p.numPoints, p.done, p.consumers
+	n, done, consumers, held := p.numPoints, p.done, p.consumers, p.held
 	consumers.Add(1)
 	// The goroutine holds the handle, not the Pipeline: a forgotten Pipeline can still be
 	// finalized, and Close waits for the goroutine before the handle is destroyed.
@@ -702,13 +760,21 @@ func (p *Pipeline) Results(ctx context.Context) <-chan Result {
 				return
 			default:
 			}
-			id, lm, err := popNext(h, n, pollMS)
-			if se, ok := err.(*StatusError); ok && se.Status == StatusTimeout {
-				continue
+			r, ok := held.take(0, false)
+			if !ok {
+				id, lm, err := popNext(h, n, pollMS)
+				if se, ok := err.(*StatusError); ok && se.Status == StatusTimeout {
+					continue
+				}
+				r = Result{ID: id, Landmarks: lm, Err: err}
 			}
+			err := r.Err
 			select {
-			case out <- Result{ID: id, Landmarks: lm, Err: err}:
+			case out <- r:
 			case <-ctx.Done():
+				if err == nil || isFinal(err) {
+					held.put(r) // taken from the library, not received: the next taker gets it
+				}
 				return
 			case <-done:
 				return
@@ -742,6 +808,9 @@ func (p *Pipeline) PopNext(timeout time.Duration) (uint64, Landmarks, error) {
 	}
 	if ms > math.MaxUint32 {
 		ms = math.MaxUint32
+	}
+	if r, ok := p.held.take(0, false); ok {
+		return r.ID, r.Landmarks, r.Err
 	}
 	id, lm, err := popNext(h, p.numPoints, C.uint32_t(ms))
 	runtime.KeepAlive(p)
@@ -795,6 +864,9 @@ func (p *Pipeline) Cancel(id uint64) error {
 	h, err := p.handle("cancel")
 	if err != nil {
 		return err
+	}
+	if _, ok := p.held.take(id, true); ok {
+		return nil // held for the caller, so still live: discarded
 	}
 	st := C.lm_cancel(h, C.uint64_t(id))
 	runtime.KeepAlive(p)

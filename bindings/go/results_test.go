@@ -192,3 +192,55 @@ func TestPopNext(t *testing.T) {
 		t.Fatalf("header minor %d: lm_pop_next needs ABI 1.3", lmbatch.APIMinor)
 	}
 }
+
+// A result a Results goroutine had taken when its ctx ended is never lost: it is received on the
+// channel, or else handed to the next Pop of its id (and its id stays live until then). Many
+// rounds, since the goroutine's select between sending and ctx.Done is random.
+func TestResultsHandsOverWhatItHeldWhenCtxEnds(t *testing.T) {
+	p := newPipeline(t, lmbatch.Config{Backend: lmbatch.BackendCPU, MaxWait: lmbatch.ZeroDuration})
+	handedOver := 0
+	const rounds = 12
+	for round := 0; round < rounds; round++ {
+		id := uint64(1000 + round)
+		ctx, cancel := context.WithCancel(context.Background())
+		results := p.Results(ctx)
+		before := stats(t, p).Popped
+		if err := p.Enqueue(id, astronaut(t), astroBox); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the goroutine has taken the result from the library, then end its ctx
+		// while nobody receives.
+		deadline := time.Now().Add(60 * time.Second)
+		for stats(t, p).Popped == before {
+			if time.Now().After(deadline) {
+				t.Fatal("the Results goroutine took nothing within 60 s")
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		cancel()
+		received := 0
+		for r := range results {
+			if r.ID != id || r.Err != nil {
+				t.Fatalf("round %d: received %d, %v", round, r.ID, r.Err)
+			}
+			received++
+		}
+		if received == 0 {
+			handedOver++
+			if err := p.Enqueue(id, astronaut(t), astroBox); !errors.Is(err, lmbatch.ErrDuplicateID) {
+				t.Fatalf("round %d: Enqueue of a held id: %v", round, err)
+			}
+			lm, err := p.Pop(id)
+			if err != nil {
+				t.Fatalf("round %d: the held result was lost: %v", round, err)
+			}
+			if err := checkPoints(lm, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.Pop(id); !errors.Is(err, lmbatch.ErrNotFound) {
+			t.Fatalf("round %d: delivered twice: %v", round, err)
+		}
+	}
+	t.Logf("%d of %d results were held and handed to Pop, the rest received", handedOver, rounds)
+}

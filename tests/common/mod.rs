@@ -377,12 +377,13 @@ pub fn c_reconciles(s: &lm_stats) -> bool {
     s.accepted == s.queued + s.in_flight + s.ready + s.popped + s.expired + s.cancelled
 }
 
-/// lm_config_init's defaults.
+/// The defaults of lm_config_init_sized over the whole struct (what the header's lm_config_init
+/// macro gives a C caller).
 pub fn default_config() -> lm_config {
     let mut cfg = std::mem::MaybeUninit::<lm_config>::uninit();
-    // SAFETY: lm_config_init writes the whole struct.
+    // SAFETY: lm_config_init_sized with the full size writes every field.
     unsafe {
-        lm_config_init(cfg.as_mut_ptr());
+        lm_config_init_sized(cfg.as_mut_ptr(), std::mem::size_of::<lm_config>());
         cfg.assume_init()
     }
 }
