@@ -580,6 +580,7 @@ fn raw_and_summary(o: &Opts, faces: &[Face], first: &Run, faces_per_s: f64) {
         engine_cache_dir: (!cache_dir.is_empty()).then(|| cache_dir.clone().into()),
         opt_batch: None,
         self_check: true,
+        cpu_threads: None,
         logger: Default::default(),
         remote: (choice == BackendChoice::Remote).then(|| {
             lmbatch::backend::remote::RemoteSettings::parse(

@@ -56,6 +56,7 @@ fn raw(endpoints: &str, seconds: f64) {
         engine_cache_dir: None,
         opt_batch: None,
         self_check: false,
+        cpu_threads: None,
         logger: Default::default(),
         remote: Some(settings(endpoints)),
         remote_counters: Default::default(),

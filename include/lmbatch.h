@@ -521,6 +521,11 @@ typedef struct lm_config {
    * NULL: the system's roots for https://; else a PEM bundle of trusted roots.
    */
   const char *remote_ca_file;
+  /**
+   * (Since ABI 1.4.) Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the
+   * worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
+   */
+  uint32_t cpu_threads;
 } lm_config;
 
 /**
@@ -824,10 +829,9 @@ extern "C" {
 void lm_config_init(struct lm_config *cfg);
 
 /**
- * (Since ABI 1.4.) Fills the first `size` bytes of `cfg` with the defaults (whole fields only;
- * bytes past the library's own lm_config are zeroed) and sets `struct_size`: to `size`, or to
- * the whole fields that fit when `size` is smaller than the library's lm_config. Nothing is
- * written past `size`. NULL, or a `size` smaller than a size_t, does nothing. Through the macro
+ * (Since ABI 1.4.) Fills the first `size` bytes of `cfg` with the defaults (the whole fields that
+ * fit; any other byte, e.g. a newer header's fields this library does not know, is zeroed) and
+ * sets `struct_size` to `size`. Nothing is written past `size`. NULL, or a `size` smaller than a size_t, does nothing. Through the macro
  * lm_config_init(cfg), code compiled against this header calls it with sizeof(lm_config).
  * Thread safety: any thread; it touches only `cfg`.
  * # Safety

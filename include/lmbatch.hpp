@@ -364,6 +364,9 @@ struct Config {
   // (empty: the system's).
   std::string remote_endpoints, remote_model, remote_model_version, remote_headers, remote_ca_file;
   uint32_t remote_timeout_ms, remote_connect_timeout_ms;
+  // Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the worker included; 0: every
+  // core. A VMS keeps cores for its decoders. (ABI 1.4)
+  uint32_t cpu_threads = 0;
   ReadyFunction ready;                      // see ReadyFunction; empty: none
 
   Config &on_ready(ReadyFunction f) {
@@ -398,6 +401,7 @@ class Pipeline {
     c.remote_ca_file = text(config.remote_ca_file);
     c.remote_timeout_ms = config.remote_timeout_ms;
     c.remote_connect_timeout_ms = config.remote_connect_timeout_ms;
+    c.cpu_threads = config.cpu_threads;
     if (log_) {
       c.log_fn = &Pipeline::log_trampoline;
       c.log_user = log_.get();

@@ -343,6 +343,9 @@ pub struct lm_config {
     pub remote_headers: *const c_char,
     /// NULL: the system's roots for https://; else a PEM bundle of trusted roots.
     pub remote_ca_file: *const c_char,
+    /// (Since ABI 1.4.) Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the
+    /// worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
+    pub cpu_threads: u32,
 }
 
 /// Counters and recent latencies of a handle, as one consistent snapshot:
@@ -580,24 +583,25 @@ fn defaults() -> lm_config {
             as u32,
         remote_headers: std::ptr::null(),
         remote_ca_file: std::ptr::null(),
+        cpu_threads: 0,
     }
 }
 
 /// End offsets of every lm_config field, in declaration order.
-fn config_field_ends(c: &lm_config) -> [usize; 24] {
+fn config_field_ends(c: &lm_config) -> [usize; 25] {
     field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
         queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
         engine_cache_dir, log_fn, log_user, opt_batch, self_check, ready_fn, ready_user,
         remote_endpoints, remote_model, remote_model_version, remote_timeout_ms,
-        remote_connect_timeout_ms, remote_headers, remote_ca_file)
+        remote_connect_timeout_ms, remote_headers, remote_ca_file, cpu_threads)
 }
 
 /// sizeof(lm_config) in ABI 1.0 (struct_size through log_user): all that the exported
 /// lm_config_init may write, since a binary built against the 1.0 header passes no more.
 pub const LM_CONFIG_SIZE_1_0: usize = offset_of!(lm_config, log_user) + size_of::<*mut c_void>();
 
-/// Writes the defaults into the first `size` bytes of `cfg` (whole fields only; bytes past the
-/// library's own struct are zeroed) and sets `struct_size` to what it filled.
+/// Writes the defaults into the first `size` bytes of `cfg`: the whole fields that fit, zeros in
+/// the rest (padding, a cut field, a newer header's fields), and `struct_size = size`.
 ///
 /// SAFETY (for callers): `cfg` is valid for writes of `size` bytes.
 unsafe fn init_config_prefix(cfg: *mut lm_config, size: usize) {
@@ -606,22 +610,15 @@ unsafe fn init_config_prefix(cfg: *mut lm_config, size: usize) {
     }
     let mut d = defaults();
     let n = whole_fields_prefix(size.min(size_of::<lm_config>()), &config_field_ends(&d));
-    let filled = if size > size_of::<lm_config>() {
-        size
-    } else {
-        n
-    };
-    d.struct_size = filled;
+    // The caller's struct is `size` bytes: lm_create reads only the whole fields within it.
+    d.struct_size = size;
     // SAFETY: n <= size_of::<lm_config>() bytes of our local go to the caller's `size >= n`
     // writable bytes; the two cannot overlap.
     unsafe {
         std::ptr::copy_nonoverlapping(&d as *const lm_config as *const u8, cfg as *mut u8, n)
     };
-    if size > size_of::<lm_config>() {
-        // SAFETY: the caller's struct holds `size` writable bytes; a newer header's fields that
-        // this library does not know read as zero (and are ignored by lm_create).
-        unsafe { std::ptr::write_bytes((cfg as *mut u8).add(n), 0, size - n) };
-    }
+    // SAFETY: bytes n..size lie within the caller's `size` writable bytes.
+    unsafe { std::ptr::write_bytes((cfg as *mut u8).add(n), 0, size - n) };
 }
 
 /// Fills an ABI 1.0 prefix of `cfg` with the defaults and sets `struct_size` to that prefix
@@ -647,10 +644,9 @@ pub unsafe extern "C" fn lm_config_init(cfg: *mut lm_config) {
     });
 }
 
-/// (Since ABI 1.4.) Fills the first `size` bytes of `cfg` with the defaults (whole fields only;
-/// bytes past the library's own lm_config are zeroed) and sets `struct_size`: to `size`, or to
-/// the whole fields that fit when `size` is smaller than the library's lm_config. Nothing is
-/// written past `size`. NULL, or a `size` smaller than a size_t, does nothing. Through the macro
+/// (Since ABI 1.4.) Fills the first `size` bytes of `cfg` with the defaults (the whole fields that
+/// fit; any other byte, e.g. a newer header's fields this library does not know, is zeroed) and
+/// sets `struct_size` to `size`. Nothing is written past `size`. NULL, or a `size` smaller than a size_t, does nothing. Through the macro
 /// lm_config_init(cfg), code compiled against this header calls it with sizeof(lm_config).
 /// Thread safety: any thread; it touches only `cfg`.
 /// # Safety
@@ -822,6 +818,7 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         engine_cache_dir: unsafe { path_arg(c.engine_cache_dir) },
         opt_batch: (c.opt_batch > 0).then_some(c.opt_batch as usize),
         self_check: c.self_check != 0,
+        cpu_threads: (c.cpu_threads > 0).then_some(c.cpu_threads as usize),
         logger,
         remote,
         on_ready,

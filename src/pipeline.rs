@@ -63,6 +63,9 @@ pub struct Config {
     pub opt_batch: Option<usize>,
     /// Batch-invariance self-check of a GPU engine at create.
     pub self_check: bool,
+    /// Threads a CPU engine may run one batch on (the worker included); `None`: every core. A VMS
+    /// keeps cores for its decoders.
+    pub cpu_threads: Option<usize>,
     pub logger: Logger,
     /// The server(s) of `BackendChoice::Remote`.
     pub remote: Option<RemoteSettings>,
@@ -85,6 +88,7 @@ impl Default for Config {
             engine_cache_dir: None,
             opt_batch: None,
             self_check: true,
+            cpu_threads: None,
             logger: Logger::default(),
             remote: None,
             on_ready: None,
@@ -178,6 +182,7 @@ impl Pipeline {
             engine_cache_dir: config.engine_cache_dir.clone(),
             opt_batch: config.opt_batch,
             self_check: config.self_check,
+            cpu_threads: config.cpu_threads,
             logger: config.logger.clone(),
             remote: config.remote.clone(),
             remote_counters: Arc::default(),

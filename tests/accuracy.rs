@@ -82,6 +82,7 @@ fn backend_matches_onnxruntime_on_the_reference_tensor() {
         engine_cache_dir: None,
         opt_batch: None,
         self_check: true,
+        cpu_threads: None,
         logger: Default::default(),
         remote: None,
         remote_counters: Default::default(),

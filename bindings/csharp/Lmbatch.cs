@@ -60,6 +60,7 @@ namespace Lmbatch.Native
         public uint remote_connect_timeout_ms;
         public IntPtr remote_headers;   // const char *
         public IntPtr remote_ca_file;   // const char *
+        public uint cpu_threads;        // ABI 1.4
     }
 
     /// <summary>lm_image: a view of the caller's frame, read only during lm_enqueue.</summary>
@@ -506,6 +507,9 @@ namespace Lmbatch
         public IList<string> RemoteHeaders { get; set; }
         /// <summary>A PEM bundle of the roots trusted for https:// endpoints; null: the system's.</summary>
         public string RemoteCaFile { get; set; }
+        /// <summary>Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the worker
+        /// included; null or 0: every core. A VMS keeps cores for its decoders. Since ABI 1.4.</summary>
+        public uint? CpuThreads { get; set; }
         /// <summary>Receives the library's log messages. It may be called from any library
         /// thread (during the constructor and Dispose too), concurrently, and must not call
         /// back into the pipeline; its exceptions are caught and dropped.</summary>
@@ -858,6 +862,8 @@ namespace Lmbatch
                 cfg.remote_connect_timeout_ms = Units("remote_connect_timeout", config.RemoteConnectTimeout.Value, TimeSpan.TicksPerMillisecond);
             if (config.OptBatch.HasValue)
                 cfg.opt_batch = config.OptBatch.Value;
+            if (config.CpuThreads.HasValue)
+                cfg.cpu_threads = config.CpuThreads.Value;
             if (config.SelfCheck.HasValue)
                 cfg.self_check = config.SelfCheck.Value ? 1 : 0;
 

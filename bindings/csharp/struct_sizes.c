@@ -39,6 +39,7 @@ int main(void) {
     OFF(lm_config, remote_connect_timeout_ms);
     OFF(lm_config, remote_headers);
     OFF(lm_config, remote_ca_file);
+    OFF(lm_config, cpu_threads);
 
     SIZE(lm_image);
     OFF(lm_image, data);

@@ -53,6 +53,7 @@ func cLayout() []string {
 		off("lm_config", "remote_connect_timeout_ms", unsafe.Offsetof(cfg.remote_connect_timeout_ms)),
 		off("lm_config", "remote_headers", unsafe.Offsetof(cfg.remote_headers)),
 		off("lm_config", "remote_ca_file", unsafe.Offsetof(cfg.remote_ca_file)),
+		off("lm_config", "cpu_threads", unsafe.Offsetof(cfg.cpu_threads)),
 
 		size("lm_image", unsafe.Sizeof(img)),
 		off("lm_image", "data", unsafe.Offsetof(img.data)),

@@ -270,6 +270,9 @@ type Config struct {
 	RemoteHeaders []string
 	// RemoteCAFile is a PEM bundle of the roots trusted for https:// endpoints; "": the system's.
 	RemoteCAFile string
+	// CPUThreads is the threads a CPU engine (ONNX Runtime, tract) runs one batch on, the worker
+	// included; 0: every core. A VMS keeps cores for its decoders. Since ABI 1.4.
+	CPUThreads int
 	// Log, if not nil, receives the library's log messages. It may be called from any library
 	// thread (during New and Close too), concurrently, and must not call back into the Pipeline.
 	// A panic in it is recovered and dropped.
@@ -508,6 +511,7 @@ func New(cfg Config) (*Pipeline, error) {
 		count("queue_capacity", cfg.QueueCapacity, &c.queue_capacity),
 		count("result_capacity", cfg.ResultCapacity, &c.result_capacity),
 		count("opt_batch", cfg.OptBatch, &c.opt_batch),
+		count("cpu_threads", cfg.CPUThreads, &c.cpu_threads),
 		duration("max_wait", cfg.MaxWait, time.Microsecond, &c.max_wait_us),
 		duration("result_ttl", cfg.ResultTTL, time.Millisecond, &c.result_ttl_ms),
 		duration("drain_timeout", cfg.DrainTimeout, time.Millisecond, &c.drain_timeout_ms),

@@ -621,3 +621,22 @@ func TestGarbageCollectedPipelineIsClosed(t *testing.T) {
 		}
 	}
 }
+
+// CPUThreads reaches the library: one thread runs the astronaut as well as every core; a negative
+// count is refused before the library sees it.
+func TestCPUThreads(t *testing.T) {
+	p := newPipeline(t, lmbatch.Config{Backend: lmbatch.BackendCPU, CPUThreads: 1, MaxWait: lmbatch.ZeroDuration})
+	if err := p.Enqueue(1, astronaut(t), astroBox); err != nil {
+		t.Fatal(err)
+	}
+	lm, err := p.PopWait(1, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPoints(lm, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lmbatch.New(lmbatch.Config{Backend: lmbatch.BackendCPU, CPUThreads: -1}); !errors.Is(err, lmbatch.ErrInvalidArgument) {
+		t.Fatalf("CPUThreads -1: %v", err)
+	}
+}

@@ -71,10 +71,14 @@ impl TractBackend {
                 format!("the model has {input_count} inputs, expected 1"),
             ));
         }
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(request.max_batch);
+        let threads = request
+            .cpu_threads
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+            .clamp(1, request.max_batch);
         let mut backend = TractBackend {
             spec,
             max_batch: request.max_batch,
@@ -131,6 +135,21 @@ impl TractBackend {
     }
 }
 
+/// How a batch of `n` faces is split over `threads` threads (the worker runs the first slice, each
+/// other slice gets a scoped thread): near-equal contiguous slices, never more than `n`, never an
+/// empty one.
+fn slice_bounds(n: usize, threads: usize) -> Vec<(usize, usize)> {
+    let slices = threads.clamp(1, n.max(1)).min(n);
+    let mut bounds = Vec::with_capacity(slices);
+    let mut start = 0;
+    for k in 0..slices {
+        let len = n / slices + usize::from(k < n % slices);
+        bounds.push((start, start + len));
+        start += len;
+    }
+    bounds
+}
+
 /// Runs one slice of the batch, [`FACES_PER_RUN`] faces at a time; returns (points, scores).
 fn run_slice(
     plans: &HashMap<usize, Plan>,
@@ -173,17 +192,12 @@ impl Backend for TractBackend {
                 format!("batch of {n} items, max {}", self.max_batch),
             ));
         }
-        // Near-equal slices, one per core.
-        let slices = self.threads.min(n);
-        let mut bounds = Vec::with_capacity(slices);
-        let mut start = 0;
-        for k in 0..slices {
-            let len = n / slices + usize::from(k < n % slices);
+        let bounds = slice_bounds(n, self.threads);
+        for &(start, end) in &bounds {
+            let len = end - start;
             for run in (0..len).step_by(FACES_PER_RUN) {
                 self.plan(FACES_PER_RUN.min(len - run))?;
             }
-            bounds.push((start, start + len));
-            start += len;
         }
         let (spec, plans) = (&self.spec, &self.plans);
         let results: Vec<TractResult<(Vec<f32>, Vec<f32>)>> = std::thread::scope(|scope| {
@@ -213,5 +227,36 @@ impl Backend for TractBackend {
             out.scores.extend_from_slice(&scores);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slice_bounds;
+
+    #[test]
+    fn one_thread_runs_the_whole_batch_as_one_slice() {
+        for n in [1, 7, 32] {
+            assert_eq!(slice_bounds(n, 1), vec![(0, n)]);
+        }
+    }
+
+    #[test]
+    fn slices_are_near_equal_contiguous_and_never_more_than_the_faces() {
+        assert_eq!(slice_bounds(32, 2), vec![(0, 16), (16, 32)]);
+        assert_eq!(slice_bounds(7, 3), vec![(0, 3), (3, 5), (5, 7)]);
+        assert_eq!(slice_bounds(2, 16), vec![(0, 1), (1, 2)]);
+        for threads in 1..=8 {
+            for n in 1..=32 {
+                let b = slice_bounds(n, threads);
+                assert_eq!(b.len(), threads.min(n));
+                assert_eq!((b[0].0, b[b.len() - 1].1), (0, n));
+                assert!(b.windows(2).all(|w| w[0].1 == w[1].0));
+                let (lo, hi) = b.iter().fold((usize::MAX, 0), |(lo, hi), &(s, e)| {
+                    (lo.min(e - s), hi.max(e - s))
+                });
+                assert!(lo >= 1 && hi - lo <= 1, "{n} over {threads}: {b:?}");
+            }
+        }
     }
 }

@@ -107,6 +107,8 @@ pub struct OpenRequest {
     pub opt_batch: Option<usize>,
     /// Run the batch-invariance self-check when a GPU backend opens.
     pub self_check: bool,
+    /// Threads a CPU engine (tract, ONNX Runtime) may run one batch on; `None`: every core.
+    pub cpu_threads: Option<usize>,
     pub logger: Logger,
     /// Where REMOTE sends batches; `None` unless it was asked for.
     pub remote: Option<remote::RemoteSettings>,

@@ -81,9 +81,11 @@ impl OrtBackend {
                 &owned
             }
         };
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cores = request.cpu_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
         let session = Session::builder(env)
             .map_err(|e| ort_error("session builder", e))?
             .with_optimization_level(GraphOptimizationLevel::Level3)

@@ -300,6 +300,7 @@ impl FakeServer {
                 engine_cache_dir: None,
                 opt_batch: None,
                 self_check: false,
+                cpu_threads: None,
                 logger: Default::default(),
                 remote: None,
                 remote_counters: Default::default(),
