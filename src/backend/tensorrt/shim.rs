@@ -632,11 +632,17 @@ mod tests {
     #[test]
     fn libraries_of_another_major_or_an_older_minor_are_refused_before_any_call() {
         let path = fake_nvinfer("major", 100_803, "((void *)0x228)", &[]);
-        let e = NvInfer::open_first_of(&[path.into()], header_version())
+        let e = NvInfer::open_first_of(&[path.clone().into()], header_version())
             .map(|_| ())
             .unwrap_err();
         assert!(
             e.message().contains("found TensorRT 10.8.3"),
+            "{}",
+            e.message()
+        );
+        // The file is named: an older install found by soname must be recognisable.
+        assert!(
+            e.message().starts_with(&format!("{}: ", path.display())),
             "{}",
             e.message()
         );
@@ -647,10 +653,15 @@ mod tests {
         }
         let older = (built.major * 10_000 + (built.minor - 1) * 100) as i32;
         let path = fake_nvinfer("minor", older, "((void *)0x228)", &[]);
-        let e = NvInfer::open_first_of(&[path.into()], built)
+        let e = NvInfer::open_first_of(&[path.clone().into()], built)
             .map(|_| ())
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            e.message().contains(&path.display().to_string()),
+            "{}",
+            e.message()
+        );
         let found = TrtVersion::from_encoded(older);
         assert!(
             e.message().contains(&format!("found TensorRT {found}")),
