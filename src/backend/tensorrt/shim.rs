@@ -475,8 +475,9 @@ pub struct BuildRequest<'a> {
 /// The builder is looked for first: the lean runtime has none, and then libnvonnxparser is
 /// never opened. `parser_names`: where to look for libnvonnxparser ([`OnnxParserLib::candidates`]).
 /// A failure is BACKEND_UNAVAILABLE with TensorRT's reason (out of GPU memory, a GPU this
-/// TensorRT does not support, a missing builder resource library), except MODEL_ERROR for an
-/// ONNX that does not parse or whose input does not fit.
+/// TensorRT does not support, an operator its ONNX parser does not support, a missing builder
+/// resource library), except MODEL_ERROR for an ONNX the parser calls broken (it does not
+/// deserialize, or its graph or a node is invalid) or whose input does not fit.
 pub fn build_plan(
     nvinfer: &NvInfer,
     parser_names: &[OsString],
@@ -831,6 +832,75 @@ mod tests {
             e.message()
         );
         assert!(!e.message().contains("libnvonnxparser"), "{}", e.message());
+    }
+
+    extern "C" {
+        fn lmb_trt_parse_onnx_without_network(
+            create_parser: ParserCreateFn,
+            onnx: *const c_void,
+            onnx_len: usize,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> i32;
+    }
+
+    /// The parse step of the build, with a stand-in parser that fails with the error code given
+    /// as the model's first byte.
+    #[test]
+    fn only_parser_errors_that_blame_the_model_are_model_errors() {
+        if header_version().major != 11 {
+            println!("SKIPPED: the stand-in parser implements TensorRT 11's IParser");
+            return;
+        }
+        let path = fake_nvinfer("parser", header_int(), "nullptr", &["FAKE_PARSER"]);
+        let parser = OnnxParserLib::open_first_of(&[path.into()]).unwrap();
+        let parse = |code: u8| {
+            let model = [code];
+            checked(
+                ErrorKind::BackendUnavailable,
+                "building the TensorRT plan",
+                |err, len| {
+                    // SAFETY: the stand-in parser ignores its (absent) network; `model` is live.
+                    unsafe {
+                        lmb_trt_parse_onnx_without_network(
+                            parser.create_parser,
+                            model.as_ptr().cast(),
+                            model.len(),
+                            err,
+                            len,
+                        )
+                    }
+                },
+            )
+            .map(|_| ())
+            .unwrap_err()
+        };
+        // nvonnxparser::ErrorCode: 3 kMODEL_DESERIALIZE_FAILED, 5 kINVALID_GRAPH, 6 kINVALID_NODE.
+        for code in 0..=14u8 {
+            let e = parse(code);
+            let expected = if matches!(code, 3 | 5 | 6) {
+                ErrorKind::ModelError
+            } else {
+                ErrorKind::BackendUnavailable
+            };
+            assert_eq!(e.kind(), expected, "code {code}: {}", e.message());
+        }
+        let e = parse(3);
+        assert!(
+            e.message().contains(
+                "ONNX parser rejected the model (kMODEL_DESERIALIZE_FAILED): fake parser error"
+            ),
+            "{}",
+            e.message()
+        );
+        let e = parse(8);
+        assert!(
+            e.message()
+                .contains("ONNX parser cannot take the model (kUNSUPPORTED_NODE)"),
+            "{}",
+            e.message()
+        );
+        assert!(parse(0).message().contains("no error code"));
     }
 
     #[test]
