@@ -159,13 +159,19 @@ class ProcessLogger final : public nvinfer1::ILogger {
             ++t_errors;
             std::snprintf(t_last_error, sizeof t_last_error, "%s", text);
         }
+        lmb_trt_log_fn sink = nullptr;
+        void *user = nullptr;
         try {
             std::lock_guard<std::mutex> hold(lock_);
-            if (sink_ != nullptr) {
-                sink_(user_, static_cast<int32_t>(severity), text);
-            }
+            sink = sink_;
+            user = user_;
         } catch (...) {
             // A lock that cannot be taken loses the message, never the process.
+        }
+        // Called unlocked: the sink runs user code, which may create or destroy a pipeline and
+        // so make TensorRT log again on this thread.
+        if (sink != nullptr) {
+            sink(user, static_cast<int32_t>(severity), text);
         }
     }
 

@@ -41,8 +41,9 @@ int32_t lmb_trt_header_version(void);
  * pointer to the first logger it was given (plugin registry, singletons) for the life of the
  * process. Every runtime and builder gets this one.
  *
- * lmb_trt_logger_set_sink: where messages go (NULL: nowhere, and nothing is passed on). The swap
- * takes the lock every delivery holds: once it returns, the previous sink is no longer called. */
+ * lmb_trt_logger_set_sink: where messages go (NULL: nowhere, and nothing is passed on). The sink
+ * is called with no lock of the shim held (it may make TensorRT log again), so a delivery that
+ * began before a swap may still be running after it: set it once and keep it valid. */
 void lmb_trt_logger_set_sink(lmb_trt_log_fn sink, void *user);
 /* Errors (internal or not) TensorRT logged on the calling thread so far; only ever grows, so a
  * caller compares the values before and after a call (per thread: pipelines created in parallel
