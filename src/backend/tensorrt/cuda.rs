@@ -11,14 +11,21 @@
 //!
 //! cudarc's per-buffer event tracking is turned off: all work goes to ONE stream, in order, and
 //! the backend waits for that stream explicitly, so raw pointers and raw async copies are used.
+//!
+//! One stream means batch N+1's upload (the DMA; its host-side staging already overlaps) waits
+//! for batch N's enqueueV3. A copy stream would overlap them, and is deliberately not used: a full
+//! batch's upload is 3.5 MB, about 0.15 ms at 25 GB/s, against milliseconds of compute, so it
+//! would win a few percent at most, while it needs two cross-stream event waits per batch, and a
+//! mistake there gives silently wrong points that only a GPU run shows (this code was last changed
+//! without one). Revisit when scripts/gpu-check.sh's step 3 shows a gap to trtexec.
 
 use std::ffi::OsString;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use cudarc::driver::{
-    result as cu, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr,
-    LaunchConfig, PinnedHostSlice, PushKernelArg,
+    result as cu, sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
+    PinnedHostSlice, PushKernelArg,
 };
 
 use super::nvrtc::{candidates, driver_major, Nvrtc, Target};
@@ -124,32 +131,65 @@ impl Gpu {
         })
     }
 
-    /// An event to mark the end of one batch's work on the stream. Blocking sync: the worker
-    /// thread sleeps while it waits instead of spinning a core the VMS needs.
-    pub fn new_event(&self) -> Result<CudaEvent> {
+    /// An event to mark the end of one batch's work on the stream: without timing (cheaper to
+    /// record and to wait for) and with blocking sync, so the worker thread sleeps while it waits
+    /// instead of spinning a core the VMS needs. (cudarc's `new_event` takes one flag only.)
+    pub fn new_event(&self) -> Result<Event> {
         no_panic("event", ErrorKind::BackendUnavailable, || {
             self.ctx
-                .new_event(Some(
-                    cudarc::driver::sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC,
-                ))
-                .map_err(|e| unavailable(format!("cannot create a CUDA event: {e}")))
+                .bind_to_thread()
+                .map_err(|e| unavailable(format!("cannot create a CUDA event: {e}")))?;
+            let mut raw: sys::CUevent = std::ptr::null_mut();
+            // SAFETY: `raw` is a valid out pointer; the context is current on this thread.
+            unsafe { sys::cuEventCreate(&mut raw, EVENT_FLAGS) }
+                .result()
+                .map_err(|e| unavailable(format!("cannot create a CUDA event: {e}")))?;
+            Ok(Event {
+                raw,
+                ctx: self.ctx.clone(),
+            })
         })
     }
 
     /// Records `event` at the current end of the stream.
-    pub fn record(&self, event: &CudaEvent) -> Result<()> {
+    pub fn record(&self, event: &Event) -> Result<()> {
         no_panic("event record", ErrorKind::InferenceFailed, || {
-            event
-                .record(&self.stream)
+            // SAFETY: both handles are live and belong to this GPU's context.
+            unsafe { sys::cuEventRecord(event.raw, self.stream.cu_stream()) }
+                .result()
                 .map_err(|e| failed("event record", e))
         })
     }
 
     /// Waits until the work before `event`'s recording is done.
-    pub fn wait(&self, event: &CudaEvent) -> Result<()> {
+    pub fn wait(&self, event: &Event) -> Result<()> {
         no_panic("event wait", ErrorKind::InferenceFailed, || {
-            event.synchronize().map_err(|e| failed("event wait", e))
+            // SAFETY: the event is live.
+            unsafe { sys::cuEventSynchronize(event.raw) }
+                .result()
+                .map_err(|e| failed("event wait", e))
         })
+    }
+}
+
+/// `CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING`.
+const EVENT_FLAGS: u32 = sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC as u32
+    | sys::CUevent_flags::CU_EVENT_DISABLE_TIMING as u32;
+
+/// A CUDA event of [`Gpu::new_event`], destroyed on drop.
+pub struct Event {
+    raw: sys::CUevent,
+    ctx: Arc<CudaContext>,
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if self.ctx.bind_to_thread().is_ok() {
+                // SAFETY: made by cuEventCreate in this context, destroyed once.
+                let _ = unsafe { sys::cuEventDestroy_v2(self.raw) };
+            }
+        }));
     }
 }
 
@@ -413,8 +453,8 @@ fn driver_version() -> Option<i32> {
     catch_unwind(|| {
         let mut version = 0;
         // SAFETY: writes one int; the driver is loaded (a `Gpu` exists).
-        let status = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) };
-        (status == cudarc::driver::sys::CUresult::CUDA_SUCCESS).then_some(version)
+        let status = unsafe { sys::cuDriverGetVersion(&mut version) };
+        (status == sys::CUresult::CUDA_SUCCESS).then_some(version)
     })
     .ok()
     .flatten()

@@ -4,9 +4,7 @@
 use std::collections::VecDeque;
 use std::ffi::CString;
 
-use cudarc::driver::CudaEvent;
-
-use super::cuda::{compile_kernel, BatchBuffers, Gpu};
+use super::cuda::{compile_kernel, BatchBuffers, Event, Gpu};
 use super::library::{NvInfer, OnnxParserLib};
 use super::plan::{self, EngineLayout, ModelInput, PlanFate, PlanKey, Profile};
 use super::shim::{self, Context, Engine, Runtime, TrtLogger};
@@ -22,7 +20,7 @@ const BUILD_WORKSPACE_BYTES: u64 = 1 << 30;
 /// the batch of one, the worker stages the next batch into the other (double buffering).
 struct Slot {
     buffers: BatchBuffers,
-    done: CudaEvent,
+    done: Event,
     items: usize,
 }
 
