@@ -70,7 +70,9 @@ fn find_tensorrt_headers() -> Option<PathBuf> {
             dir.display()
         );
     }
-    header_dirs().into_iter().find(|dir| has_tensorrt_headers(dir))
+    header_dirs()
+        .into_iter()
+        .find(|dir| has_tensorrt_headers(dir))
 }
 
 /// `-isystem dir`, unless the compiler searches `dir` already (see `include_dirs`).

@@ -143,10 +143,9 @@ fn on_refusal(refusal: Refusal, origin: PlanOrigin) -> Next {
     match (refusal, origin) {
         // Out of GPU memory for an execution context: a rebuild takes minutes and needs as much
         // memory again. Give up at once (BACKEND_UNAVAILABLE: AUTO moves on).
-        (Refusal::NoContext(e), _) => Next::Fail(Error::new(
-            ErrorKind::BackendUnavailable,
-            e.message(),
-        )),
+        (Refusal::NoContext(e), _) => {
+            Next::Fail(Error::new(ErrorKind::BackendUnavailable, e.message()))
+        }
         (Refusal::DoesNotFit(e), PlanOrigin::Given) => Next::Fail(Error::new(
             ErrorKind::ModelError,
             format!(
@@ -562,9 +561,18 @@ mod tests {
                 ErrorKind::InferenceFailed,
                 "TensorRT enqueueV3: TensorRT enqueueV3 failed",
             ),
-            (ErrorKind::InferenceFailed, "CUDA upload: CUDA_ERROR_LAUNCH_FAILED"),
-            (ErrorKind::InferenceFailed, "CUDA event wait: CUDA_ERROR_ILLEGAL_ADDRESS"),
-            (ErrorKind::Internal, "more batches started than the backend has slots"),
+            (
+                ErrorKind::InferenceFailed,
+                "CUDA upload: CUDA_ERROR_LAUNCH_FAILED",
+            ),
+            (
+                ErrorKind::InferenceFailed,
+                "CUDA event wait: CUDA_ERROR_ILLEGAL_ADDRESS",
+            ),
+            (
+                ErrorKind::Internal,
+                "more batches started than the backend has slots",
+            ),
         ] {
             let e = check(kind, message);
             assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{message}");
@@ -573,7 +581,10 @@ mod tests {
         }
         let e = check(ErrorKind::ModelError, "tensor name contains NUL");
         assert_eq!(e.kind(), ErrorKind::ModelError);
-        let e = check(ErrorKind::BackendUnavailable, "self-check failed: not invariant");
+        let e = check(
+            ErrorKind::BackendUnavailable,
+            "self-check failed: not invariant",
+        );
         assert_eq!(e.message(), "self-check failed: not invariant");
     }
 }

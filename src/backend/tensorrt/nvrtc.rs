@@ -50,7 +50,10 @@ pub fn candidates(driver_major: Option<u32>) -> Vec<OsString> {
 
 /// The CUDA major of a `cuDriverGetVersion` value (1000 × major + 10 × minor).
 pub fn driver_major(version: i32) -> Option<u32> {
-    u32::try_from(version).ok().filter(|v| *v > 0).map(|v| v / 1000)
+    u32::try_from(version)
+        .ok()
+        .filter(|v| *v > 0)
+        .map(|v| v / 1000)
 }
 
 /// What the compiler is asked for.

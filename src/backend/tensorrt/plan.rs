@@ -528,7 +528,10 @@ mod tests {
             "{}",
             e.message()
         );
-        assert!(!path.exists(), "the failing cached plan stays for the next create");
+        assert!(
+            !path.exists(),
+            "the failing cached plan stays for the next create"
+        );
         // A given plan is never touched.
         let given = dir.join("given.plan");
         std::fs::write(&given, b"plan").unwrap();
