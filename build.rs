@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 // Shared with tests/build_include_dirs.rs, which checks the rule against the real compiler.
 #[path = "shim/include_dirs.rs"]
 mod include_dirs;
+// Shared with tests/tensorrt.rs.
+#[path = "shim/header_watch.rs"]
+mod header_watch;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi.rs");
@@ -44,6 +47,16 @@ fn has_tensorrt_headers(dir: &Path) -> bool {
     dir.join("NvInfer.h").is_file() && dir.join("NvOnnxParser.h").is_file()
 }
 
+/// The folders of shim/tensorrt/header-dirs.txt, in order.
+fn header_dirs() -> Vec<PathBuf> {
+    HEADER_DIRS
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(PathBuf::from)
+        .collect()
+}
+
 /// Where TensorRT's headers are: `TENSORRT_INCLUDE_DIR`, else the first folder of
 /// shim/tensorrt/header-dirs.txt that holds them.
 fn find_tensorrt_headers() -> Option<PathBuf> {
@@ -57,11 +70,8 @@ fn find_tensorrt_headers() -> Option<PathBuf> {
             dir.display()
         );
     }
-    HEADER_DIRS
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(PathBuf::from)
+    header_dirs()
+        .into_iter()
         .find(|dir| has_tensorrt_headers(dir))
 }
 
@@ -114,6 +124,10 @@ fn build_tensorrt_shim(crate_dir: &Path) {
             "cargo:warning=TensorRT headers not found: the TensorRT backend is not built \
              (set TENSORRT_INCLUDE_DIR; scripts/tensorrt-headers.sh fetches them)"
         );
+        // Installing TensorRT later must rebuild the shim without a clean build.
+        for dir in header_watch::watched(&header_dirs()) {
+            println!("cargo:rerun-if-changed={}", dir.display());
+        }
         return;
     };
     rerun_if_headers_change(&headers, |name| {

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One command for a machine with an NVIDIA GPU: checks what this repository cannot check in CI.
-#   1. The CUDA half (driver + NVRTC only, no TensorRT needed): pinned staging, the async copies
-#      and the u8 -> f32 conversion on the GPU and on the host, against the CPU reference.
+#   1. The CUDA half (driver + NVRTC only, no TensorRT needed): pinned staging, the async copies,
+#      the batch-end events (blocking sync, no timing), and the u8 -> f32 conversion on the GPU
+#      (NVRTC chosen by the driver's CUDA version) and on the host, against the CPU reference.
 #      (The GPU tests are #[ignore]d in plain `cargo test`; this runs them with --ignored and
 #      fails unless each one really ran and passed.)
-#   2. With TensorRT installed: builds the engine from the bundled ONNX, the plan cache and given
-#      plans, then the conformance suite (accuracy on the evaluation set, batch invariance in all
-#      32 slots) on TensorRT.
+#   2. With TensorRT installed: builds the engine from the bundled ONNX, the plan cache (written
+#      only after the self-check passed; a damaged file rebuilt) and given plans, an ONNX the
+#      parser calls broken (MODEL_ERROR), then the conformance suite (accuracy on the evaluation
+#      set, batch invariance in all 32 slots) on TensorRT.
 #   3. A table of throughput and latency for batch sizes 1, 8 and 32 through the C ABI (with the
 #      raw engine ceiling), next to trtexec on the same plan when trtexec is on the PATH.
 # Usage: scripts/gpu-check.sh [seconds per bench run, default 10]

@@ -56,6 +56,11 @@ fn staging_and_conversion_match_the_cpu_reference() {
     let buffers = |kernel| {
         BatchBuffers::new(&gpu, kernel, 32, side, spec.input_scale, &outputs).expect("buffers")
     };
+    // The batch-end event (blocking sync, no timing, made with raw flags) records and waits.
+    let event = gpu.new_event().expect("a CUDA event");
+    gpu.record(&event).expect("event record");
+    gpu.wait(&event).expect("event wait");
+    drop(event);
     // The host conversion first: it needs no NVRTC, so its result is known whatever follows.
     let host = buffers(None);
     assert!(!host.converts_on_gpu());

@@ -56,9 +56,21 @@ fn plan_build_cache_and_given_plans() {
     assert_eq!(p.model_info().backend, "tensorrt");
     assert!(said(&lines, "building a TensorRT"), "{:?}", lines.lock());
     assert!(said(&lines, "self-check passed"), "{:?}", lines.lock());
+    // The input is converted on the GPU by an NVRTC the driver takes (chosen by its version).
+    assert!(
+        said(&lines, "input conversion kernel loaded as"),
+        "{:?}",
+        lines.lock()
+    );
     drop(p);
+    // Cached once the self-check passed.
     let plans = plans_in(&dir);
     assert_eq!(plans.len(), 1, "{plans:?}");
+    assert!(
+        said(&lines, "TensorRT plan cached in"),
+        "{:?}",
+        lines.lock()
+    );
 
     // 2. The second create takes it from the cache.
     let (config, lines) = logged_config(8, Some(&dir));
@@ -66,6 +78,9 @@ fn plan_build_cache_and_given_plans() {
     drop(Pipeline::new(config).unwrap());
     println!("create from cache: {:?}", started.elapsed());
     assert!(said(&lines, "plan from cache"), "{:?}", lines.lock());
+    // A cached plan runs the self-check too, and stays when it passes.
+    assert!(said(&lines, "self-check passed"), "{:?}", lines.lock());
+    assert_eq!(plans_in(&dir), plans);
 
     // 3. A damaged cache file is rebuilt, never run.
     let bytes = std::fs::read(&plans[0]).unwrap();

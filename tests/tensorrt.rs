@@ -183,3 +183,38 @@ fn the_header_search_of_the_scripts_follows_build_rs() {
     assert!(none.stdout.is_empty());
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[path = "../shim/header_watch.rs"]
+mod header_watch;
+
+/// Where no headers are found, build.rs watches each searched folder or, while it is missing, its
+/// nearest existing ancestor: a later install lands inside a watched folder, and no watched path is
+/// missing (Cargo would rerun the build script on every build).
+#[test]
+fn missing_header_folders_are_watched_through_their_nearest_existing_folder() {
+    let base = std::env::temp_dir().join(format!("lmbatch-trt-watch-{}", std::process::id()));
+    let usr = base.join("usr");
+    let opt = base.join("opt");
+    std::fs::create_dir_all(usr.join("include")).unwrap();
+    std::fs::create_dir_all(&opt).unwrap();
+    let searched = [
+        usr.join("include/x86_64-linux-gnu"),
+        usr.join("include"),
+        usr.join("local/TensorRT/include"),
+        opt.join("tensorrt/include"),
+        std::path::PathBuf::from("/lmbatch-nonexistent/include"),
+    ];
+    let watched = header_watch::watched(&searched);
+    assert_eq!(watched, vec![usr.clone(), opt.clone()], "{watched:?}");
+    for dir in &searched[..4] {
+        assert!(
+            watched.iter().any(|w| dir.starts_with(w)),
+            "{} is not watched: {watched:?}",
+            dir.display()
+        );
+    }
+    assert!(watched.iter().all(|w| w.is_dir()), "{watched:?}");
+    // The root is never watched (any change anywhere would rebuild).
+    assert!(!watched.iter().any(|w| w.parent().is_none()), "{watched:?}");
+    std::fs::remove_dir_all(&base).unwrap();
+}

@@ -77,6 +77,70 @@ bool copy_dims(const nvinfer1::Dims &dims, int64_t *out) {
     return true;
 }
 
+// Whether an ONNX parser error says the model itself is broken. The others (unsupported nodes,
+// attributes or types, internal errors, allocation failures, ...) say that this TensorRT cannot
+// take the model, which another backend may still run.
+bool is_models_fault(nvonnxparser::ErrorCode code) {
+    using Code = nvonnxparser::ErrorCode;
+    return code == Code::kMODEL_DESERIALIZE_FAILED || code == Code::kINVALID_GRAPH ||
+           code == Code::kINVALID_NODE;
+}
+
+const char *code_name(nvonnxparser::ErrorCode code) {
+    using Code = nvonnxparser::ErrorCode;
+    switch (code) {
+    case Code::kSUCCESS: return "kSUCCESS";
+    case Code::kINTERNAL_ERROR: return "kINTERNAL_ERROR";
+    case Code::kMEM_ALLOC_FAILED: return "kMEM_ALLOC_FAILED";
+    case Code::kMODEL_DESERIALIZE_FAILED: return "kMODEL_DESERIALIZE_FAILED";
+    case Code::kINVALID_VALUE: return "kINVALID_VALUE";
+    case Code::kINVALID_GRAPH: return "kINVALID_GRAPH";
+    case Code::kINVALID_NODE: return "kINVALID_NODE";
+    case Code::kUNSUPPORTED_GRAPH: return "kUNSUPPORTED_GRAPH";
+    case Code::kUNSUPPORTED_NODE: return "kUNSUPPORTED_NODE";
+    case Code::kUNSUPPORTED_NODE_ATTR: return "kUNSUPPORTED_NODE_ATTR";
+    case Code::kUNSUPPORTED_NODE_INPUT: return "kUNSUPPORTED_NODE_INPUT";
+    case Code::kUNSUPPORTED_NODE_DATATYPE: return "kUNSUPPORTED_NODE_DATATYPE";
+    case Code::kUNSUPPORTED_NODE_DYNAMIC: return "kUNSUPPORTED_NODE_DYNAMIC";
+    case Code::kUNSUPPORTED_NODE_SHAPE: return "kUNSUPPORTED_NODE_SHAPE";
+    case Code::kREFIT_FAILED: return "kREFIT_FAILED";
+    }
+    return "an unknown code";
+}
+
+// Parses `onnx` into the parser's network. On failure: LMB_TRT_BAD_MODEL when one of the parser's
+// errors blames the model (that error is named), else LMB_TRT_FAILED with the first error.
+int32_t parse_onnx(nvonnxparser::IParser &parser, const void *onnx, size_t onnx_len, char *err,
+                   size_t err_len) {
+    if (parser.parse(onnx, onnx_len, nullptr)) {
+        return LMB_TRT_OK;
+    }
+    const nvonnxparser::IParserError *named = nullptr;
+    bool models_fault = false;
+    for (int i = 0; i < parser.getNbErrors() && !models_fault; ++i) {
+        const nvonnxparser::IParserError *error = parser.getError(i);
+        if (error == nullptr) {
+            continue;
+        }
+        models_fault = is_models_fault(error->code());
+        if (named == nullptr || models_fault) {
+            named = error;
+        }
+    }
+    const char *desc = named != nullptr && named->desc() != nullptr ? named->desc() : "no detail";
+    const char *code = named != nullptr ? code_name(named->code()) : "no error code";
+    char what[512];
+    if (models_fault) {
+        std::snprintf(what, sizeof what, "TensorRT's ONNX parser rejected the model (%s): %s", code,
+                      desc);
+    } else {
+        std::snprintf(what, sizeof what,
+                      "this TensorRT's ONNX parser cannot take the model (%s): %s", code, desc);
+    }
+    set_error(err, err_len, what);
+    return models_fault ? LMB_TRT_BAD_MODEL : LMB_TRT_FAILED;
+}
+
 } // namespace
 
 namespace {
@@ -95,13 +159,19 @@ class ProcessLogger final : public nvinfer1::ILogger {
             ++t_errors;
             std::snprintf(t_last_error, sizeof t_last_error, "%s", text);
         }
+        lmb_trt_log_fn sink = nullptr;
+        void *user = nullptr;
         try {
             std::lock_guard<std::mutex> hold(lock_);
-            if (sink_ != nullptr) {
-                sink_(user_, static_cast<int32_t>(severity), text);
-            }
+            sink = sink_;
+            user = user_;
         } catch (...) {
             // A lock that cannot be taken loses the message, never the process.
+        }
+        // Called unlocked: the sink runs user code, which may create or destroy a pipeline and
+        // so make TensorRT log again on this thread.
+        if (sink != nullptr) {
+            sink(user, static_cast<int32_t>(severity), text);
         }
     }
 
@@ -398,15 +468,9 @@ int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
         }
         std::unique_ptr<nvonnxparser::IParser> parser(
             static_cast<nvonnxparser::IParser *>(raw_parser));
-        if (!parser->parse(request->onnx, request->onnx_len, nullptr)) {
-            const char *first = parser->getNbErrors() > 0 && parser->getError(0) != nullptr
-                                    ? parser->getError(0)->desc()
-                                    : "no detail";
-            char what[512];
-            std::snprintf(what, sizeof what, "TensorRT's ONNX parser rejected the model: %s",
-                          first);
-            set_error(err, err_len, what);
-            return LMB_TRT_BAD_MODEL;
+        const int32_t parsed = parse_onnx(*parser, request->onnx, request->onnx_len, err, err_len);
+        if (parsed != LMB_TRT_OK) {
+            return parsed;
         }
         nvinfer1::ITensor *input = nullptr;
         for (int32_t i = 0; i < network->getNbInputs(); ++i) {
@@ -470,6 +534,24 @@ int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
         }
         *plan_out = new lmb_trt_plan{std::move(memory)};
         return LMB_TRT_OK;
+    });
+}
+
+int32_t lmb_trt_parse_onnx_without_network(lmb_trt_parser_create_fn create_parser,
+                                           const void *onnx, size_t onnx_len, char *err,
+                                           size_t err_len) {
+    return guarded(err, err_len, [&]() -> int32_t {
+        if (create_parser == nullptr || onnx == nullptr) {
+            set_error(err, err_len, "lmb_trt_parse_onnx_without_network: NULL argument");
+            return LMB_TRT_FAILED;
+        }
+        void *raw = create_parser(nullptr, logger_arg(), NV_ONNX_PARSER_VERSION);
+        if (raw == nullptr || !looks_valid(raw)) {
+            set_error(err, err_len, "createNvOnnxParser failed");
+            return LMB_TRT_FAILED;
+        }
+        std::unique_ptr<nvonnxparser::IParser> parser(static_cast<nvonnxparser::IParser *>(raw));
+        return parse_onnx(*parser, onnx, onnx_len, err, err_len);
     });
 }
 

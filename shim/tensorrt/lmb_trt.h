@@ -27,10 +27,11 @@ typedef void (*lmb_trt_log_fn)(void *user, int32_t severity, const char *message
 
 /* Return values of the functions below that can fail. */
 #define LMB_TRT_OK 0
-/* TensorRT, the GPU or the builder failed (out of memory, unsupported GPU, a missing builder
- * resource library, ...): the model is not at fault, another backend may run it. */
+/* TensorRT, the GPU or the builder failed (out of memory, unsupported GPU or operator, a missing
+ * builder resource library, ...): the model is not at fault, another backend may run it. */
 #define LMB_TRT_FAILED 1
-/* The model is at fault: the ONNX does not parse, or its input does not fit. */
+/* The model is at fault: the ONNX does not deserialize, its graph or a node is invalid, or its
+ * input does not fit. */
 #define LMB_TRT_BAD_MODEL 2
 
 /* NV_TENSORRT_VERSION of the headers the shim was compiled against (major*10000+minor*100+patch). */
@@ -40,8 +41,9 @@ int32_t lmb_trt_header_version(void);
  * pointer to the first logger it was given (plugin registry, singletons) for the life of the
  * process. Every runtime and builder gets this one.
  *
- * lmb_trt_logger_set_sink: where messages go (NULL: nowhere, and nothing is passed on). The swap
- * takes the lock every delivery holds: once it returns, the previous sink is no longer called. */
+ * lmb_trt_logger_set_sink: where messages go (NULL: nowhere, and nothing is passed on). The sink
+ * is called with no lock of the shim held (it may make TensorRT log again), so a delivery that
+ * began before a swap may still be running after it: set it once and keep it valid. */
 void lmb_trt_logger_set_sink(lmb_trt_log_fn sink, void *user);
 /* Errors (internal or not) TensorRT logged on the calling thread so far; only ever grows, so a
  * caller compares the values before and after a call (per thread: pipelines created in parallel
@@ -111,12 +113,19 @@ typedef struct lmb_trt_build_request {
 
 /* Parses the ONNX model and builds a serialized plan with one optimization profile. Reports in
  * *fp16_used whether FP16 was enabled (TensorRT 11 networks are strongly typed: no FP16 flag).
- * LMB_TRT_BAD_MODEL when the ONNX does not parse or its input does not fit; LMB_TRT_FAILED when
- * the builder or the GPU fails. */
+ * LMB_TRT_BAD_MODEL when the parser says the model is broken (kMODEL_DESERIALIZE_FAILED,
+ * kINVALID_GRAPH, kINVALID_NODE) or its input does not fit; LMB_TRT_FAILED when the parser cannot
+ * take it (unsupported operators, internal errors, ...) or the builder or the GPU fails. */
 int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
                                 lmb_trt_parser_create_fn create_parser,
                                 const lmb_trt_build_request *request, lmb_trt_plan **plan_out,
                                 int32_t *fp16_used, char *err, size_t err_len);
+
+/* For the tests: the parse step of lmb_trt_build_from_onnx alone, with a parser made for no
+ * network (a stand-in parser's errors are classified without a GPU). Never for a real parser. */
+int32_t lmb_trt_parse_onnx_without_network(lmb_trt_parser_create_fn create_parser,
+                                           const void *onnx, size_t onnx_len, char *err,
+                                           size_t err_len);
 
 #ifdef __cplusplus
 }

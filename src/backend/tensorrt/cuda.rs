@@ -11,16 +11,24 @@
 //!
 //! cudarc's per-buffer event tracking is turned off: all work goes to ONE stream, in order, and
 //! the backend waits for that stream explicitly, so raw pointers and raw async copies are used.
+//!
+//! One stream means batch N+1's upload (the DMA; its host-side staging already overlaps) waits
+//! for batch N's enqueueV3. A copy stream would overlap them, and is deliberately not used: a full
+//! batch's upload is 3.5 MB, about 0.15 ms at 25 GB/s, against milliseconds of compute, so it
+//! would win a few percent at most, while it needs two cross-stream event waits per batch, and a
+//! mistake there gives silently wrong points that only a GPU run shows (this code was last changed
+//! without one). Revisit when scripts/gpu-check.sh's step 3 shows a gap to trtexec.
 
+use std::ffi::OsString;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use cudarc::driver::{
-    result as cu, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr,
-    LaunchConfig, PinnedHostSlice, PushKernelArg,
+    result as cu, sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
+    PinnedHostSlice, PushKernelArg,
 };
 
-use super::nvrtc::{Nvrtc, Target};
+use super::nvrtc::{candidates, driver_major, Nvrtc, Target};
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::to_planar_into;
 
@@ -123,32 +131,65 @@ impl Gpu {
         })
     }
 
-    /// An event to mark the end of one batch's work on the stream. Blocking sync: the worker
-    /// thread sleeps while it waits instead of spinning a core the VMS needs.
-    pub fn new_event(&self) -> Result<CudaEvent> {
+    /// An event to mark the end of one batch's work on the stream: without timing (cheaper to
+    /// record and to wait for) and with blocking sync, so the worker thread sleeps while it waits
+    /// instead of spinning a core the VMS needs. (cudarc's `new_event` takes one flag only.)
+    pub fn new_event(&self) -> Result<Event> {
         no_panic("event", ErrorKind::BackendUnavailable, || {
             self.ctx
-                .new_event(Some(
-                    cudarc::driver::sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC,
-                ))
-                .map_err(|e| unavailable(format!("cannot create a CUDA event: {e}")))
+                .bind_to_thread()
+                .map_err(|e| unavailable(format!("cannot create a CUDA event: {e}")))?;
+            let mut raw: sys::CUevent = std::ptr::null_mut();
+            // SAFETY: `raw` is a valid out pointer; the context is current on this thread.
+            unsafe { sys::cuEventCreate(&mut raw, EVENT_FLAGS) }
+                .result()
+                .map_err(|e| unavailable(format!("cannot create a CUDA event: {e}")))?;
+            Ok(Event {
+                raw,
+                ctx: self.ctx.clone(),
+            })
         })
     }
 
     /// Records `event` at the current end of the stream.
-    pub fn record(&self, event: &CudaEvent) -> Result<()> {
+    pub fn record(&self, event: &Event) -> Result<()> {
         no_panic("event record", ErrorKind::InferenceFailed, || {
-            event
-                .record(&self.stream)
+            // SAFETY: both handles are live and belong to this GPU's context.
+            unsafe { sys::cuEventRecord(event.raw, self.stream.cu_stream()) }
+                .result()
                 .map_err(|e| failed("event record", e))
         })
     }
 
     /// Waits until the work before `event`'s recording is done.
-    pub fn wait(&self, event: &CudaEvent) -> Result<()> {
+    pub fn wait(&self, event: &Event) -> Result<()> {
         no_panic("event wait", ErrorKind::InferenceFailed, || {
-            event.synchronize().map_err(|e| failed("event wait", e))
+            // SAFETY: the event is live.
+            unsafe { sys::cuEventSynchronize(event.raw) }
+                .result()
+                .map_err(|e| failed("event wait", e))
         })
+    }
+}
+
+/// `CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING`.
+const EVENT_FLAGS: u32 = sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC as u32
+    | sys::CUevent_flags::CU_EVENT_DISABLE_TIMING as u32;
+
+/// A CUDA event of [`Gpu::new_event`], destroyed on drop.
+pub struct Event {
+    raw: sys::CUevent,
+    ctx: Arc<CudaContext>,
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if self.ctx.bind_to_thread().is_ok() {
+                // SAFETY: made by cuEventCreate in this context, destroyed once.
+                let _ = unsafe { sys::cuEventDestroy_v2(self.raw) };
+            }
+        }));
     }
 }
 
@@ -399,62 +440,101 @@ impl BatchBuffers {
 }
 
 /// The conversion kernel as it was obtained.
-pub struct KernelBuild {
-    /// The kernel and the form it loaded as ("CUBIN for sm_90", "PTX"), or why none did (then
-    /// the host converts).
-    pub outcome: std::result::Result<(CudaFunction, String), String>,
+pub struct KernelBuild<T = CudaFunction> {
+    /// The kernel and the form it loaded as ("CUBIN for sm_90 by libnvrtc.so.12"), or why none
+    /// did (then the host converts).
+    pub outcome: std::result::Result<(T, String), String>,
     /// Each better form that failed, with its reason, for the log.
     pub fell_back: Vec<String>,
 }
 
-/// Compiles the u8 -> f32 conversion kernel with NVRTC and loads it: a CUBIN for the device's
-/// own architecture first (loads even where NVRTC is newer than the driver), else PTX (the
-/// driver compiles it; covers a GPU newer than NVRTC knows).
+/// The CUDA version the driver supports (`cuDriverGetVersion`: 1000 × major + 10 × minor).
+fn driver_version() -> Option<i32> {
+    catch_unwind(|| {
+        let mut version = 0;
+        // SAFETY: writes one int; the driver is loaded (a `Gpu` exists).
+        let status = unsafe { sys::cuDriverGetVersion(&mut version) };
+        (status == sys::CUresult::CUDA_SUCCESS).then_some(version)
+    })
+    .ok()
+    .flatten()
+}
+
+/// Compiles the u8 -> f32 conversion kernel with NVRTC and loads it. NVRTCs no newer than the
+/// driver are tried first (`nvrtc::candidates`), each for the device's own architecture (a
+/// CUBIN: no JIT) and then as PTX (the driver compiles it; covers a GPU newer than that NVRTC
+/// knows); the next NVRTC only when both fail.
 pub fn compile_kernel(gpu: &Gpu) -> KernelBuild {
-    let nvrtc = match Nvrtc::get() {
-        Ok(nvrtc) => nvrtc,
-        Err(why) => {
-            return KernelBuild {
-                outcome: Err(why),
-                fell_back: Vec::new(),
-            }
-        }
-    };
-    let (major, minor) = gpu.identity.compute_capability;
-    let (outcome, fell_back) =
-        first_that_loads(&[Target::Cubin { major, minor }, Target::Ptx], |target| {
-            catch_unwind(AssertUnwindSafe(|| {
-                let image = nvrtc.compile(CONVERT_KERNEL, target)?;
-                let module = gpu
-                    .ctx
-                    .load_module(cudarc::nvrtc::Ptx::from_binary(image))
-                    .map_err(|e| format!("loading it: {e}"))?;
-                module
-                    .load_function("lmb_crops_to_planar")
-                    .map_err(|e| e.to_string())
-            }))
-            .unwrap_or_else(|p| Err(panic_message(&*p)))
-        });
+    let names = candidates(driver_version().and_then(driver_major));
+    compile_with_first_that_loads(&names, gpu.identity.compute_capability, |image| {
+        let module = gpu
+            .ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(image))
+            .map_err(|e| format!("loading it: {e}"))?;
+        module
+            .load_function("lmb_crops_to_planar")
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// One NVRTC asked for one target.
+struct Attempt {
+    nvrtc: &'static Nvrtc,
+    target: Target,
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} by {}", self.target, self.nvrtc.path)
+    }
+}
+
+/// The chain of [`compile_kernel`] over the NVRTCs of `names` that load, with `load` turning an
+/// image into the kernel.
+pub fn compile_with_first_that_loads<T>(
+    names: &[OsString],
+    (major, minor): (i32, i32),
+    mut load: impl FnMut(Vec<u8>) -> std::result::Result<T, String>,
+) -> KernelBuild<T> {
+    let (found, failures) = Nvrtc::all_of(names);
+    if found.is_empty() {
+        return KernelBuild {
+            outcome: Err(Nvrtc::none_found(names, &failures)),
+            fell_back: Vec::new(),
+        };
+    }
+    let attempts: Vec<Attempt> = found
+        .iter()
+        .flat_map(|nvrtc| {
+            [Target::Cubin { major, minor }, Target::Ptx].map(|target| Attempt { nvrtc, target })
+        })
+        .collect();
+    let (outcome, fell_back) = first_that_loads(&attempts, |attempt| {
+        catch_unwind(AssertUnwindSafe(|| {
+            load(attempt.nvrtc.compile(CONVERT_KERNEL, &attempt.target)?)
+        }))
+        .unwrap_or_else(|p| Err(panic_message(&*p)))
+    });
     KernelBuild {
-        outcome: outcome.map_err(|e| format!("no conversion kernel ({e}; NVRTC {})", nvrtc.path)),
+        outcome: outcome.map_err(|e| format!("no conversion kernel ({e})")),
         fell_back,
     }
 }
 
-/// Tries `targets` in order until one loads: that one with its name, else the last reason; and
-/// a line for each target that failed before.
-pub fn first_that_loads<T>(
-    targets: &[Target],
-    mut load: impl FnMut(&Target) -> std::result::Result<T, String>,
+/// Tries `attempts` in order until one loads: that one with its name, else the last reason; and
+/// a line for each attempt that failed before.
+pub fn first_that_loads<A: std::fmt::Display, T>(
+    attempts: &[A],
+    mut load: impl FnMut(&A) -> std::result::Result<T, String>,
 ) -> (std::result::Result<(T, String), String>, Vec<String>) {
     let mut failed = Vec::new();
     let mut last = String::from("nothing to try");
-    for target in targets {
-        match load(target) {
-            Ok(loaded) => return (Ok((loaded, target.to_string())), failed),
+    for attempt in attempts {
+        match load(attempt) {
+            Ok(loaded) => return (Ok((loaded, attempt.to_string())), failed),
             Err(why) => {
-                failed.push(format!("conversion kernel as {target} failed: {why}"));
-                last = format!("{target}: {why}");
+                failed.push(format!("conversion kernel as {attempt} failed: {why}"));
+                last = format!("{attempt}: {why}");
             }
         }
     }
@@ -466,6 +546,79 @@ pub fn first_that_loads<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// Builds a stand-in libnvrtc (tests/data/fake_nvrtc.c) tagged `tag`.
+    fn fake_nvrtc(tag: &str, fail: bool) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lmbatch-fake-nvrtc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(format!("libnvrtc_{tag}_{fail}.so"));
+        let status = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&out)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fake_nvrtc.c"))
+            .arg(format!("-DFAKE_TAG={tag}"))
+            .args(fail.then_some("-DFAKE_FAIL"))
+            .status()
+            .expect("a C compiler (cc) runs");
+        assert!(status.success(), "compiling the fake libnvrtc {tag}");
+        out
+    }
+
+    fn text(image: Vec<u8>) -> String {
+        String::from_utf8_lossy(&image)
+            .trim_end_matches('\0')
+            .to_string()
+    }
+
+    /// NVRTC 13 on a CUDA 12 driver: it may fail to compile for the device, or compile images
+    /// the driver refuses. Either way the next NVRTC is tried before the host conversion.
+    #[test]
+    fn the_next_nvrtc_is_tried_when_one_gives_no_kernel() {
+        let fails = fake_nvrtc("fake13", true);
+        let newer = fake_nvrtc("fake13", false);
+        let older = fake_nvrtc("fake12", false);
+
+        let build = compile_with_first_that_loads(
+            &[fails.clone().into(), older.clone().into()],
+            (8, 9),
+            |image| Ok::<_, String>(text(image)),
+        );
+        let (image, form) = build.outcome.unwrap();
+        assert_eq!(image, "fake12 -arch=sm_89");
+        assert_eq!(form, format!("CUBIN for sm_89 by {}", older.display()));
+        assert_eq!(build.fell_back.len(), 2, "{:?}", build.fell_back);
+        assert!(
+            build.fell_back[0].contains("NVRTC_ERROR_COMPILATION")
+                && build.fell_back[0].contains("fake: this NVRTC cannot compile"),
+            "{:?}",
+            build.fell_back
+        );
+
+        // Compiled, but the driver refuses what the newer NVRTC made (PTX version, ...).
+        let build = compile_with_first_that_loads(
+            &[newer.clone().into(), older.clone().into()],
+            (8, 9),
+            |image| {
+                let image = text(image);
+                if image.starts_with("fake13") {
+                    Err("loading it: CUDA_ERROR_UNSUPPORTED_PTX_VERSION".to_string())
+                } else {
+                    Ok(image)
+                }
+            },
+        );
+        assert_eq!(build.outcome.unwrap().0, "fake12 -arch=sm_89");
+        assert_eq!(build.fell_back.len(), 2, "{:?}", build.fell_back);
+
+        // Nothing gives a kernel: the last reason, every earlier one logged.
+        let build = compile_with_first_that_loads(&[fails.into(), newer.into()], (8, 9), |_| {
+            Err::<(), _>("refused".to_string())
+        });
+        let why = build.outcome.unwrap_err();
+        assert!(why.starts_with("no conversion kernel (PTX by "), "{why}");
+        assert_eq!(build.fell_back.len(), 3, "{:?}", build.fell_back);
+    }
 
     #[test]
     fn the_kernel_falls_back_from_cubin_to_ptx_then_to_the_host() {

@@ -3,13 +3,10 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::path::Path;
 
-use cudarc::driver::CudaEvent;
-
-use super::cuda::{compile_kernel, BatchBuffers, Gpu};
+use super::cuda::{compile_kernel, BatchBuffers, Event, Gpu};
 use super::library::{NvInfer, OnnxParserLib};
-use super::plan::{self, EngineLayout, ModelInput, PlanKey, Profile};
+use super::plan::{self, EngineLayout, ModelInput, PlanFate, PlanKey, Profile};
 use super::shim::{self, Context, Engine, Runtime, TrtLogger};
 use crate::backend::{self_check, Backend, BatchOutput, OpenRequest, Overlapped, MAX_IN_FLIGHT};
 use crate::error::{Error, ErrorKind, Result};
@@ -23,7 +20,7 @@ const BUILD_WORKSPACE_BYTES: u64 = 1 << 30;
 /// the batch of one, the worker stages the next batch into the other (double buffering).
 struct Slot {
     buffers: BatchBuffers,
-    done: CudaEvent,
+    done: Event,
     items: usize,
 }
 
@@ -132,38 +129,77 @@ fn tensor_names(layout: &EngineLayout) -> Result<(CString, Vec<CString>)> {
     Ok((input, outputs))
 }
 
+/// What to do with a plan that was refused.
+#[derive(Debug)]
+enum Next {
+    /// Give up with this error.
+    Fail(Error),
+    /// Build a new plan (the cached one is stale); the error is the reason, for the log.
+    Rebuild(Error),
+}
+
+/// What a refusal means, by where the plan came from.
+fn on_refusal(refusal: Refusal, origin: PlanOrigin) -> Next {
+    match (refusal, origin) {
+        // Out of GPU memory for an execution context: a rebuild takes minutes and needs as much
+        // memory again. Give up at once (BACKEND_UNAVAILABLE: AUTO moves on).
+        (Refusal::NoContext(e), _) => {
+            Next::Fail(Error::new(ErrorKind::BackendUnavailable, e.message()))
+        }
+        (Refusal::DoesNotFit(e), PlanOrigin::Given) => Next::Fail(Error::new(
+            ErrorKind::ModelError,
+            format!(
+                "refusing the plan: {} (plans run only on the TensorRT version and GPU that \
+                 built them; rebuild it, or give the .onnx)",
+                e.message()
+            ),
+        )),
+        (Refusal::DoesNotFit(e), PlanOrigin::Cached) => Next::Rebuild(e),
+        // An ONNX whose plan does not fit is refused by the CPU backends in their turn.
+        (Refusal::DoesNotFit(e), PlanOrigin::Built) => Next::Fail(Error::new(
+            ErrorKind::BackendUnavailable,
+            format!("TensorRT cannot run the plan it built: {}", e.message()),
+        )),
+    }
+}
+
+/// The self-check is the first real upload, enqueueV3 and download: whatever fails there says
+/// this GPU cannot run TensorRT here, so it is BACKEND_UNAVAILABLE with the reason and AUTO moves
+/// on to a CPU backend. Only a fault of the model stays MODEL_ERROR.
+fn self_check(backend: &mut dyn Backend) -> Result<f32> {
+    self_check::check_batch_invariance(backend, self_check::TOLERANCE_PX).map_err(|e| {
+        match e.kind() {
+            ErrorKind::ModelError | ErrorKind::BackendUnavailable => e,
+            _ => Error::new(
+                ErrorKind::BackendUnavailable,
+                format!("TensorRT self-check failed: {}", e.message()),
+            ),
+        }
+    })
+}
+
+/// The engine to run, and what becomes of its plan once the self-check has run.
+type Loaded = (Engine, Context, EngineLayout, PlanFate);
+
 fn build_or_load_plan(
     request: &OpenRequest,
     nvinfer: &NvInfer,
     gpu: &Gpu,
     runtime: &Runtime,
     spec: &ModelSpec,
-) -> Result<(Engine, Context, EngineLayout)> {
+) -> Result<Loaded> {
     let log = |level, message: &str| request.logger.log(level, message);
     let run = |bytes: &[u8], origin: PlanOrigin| {
-        engine_from(runtime, bytes, spec, request).map_err(|refusal| match (refusal, origin) {
-            (Refusal::NoContext(e), _) => e,
-            (Refusal::DoesNotFit(e), PlanOrigin::Given) => Error::new(
-                ErrorKind::ModelError,
-                format!(
-                    "refusing the plan: {} (plans run only on the TensorRT version and GPU that \
-                     built them; rebuild it, or give the .onnx)",
-                    e.message()
-                ),
-            ),
-            (Refusal::DoesNotFit(e), PlanOrigin::Cached) => e,
-            // An ONNX whose plan does not fit is refused by the CPU backends in their turn.
-            (Refusal::DoesNotFit(e), PlanOrigin::Built) => Error::new(
-                ErrorKind::BackendUnavailable,
-                format!("TensorRT cannot run the plan it built: {}", e.message()),
-            ),
-        })
+        engine_from(runtime, bytes, spec, request).map_err(|refusal| on_refusal(refusal, origin))
     };
     let (onnx, sha256) = match plan::read_model(&request.model)? {
         // A plan the caller gives is used as it is, or refused: it cannot be rebuilt here.
         ModelInput::Plan { bytes, path } => {
-            return run(&bytes, PlanOrigin::Given)
-                .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())));
+            let (engine, context, layout) = run(&bytes, PlanOrigin::Given).map_err(|next| {
+                let (Next::Fail(e) | Next::Rebuild(e)) = next;
+                Error::new(e.kind(), format!("{}: {}", path.display(), e.message()))
+            })?;
+            return Ok((engine, context, layout, PlanFate::Untracked));
         }
         ModelInput::Onnx { bytes, sha256 } => (bytes, sha256),
     };
@@ -177,21 +213,26 @@ fn build_or_load_plan(
         // TensorRT 11 networks are strongly typed: the flag does not exist there.
         fp16: nvinfer.version.major < 11,
     };
-    let cached = request
-        .engine_cache_dir
-        .as_deref()
-        .map(|dir| dir.join(key.file_name()));
-    if let Some(path) = &cached {
-        if let Ok(bytes) = std::fs::read(path) {
+    let cache_dir = request.engine_cache_dir.as_deref();
+    let name = key.file_name();
+    if let Some(dir) = cache_dir {
+        let path = dir.join(&name);
+        if let Ok(bytes) = std::fs::read(&path) {
             match run(&bytes, PlanOrigin::Cached) {
-                Ok(found) => {
+                Ok((engine, context, layout)) => {
                     log(
                         LogLevel::Info,
                         &format!("TensorRT plan from cache {}", path.display()),
                     );
-                    return Ok(found);
+                    return Ok((engine, context, layout, PlanFate::Cached(path)));
                 }
-                Err(e) => log(
+                Err(Next::Fail(e)) => {
+                    return Err(Error::new(
+                        e.kind(),
+                        format!("cached plan {}: {}", path.display(), e.message()),
+                    ))
+                }
+                Err(Next::Rebuild(e)) => log(
                     LogLevel::Warning,
                     &format!(
                         "cached plan {} is unusable, rebuilding: {}",
@@ -201,8 +242,7 @@ fn build_or_load_plan(
                 ),
             }
         }
-    }
-    if cached.is_none() {
+    } else {
         log(
             LogLevel::Warning,
             "no engine_cache_dir: the TensorRT plan is built again at every create (set one in \
@@ -230,30 +270,20 @@ fn build_or_load_plan(
     if fp16 != key.fp16 {
         log(LogLevel::Info, "TensorRT plan built without FP16");
     }
-    // Checked before it is cached: a plan that does not run never lands in the cache.
-    plan::check_then_cache(
-        &bytes,
-        |bytes| run(bytes, PlanOrigin::Built),
-        |bytes| {
-            let (Some(path), Some(dir)) = (&cached, request.engine_cache_dir.as_deref()) else {
-                return;
-            };
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("plan");
-            match plan::write_atomically(dir, name, bytes) {
-                Ok(_) => log(
-                    LogLevel::Info,
-                    &format!("TensorRT plan cached in {}", path.display()),
-                ),
-                Err(e) => log(
-                    LogLevel::Warning,
-                    &format!(
-                        "cannot cache the TensorRT plan in {}: {e}",
-                        Path::new(dir).display()
-                    ),
-                ),
-            }
+    let (engine, context, layout) = run(&bytes, PlanOrigin::Built).map_err(|next| {
+        let (Next::Fail(e) | Next::Rebuild(e)) = next;
+        e
+    })?;
+    // Cached only after the self-check passed (`plan::settle`).
+    let fate = match cache_dir {
+        Some(dir) => PlanFate::Built {
+            dir: dir.to_path_buf(),
+            name,
+            bytes,
         },
-    )
+        None => PlanFate::Untracked,
+    };
+    Ok((engine, context, layout, fate))
 }
 
 impl TrtBackend {
@@ -267,7 +297,9 @@ impl TrtBackend {
         nvinfer.keep_loaded();
         let runtime = Runtime::new(nvinfer.create_runtime)?;
         let spec = ModelSpec::face_landmark_468();
-        let (engine, context, layout) =
+        // A plan built here is not cached when the backend around it cannot be made (the
+        // buffers below): it is settled only after the self-check.
+        let (engine, context, layout, fate) =
             build_or_load_plan(request, &nvinfer, &gpu, &runtime, &spec)?;
         let read_back: Vec<(usize, bool)> = layout
             .outputs
@@ -331,8 +363,13 @@ impl TrtBackend {
             input_name,
             output_names,
         };
-        if request.self_check {
-            let worst = self_check::check_batch_invariance(&mut backend, self_check::TOLERANCE_PX)?;
+        let checked = if request.self_check {
+            self_check(&mut backend).map(Some)
+        } else {
+            Ok(None)
+        };
+        let log = |level, message: &str| request.logger.log(level, message);
+        if let Some(worst) = plan::settle(fate, checked, log)? {
             request.logger.log(
                 LogLevel::Info,
                 &format!(
@@ -439,5 +476,115 @@ impl Overlapped for TrtBackend {
         out.scores
             .extend_from_slice(slot.buffers.output(self.layout.score, n));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BatchOutput;
+
+    fn error(kind: ErrorKind, message: &str) -> Error {
+        Error::new(kind, message)
+    }
+
+    /// Where each refusal leads: only a cached plan that does not fit is rebuilt; out of GPU
+    /// memory for a context is never a reason for a build of minutes.
+    #[test]
+    fn refusals_lead_to_a_rebuild_only_for_a_stale_cached_plan() {
+        let no_context = || {
+            Refusal::NoContext(error(
+                ErrorKind::BackendUnavailable,
+                "TensorRT could not create an execution context (out of GPU memory?)",
+            ))
+        };
+        let does_not_fit = || Refusal::DoesNotFit(error(ErrorKind::ModelError, "bad plan"));
+        for origin in [PlanOrigin::Given, PlanOrigin::Cached, PlanOrigin::Built] {
+            match on_refusal(no_context(), origin) {
+                Next::Fail(e) => {
+                    assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+                    assert!(e.message().contains("out of GPU memory"), "{}", e.message());
+                }
+                Next::Rebuild(e) => panic!("out of GPU memory triggers a rebuild: {e}"),
+            }
+        }
+        match on_refusal(does_not_fit(), PlanOrigin::Cached) {
+            Next::Rebuild(e) => assert!(e.message().contains("bad plan")),
+            Next::Fail(e) => panic!("a stale cached plan is not rebuilt: {e}"),
+        }
+        let kinds = [PlanOrigin::Given, PlanOrigin::Built].map(|origin| {
+            match on_refusal(does_not_fit(), origin) {
+                Next::Fail(e) => e.kind(),
+                Next::Rebuild(e) => panic!("rebuilt: {e}"),
+            }
+        });
+        assert_eq!(
+            kinds,
+            [ErrorKind::ModelError, ErrorKind::BackendUnavailable]
+        );
+    }
+
+    /// A backend whose first run fails as the GPU path can (enqueueV3, a CUDA copy), or whose
+    /// model is at fault.
+    struct FailsToRun {
+        spec: ModelSpec,
+        error: Error,
+    }
+
+    impl Backend for FailsToRun {
+        fn name(&self) -> &str {
+            "fails-to-run"
+        }
+        fn max_batch(&self) -> usize {
+            4
+        }
+        fn spec(&self) -> &ModelSpec {
+            &self.spec
+        }
+        fn infer(&mut self, _crops: &[&[u8]], _out: &mut BatchOutput) -> Result<()> {
+            Err(self.error.clone())
+        }
+    }
+
+    #[test]
+    fn a_self_check_that_cannot_run_is_unavailable_so_auto_moves_on() {
+        let check = |kind, message: &str| {
+            let mut backend = FailsToRun {
+                spec: ModelSpec::face_landmark_468(),
+                error: error(kind, message),
+            };
+            self_check(&mut backend).unwrap_err()
+        };
+        // What the shim and cuda.rs return when the first real run fails.
+        for (kind, message) in [
+            (
+                ErrorKind::InferenceFailed,
+                "TensorRT enqueueV3: TensorRT enqueueV3 failed",
+            ),
+            (
+                ErrorKind::InferenceFailed,
+                "CUDA upload: CUDA_ERROR_LAUNCH_FAILED",
+            ),
+            (
+                ErrorKind::InferenceFailed,
+                "CUDA event wait: CUDA_ERROR_ILLEGAL_ADDRESS",
+            ),
+            (
+                ErrorKind::Internal,
+                "more batches started than the backend has slots",
+            ),
+        ] {
+            let e = check(kind, message);
+            assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{message}");
+            assert!(e.message().starts_with("TensorRT self-check failed: "));
+            assert!(e.message().ends_with(message), "{}", e.message());
+        }
+        let e = check(ErrorKind::ModelError, "tensor name contains NUL");
+        assert_eq!(e.kind(), ErrorKind::ModelError);
+        let e = check(
+            ErrorKind::BackendUnavailable,
+            "self-check failed: not invariant",
+        );
+        assert_eq!(e.message(), "self-check failed: not invariant");
     }
 }

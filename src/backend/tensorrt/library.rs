@@ -138,7 +138,10 @@ impl NvInfer {
         let get_version: VersionFn = symbol(&lib, &path, "getInferLibVersion")?;
         // SAFETY: getInferLibVersion takes nothing and only returns a constant.
         let version = TrtVersion::from_encoded(unsafe { get_version() });
-        check_version(version, built_for)?;
+        // Named by path: where an older library of the major is installed, the reader must see
+        // which file was found (the soname alone hides which install the loader picked).
+        check_version(version, built_for)
+            .map_err(|e| unavailable(format!("{path}: {}", e.message())))?;
         let create_runtime = symbol(&lib, &path, "createInferRuntime_INTERNAL")?;
         let create_builder = symbol(&lib, &path, "createInferBuilder_INTERNAL").ok();
         Ok(NvInfer {

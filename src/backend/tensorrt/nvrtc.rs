@@ -3,10 +3,12 @@
 //! Not cudarc's loader: that one looks only for the sonames of CUDA 9 to 12, and a machine with
 //! only CUDA 13 has nothing but `libnvrtc.so.13`. Not cudarc's compile either: it gives PTX only,
 //! and PTX from an NVRTC newer than the driver fails to load (`CUDA_ERROR_UNSUPPORTED_PTX_VERSION`),
-//! while a CUBIN for the device's own architecture loads.
+//! while a CUBIN for the device's own architecture usually loads. Which NVRTC is asked first
+//! follows the driver's CUDA version ([`candidates`]); the others are tried in turn.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString, OsString};
-use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 
 type Program = *mut c_void;
 type Status = c_int;
@@ -24,13 +26,34 @@ type CopyFn = unsafe extern "C" fn(Program, *mut c_char) -> Status;
 type DestroyFn = unsafe extern "C" fn(*mut Program) -> Status;
 type ErrorStringFn = unsafe extern "C" fn(Status) -> *const c_char;
 
-/// The sonames to try, newest CUDA first, then the unversioned development name.
-pub fn candidates() -> Vec<OsString> {
-    ["13", "12", "11"]
+/// The CUDA majors whose NVRTC is looked for.
+const MAJORS: [u32; 3] = [13, 12, 11];
+
+/// The NVRTC sonames to try, best first, for a driver of CUDA `driver_major` (`None`: unknown).
+/// First the NVRTCs no newer than the driver, newest first: the driver loads their PTX and
+/// CUBINs. Then the unversioned development name. Last the newer ones, nearest first: their PTX
+/// is refused (`CUDA_ERROR_UNSUPPORTED_PTX_VERSION`) and NVRTC 13 has no target below sm_75, but a
+/// CUBIN from them may still load. With the driver unknown: newest first.
+pub fn candidates(driver_major: Option<u32>) -> Vec<OsString> {
+    let soname = |major: &u32| OsString::from(format!("libnvrtc.so.{major}"));
+    let limit = driver_major.unwrap_or(u32::MAX);
+    let mut newer: Vec<u32> = MAJORS.iter().copied().filter(|m| *m > limit).collect();
+    newer.sort_unstable();
+    MAJORS
         .iter()
-        .map(|major| OsString::from(format!("libnvrtc.so.{major}")))
+        .filter(|m| **m <= limit)
+        .map(soname)
         .chain([OsString::from("libnvrtc.so")])
+        .chain(newer.iter().map(soname))
         .collect()
+}
+
+/// The CUDA major of a `cuDriverGetVersion` value (1000 × major + 10 × minor).
+pub fn driver_major(version: i32) -> Option<u32> {
+    u32::try_from(version)
+        .ok()
+        .filter(|v| *v > 0)
+        .map(|v| v / 1000)
 }
 
 /// What the compiler is asked for.
@@ -81,32 +104,43 @@ fn describe(e: &libloading::Error) -> String {
 }
 
 impl Nvrtc {
-    /// NVRTC from the first of `candidates()` that loads; loaded once per process and never
-    /// unloaded (as cudarc does: a compiled module may keep references into it).
-    pub fn get() -> Result<&'static Nvrtc, String> {
-        static NVRTC: OnceLock<Result<Nvrtc, String>> = OnceLock::new();
-        NVRTC
-            .get_or_init(|| Self::open_first_of(&candidates()))
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
-    pub fn open_first_of(names: &[OsString]) -> Result<Nvrtc, String> {
+    /// Every NVRTC of `names` that loads, in that order, and a line for each that did not. Each
+    /// is loaded once per process and never unloaded (as cudarc does: a compiled module may keep
+    /// references into it). A name that resolves to a library already listed is skipped.
+    pub fn all_of(names: &[OsString]) -> (Vec<&'static Nvrtc>, Vec<String>) {
+        static LOADED: Mutex<Vec<(OsString, &'static Nvrtc)>> = Mutex::new(Vec::new());
+        let mut found: Vec<&'static Nvrtc> = Vec::new();
         let mut failures = Vec::new();
         for name in names {
-            // SAFETY: NVRTC's initialisers are the vendor's own; it is meant to be dlopened.
-            match unsafe { libloading::Library::new(name) } {
-                Ok(lib) => {
-                    let path = name.to_string_lossy().into_owned();
-                    let nvrtc = Self::resolve(&lib, path)?;
-                    // Never unloaded: see `get`.
-                    std::mem::forget(lib);
-                    return Ok(nvrtc);
-                }
-                Err(e) => failures.push(describe(&e)),
+            let mut loaded = LOADED.lock();
+            let nvrtc = match loaded.iter().find(|(n, _)| n == name) {
+                Some((_, nvrtc)) => *nvrtc,
+                None => match Self::open(name) {
+                    Ok(nvrtc) => {
+                        let nvrtc: &'static Nvrtc = Box::leak(Box::new(nvrtc));
+                        loaded.push((name.clone(), nvrtc));
+                        nvrtc
+                    }
+                    Err(why) => {
+                        failures.push(why);
+                        continue;
+                    }
+                },
+            };
+            // The unversioned name is usually a link to one of the others.
+            if !found
+                .iter()
+                .any(|f| f.create as usize == nvrtc.create as usize)
+            {
+                found.push(nvrtc);
             }
         }
-        Err(format!(
+        (found, failures)
+    }
+
+    /// Why none of `names` loaded, for the log.
+    pub fn none_found(names: &[OsString], failures: &[String]) -> String {
+        format!(
             "NVRTC was not found (tried {}): {}",
             names
                 .iter()
@@ -114,7 +148,16 @@ impl Nvrtc {
                 .collect::<Vec<_>>()
                 .join(", "),
             failures.join("; ")
-        ))
+        )
+    }
+
+    fn open(name: &OsString) -> Result<Nvrtc, String> {
+        // SAFETY: NVRTC's initialisers are the vendor's own; it is meant to be dlopened.
+        let lib = unsafe { libloading::Library::new(name) }.map_err(|e| describe(&e))?;
+        let nvrtc = Self::resolve(&lib, name.to_string_lossy().into_owned())?;
+        // Never unloaded: see `all_of`.
+        std::mem::forget(lib);
+        Ok(nvrtc)
     }
 
     fn resolve(lib: &libloading::Library, path: String) -> Result<Nvrtc, String> {
@@ -234,11 +277,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cuda_13_is_looked_for_first() {
-        let names = candidates();
-        assert_eq!(names[0], "libnvrtc.so.13");
-        assert!(names.contains(&OsString::from("libnvrtc.so.12")));
-        assert_eq!(names.last().unwrap(), "libnvrtc.so");
+    fn nvrtcs_no_newer_than_the_driver_come_first() {
+        let names = |driver| -> Vec<String> {
+            candidates(driver)
+                .iter()
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect()
+        };
+        let so = |m: &str| format!("libnvrtc.so{m}");
+        // A CUDA 12 driver: NVRTC 13 makes PTX it refuses, so 12 first and 13 last.
+        assert_eq!(
+            names(driver_major(12_040)),
+            [so(".12"), so(".11"), so(""), so(".13")]
+        );
+        assert_eq!(
+            names(driver_major(13_000)),
+            [so(".13"), so(".12"), so(".11"), so("")]
+        );
+        assert_eq!(
+            names(driver_major(11_080)),
+            [so(".11"), so(""), so(".12"), so(".13")]
+        );
+        // Unknown driver (the call failed): newest first, as before.
+        assert_eq!(names(None), [so(".13"), so(".12"), so(".11"), so("")]);
+        assert_eq!(driver_major(0), None);
+        assert_eq!(driver_major(-1), None);
     }
 
     #[test]
@@ -251,9 +314,10 @@ mod tests {
 
     #[test]
     fn a_missing_nvrtc_names_every_soname_tried() {
-        let e = Nvrtc::open_first_of(&["/nonexistent/libnvrtc.so.13".into()])
-            .map(|_| ())
-            .unwrap_err();
+        let names: Vec<OsString> = vec!["/nonexistent/libnvrtc.so.13".into()];
+        let (found, failures) = Nvrtc::all_of(&names);
+        assert!(found.is_empty());
+        let e = Nvrtc::none_found(&names, &failures);
         assert!(e.contains("/nonexistent/libnvrtc.so.13"), "{e}");
         assert!(e.contains("NVRTC was not found"), "{e}");
     }

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::library::TrtVersion;
 use crate::backend::ModelSource;
 use crate::error::{Error, ErrorKind, Result};
+use crate::log::LogLevel;
 use crate::model::{ModelSpec, DEFAULT_MODEL_ONNX};
 
 /// TensorRT's `DataType::kFLOAT`.
@@ -151,16 +152,50 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
     Ok(target)
 }
 
-/// A plan just built is checked (`check`: deserialized and validated) BEFORE it is cached, so a
-/// plan that does not run never lands in the cache; `cache` runs only when `check` passed.
-pub fn check_then_cache<T>(
-    bytes: &[u8],
-    check: impl FnOnce(&[u8]) -> Result<T>,
-    cache: impl FnOnce(&[u8]),
-) -> Result<T> {
-    let checked = check(bytes)?;
-    cache(bytes);
-    Ok(checked)
+/// What becomes of the plan a backend was opened with once the backend around it has run its
+/// self-check (the first real upload, enqueueV3 and download).
+#[derive(Debug)]
+pub enum PlanFate {
+    /// Given by the caller, or no cache folder: nothing to keep or drop.
+    Untracked,
+    /// Read from this cache file: deleted when the backend fails its self-check, else every
+    /// later create would load it, fail and fall back.
+    Cached(PathBuf),
+    /// Just built (and deserialized and validated): written to `dir/name` only once the backend
+    /// passed its self-check, so a plan that does not run never lands in the cache.
+    Built {
+        dir: PathBuf,
+        name: String,
+        bytes: Vec<u8>,
+    },
+}
+
+/// Settles `fate` by the self-check's outcome `checked` (`Ok` also where the check is off) and
+/// returns that outcome; the error of a cached plan says the file was removed.
+pub fn settle<T>(fate: PlanFate, checked: Result<T>, log: impl Fn(LogLevel, &str)) -> Result<T> {
+    match (fate, checked) {
+        (PlanFate::Built { dir, name, bytes }, Ok(passed)) => {
+            match write_atomically(&dir, &name, &bytes) {
+                Ok(path) => log(
+                    LogLevel::Info,
+                    &format!("TensorRT plan cached in {}", path.display()),
+                ),
+                Err(e) => log(
+                    LogLevel::Warning,
+                    &format!("cannot cache the TensorRT plan in {}: {e}", dir.display()),
+                ),
+            }
+            Ok(passed)
+        }
+        (PlanFate::Cached(path), Err(e)) => {
+            let removed = match std::fs::remove_file(&path) {
+                Ok(()) => format!("removed the cached plan {}", path.display()),
+                Err(why) => format!("could not remove the cached plan {}: {why}", path.display()),
+            };
+            Err(Error::new(e.kind(), format!("{}; {removed}", e.message())))
+        }
+        (_, checked) => checked,
+    }
 }
 
 /// One I/O tensor of an engine, as the shim reports it.
@@ -440,20 +475,69 @@ mod tests {
         assert!(check_output_shapes(&layout, 32, &shapes(32)[..1]).is_err());
     }
 
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lmbatch-settle-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn failed_check() -> Result<f32> {
+        Err(Error::new(
+            ErrorKind::BackendUnavailable,
+            "TensorRT self-check failed: TensorRT enqueueV3 failed",
+        ))
+    }
+
     #[test]
-    fn a_plan_is_cached_only_after_it_checked_out() {
-        let mut cached = Vec::new();
-        let e = check_then_cache(
-            b"bad plan",
-            |_| Err::<(), _>(model_error("does not deserialize".into())),
-            |b| cached.push(b.to_vec()),
-        )
-        .unwrap_err();
-        assert!(e.message().contains("does not deserialize"));
-        assert!(cached.is_empty(), "a plan that failed its check was cached");
-        let got = check_then_cache(b"good plan", |b| Ok(b.len()), |b| cached.push(b.to_vec()));
-        assert_eq!(got.unwrap(), 9);
-        assert_eq!(cached, vec![b"good plan".to_vec()]);
+    fn a_built_plan_is_cached_only_after_its_self_check_passed() {
+        let dir = temp_dir("built");
+        let built = || PlanFate::Built {
+            dir: dir.clone(),
+            name: "x.plan".into(),
+            bytes: b"plan".to_vec(),
+        };
+        let e = settle(built(), failed_check(), |_, _| {}).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            !dir.join("x.plan").exists(),
+            "a plan that failed its self-check was cached"
+        );
+        let lines = std::cell::RefCell::new(Vec::new());
+        let worst = settle(built(), Ok(0.01f32), |_, m| {
+            lines.borrow_mut().push(m.to_string())
+        });
+        assert_eq!(worst.unwrap(), 0.01);
+        assert_eq!(std::fs::read(dir.join("x.plan")).unwrap(), b"plan");
+        assert!(lines.borrow()[0].contains("TensorRT plan cached in"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cached_plan_that_fails_its_self_check_is_deleted() {
+        let dir = temp_dir("cached");
+        let path = dir.join("x.plan");
+        std::fs::write(&path, b"plan").unwrap();
+        settle(PlanFate::Cached(path.clone()), Ok(()), |_, _| {}).unwrap();
+        assert!(path.exists(), "a cached plan that passed was removed");
+        let e = settle(PlanFate::Cached(path.clone()), failed_check(), |_, _| {}).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(e.message().contains("enqueueV3 failed"), "{}", e.message());
+        assert!(
+            e.message().contains("removed the cached plan"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            !path.exists(),
+            "the failing cached plan stays for the next create"
+        );
+        // A given plan is never touched.
+        let given = dir.join("given.plan");
+        std::fs::write(&given, b"plan").unwrap();
+        assert!(settle(PlanFate::Untracked, failed_check(), |_, _| {}).is_err());
+        assert!(given.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

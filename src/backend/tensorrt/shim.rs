@@ -3,10 +3,10 @@
 
 use std::ffi::{c_char, c_void, CStr, CString, OsString};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::thread::ThreadId;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::library::{CreateFn, NvInfer, OnnxParserLib, ParserCreateFn, TrtVersion};
 use super::plan::{IoTensor, Profile};
@@ -169,16 +169,23 @@ fn name(s: &str) -> Result<CString> {
 
 /// The pipelines' log sinks for TensorRT's ONE process-wide logger (see lmb_trt.h). A message
 /// goes to the sink of the pipeline whose thread logged it (TensorRT logs on the calling thread
-/// during create, build and enqueue), else to the most recently attached one. Messages are
-/// delivered under this lock, so once a `TrtLogger` is dropped its sink, and with it the user's
-/// callback and user pointer, is never called again.
+/// during create, build and enqueue). A message from a thread no pipeline attached (one of
+/// TensorRT's own) belongs to no pipeline that can be known: every sink gets it, marked so.
+///
+/// The user's callback runs with no lock of this module (nor the shim's) held: a callback may
+/// create or destroy a pipeline. Each sink has a gate instead: a delivery holds it shared, and
+/// dropping the `TrtLogger` closes it exclusively, so once the drop returns the user's callback
+/// and user pointer are never used again. (A callback that destroys its OWN pipeline would wait
+/// for itself; lm_destroy from a pipeline's own callback already deadlocks on the worker join.)
 struct Sink {
     id: u64,
     thread: ThreadId,
     logger: Logger,
+    /// Open (true) until the `TrtLogger` drops.
+    gate: RwLock<bool>,
 }
 
-static SINKS: Mutex<Vec<Sink>> = Mutex::new(Vec::new());
+static SINKS: Mutex<Vec<Arc<Sink>>> = Mutex::new(Vec::new());
 static NEXT_SINK: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 
@@ -188,43 +195,57 @@ thread_local! {
     static FORMATTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The sinks a message logged on the calling thread goes to (see `Sink`).
+fn sinks_for_this_thread() -> (Vec<Arc<Sink>>, bool) {
+    let sinks = SINKS.lock();
+    let here = std::thread::current().id();
+    match sinks.iter().rev().find(|s| s.thread == here) {
+        Some(own) => (vec![own.clone()], true),
+        None => (sinks.clone(), false),
+    }
+}
+
 /// Receives TensorRT's log lines (kVERBOSE is already dropped in C++). Must not unwind into C++.
 extern "C" fn forward_log(_user: *mut c_void, severity: i32, message: *const c_char) {
     let _ = std::panic::catch_unwind(|| {
         if message.is_null() {
             return;
         }
-        let sinks = SINKS.lock();
-        let here = std::thread::current().id();
-        let Some(sink) = sinks
-            .iter()
-            .rev()
-            .find(|s| s.thread == here)
-            .or(sinks.last())
-        else {
-            return;
-        };
-        if !sink.logger.is_set() {
-            return;
-        }
+        // Copied out: SINKS is released before any user code runs.
+        let (targets, own_thread) = sinks_for_this_thread();
         let level = match severity {
             0 | 1 => LogLevel::Error,
             2 => LogLevel::Warning,
             3 => LogLevel::Info,
             _ => LogLevel::Debug,
         };
-        #[cfg(test)]
-        FORMATTED.with(|n| n.set(n.get() + 1));
-        // SAFETY: `message` is a NUL-terminated string TensorRT owns for the duration of the call.
-        let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
-        sink.logger.log(level, &format!("TensorRT: {text}"));
+        let mut text: Option<String> = None;
+        for sink in targets {
+            // Recursive: a callback that makes TensorRT log on this thread re-enters here.
+            let open = sink.gate.read_recursive();
+            if !*open || !sink.logger.is_set() {
+                continue;
+            }
+            let text = text.get_or_insert_with(|| {
+                #[cfg(test)]
+                FORMATTED.with(|n| n.set(n.get() + 1));
+                // SAFETY: `message` is a NUL-terminated string TensorRT owns during the call.
+                let raw = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+                if own_thread {
+                    format!("TensorRT: {raw}")
+                } else {
+                    format!("TensorRT (on one of its own threads): {raw}")
+                }
+            });
+            sink.logger.log(level, text);
+        }
     });
 }
 
 /// A pipeline's place among the receivers of TensorRT's log, from creation until drop. Attach it
 /// on the thread that then calls into TensorRT (the worker) before creating any TensorRT object.
 pub struct TrtLogger {
-    id: u64,
+    sink: Arc<Sink>,
 }
 
 impl TrtLogger {
@@ -233,13 +254,14 @@ impl TrtLogger {
             // SAFETY: `forward_log` is a plain function of this library; the user pointer is unused.
             unsafe { lmb_trt_logger_set_sink(Some(forward_log), std::ptr::null_mut()) }
         });
-        let id = NEXT_SINK.fetch_add(1, Ordering::Relaxed);
-        SINKS.lock().push(Sink {
-            id,
+        let sink = Arc::new(Sink {
+            id: NEXT_SINK.fetch_add(1, Ordering::Relaxed),
             thread: std::thread::current().id(),
             logger,
+            gate: RwLock::new(true),
         });
-        TrtLogger { id }
+        SINKS.lock().push(sink.clone());
+        TrtLogger { sink }
     }
 
     /// Errors TensorRT logged on the calling thread so far (only grows; compare before/after).
@@ -251,8 +273,9 @@ impl TrtLogger {
 
 impl Drop for TrtLogger {
     fn drop(&mut self) {
-        // Waits for a delivery in progress (it holds the lock): afterwards the sink is unused.
-        SINKS.lock().retain(|s| s.id != self.id);
+        SINKS.lock().retain(|s| s.id != self.sink.id);
+        // Waits for deliveries in progress (they hold the gate shared); none starts after.
+        *self.sink.gate.write() = false;
     }
 }
 
@@ -475,8 +498,9 @@ pub struct BuildRequest<'a> {
 /// The builder is looked for first: the lean runtime has none, and then libnvonnxparser is
 /// never opened. `parser_names`: where to look for libnvonnxparser ([`OnnxParserLib::candidates`]).
 /// A failure is BACKEND_UNAVAILABLE with TensorRT's reason (out of GPU memory, a GPU this
-/// TensorRT does not support, a missing builder resource library), except MODEL_ERROR for an
-/// ONNX that does not parse or whose input does not fit.
+/// TensorRT does not support, an operator its ONNX parser does not support, a missing builder
+/// resource library), except MODEL_ERROR for an ONNX the parser calls broken (it does not
+/// deserialize, or its graph or a node is invalid) or whose input does not fit.
 pub fn build_plan(
     nvinfer: &NvInfer,
     parser_names: &[OsString],
@@ -589,6 +613,10 @@ mod tests {
             .expect_err("a runtime from this library must be refused")
     }
 
+    /// Tests that count delivered lines share this; the one that logs from a thread without a
+    /// sink (every sink gets that line) runs alone.
+    static LOG_TESTS: RwLock<()> = RwLock::new(());
+
     /// What a recording sink received.
     type Lines = Arc<Mutex<Vec<(LogLevel, String)>>>;
 
@@ -632,11 +660,17 @@ mod tests {
     #[test]
     fn libraries_of_another_major_or_an_older_minor_are_refused_before_any_call() {
         let path = fake_nvinfer("major", 100_803, "((void *)0x228)", &[]);
-        let e = NvInfer::open_first_of(&[path.into()], header_version())
+        let e = NvInfer::open_first_of(&[path.clone().into()], header_version())
             .map(|_| ())
             .unwrap_err();
         assert!(
             e.message().contains("found TensorRT 10.8.3"),
+            "{}",
+            e.message()
+        );
+        // The file is named: an older install found by soname must be recognisable.
+        assert!(
+            e.message().starts_with(&format!("{}: ", path.display())),
             "{}",
             e.message()
         );
@@ -647,10 +681,15 @@ mod tests {
         }
         let older = (built.major * 10_000 + (built.minor - 1) * 100) as i32;
         let path = fake_nvinfer("minor", older, "((void *)0x228)", &[]);
-        let e = NvInfer::open_first_of(&[path.into()], built)
+        let e = NvInfer::open_first_of(&[path.clone().into()], built)
             .map(|_| ())
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BackendUnavailable);
+        assert!(
+            e.message().contains(&path.display().to_string()),
+            "{}",
+            e.message()
+        );
         let found = TrtVersion::from_encoded(older);
         assert!(
             e.message().contains(&format!("found TensorRT {found}")),
@@ -666,6 +705,7 @@ mod tests {
 
     #[test]
     fn a_logged_error_is_the_reason_and_verbose_lines_are_dropped() {
+        let _serial = LOG_TESTS.read();
         let path = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
         let (logger, lines) = recording();
         let _sink = TrtLogger::attach(logger);
@@ -697,6 +737,7 @@ mod tests {
 
     #[test]
     fn create_destroy_create_delivers_to_the_live_sink_only() {
+        let _serial = LOG_TESTS.read();
         let path = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
         let nvinfer = open(&path);
         let (first_logger, first) = recording();
@@ -723,6 +764,7 @@ mod tests {
 
     #[test]
     fn two_pipelines_on_two_threads_keep_their_messages_and_error_counts_apart() {
+        let _serial = LOG_TESTS.read();
         let logging = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
         let quiet = fake_nvinfer("null", header_int(), "nullptr", &[]);
         let start = Arc::new(std::sync::Barrier::new(2));
@@ -751,6 +793,70 @@ mod tests {
         assert_eq!(noisy.join().unwrap(), (50, 50, 100));
         // The quiet pipeline saw none of the other's errors, counted or delivered.
         assert_eq!(silent.join().unwrap(), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_log_callback_may_create_and_destroy_a_pipeline() {
+        let _serial = LOG_TESTS.read();
+        let path = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
+        let (done, finished) = std::sync::mpsc::channel();
+        // On a thread of its own: with a lock held around the callback it never returns.
+        std::thread::spawn(move || {
+            let nvinfer = open(&path);
+            let create = nvinfer.create_runtime;
+            let (inner_logger, inner) = recording();
+            let calls = Arc::new(AtomicU64::new(0));
+            let seen = calls.clone();
+            // What creating and destroying a pipeline does to TensorRT's logger, from inside
+            // the callback: a new sink, TensorRT logging again on this thread, the sink dropped.
+            let outer = Logger::new(move |_, _| {
+                if seen.fetch_add(1, Ordering::Relaxed) == 0 {
+                    let sink = TrtLogger::attach(inner_logger.clone());
+                    assert!(Runtime::new(create).is_err());
+                    drop(sink);
+                }
+            });
+            let _sink = TrtLogger::attach(outer);
+            assert!(Runtime::new(create).is_err());
+            let inner_lines = inner.lock().len();
+            let _ = done.send((calls.load(Ordering::Relaxed), inner_lines));
+        });
+        let (outer_lines, inner_lines) = finished
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a callback that creates a pipeline deadlocked");
+        assert_eq!((outer_lines, inner_lines), (2, 2));
+    }
+
+    #[test]
+    fn a_line_from_a_thread_without_a_sink_reaches_every_sink_marked() {
+        let _serial = LOG_TESTS.write();
+        let path = fake_nvinfer("log", header_int(), "nullptr", &["FAKE_LOG"]);
+        let nvinfer = open(&path);
+        let (first_logger, first) = recording();
+        let (second_logger, second) = recording();
+        let _first = TrtLogger::attach(first_logger);
+        let _second = std::thread::spawn(move || TrtLogger::attach(second_logger))
+            .join()
+            .unwrap();
+        // A thread no pipeline attached stands for one of TensorRT's own.
+        let create = nvinfer.create_runtime;
+        std::thread::spawn(move || assert!(Runtime::new(create).is_err()))
+            .join()
+            .unwrap();
+        let expected = vec![
+            (
+                LogLevel::Info,
+                "TensorRT (on one of its own threads): fake info line".to_string(),
+            ),
+            (
+                LogLevel::Error,
+                "TensorRT (on one of its own threads): fake: CUDA initialization failure with \
+                 error: 35"
+                    .to_string(),
+            ),
+        ];
+        assert_eq!(*first.lock(), expected, "the older pipeline");
+        assert_eq!(*second.lock(), expected, "the newer pipeline");
     }
 
     #[test]
@@ -822,6 +928,75 @@ mod tests {
         assert!(!e.message().contains("libnvonnxparser"), "{}", e.message());
     }
 
+    extern "C" {
+        fn lmb_trt_parse_onnx_without_network(
+            create_parser: ParserCreateFn,
+            onnx: *const c_void,
+            onnx_len: usize,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> i32;
+    }
+
+    /// The parse step of the build, with a stand-in parser that fails with the error code given
+    /// as the model's first byte.
+    #[test]
+    fn only_parser_errors_that_blame_the_model_are_model_errors() {
+        if header_version().major != 11 {
+            println!("SKIPPED: the stand-in parser implements TensorRT 11's IParser");
+            return;
+        }
+        let path = fake_nvinfer("parser", header_int(), "nullptr", &["FAKE_PARSER"]);
+        let parser = OnnxParserLib::open_first_of(&[path.into()]).unwrap();
+        let parse = |code: u8| {
+            let model = [code];
+            checked(
+                ErrorKind::BackendUnavailable,
+                "building the TensorRT plan",
+                |err, len| {
+                    // SAFETY: the stand-in parser ignores its (absent) network; `model` is live.
+                    unsafe {
+                        lmb_trt_parse_onnx_without_network(
+                            parser.create_parser,
+                            model.as_ptr().cast(),
+                            model.len(),
+                            err,
+                            len,
+                        )
+                    }
+                },
+            )
+            .map(|_| ())
+            .unwrap_err()
+        };
+        // nvonnxparser::ErrorCode: 3 kMODEL_DESERIALIZE_FAILED, 5 kINVALID_GRAPH, 6 kINVALID_NODE.
+        for code in 0..=14u8 {
+            let e = parse(code);
+            let expected = if matches!(code, 3 | 5 | 6) {
+                ErrorKind::ModelError
+            } else {
+                ErrorKind::BackendUnavailable
+            };
+            assert_eq!(e.kind(), expected, "code {code}: {}", e.message());
+        }
+        let e = parse(3);
+        assert!(
+            e.message().contains(
+                "ONNX parser rejected the model (kMODEL_DESERIALIZE_FAILED): fake parser error"
+            ),
+            "{}",
+            e.message()
+        );
+        let e = parse(8);
+        assert!(
+            e.message()
+                .contains("ONNX parser cannot take the model (kUNSUPPORTED_NODE)"),
+            "{}",
+            e.message()
+        );
+        assert!(parse(0).message().contains("no error code"));
+    }
+
     #[test]
     fn only_the_model_status_is_a_model_error() {
         assert_eq!(
@@ -843,6 +1018,7 @@ mod tests {
     /// LMBATCH_TRT_LEAN_LIB to its libnvinfer_lean.so.<major> (scripts/test.sh does).
     #[test]
     fn the_real_lean_runtime_without_a_gpu_fails_cleanly() {
+        let _serial = LOG_TESTS.read();
         let Some(path) = std::env::var_os("LMBATCH_TRT_LEAN_LIB") else {
             println!("LMBATCH_TRT_LEAN_LIB is not set: the real lean runtime is not tested");
             return;
