@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod batcher;
+pub mod descriptor;
 pub mod error;
 pub mod ffi;
 pub mod image;

@@ -1,6 +1,10 @@
 //! The model descriptor: what a backend's network takes and gives, and how its outputs become
 //! points in the caller's frame.
 
+use crate::descriptor::{
+    Channels, DType, Descriptor, Layout, Order, ScoreKind, Space, BUNDLED_DESCRIPTOR,
+};
+use crate::error::{Error, ErrorKind, Result};
 use crate::image::FaceCrop;
 
 /// The bundled default: MediaPipe Face Mesh landmarks, converted to ONNX (see `models/README.md`).
@@ -35,6 +39,71 @@ impl ModelSpec {
             num_points: 468,
             crop_scale: 1.5,
         }
+    }
+
+    /// The bundled model's spec, read from its descriptor (`models/face_landmark_468.lmbatch.toml`,
+    /// compiled in): the path every described model will take.
+    pub fn bundled() -> Result<Self> {
+        Self::from_descriptor(&Descriptor::parse(
+            BUNDLED_DESCRIPTOR,
+            "models/face_landmark_468.lmbatch.toml (bundled)",
+        )?)
+    }
+
+    /// The spec of a described model, for the conventions the engines run so far: a square
+    /// float32 NCHW RGB input scaled by one factor, interleaved 3-D points in input pixels and a
+    /// probability in column 0. Any other convention is MODEL_ERROR naming the key.
+    pub fn from_descriptor(d: &Descriptor) -> Result<Self> {
+        let unsupported = |key: &str, value: String| {
+            Err(Error::new(
+                ErrorKind::ModelError,
+                format!("descriptor: {key} = {value} is not supported by this build yet"),
+            ))
+        };
+        let i = &d.input;
+        if i.size[0] != i.size[1] {
+            return unsupported("input.size", format!("{:?}", i.size));
+        }
+        if i.layout != Layout::Nchw {
+            return unsupported("input.layout", format!("{:?}", i.layout));
+        }
+        if i.dtype != DType::F32 {
+            return unsupported("input.dtype", format!("{:?}", i.dtype));
+        }
+        if i.channels != Channels::Rgb {
+            return unsupported("input.channels", format!("{:?}", i.channels));
+        }
+        if i.transpose {
+            return unsupported("input.transpose", "true".into());
+        }
+        if i.mean.iter().any(|&m| m != 0.0) || i.std.iter().any(|&s| s != i.std[0]) {
+            return unsupported("input.mean/std", format!("{:?}/{:?}", i.mean, i.std));
+        }
+        let p = &d.points;
+        if p.dims != 3 || p.order != Order::Interleaved || p.space != Space::InputPx {
+            return unsupported(
+                "points.dims/order/space",
+                format!("{}/{:?}/{:?}", p.dims, p.order, p.space),
+            );
+        }
+        let Some(score) = d.score.as_ref() else {
+            return unsupported("score", "none".into());
+        };
+        if score.kind != ScoreKind::Probability || score.index != 0 {
+            return unsupported(
+                "score.kind/index",
+                format!("{:?}/{}", score.kind, score.index),
+            );
+        }
+        Ok(ModelSpec {
+            input_name: i.name.clone(),
+            input_size: i.size[0],
+            input_scale: 1.0 / i.std[0],
+            landmarks_name: p.output.clone(),
+            score_name: score.output.clone(),
+            num_points: p.count,
+            crop_scale: d.crop.scale,
+        })
     }
 
     /// Bytes of one staged crop: interleaved RGB at the input size.
@@ -88,6 +157,38 @@ pub fn decode_to_frame(points: &mut [f32], crop: &FaceCrop, input_size: u32) -> 
 mod tests {
     use super::*;
     use crate::image::CropRect;
+
+    #[test]
+    fn the_bundled_descriptor_gives_the_default_models_spec() {
+        assert_eq!(
+            ModelSpec::bundled().expect("the bundled descriptor converts"),
+            ModelSpec::face_landmark_468()
+        );
+    }
+
+    #[test]
+    fn conventions_not_run_yet_are_refused_naming_the_key() {
+        for (from, to, key) in [
+            ("layout = \"NCHW\"", "layout = \"NHWC\"", "input.layout"),
+            ("dtype = \"f32\"", "dtype = \"u8\"", "input.dtype"),
+            (
+                "space = \"input_px\"",
+                "space = \"unit\"",
+                "points.dims/order/space",
+            ),
+            (
+                "kind = \"probability\"",
+                "kind = \"logit\"",
+                "score.kind/index",
+            ),
+        ] {
+            let text = BUNDLED_DESCRIPTOR.replacen(from, to, 1);
+            let d = Descriptor::parse(&text, "t").expect("a valid descriptor");
+            let e = ModelSpec::from_descriptor(&d).expect_err("not run yet");
+            assert_eq!(e.kind(), ErrorKind::ModelError);
+            assert!(e.message().contains(key), "{}", e.message());
+        }
+    }
 
     #[test]
     fn decode_maps_and_rejects_nan() {

@@ -59,7 +59,7 @@ impl TractBackend {
             }
         }
         .map_err(|e| model_error("cannot read the ONNX model", e))?;
-        let spec = ModelSpec::face_landmark_468();
+        let spec = ModelSpec::bundled()?;
         let mut network = network;
         network
             .select_outputs_by_name([&spec.landmarks_name, &spec.score_name])

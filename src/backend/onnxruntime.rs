@@ -96,7 +96,7 @@ impl OrtBackend {
             .map_err(|e| ort_error("inter-op threads", e))?
             .commit_from_memory(model)
             .map_err(|e| ort_error("cannot load the model", e))?;
-        let spec = ModelSpec::face_landmark_468();
+        let spec = ModelSpec::bundled()?;
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
         if !inputs.contains(&spec.input_name.as_str())
