@@ -581,6 +581,8 @@ fn raw_and_summary(o: &Opts, faces: &[Face], first: &Run, faces_per_s: f64) {
         opt_batch: None,
         self_check: true,
         cpu_threads: None,
+        spec: lmbatch::model::ModelSpec::face_landmark_468(),
+        precision: Default::default(),
         logger: Default::default(),
         remote: (choice == BackendChoice::Remote).then(|| {
             lmbatch::backend::remote::RemoteSettings::parse(

@@ -57,6 +57,8 @@ fn raw(endpoints: &str, seconds: f64) {
         opt_batch: None,
         self_check: false,
         cpu_threads: None,
+        spec: lmbatch::model::ModelSpec::face_landmark_468(),
+        precision: Default::default(),
         logger: Default::default(),
         remote: Some(settings(endpoints)),
         remote_counters: Default::default(),

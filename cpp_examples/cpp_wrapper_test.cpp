@@ -233,6 +233,8 @@ int main(int argc, char **argv) {
   }
   CHECK(pipeline.model_info().backend == "cpu-tract");
   CHECK(pipeline.model_info().num_points == 468);
+  CHECK(pipeline.model_info().dims == 3 && pipeline.model_info().scheme == "mediapipe468");
+  CHECK(pipeline.model_info().precision == LM_PRECISION_FP32);
 
   CHECK(pipeline.enqueue(1, frame, face) == lmbatch::Status::Ok);
   CHECK(pipeline.enqueue(1, frame, face) == lmbatch::Status::DuplicateId);

@@ -377,6 +377,40 @@ typedef int32_t lm_memory;
 #endif // __cplusplus
 
 /**
+ * (Since ABI 1.4.) lm_config.precision and lm_model_info.precision.
+ */
+enum lm_precision
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * lm_config: FP32 on the CPU engines; TensorRT's own rule.
+   */
+  LM_PRECISION_DEFAULT = 0,
+  LM_PRECISION_FP32 = 1,
+  /**
+   * lm_config: BF16 where a CPU engine has it, FP16 on TensorRT; elsewhere FP32.
+   */
+  LM_PRECISION_REDUCED = 2,
+  /**
+   * lm_model_info: BF16 runs.
+   */
+  LM_PRECISION_BF16 = 3,
+  /**
+   * lm_model_info: FP16 runs.
+   */
+  LM_PRECISION_FP16 = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lm_precision lm_precision;
+#else
+typedef int32_t lm_precision;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * An opaque pipeline handle: one worker thread, its queue and its result store.
  */
 typedef struct lm_handle lm_handle;
@@ -526,6 +560,19 @@ typedef struct lm_config {
    * worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
    */
   uint32_t cpu_threads;
+  /**
+   * (Since ABI 1.4.) An lm_precision value: what the engines may compute in. DEFAULT and FP32
+   * run FP32; REDUCED allows BF16/FP16 where an engine has it (none of this build's engines
+   * does yet: they run FP32 and log one info line). lm_model_info.precision says what runs.
+   */
+  int32_t precision;
+  /**
+   * (Since ABI 1.4.) The model's descriptor (a TOML file, docs/models.md); NULL: the file
+   * `<model stem>.lmbatch.toml` beside the model, else the model's ONNX metadata_props entry
+   * "lmbatch", else the bundled descriptor when the model's tensor names are the bundled
+   * model's, else LM_STATUS_MODEL_ERROR. Copied during lm_create.
+   */
+  const char *model_desc_path;
 } lm_config;
 
 /**
@@ -805,6 +852,19 @@ typedef struct lm_model_info {
    * NUL-terminated: why LM_BACKEND_AUTO did not pick TensorRT; empty if it did or was not asked.
    */
   char fallback_reason[256];
+  /**
+   * (Since ABI 1.4.) The model's point dimensions: 3, or 2 (z is written as 0).
+   */
+  uint32_t dims;
+  /**
+   * (Since ABI 1.4.) NUL-terminated point scheme of the model's descriptor: "mediapipe468",
+   * "mediapipe478", "five_point" or "custom".
+   */
+  char scheme[24];
+  /**
+   * (Since ABI 1.4.) An lm_precision value: what runs (LM_PRECISION_FP32 in this build).
+   */
+  int32_t precision;
 } lm_model_info;
 
 #ifdef __cplusplus

@@ -309,6 +309,9 @@ struct ModelInfo {
   std::string backend;
   uint32_t num_points = 0, input_width = 0, input_height = 0, max_batch = 0;
   std::string fallback_reason;
+  uint32_t dims = 0;              // 3, or 2 (z is 0) (ABI 1.4)
+  std::string scheme;             // "mediapipe468", "mediapipe478", "five_point", "custom" (ABI 1.4)
+  int32_t precision = 0;          // lm_precision: what runs (ABI 1.4)
 };
 
 // Log levels: 0 error, 1 warning, 2 info, 3 debug. Called from library threads; must not call
@@ -367,6 +370,12 @@ struct Config {
   // Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the worker included; 0: every
   // core. A VMS keeps cores for its decoders. (ABI 1.4)
   uint32_t cpu_threads = 0;
+  // What the engines may compute in: an lm_precision value; LM_PRECISION_DEFAULT runs FP32 on
+  // the CPU. (ABI 1.4)
+  int32_t precision = LM_PRECISION_DEFAULT;
+  // The model's descriptor (a TOML file); empty: STEM.lmbatch.toml beside model_path, else the
+  // model's metadata, else the bundled descriptor when the names match. (ABI 1.4)
+  std::string model_desc_path;
   ReadyFunction ready;                      // see ReadyFunction; empty: none
 
   Config &on_ready(ReadyFunction f) {
@@ -402,6 +411,8 @@ class Pipeline {
     c.remote_timeout_ms = config.remote_timeout_ms;
     c.remote_connect_timeout_ms = config.remote_connect_timeout_ms;
     c.cpu_threads = config.cpu_threads;
+    c.precision = config.precision;
+    c.model_desc_path = text(config.model_desc_path);
     if (log_) {
       c.log_fn = &Pipeline::log_trampoline;
       c.log_user = log_.get();
@@ -513,6 +524,9 @@ class Pipeline {
       result.input_height = info.input_height;
       result.max_batch = info.max_batch;
       result.fallback_reason = info.fallback_reason;
+      result.dims = info.dims;
+      result.scheme = info.scheme;
+      result.precision = info.precision;
     }
     return result;
   }

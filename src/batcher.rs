@@ -376,7 +376,12 @@ impl Worker {
                             && score.is_finite()
                         {
                             let roll = job.crop.theta as f32;
-                            let (track_box, track_roll) = track_region(&points, roll);
+                            let (track_box, track_roll) = track_region(
+                                &points,
+                                roll,
+                                &spec.scheme.right_eye,
+                                &spec.scheme.left_eye,
+                            );
                             Outcome::Landmarks(Landmarks {
                                 roll,
                                 track_box,

@@ -5,6 +5,8 @@
 //! is an error that names the key and the line. Checks that need the model itself (tensor names,
 //! shapes) come later, against the loaded network.
 
+use std::path::Path;
+
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -347,6 +349,67 @@ impl Descriptor {
         }
         Ok(())
     }
+}
+
+/// Finds a model's descriptor in DESIGN's order: `desc_path` (lm_config.model_desc_path); else
+/// `<model stem>.lmbatch.toml` beside the model; else the ONNX `metadata_props` entry `lmbatch`;
+/// else, when the model's input and output names are the bundled model's, the bundled descriptor.
+/// `model` is `None` for the bundled model. Returns the descriptor and where it came from. The
+/// tensor names it gives must be the model's: MODEL_ERROR naming the key otherwise.
+pub fn resolve(
+    model: Option<(&Path, &[u8])>,
+    desc_path: Option<&Path>,
+) -> Result<(Descriptor, String)> {
+    let read = |path: &Path| -> Result<(Descriptor, String)> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| model_error(format!("cannot read descriptor {}: {e}", path.display())))?;
+        let origin = path.display().to_string();
+        Ok((Descriptor::parse(&text, &origin)?, origin))
+    };
+    let Some((model_path, bytes)) = model else {
+        return match desc_path {
+            Some(path) => read(path),
+            None => Ok((
+                Descriptor::parse(BUNDLED_DESCRIPTOR, "(bundled)")?,
+                "the bundled descriptor".into(),
+            )),
+        };
+    };
+    let io = crate::onnx_meta::read(bytes).map_err(|why| {
+        model_error(format!(
+            "{} is not a readable ONNX model: {why}",
+            model_path.display()
+        ))
+    })?;
+    let sidecar = model_path.with_extension("lmbatch.toml");
+    let (d, origin) = if let Some(path) = desc_path {
+        read(path)?
+    } else if sidecar.is_file() {
+        read(&sidecar)?
+    } else if let Some(text) = io.metadata.get("lmbatch") {
+        let origin = format!("{} metadata_props[lmbatch]", model_path.display());
+        (Descriptor::parse(text, &origin)?, origin)
+    } else {
+        let bundled = Descriptor::parse(BUNDLED_DESCRIPTOR, "(bundled)")?;
+        if !io.names_match(&bundled) {
+            return Err(model_error(format!(
+                "no descriptor for {}: set lm_config.model_desc_path, or put {} beside it, or a \
+                 metadata_props entry \"lmbatch\" in it (its inputs {:?} and outputs {:?} are not \
+                 the bundled model's, so its descriptor does not apply)",
+                model_path.display(),
+                sidecar.display(),
+                io.inputs,
+                io.outputs
+            )));
+        }
+        (
+            bundled,
+            "the bundled descriptor (the model's names match)".into(),
+        )
+    };
+    io.check_names(&d)
+        .map_err(|why| model_error(format!("descriptor {origin}: {why}")))?;
+    Ok((d, origin))
 }
 
 fn model_error(message: String) -> Error {

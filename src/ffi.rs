@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backend::remote::RemoteSettings;
-use crate::backend::{BackendChoice, ModelSource};
+use crate::backend::{BackendChoice, ModelSource, Precision};
 use crate::error::{Error, ErrorKind};
 use crate::image::{frame_byte_len, Face, FaceBox, FrameRef, PixelFormat};
 use crate::log::{LogLevel, Logger};
@@ -95,6 +95,21 @@ pub enum lm_pixel_format {
     /// HEVC/AV1 Main10 decoders give (libyuv's I010). In 8-bit units sample/4; samples above 1023
     /// are clamped. Strides must be even.
     LM_PIXEL_FORMAT_I010 = 21,
+}
+
+/// (Since ABI 1.4.) lm_config.precision and lm_model_info.precision.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lm_precision {
+    /// lm_config: FP32 on the CPU engines; TensorRT's own rule.
+    LM_PRECISION_DEFAULT = 0,
+    LM_PRECISION_FP32 = 1,
+    /// lm_config: BF16 where a CPU engine has it, FP16 on TensorRT; elsewhere FP32.
+    LM_PRECISION_REDUCED = 2,
+    /// lm_model_info: BF16 runs.
+    LM_PRECISION_BF16 = 3,
+    /// lm_model_info: FP16 runs.
+    LM_PRECISION_FP16 = 4,
 }
 
 /// (Since ABI 1.3.) lm_frame.color_matrix: ITU-T H.273 MatrixCoefficients, the values of FFmpeg's
@@ -346,6 +361,15 @@ pub struct lm_config {
     /// (Since ABI 1.4.) Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the
     /// worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
     pub cpu_threads: u32,
+    /// (Since ABI 1.4.) An lm_precision value: what the engines may compute in. DEFAULT and FP32
+    /// run FP32; REDUCED allows BF16/FP16 where an engine has it (none of this build's engines
+    /// does yet: they run FP32 and log one info line). lm_model_info.precision says what runs.
+    pub precision: i32,
+    /// (Since ABI 1.4.) The model's descriptor (a TOML file, docs/models.md); NULL: the file
+    /// `<model stem>.lmbatch.toml` beside the model, else the model's ONNX metadata_props entry
+    /// "lmbatch", else the bundled descriptor when the model's tensor names are the bundled
+    /// model's, else LM_STATUS_MODEL_ERROR. Copied during lm_create.
+    pub model_desc_path: *const c_char,
 }
 
 /// Counters and recent latencies of a handle, as one consistent snapshot:
@@ -413,6 +437,13 @@ pub struct lm_model_info {
     pub max_batch: u32,
     /// NUL-terminated: why LM_BACKEND_AUTO did not pick TensorRT; empty if it did or was not asked.
     pub fallback_reason: [c_char; 256],
+    /// (Since ABI 1.4.) The model's point dimensions: 3, or 2 (z is written as 0).
+    pub dims: u32,
+    /// (Since ABI 1.4.) NUL-terminated point scheme of the model's descriptor: "mediapipe468",
+    /// "mediapipe478", "five_point" or "custom".
+    pub scheme: [c_char; 24],
+    /// (Since ABI 1.4.) An lm_precision value: what runs (LM_PRECISION_FP32 in this build).
+    pub precision: i32,
 }
 
 /// One face's landmarks, filled by lm_pop.
@@ -584,16 +615,19 @@ fn defaults() -> lm_config {
         remote_headers: std::ptr::null(),
         remote_ca_file: std::ptr::null(),
         cpu_threads: 0,
+        precision: lm_precision::LM_PRECISION_DEFAULT as i32,
+        model_desc_path: std::ptr::null(),
     }
 }
 
 /// End offsets of every lm_config field, in declaration order.
-fn config_field_ends(c: &lm_config) -> [usize; 25] {
+fn config_field_ends(c: &lm_config) -> [usize; 27] {
     field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
         queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
         engine_cache_dir, log_fn, log_user, opt_batch, self_check, ready_fn, ready_user,
         remote_endpoints, remote_model, remote_model_version, remote_timeout_ms,
-        remote_connect_timeout_ms, remote_headers, remote_ca_file, cpu_threads)
+        remote_connect_timeout_ms, remote_headers, remote_ca_file, cpu_threads, precision,
+        model_desc_path)
 }
 
 /// sizeof(lm_config) in ABI 1.0 (struct_size through log_user): all that the exported
@@ -819,6 +853,9 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         opt_batch: (c.opt_batch > 0).then_some(c.opt_batch as usize),
         self_check: c.self_check != 0,
         cpu_threads: (c.cpu_threads > 0).then_some(c.cpu_threads as usize),
+        precision: Precision::from_raw(c.precision)?,
+        // SAFETY: the caller's strings are NULL or NUL-terminated.
+        model_desc: unsafe { path_arg(c.model_desc_path) },
         logger,
         remote,
         on_ready,
@@ -1441,11 +1478,15 @@ pub unsafe extern "C" fn lm_get_model_info(
             input_height: i.input_height,
             max_batch: i.max_batch,
             fallback_reason: [0; 256],
+            dims: i.dims,
+            scheme: [0; 24],
+            precision: i.precision,
         };
         fill_c_string(&mut info.backend, &i.backend);
         fill_c_string(&mut info.fallback_reason, &i.fallback_reason);
+        fill_c_string(&mut info.scheme, &i.scheme);
         let ends = field_ends!(info, lm_model_info; struct_size, backend, num_points, input_width,
-            input_height, max_batch, fallback_reason);
+            input_height, max_batch, fallback_reason, dims, scheme, precision);
         // SAFETY: `out` holds struct_size bytes.
         unsafe { write_fitting(out, &info, struct_size, &ends) };
         lm_status::LM_STATUS_OK

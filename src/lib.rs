@@ -9,6 +9,7 @@ pub mod ffi;
 pub mod image;
 pub mod log;
 pub mod model;
+pub mod onnx_meta;
 pub mod pipeline;
 pub mod ready;
 pub mod results;

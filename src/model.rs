@@ -2,10 +2,11 @@
 //! points in the caller's frame.
 
 use crate::descriptor::{
-    Channels, DType, Descriptor, Layout, Order, ScoreKind, Space, BUNDLED_DESCRIPTOR,
+    Channels, DType, Descriptor, Layout, Order, Scheme, SchemeName, ScoreKind, Space,
+    BUNDLED_DESCRIPTOR,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::FaceCrop;
+use crate::image::{FaceCrop, MESH_LEFT_EYE, MESH_RIGHT_EYE};
 
 /// The bundled default: MediaPipe Face Mesh landmarks, converted to ONNX (see `models/README.md`).
 pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/face_landmark_468.onnx");
@@ -14,18 +15,98 @@ pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/face_landmark_46
 /// model lives here, so a second model is a second descriptor, not a code change.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
-    /// Name of the float32 input `[N, 3, size, size]`, RGB, value = byte × `input_scale`.
+    /// Name of the input tensor (see `input` for its layout and values).
     pub input_name: String,
     /// Side of the square input in pixels.
     pub input_size: u32,
+    /// value = byte × `input_scale` for the bundled conventions (what the GPU and remote paths
+    /// feed); the general rule is `input`'s mean and std.
     pub input_scale: f32,
-    /// Name of the landmark output `[N, num_points, 3]`, in pixels of the input.
+    /// Name of the landmark output (see `points` for how to read it).
     pub landmarks_name: String,
-    /// Name of the face presence output `[N, 1]`, already a probability.
+    /// Name of the face presence output; empty when the model gives none.
     pub score_name: String,
     pub num_points: u32,
     /// Crop side as a multiple of the detector box's longer side.
     pub crop_scale: f64,
+    /// Follow the face's roll; false: every crop upright.
+    pub rotate: bool,
+    pub input: InputConvention,
+    pub points: PointConvention,
+    /// `None`: no score (face_score is -1).
+    pub score: Option<ScoreConvention>,
+    pub scheme: SchemePoints,
+}
+
+/// How the staged RGB crop becomes the network's input tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputConvention {
+    pub layout: Layout,
+    pub dtype: DType,
+    pub channels: Channels,
+    /// Per channel, in the order of `channels`.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// Rows are x.
+    pub transpose: bool,
+}
+
+/// How one item's point values are laid out and scaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointConvention {
+    pub dims: u32,
+    pub order: Order,
+    pub space: Space,
+}
+
+/// How the face score is read from its output row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScoreConvention {
+    pub kind: ScoreKind,
+    pub index: u32,
+}
+
+/// Which points are which (indices into the model's points; lists are averaged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemePoints {
+    pub name: SchemeName,
+    /// The subject's eyes; empty: the model has no eye points (track_roll keeps the crop's roll).
+    pub right_eye: Vec<usize>,
+    pub left_eye: Vec<usize>,
+}
+
+impl SchemePoints {
+    fn of(s: &Scheme) -> Self {
+        let (right, left) = match s.name {
+            // MediaPipe's mesh (and its first 468 points in the 478 model): eye corners.
+            SchemeName::Mediapipe468 | SchemeName::Mediapipe478 => {
+                (MESH_RIGHT_EYE.to_vec(), MESH_LEFT_EYE.to_vec())
+            }
+            // The detector order: right eye, left eye, nose, mouth right, mouth left.
+            SchemeName::FivePoint => (vec![0], vec![1]),
+            SchemeName::Custom => {
+                let list = |v: &Option<Vec<u32>>| {
+                    v.iter().flatten().map(|&i| i as usize).collect::<Vec<_>>()
+                };
+                (list(&s.right_eye), list(&s.left_eye))
+            }
+        };
+        SchemePoints {
+            name: s.name,
+            right_eye: right,
+            left_eye: left,
+        }
+    }
+
+    /// The scheme's name as lm_model_info.scheme gives it.
+    pub fn label(&self) -> &'static str {
+        match self.name {
+            SchemeName::Mediapipe468 => "mediapipe468",
+            SchemeName::Mediapipe478 => "mediapipe478",
+            SchemeName::FivePoint => "five_point",
+            SchemeName::Custom => "custom",
+        }
+    }
 }
 
 impl ModelSpec {
@@ -38,11 +119,34 @@ impl ModelSpec {
             score_name: "face_score".into(),
             num_points: 468,
             crop_scale: 1.5,
+            rotate: true,
+            input: InputConvention {
+                layout: Layout::Nchw,
+                dtype: DType::F32,
+                channels: Channels::Rgb,
+                mean: vec![0.0; 3],
+                std: vec![255.0; 3],
+                transpose: false,
+            },
+            points: PointConvention {
+                dims: 3,
+                order: Order::Interleaved,
+                space: Space::InputPx,
+            },
+            score: Some(ScoreConvention {
+                kind: ScoreKind::Probability,
+                index: 0,
+            }),
+            scheme: SchemePoints {
+                name: SchemeName::Mediapipe468,
+                right_eye: MESH_RIGHT_EYE.to_vec(),
+                left_eye: MESH_LEFT_EYE.to_vec(),
+            },
         }
     }
 
     /// The bundled model's spec, read from its descriptor (`models/face_landmark_468.lmbatch.toml`,
-    /// compiled in): the path every described model will take.
+    /// compiled in): the path every described model takes.
     pub fn bundled() -> Result<Self> {
         Self::from_descriptor(&Descriptor::parse(
             BUNDLED_DESCRIPTOR,
@@ -50,9 +154,8 @@ impl ModelSpec {
         )?)
     }
 
-    /// The spec of a described model, for the conventions the engines run so far: a square
-    /// float32 NCHW RGB input scaled by one factor, interleaved 3-D points in input pixels and a
-    /// probability in column 0. Any other convention is MODEL_ERROR naming the key.
+    /// The spec of a described model. A non-square input and f16 input are not run by this
+    /// build yet: MODEL_ERROR naming the key.
     pub fn from_descriptor(d: &Descriptor) -> Result<Self> {
         let unsupported = |key: &str, value: String| {
             Err(Error::new(
@@ -64,46 +167,72 @@ impl ModelSpec {
         if i.size[0] != i.size[1] {
             return unsupported("input.size", format!("{:?}", i.size));
         }
-        if i.layout != Layout::Nchw {
-            return unsupported("input.layout", format!("{:?}", i.layout));
-        }
-        if i.dtype != DType::F32 {
-            return unsupported("input.dtype", format!("{:?}", i.dtype));
-        }
-        if i.channels != Channels::Rgb {
-            return unsupported("input.channels", format!("{:?}", i.channels));
-        }
-        if i.transpose {
-            return unsupported("input.transpose", "true".into());
-        }
-        if i.mean.iter().any(|&m| m != 0.0) || i.std.iter().any(|&s| s != i.std[0]) {
-            return unsupported("input.mean/std", format!("{:?}/{:?}", i.mean, i.std));
+        if i.dtype == DType::F16 {
+            return unsupported("input.dtype", "\"f16\"".into());
         }
         let p = &d.points;
-        if p.dims != 3 || p.order != Order::Interleaved || p.space != Space::InputPx {
-            return unsupported(
-                "points.dims/order/space",
-                format!("{}/{:?}/{:?}", p.dims, p.order, p.space),
-            );
-        }
-        let Some(score) = d.score.as_ref() else {
-            return unsupported("score", "none".into());
-        };
-        if score.kind != ScoreKind::Probability || score.index != 0 {
-            return unsupported(
-                "score.kind/index",
-                format!("{:?}/{}", score.kind, score.index),
-            );
-        }
         Ok(ModelSpec {
             input_name: i.name.clone(),
             input_size: i.size[0],
             input_scale: 1.0 / i.std[0],
             landmarks_name: p.output.clone(),
-            score_name: score.output.clone(),
+            score_name: d.score.as_ref().map_or(String::new(), |s| s.output.clone()),
             num_points: p.count,
             crop_scale: d.crop.scale,
+            rotate: d.crop.rotate,
+            input: InputConvention {
+                layout: i.layout,
+                dtype: i.dtype,
+                channels: i.channels,
+                mean: i.mean.clone(),
+                std: i.std.clone(),
+                transpose: i.transpose,
+            },
+            points: PointConvention {
+                dims: p.dims,
+                order: p.order,
+                space: p.space,
+            },
+            score: d.score.as_ref().map(|s| ScoreConvention {
+                kind: s.kind,
+                index: s.index,
+            }),
+            scheme: SchemePoints::of(&d.scheme),
         })
+    }
+
+    /// Whether the model takes and gives exactly what the bundled one does (float32 NCHW RGB
+    /// scaled by one factor, interleaved 3-D points in input pixels, a probability in column 0):
+    /// the conventions the TensorRT and remote paths run so far.
+    pub fn has_bundled_conventions(&self) -> bool {
+        let i = &self.input;
+        i.layout == Layout::Nchw
+            && i.dtype == DType::F32
+            && i.channels == Channels::Rgb
+            && !i.transpose
+            && i.mean.iter().all(|&m| m == 0.0)
+            && i.std.iter().all(|&s| s == i.std[0])
+            && self.points
+                == PointConvention {
+                    dims: 3,
+                    order: Order::Interleaved,
+                    space: Space::InputPx,
+                }
+            && self.score
+                == Some(ScoreConvention {
+                    kind: ScoreKind::Probability,
+                    index: 0,
+                })
+    }
+
+    /// Values of one item's input tensor: channels × side².
+    pub fn input_values(&self) -> usize {
+        self.input.channels.count() * self.input_size as usize * self.input_size as usize
+    }
+
+    /// Values of one item's landmark output: points × dims.
+    pub fn raw_point_values(&self) -> usize {
+        self.num_points as usize * self.points.dims as usize
     }
 
     /// Bytes of one staged crop: interleaved RGB at the input size.
@@ -139,6 +268,111 @@ pub fn to_planar_into(crops: &[&[u8]], side: usize, scale: f32, out: &mut [f32])
     }
 }
 
+/// The byte of channel `c` (in the model's channel order) of an RGB pixel.
+#[inline(always)]
+fn channel_byte(px: &[u8], channels: Channels, c: usize) -> u8 {
+    match channels {
+        Channels::Rgb => px[c],
+        Channels::Bgr => px[2 - c],
+        // BT.601 luma, rounded: (77 R + 150 G + 29 B) / 256; a gray frame's R = G = B stays.
+        Channels::Gray => {
+            ((77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2]) + 128) >> 8)
+                as u8
+        }
+    }
+}
+
+/// Writes staged crops (interleaved RGB, `input_size`² pixels each) into the batch tensor as the
+/// model takes it: its channel order, layout, transposition, and `(byte − mean) / std` through
+/// `value` (f32) or the byte as it is (u8). `out` holds `crops.len() × input_values()` values.
+fn write_input<T: Copy>(
+    crops: &[&[u8]],
+    spec: &ModelSpec,
+    out: &mut [T],
+    value: impl Fn(u8, usize) -> T,
+) {
+    let side = spec.input_size as usize;
+    let conv = &spec.input;
+    let c_count = conv.channels.count();
+    let per_item = c_count * side * side;
+    for (crop, item) in crops.iter().zip(out.chunks_exact_mut(per_item)) {
+        for y in 0..side {
+            for x in 0..side {
+                // The tensor's (row y, column x) is the crop's (y, x), or (x, y) transposed.
+                let (sy, sx) = if conv.transpose { (x, y) } else { (y, x) };
+                let px = &crop[3 * (sy * side + sx)..3 * (sy * side + sx) + 3];
+                for c in 0..c_count {
+                    let at = match conv.layout {
+                        Layout::Nchw => (c * side + y) * side + x,
+                        Layout::Nhwc => (y * side + x) * c_count + c,
+                    };
+                    item[at] = value(channel_byte(px, conv.channels, c), c);
+                }
+            }
+        }
+    }
+}
+
+/// [`write_input`] for a float32 input: `(byte − mean[c]) / std[c]`, as `× (1 / std[c])` so the
+/// bundled model's input is bit for bit [`to_planar`]'s.
+pub fn write_input_f32(crops: &[&[u8]], spec: &ModelSpec, out: &mut [f32]) {
+    let mean = &spec.input.mean;
+    let inv_std: Vec<f32> = spec.input.std.iter().map(|s| 1.0 / s).collect();
+    write_input(crops, spec, out, |b, c| {
+        (f32::from(b) - mean[c]) * inv_std[c]
+    });
+}
+
+/// [`write_input`] for a uint8 input: the bytes as they are.
+pub fn write_input_u8(crops: &[&[u8]], spec: &ModelSpec, out: &mut [u8]) {
+    write_input(crops, spec, out, |b, _| b);
+}
+
+/// One item's raw point values (`num_points × dims`, in the model's order and space) as
+/// interleaved (x, y, z) in pixels of the input; z is 0 for 2-D points. `out` holds
+/// `num_points × 3` floats.
+pub fn points_to_input_px(raw: &[f32], spec: &ModelSpec, out: &mut [f32]) {
+    let (n, dims) = (spec.num_points as usize, spec.points.dims as usize);
+    let side = spec.input_size as f32;
+    for (i, p) in out.chunks_exact_mut(3).enumerate().take(n) {
+        let at = |k: usize| match spec.points.order {
+            Order::Interleaved => raw[i * dims + k],
+            Order::Planar => raw[k * n + i],
+        };
+        let (x, y, z) = (at(0), at(1), if dims == 3 { at(2) } else { 0.0 });
+        let [x, y, z] = match spec.points.space {
+            Space::InputPx => [x, y, z],
+            Space::Unit => [x * side, y * side, z * side],
+            Space::SignedUnit => [
+                (x + 1.0) / 2.0 * side,
+                (y + 1.0) / 2.0 * side,
+                z * side / 2.0,
+            ],
+        };
+        p.copy_from_slice(&[x, y, z]);
+    }
+}
+
+/// The face score of one item from its score output row: as given, sigmoid of a logit, or the
+/// softmax of the row, at the described column; -1 when the model gives no score.
+pub fn face_score(row: &[f32], spec: &ModelSpec) -> f32 {
+    let Some(conv) = spec.score else {
+        return -1.0;
+    };
+    let Some(&v) = row.get(conv.index as usize) else {
+        return f32::NAN;
+    };
+    match conv.kind {
+        ScoreKind::Probability => v,
+        ScoreKind::Logit => 1.0 / (1.0 + (-v).exp()),
+        ScoreKind::Softmax => {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = row.iter().map(|&r| (r - max).exp()).sum();
+            (v - max).exp() / sum
+        }
+    }
+}
+
 /// Maps one item's landmarks from input pixels to frame pixels in place. Returns false (and leaves
 /// the values unusable) when the network produced a non-finite value: such points are never
 /// handed out as a result.
@@ -167,27 +401,159 @@ mod tests {
     }
 
     #[test]
-    fn conventions_not_run_yet_are_refused_naming_the_key() {
-        for (from, to, key) in [
-            ("layout = \"NCHW\"", "layout = \"NHWC\"", "input.layout"),
-            ("dtype = \"f32\"", "dtype = \"u8\"", "input.dtype"),
-            (
-                "space = \"input_px\"",
-                "space = \"unit\"",
-                "points.dims/order/space",
-            ),
-            (
-                "kind = \"probability\"",
-                "kind = \"logit\"",
-                "score.kind/index",
-            ),
+    fn only_the_bundled_conventions_count_as_bundled() {
+        assert!(ModelSpec::face_landmark_468().has_bundled_conventions());
+        for (from, to) in [
+            ("layout = \"NCHW\"", "layout = \"NHWC\""),
+            ("dtype = \"f32\"", "dtype = \"u8\""),
+            ("channels = \"RGB\"", "channels = \"BGR\""),
+            ("transpose = false", "transpose = true"),
+            ("mean = [0.0, 0.0, 0.0]", "mean = [127.5, 127.5, 127.5]"),
+            ("space = \"input_px\"", "space = \"unit\""),
+            ("order = \"interleaved\"", "order = \"planar\""),
+            ("kind = \"probability\"", "kind = \"logit\""),
         ] {
             let text = BUNDLED_DESCRIPTOR.replacen(from, to, 1);
             let d = Descriptor::parse(&text, "t").expect("a valid descriptor");
-            let e = ModelSpec::from_descriptor(&d).expect_err("not run yet");
-            assert_eq!(e.kind(), ErrorKind::ModelError);
-            assert!(e.message().contains(key), "{}", e.message());
+            let spec = ModelSpec::from_descriptor(&d).expect("converts");
+            assert!(!spec.has_bundled_conventions(), "{to}");
         }
+        let text = BUNDLED_DESCRIPTOR.replacen("size = [192, 192]", "size = [192, 160]", 1);
+        let d = Descriptor::parse(&text, "t").expect("a valid descriptor");
+        let e = ModelSpec::from_descriptor(&d).expect_err("not square");
+        assert!(e.message().contains("input.size"), "{}", e.message());
+    }
+
+    fn spec_with(edit: &[(&str, &str)]) -> ModelSpec {
+        let mut text = BUNDLED_DESCRIPTOR.to_string();
+        for (from, to) in edit {
+            assert!(text.contains(from), "{from}");
+            text = text.replacen(from, to, 1);
+        }
+        ModelSpec::from_descriptor(&Descriptor::parse(&text, "t").expect("valid")).expect("spec")
+    }
+
+    /// A 3×3 crop whose pixel (x, y) is (10y + x, 100 + 10y + x, 200 + x): every byte says where
+    /// it came from.
+    fn tagged_crop() -> Vec<u8> {
+        let mut crop = Vec::new();
+        for y in 0..3u8 {
+            for x in 0..3u8 {
+                crop.extend_from_slice(&[10 * y + x, 100 + 10 * y + x, 200 + x]);
+            }
+        }
+        crop
+    }
+
+    #[test]
+    fn the_bundled_input_is_to_planar() {
+        let spec = spec_with(&[("size = [192, 192]", "size = [3, 3]")]);
+        let crop = tagged_crop();
+        let (mut general, mut planar) = (vec![0f32; 27], Vec::new());
+        write_input_f32(&[&crop], &spec, &mut general);
+        to_planar(&[&crop], 3, spec.input_scale, &mut planar);
+        assert_eq!(general, planar);
+    }
+
+    #[test]
+    fn every_input_convention_lands_where_it_says() {
+        let crop = tagged_crop();
+        // NHWC, BGR, transposed, mean/std of [-1, 1]: tensor (y=0, x=1) is crop (x=0, y=1).
+        let spec = spec_with(&[
+            ("size = [192, 192]", "size = [3, 3]"),
+            ("layout = \"NCHW\"", "layout = \"NHWC\""),
+            ("channels = \"RGB\"", "channels = \"BGR\""),
+            ("transpose = false", "transpose = true"),
+            ("mean = [0.0, 0.0, 0.0]", "mean = [127.5, 127.5, 127.5]"),
+            ("std = [255.0, 255.0, 255.0]", "std = [127.5, 127.5, 127.5]"),
+        ]);
+        let mut out = vec![0f32; 27];
+        write_input_f32(&[&crop], &spec, &mut out);
+        let at = |y: usize, x: usize, c: usize| out[(y * 3 + x) * 3 + c];
+        let v = |b: u8| (f32::from(b) - 127.5) * (1.0 / 127.5);
+        // crop pixel (x=0, y=1) = (10, 110, 200); BGR order.
+        assert_eq!(
+            [at(0, 1, 0), at(0, 1, 1), at(0, 1, 2)],
+            [v(200), v(110), v(10)]
+        );
+        // u8 NCHW GRAY: the luma byte, mean/std ignored.
+        let spec = spec_with(&[
+            ("size = [192, 192]", "size = [3, 3]"),
+            ("dtype = \"f32\"", "dtype = \"u8\""),
+            ("channels = \"RGB\"", "channels = \"GRAY\""),
+            ("mean = [0.0, 0.0, 0.0]", "mean = [0.0]"),
+            ("std = [255.0, 255.0, 255.0]", "std = [255.0]"),
+        ]);
+        let mut bytes = vec![0u8; 9];
+        write_input_u8(&[&crop], &spec, &mut bytes);
+        let luma = |r: u32, g: u32, b: u32| ((77 * r + 150 * g + 29 * b + 128) >> 8) as u8;
+        assert_eq!(bytes[3 + 2], luma(12, 112, 202)); // (y=1, x=2)
+        assert_eq!(channel_byte(&[90, 90, 90], Channels::Gray, 0), 90);
+    }
+
+    #[test]
+    fn every_point_convention_decodes_to_input_pixels() {
+        // Two points at (48, 96, 24) and (144, 0, -24) of a 192-px input, in each convention.
+        let want = [48.0, 96.0, 24.0, 144.0, 0.0, -24.0];
+        let count = ("count = 468", "count = 2");
+        let scheme = (
+            "name = \"mediapipe468\"",
+            "name = \"custom\"\nright_eye = [0]\nleft_eye = [1]",
+        );
+        for (edits, raw, expect) in [
+            (vec![], vec![48.0, 96.0, 24.0, 144.0, 0.0, -24.0], want),
+            (
+                vec![("order = \"interleaved\"", "order = \"planar\"")],
+                vec![48.0, 144.0, 96.0, 0.0, 24.0, -24.0],
+                want,
+            ),
+            (
+                vec![("space = \"input_px\"", "space = \"unit\"")],
+                vec![0.25, 0.5, 0.125, 0.75, 0.0, -0.125],
+                want,
+            ),
+            (
+                vec![("space = \"input_px\"", "space = \"signed_unit\"")],
+                vec![-0.5, 0.0, 0.25, 0.5, -1.0, -0.25],
+                want,
+            ),
+            (
+                vec![
+                    ("dims = 3", "dims = 2"),
+                    ("order = \"interleaved\"", "order = \"planar\""),
+                ],
+                vec![48.0, 144.0, 96.0, 0.0],
+                [48.0, 96.0, 0.0, 144.0, 0.0, 0.0],
+            ),
+        ] {
+            let mut all = vec![count, scheme];
+            all.extend(edits.iter().copied());
+            let spec = spec_with(&all);
+            let mut out = [0f32; 6];
+            points_to_input_px(&raw, &spec, &mut out);
+            assert_eq!(out, expect, "{edits:?}");
+        }
+    }
+
+    #[test]
+    fn scores_follow_their_kind_and_column() {
+        let spec = ModelSpec::face_landmark_468();
+        assert_eq!(face_score(&[0.25], &spec), 0.25);
+        let logit = spec_with(&[("kind = \"probability\"", "kind = \"logit\"")]);
+        assert!((face_score(&[0.0], &logit) - 0.5).abs() < 1e-6);
+        assert!((face_score(&[2.0], &logit) - 0.880_797).abs() < 1e-5);
+        let softmax = spec_with(&[
+            ("kind = \"probability\"", "kind = \"softmax\""),
+            ("index = 0", "index = 1"),
+        ]);
+        assert!((face_score(&[0.0, 0.0], &softmax) - 0.5).abs() < 1e-6);
+        assert!((face_score(&[1000.0, 1001.0], &softmax) - 0.731_058_6).abs() < 1e-5);
+        assert!(face_score(&[0.3], &softmax).is_nan(), "a missing column");
+        let none = spec_with(&[(
+            "[score]\noutput = \"face_score\"   # [N, 1], already a probability\nkind = \"probability\"    # probability | logit | softmax\nindex = 0\n",
+            "",
+        )]);
+        assert_eq!(face_score(&[], &none), -1.0);
     }
 
     #[test]

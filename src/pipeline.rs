@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::backend::remote::{RemoteCounters, RemoteSettings};
-use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest};
+use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest, Precision};
 use crate::batcher::{panic_message, DrainDeadline, Job, Msg, Worker};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::{
@@ -66,6 +66,10 @@ pub struct Config {
     /// Threads a CPU engine may run one batch on (the worker included); `None`: every core. A VMS
     /// keeps cores for its decoders.
     pub cpu_threads: Option<usize>,
+    /// The model's descriptor file; `None`: looked up beside the model, in its metadata, or the
+    /// bundled one (see [`crate::descriptor::resolve`]).
+    pub model_desc: Option<PathBuf>,
+    pub precision: Precision,
     pub logger: Logger,
     /// The server(s) of `BackendChoice::Remote`.
     pub remote: Option<RemoteSettings>,
@@ -89,6 +93,8 @@ impl Default for Config {
             opt_batch: None,
             self_check: true,
             cpu_threads: None,
+            model_desc: None,
+            precision: Precision::Default,
             logger: Logger::default(),
             remote: None,
             on_ready: None,
@@ -146,6 +152,12 @@ pub struct ModelInfo {
     pub max_batch: u32,
     /// Why AUTO did not pick TensorRT; empty if it did or was not asked.
     pub fallback_reason: String,
+    /// 2 or 3: the model's point dimensions (2: z is 0).
+    pub dims: u32,
+    /// The point scheme: "mediapipe468", "mediapipe478", "five_point" or "custom".
+    pub scheme: String,
+    /// What runs: 1 FP32 (every engine of this build).
+    pub precision: i32,
 }
 
 /// A landmark pipeline: enqueue faces from any thread, pop results by event id.
@@ -175,6 +187,7 @@ impl Pipeline {
     /// Errors: `InvalidArgument` for a bad config value, `ModelError` for a missing or unusable
     /// model, `BackendUnavailable` when an explicitly requested backend cannot run here.
     pub fn new(config: Config) -> Result<Pipeline> {
+        let spec = resolve_spec(&config)?;
         let request = OpenRequest {
             model: config.model.clone(),
             max_batch: config.max_batch,
@@ -183,6 +196,8 @@ impl Pipeline {
             opt_batch: config.opt_batch,
             self_check: config.self_check,
             cpu_threads: config.cpu_threads,
+            spec,
+            precision: config.precision,
             logger: config.logger.clone(),
             remote: config.remote.clone(),
             remote_counters: Arc::default(),
@@ -237,6 +252,9 @@ impl Pipeline {
                             input_height: backend.spec().input_size,
                             max_batch: backend.max_batch() as u32,
                             fallback_reason: reason,
+                            dims: backend.spec().points.dims,
+                            scheme: backend.spec().scheme.label().to_string(),
+                            precision: crate::backend::PRECISION_FP32,
                         };
                         let _ = ready_tx.send(Ok((info, backend.spec().clone())));
                         backend
@@ -331,7 +349,12 @@ impl Pipeline {
     /// unknown format, colorimetry or flag values, and non-finite eyes or roll.
     pub fn enqueue_frame(&self, id: u64, frame: &FrameRef<'_>, face: &Face) -> Result<()> {
         let checked = Frame::new(frame).and_then(|f| {
-            let crop = FaceCrop::for_face(face, f.width(), f.height(), self.spec.crop_scale)?;
+            let mut crop = FaceCrop::for_face(face, f.width(), f.height(), self.spec.crop_scale)?;
+            if !self.spec.rotate {
+                // The model's descriptor says crop.rotate = false: its crops stay upright (the
+                // eyes and roll were still checked).
+                crop = FaceCrop::rotated(crop.rect, 0.0);
+            }
             Ok((f, crop))
         });
         let (frame, crop) = match checked {
@@ -503,4 +526,26 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// The model's spec from its descriptor, found in DESIGN's order; MODEL_ERROR names what is
+/// missing or wrong. Runs before any engine opens, so every backend sees the same conventions.
+fn resolve_spec(config: &Config) -> Result<ModelSpec> {
+    let desc = config.model_desc.as_deref();
+    let (descriptor, origin) = match &config.model {
+        ModelSource::Bundled => crate::descriptor::resolve(None, desc)?,
+        ModelSource::Path(path) => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                Error::new(
+                    ErrorKind::ModelError,
+                    format!("cannot read model {}: {e}", path.display()),
+                )
+            })?;
+            crate::descriptor::resolve(Some((path, &bytes)), desc)?
+        }
+    };
+    config
+        .logger
+        .log(LogLevel::Debug, &format!("model descriptor: {origin}"));
+    ModelSpec::from_descriptor(&descriptor)
 }

@@ -83,6 +83,8 @@ fn backend_matches_onnxruntime_on_the_reference_tensor() {
         opt_batch: None,
         self_check: true,
         cpu_threads: None,
+        spec: lmbatch::model::ModelSpec::face_landmark_468(),
+        precision: Default::default(),
         logger: Default::default(),
         remote: None,
         remote_counters: Default::default(),

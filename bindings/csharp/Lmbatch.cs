@@ -61,6 +61,8 @@ namespace Lmbatch.Native
         public IntPtr remote_headers;   // const char *
         public IntPtr remote_ca_file;   // const char *
         public uint cpu_threads;        // ABI 1.4
+        public int precision;           // lm_precision (ABI 1.4)
+        public IntPtr model_desc_path;  // const char * (ABI 1.4)
     }
 
     /// <summary>lm_image: a view of the caller's frame, read only during lm_enqueue.</summary>
@@ -176,6 +178,10 @@ namespace Lmbatch.Native
         public uint max_batch;
         [MarshalAs(UnmanagedType.ByValArray, SizeConst = 256)]
         public byte[] fallback_reason;  // char[256], NUL-terminated
+        public uint dims;               // ABI 1.4
+        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 24)]
+        public byte[] scheme;           // char[24], NUL-terminated (ABI 1.4)
+        public int precision;           // lm_precision (ABI 1.4)
     }
 
     /// <summary>The SafeHandle of an lm_handle: releasing it calls lm_destroy. Passing it to a
@@ -510,6 +516,12 @@ namespace Lmbatch
         /// <summary>Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the worker
         /// included; null or 0: every core. A VMS keeps cores for its decoders. Since ABI 1.4.</summary>
         public uint? CpuThreads { get; set; }
+        /// <summary>What the engines may compute in; null: Default (FP32 on the CPU). Since ABI 1.4.</summary>
+        public Precision? Precision { get; set; }
+        /// <summary>The model's descriptor (a TOML file); null: STEM.lmbatch.toml beside the
+        /// model, else its metadata, else the bundled descriptor when the model's tensor names
+        /// are the bundled model's. Since ABI 1.4.</summary>
+        public string ModelDescPath { get; set; }
         /// <summary>Receives the library's log messages. It may be called from any library
         /// thread (during the constructor and Dispose too), concurrently, and must not call
         /// back into the pipeline; its exceptions are caught and dropped.</summary>
@@ -806,6 +818,23 @@ namespace Lmbatch
         public int MaxBatch { get; internal set; }
         /// <summary>Why Backend.Auto did not pick TensorRT; "" if it did or was not asked.</summary>
         public string FallbackReason { get; internal set; }
+        /// <summary>3, or 2 (z is 0). Since ABI 1.4.</summary>
+        public int Dims { get; internal set; }
+        /// <summary>"mediapipe468", "mediapipe478", "five_point" or "custom". Since ABI 1.4.</summary>
+        public string Scheme { get; internal set; }
+        /// <summary>What runs. Since ABI 1.4.</summary>
+        public Precision Precision { get; internal set; }
+    }
+
+    /// <summary>lm_precision: what an engine may compute in (Config) or computes in (ModelInfo).
+    /// Since ABI 1.4.</summary>
+    public enum Precision
+    {
+        Default = 0, // FP32 on the CPU engines
+        Fp32 = 1,
+        Reduced = 2, // BF16/FP16 where an engine has it, else FP32
+        Bf16 = 3,
+        Fp16 = 4,
     }
 
     /// <summary>
@@ -864,6 +893,8 @@ namespace Lmbatch
                 cfg.opt_batch = config.OptBatch.Value;
             if (config.CpuThreads.HasValue)
                 cfg.cpu_threads = config.CpuThreads.Value;
+            if (config.Precision.HasValue)
+                cfg.precision = (int)config.Precision.Value;
             if (config.SelfCheck.HasValue)
                 cfg.self_check = config.SelfCheck.Value ? 1 : 0;
 
@@ -887,6 +918,7 @@ namespace Lmbatch
             try
             {
                 cfg.model_path = cString(config.ModelPath, "model_path");
+                cfg.model_desc_path = cString(config.ModelDescPath, "model_desc_path");
                 cfg.engine_cache_dir = cString(config.EngineCacheDir, "engine_cache_dir");
                 cfg.remote_endpoints = cString(Joined(config.RemoteEndpoints, ",", "remote_endpoints"), "remote_endpoints");
                 cfg.remote_model = cString(config.RemoteModel, "remote_model");
@@ -1469,6 +1501,7 @@ namespace Lmbatch
                 struct_size = (UIntPtr)Marshal.SizeOf(typeof(lm_model_info)),
                 backend = new byte[32],
                 fallback_reason = new byte[256],
+                scheme = new byte[24],
             };
             var st = (Status)NativeMethods.lm_get_model_info(Handle, ref m);
             if (st != Status.Ok)
@@ -1481,6 +1514,9 @@ namespace Lmbatch
                 InputHeight = (int)m.input_height,
                 MaxBatch = (int)m.max_batch,
                 FallbackReason = Utf8.FromArray(m.fallback_reason),
+                Dims = (int)m.dims,
+                Scheme = Utf8.FromArray(m.scheme),
+                Precision = (Precision)m.precision,
             };
         }
 

@@ -40,6 +40,8 @@ int main(void) {
     OFF(lm_config, remote_headers);
     OFF(lm_config, remote_ca_file);
     OFF(lm_config, cpu_threads);
+    OFF(lm_config, precision);
+    OFF(lm_config, model_desc_path);
 
     SIZE(lm_image);
     OFF(lm_image, data);
@@ -99,6 +101,9 @@ int main(void) {
     OFF(lm_model_info, input_height);
     OFF(lm_model_info, max_batch);
     OFF(lm_model_info, fallback_reason);
+    OFF(lm_model_info, dims);
+    OFF(lm_model_info, scheme);
+    OFF(lm_model_info, precision);
 
     SIZE(lm_frame);
     OFF(lm_frame, struct_size);
@@ -167,6 +172,11 @@ int main(void) {
     CONST(LM_CHROMA_LOCATION_CENTER);
     CONST(LM_CHROMA_LOCATION_TOPLEFT);
     CONST(LM_MEMORY_HOST);
+    CONST(LM_PRECISION_DEFAULT);
+    CONST(LM_PRECISION_FP32);
+    CONST(LM_PRECISION_REDUCED);
+    CONST(LM_PRECISION_BF16);
+    CONST(LM_PRECISION_FP16);
     CONST(LM_FACE_EYES);
     CONST(LM_FACE_ROLL);
 

@@ -54,6 +54,8 @@ func cLayout() []string {
 		off("lm_config", "remote_headers", unsafe.Offsetof(cfg.remote_headers)),
 		off("lm_config", "remote_ca_file", unsafe.Offsetof(cfg.remote_ca_file)),
 		off("lm_config", "cpu_threads", unsafe.Offsetof(cfg.cpu_threads)),
+		off("lm_config", "precision", unsafe.Offsetof(cfg.precision)),
+		off("lm_config", "model_desc_path", unsafe.Offsetof(cfg.model_desc_path)),
 
 		size("lm_image", unsafe.Sizeof(img)),
 		off("lm_image", "data", unsafe.Offsetof(img.data)),
@@ -113,6 +115,9 @@ func cLayout() []string {
 		off("lm_model_info", "input_height", unsafe.Offsetof(mi.input_height)),
 		off("lm_model_info", "max_batch", unsafe.Offsetof(mi.max_batch)),
 		off("lm_model_info", "fallback_reason", unsafe.Offsetof(mi.fallback_reason)),
+		off("lm_model_info", "dims", unsafe.Offsetof(mi.dims)),
+		off("lm_model_info", "scheme", unsafe.Offsetof(mi.scheme)),
+		off("lm_model_info", "precision", unsafe.Offsetof(mi.precision)),
 
 		size("lm_frame", unsafe.Sizeof(fr)),
 		off("lm_frame", "struct_size", unsafe.Offsetof(fr.struct_size)),

@@ -273,6 +273,13 @@ type Config struct {
 	// CPUThreads is the threads a CPU engine (ONNX Runtime, tract) runs one batch on, the worker
 	// included; 0: every core. A VMS keeps cores for its decoders. Since ABI 1.4.
 	CPUThreads int
+	// Precision the engines may compute in; PrecisionDefault (0) runs FP32 on the CPU. Since
+	// ABI 1.4.
+	Precision Precision
+	// ModelDescPath is the model's descriptor (a TOML file); "": STEM.lmbatch.toml beside
+	// ModelPath, else the model's metadata, else the bundled descriptor when the model's tensor
+	// names are the bundled model's. Since ABI 1.4.
+	ModelDescPath string
 	// Log, if not nil, receives the library's log messages. It may be called from any library
 	// thread (during New and Close too), concurrently, and must not call back into the Pipeline.
 	// A panic in it is recovered and dropped.
@@ -359,7 +366,23 @@ type ModelInfo struct {
 	InputHeight    int
 	MaxBatch       int
 	FallbackReason string // why BackendAuto did not pick TensorRT; "" if it did or was not asked
+	Dims           int    // 3, or 2 (Z is 0) (ABI 1.4)
+	Scheme         string // "mediapipe468", "mediapipe478", "five_point" or "custom" (ABI 1.4)
+	Precision      Precision
 }
+
+// Precision is what an engine computes in (Config.Precision: what it may; ModelInfo.Precision:
+// what runs). Since ABI 1.4.
+type Precision int32
+
+// Precisions.
+const (
+	PrecisionDefault = Precision(C.LM_PRECISION_DEFAULT) // FP32 on the CPU engines
+	PrecisionFP32    = Precision(C.LM_PRECISION_FP32)
+	PrecisionReduced = Precision(C.LM_PRECISION_REDUCED) // BF16/FP16 where an engine has it
+	PrecisionBF16    = Precision(C.LM_PRECISION_BF16)
+	PrecisionFP16    = Precision(C.LM_PRECISION_FP16)
+)
 
 // Pipeline is one lmbatch handle: a worker thread, its queue and its result store.
 type Pipeline struct {
@@ -528,6 +551,13 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	defer C.free(unsafe.Pointer(model))
+	desc, err := cString("model_desc_path", cfg.ModelDescPath)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(desc))
+	c.model_desc_path = desc
+	c.precision = C.int32_t(cfg.Precision)
 	cache, err := cString("engine_cache_dir", cfg.EngineCacheDir)
 	if err != nil {
 		return nil, err
@@ -940,6 +970,9 @@ func (p *Pipeline) ModelInfo() (ModelInfo, error) {
 		InputHeight:    int(m.input_height),
 		MaxBatch:       int(m.max_batch),
 		FallbackReason: goString(m.fallback_reason[:]),
+		Dims:           int(m.dims),
+		Scheme:         goString(m.scheme[:]),
+		Precision:      Precision(m.precision),
 	}, nil
 }
 

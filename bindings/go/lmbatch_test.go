@@ -215,7 +215,8 @@ func TestModelInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := lmbatch.ModelInfo{Backend: "cpu-tract", NumPoints: 468, InputWidth: 192, InputHeight: 192, MaxBatch: 4}
+	want := lmbatch.ModelInfo{Backend: "cpu-tract", NumPoints: 468, InputWidth: 192, InputHeight: 192, MaxBatch: 4,
+		Dims: 3, Scheme: "mediapipe468", Precision: lmbatch.PrecisionFP32}
 	if info != want {
 		t.Errorf("ModelInfo() = %+v, want %+v", info, want)
 	}

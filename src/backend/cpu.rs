@@ -18,8 +18,11 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 
 use super::{Backend, BatchOutput, ModelSource, OpenRequest};
+use crate::descriptor::{DType, Layout};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{to_planar, ModelSpec, DEFAULT_MODEL_ONNX};
+use crate::model::{
+    face_score, points_to_input_px, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
+};
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -59,11 +62,15 @@ impl TractBackend {
             }
         }
         .map_err(|e| model_error("cannot read the ONNX model", e))?;
-        let spec = ModelSpec::bundled()?;
+        let spec = request.spec.clone();
         let mut network = network;
+        let mut outputs = vec![spec.landmarks_name.as_str()];
+        if spec.score.is_some() {
+            outputs.push(spec.score_name.as_str());
+        }
         network
-            .select_outputs_by_name([&spec.landmarks_name, &spec.score_name])
-            .map_err(|e| model_error("the model lacks the expected outputs", e))?;
+            .select_outputs_by_name(outputs)
+            .map_err(|e| model_error("the model lacks the outputs its descriptor names", e))?;
         let input_count = network.input_outlets().map(|o| o.len()).unwrap_or(0);
         if input_count != 1 {
             return Err(Error::new(
@@ -97,11 +104,22 @@ impl TractBackend {
         if let Some(plan) = self.plans.get(&n) {
             return Ok(plan.clone());
         }
-        let side = self.spec.input_size as usize;
+        let (side, channels) = (
+            self.spec.input_size as usize,
+            self.spec.input.channels.count(),
+        );
+        let shape = match self.spec.input.layout {
+            Layout::Nchw => [n, channels, side, side],
+            Layout::Nhwc => [n, side, side, channels],
+        };
+        let fact = match self.spec.input.dtype {
+            DType::U8 => u8::fact(shape),
+            _ => f32::fact(shape),
+        };
         let plan = self
             .network
             .clone()
-            .with_input_fact(0, f32::fact([n, 3, side, side]).into())
+            .with_input_fact(0, fact.into())
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| model_error(&format!("cannot build the plan for batch {n}"), e))?;
@@ -120,16 +138,33 @@ impl TractBackend {
                 .map(|s| s.to_vec())
                 .ok_or_else(|| model_error("output shape", "not concrete"))
         };
+        // Per item, the landmark output holds points × dims values and the score output at
+        // least the column the descriptor reads; their other dimensions are free ([1, 468, 3],
+        // [1, 1, 1, 1434], [1, 1]).
+        let per_item = |s: &[usize]| s.iter().skip(1).product::<usize>();
         let points = shape(0)?;
-        let score = shape(1)?;
-        let want_points = [1, self.spec.num_points as usize, 3];
-        if points != want_points || score != [1, 1] {
+        let want = self.spec.raw_point_values();
+        if points.first() != Some(&1) || per_item(&points) != want {
             return Err(Error::new(
                 ErrorKind::ModelError,
                 format!(
-                    "the model's outputs are {points:?} and {score:?}, expected {want_points:?} and [1, 1]"
+                    "the landmark output {:?} is {points:?}: points.count x points.dims = {want} \
+                     values per face expected",
+                    self.spec.landmarks_name
                 ),
             ));
+        }
+        if let Some(conv) = self.spec.score {
+            let score = shape(1)?;
+            if score.first() != Some(&1) || per_item(&score) <= conv.index as usize {
+                return Err(Error::new(
+                    ErrorKind::ModelError,
+                    format!(
+                        "the score output {:?} is {score:?}: score.index {} is not one of its columns",
+                        self.spec.score_name, conv.index
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -156,17 +191,45 @@ fn run_slice(
     crops: &[&[u8]],
     spec: &ModelSpec,
 ) -> TractResult<(Vec<f32>, Vec<f32>)> {
-    let side = spec.input_size as usize;
-    let (mut points, mut scores, mut input) = (Vec::new(), Vec::new(), Vec::new());
+    let (side, channels) = (spec.input_size as usize, spec.input.channels.count());
+    let (mut points, mut scores) = (Vec::new(), Vec::new());
+    let (raw_values, canonical) = (spec.raw_point_values(), spec.point_floats());
     for run in crops.chunks(FACES_PER_RUN) {
         let plan = plans
             .get(&run.len())
             .ok_or_else(|| TractError::msg(format!("no plan for {} faces", run.len())))?;
-        to_planar(run, side, spec.input_scale, &mut input);
-        let tensor = Tensor::from_shape(&[run.len(), 3, side, side], &input)?;
+        let shape = match spec.input.layout {
+            Layout::Nchw => [run.len(), channels, side, side],
+            Layout::Nhwc => [run.len(), side, side, channels],
+        };
+        let values = run.len() * spec.input_values();
+        let tensor = if spec.input.dtype == DType::U8 {
+            let mut input = vec![0u8; values];
+            write_input_u8(run, spec, &mut input);
+            Tensor::from_shape(&shape, &input)?
+        } else {
+            let mut input = vec![0f32; values];
+            write_input_f32(run, spec, &mut input);
+            Tensor::from_shape(&shape, &input)?
+        };
         let outputs = plan.run(tvec!(tensor.into_tvalue()))?;
-        points.extend_from_slice(outputs[0].try_as_plain_ram()?.as_slice::<f32>()?);
-        scores.extend_from_slice(outputs[1].try_as_plain_ram()?.as_slice::<f32>()?);
+        let raw = outputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
+        for item in raw.chunks_exact(raw_values) {
+            let start = points.len();
+            points.resize(start + canonical, 0.0);
+            points_to_input_px(item, spec, &mut points[start..]);
+        }
+        match spec.score {
+            Some(_) => {
+                let rows = outputs[1].try_as_plain_ram()?.as_slice::<f32>()?;
+                let columns = rows.len() / run.len().max(1);
+                scores.extend(
+                    rows.chunks_exact(columns.max(1))
+                        .map(|r| face_score(r, spec)),
+                );
+            }
+            None => scores.extend(std::iter::repeat_n(-1.0, run.len())),
+        }
     }
     Ok((points, scores))
 }

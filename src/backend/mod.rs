@@ -96,6 +96,33 @@ pub enum ModelSource {
     Path(PathBuf),
 }
 
+/// lm_config.precision: what the caller allows an engine to compute in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// FP32 on the CPU engines; TensorRT's own rule.
+    #[default]
+    Default,
+    Fp32,
+    /// BF16 where a CPU engine has it, FP16 on TensorRT; elsewhere FP32 with one info line.
+    Reduced,
+}
+
+impl Precision {
+    pub fn from_raw(value: i32) -> Result<Self> {
+        match value {
+            0 => Ok(Precision::Default),
+            1 => Ok(Precision::Fp32),
+            2 => Ok(Precision::Reduced),
+            other => Err(Error::invalid(format!(
+                "precision {other} is not one of 0 (default), 1 (FP32), 2 (reduced)"
+            ))),
+        }
+    }
+}
+
+/// The numbers lm_model_info.precision reports for what runs.
+pub const PRECISION_FP32: i32 = 1;
+
 /// What a backend needs to open.
 #[derive(Clone, Debug)]
 pub struct OpenRequest {
@@ -109,6 +136,10 @@ pub struct OpenRequest {
     pub self_check: bool,
     /// Threads a CPU engine (tract, ONNX Runtime) may run one batch on; `None`: every core.
     pub cpu_threads: Option<usize>,
+    /// The model's conventions, from its descriptor (resolved before any engine opens).
+    pub spec: ModelSpec,
+    /// What the caller asked for; the engines say what runs (lm_model_info.precision).
+    pub precision: Precision,
     pub logger: Logger,
     /// Where REMOTE sends batches; `None` unless it was asked for.
     pub remote: Option<remote::RemoteSettings>,
@@ -119,17 +150,26 @@ pub struct OpenRequest {
 /// Opens the backend for `choice`. Returns it with the reasons AUTO passed over TensorRT (and
 /// ONNX Runtime) — empty when it picked TensorRT or was not asked.
 pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
+    if request.precision == Precision::Reduced
+        && !matches!(choice, BackendChoice::TensorRt | BackendChoice::Auto)
+    {
+        request.logger.log(
+            LogLevel::Info,
+            "precision REDUCED: this engine runs FP32 (reduced precision needs OpenVINO's BF16 \
+             or TensorRT's FP16)",
+        );
+    }
     match choice {
         BackendChoice::Cpu => Ok((open_cpu(request)?, String::new())),
-        BackendChoice::TensorRt => Ok((tensorrt::open(request)?, String::new())),
+        BackendChoice::TensorRt => Ok((open_tensorrt(request)?, String::new())),
         BackendChoice::OnnxRuntime => Ok((open_onnxruntime(request)?, String::new())),
-        BackendChoice::Remote => Ok((remote::open(request)?, String::new())),
+        BackendChoice::Remote => Ok((open_remote(request)?, String::new())),
         BackendChoice::Auto => {
             let mut reasons = Vec::new();
             for (name, open) in [
                 (
                     "TensorRT",
-                    tensorrt::open as fn(&OpenRequest) -> Result<Box<dyn Backend>>,
+                    open_tensorrt as fn(&OpenRequest) -> Result<Box<dyn Backend>>,
                 ),
                 ("ONNX Runtime", open_onnxruntime),
             ] {
@@ -157,6 +197,37 @@ pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Bac
             Ok((open_cpu(request)?, reason))
         }
     }
+}
+
+/// TensorRT, for models with the bundled conventions (its input kernel and plan checks take float
+/// NCHW RGB and interleaved 3-D points so far); others are BACKEND_UNAVAILABLE, so AUTO moves on.
+fn open_tensorrt(request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    if !request.spec.has_bundled_conventions() {
+        return Err(Error::new(
+            ErrorKind::BackendUnavailable,
+            "this build's TensorRT path runs models with the bundled model's conventions only \
+             (float32 NCHW RGB input, interleaved 3-D points in input pixels, a probability)",
+        ));
+    }
+    if request.precision == Precision::Reduced {
+        request.logger.log(
+            LogLevel::Info,
+            "precision REDUCED: this build's TensorRT path runs FP32",
+        );
+    }
+    tensorrt::open(request)
+}
+
+/// REMOTE serves the bundled model (the served u8 wrapper of it) so far.
+fn open_remote(request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    if request.spec != ModelSpec::face_landmark_468() {
+        return Err(Error::new(
+            ErrorKind::BackendUnavailable,
+            "LM_BACKEND_REMOTE serves the bundled model only so far; a described model runs on \
+             the local engines",
+        ));
+    }
+    remote::open(request)
 }
 
 #[cfg(feature = "onnxruntime")]

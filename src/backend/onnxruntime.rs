@@ -14,8 +14,11 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Backend, BatchOutput, ModelSource, OpenRequest};
+use crate::descriptor::{DType, Layout};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{to_planar, ModelSpec, DEFAULT_MODEL_ONNX};
+use crate::model::{
+    face_score, points_to_input_px, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
+};
 
 /// The environment variable naming the ONNX Runtime shared library.
 pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -56,6 +59,7 @@ pub struct OrtBackend {
     max_batch: usize,
     session: Session,
     input: Vec<f32>,
+    input_u8: Vec<u8>,
 }
 
 fn ort_error(context: &str, e: impl std::fmt::Display) -> Error {
@@ -96,12 +100,12 @@ impl OrtBackend {
             .map_err(|e| ort_error("inter-op threads", e))?
             .commit_from_memory(model)
             .map_err(|e| ort_error("cannot load the model", e))?;
-        let spec = ModelSpec::bundled()?;
+        let spec = request.spec.clone();
         let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
         if !inputs.contains(&spec.input_name.as_str())
             || !outputs.contains(&spec.landmarks_name.as_str())
-            || !outputs.contains(&spec.score_name.as_str())
+            || (spec.score.is_some() && !outputs.contains(&spec.score_name.as_str()))
         {
             return Err(Error::new(
                 ErrorKind::ModelError,
@@ -113,6 +117,7 @@ impl OrtBackend {
             max_batch: request.max_batch,
             session,
             input: Vec::new(),
+            input_u8: Vec::new(),
         })
     }
 }
@@ -132,28 +137,66 @@ impl Backend for OrtBackend {
 
     fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
         let n = crops.len();
-        let side = self.spec.input_size as usize;
-        to_planar(crops, side, self.spec.input_scale, &mut self.input);
+        let spec = &self.spec;
+        let (side, channels) = (spec.input_size as usize, spec.input.channels.count());
+        let shape = match spec.input.layout {
+            Layout::Nchw => [n, channels, side, side],
+            Layout::Nhwc => [n, side, side, channels],
+        };
         let failed =
             |e: ort::Error| Error::new(ErrorKind::InferenceFailed, format!("ONNX Runtime: {e}"));
-        // A view of the input buffer: it is reused by the next batch, not handed over and
+        // Views of the input buffers: they are reused by the next batch, not handed over and
         // allocated again (up to 14 MB for a batch of 32).
-        let tensor = TensorRef::from_array_view(([n, 3, side, side], self.input.as_slice()))
-            .map_err(failed)?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.spec.input_name.as_str() => tensor])
-            .map_err(failed)?;
-        let (_, points) = outputs[self.spec.landmarks_name.as_str()]
+        let values = n * spec.input_values();
+        let outputs = if spec.input.dtype == DType::U8 {
+            self.input_u8.resize(values, 0);
+            write_input_u8(crops, spec, &mut self.input_u8);
+            let tensor =
+                TensorRef::from_array_view((shape, self.input_u8.as_slice())).map_err(failed)?;
+            self.session
+                .run(ort::inputs![spec.input_name.as_str() => tensor])
+                .map_err(failed)?
+        } else {
+            self.input.resize(values, 0.0);
+            write_input_f32(crops, spec, &mut self.input);
+            let tensor =
+                TensorRef::from_array_view((shape, self.input.as_slice())).map_err(failed)?;
+            self.session
+                .run(ort::inputs![spec.input_name.as_str() => tensor])
+                .map_err(failed)?
+        };
+        let (_, raw) = outputs[spec.landmarks_name.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(failed)?;
-        let (_, scores) = outputs[self.spec.score_name.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(failed)?;
+        let per_item = spec.raw_point_values();
+        if raw.len() != n * per_item {
+            return Err(Error::new(
+                ErrorKind::InferenceFailed,
+                format!(
+                    "the landmark output holds {} values for {n} faces, {per_item} per face expected",
+                    raw.len()
+                ),
+            ));
+        }
         out.points.clear();
-        out.points.extend_from_slice(points);
+        out.points.resize(n * spec.point_floats(), 0.0);
+        for (item, dst) in raw
+            .chunks_exact(per_item)
+            .zip(out.points.chunks_exact_mut(spec.point_floats()))
+        {
+            points_to_input_px(item, spec, dst);
+        }
         out.scores.clear();
-        out.scores.extend_from_slice(scores);
+        if spec.score.is_some() {
+            let (_, rows) = outputs[spec.score_name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(failed)?;
+            let columns = (rows.len() / n).max(1);
+            out.scores
+                .extend(rows.chunks_exact(columns).map(|r| face_score(r, spec)));
+        } else {
+            out.scores.extend(std::iter::repeat_n(-1.0, n));
+        }
         Ok(())
     }
 }

@@ -236,21 +236,33 @@ impl FaceCrop {
 }
 
 /// Face Mesh's eye-corner points: the subject's right eye (33, 133) and left eye (263, 362).
-const RIGHT_EYE_POINTS: [usize; 2] = [33, 133];
-const LEFT_EYE_POINTS: [usize; 2] = [263, 362];
+pub const MESH_RIGHT_EYE: [usize; 2] = [33, 133];
+pub const MESH_LEFT_EYE: [usize; 2] = [263, 362];
 
 /// Where to look for the face in the next frame, from this result's own points (`x, y, z` per
-/// point, frame pixels): the roll of the predicted eye centres (or `roll` for a model without
-/// those points), and the square around the points' bounding box taken along that roll.
-pub fn track_region(points: &[f32], roll: f32) -> (FaceBox, f32) {
+/// point, frame pixels): the roll of the eye centres (the means of the model scheme's `right_eye`
+/// and `left_eye` points; `roll` for a model without eye points), and the square around the
+/// points' bounding box taken along that roll.
+pub fn track_region(
+    points: &[f32],
+    roll: f32,
+    right_eye: &[usize],
+    left_eye: &[usize],
+) -> (FaceBox, f32) {
     let n = points.len() / 3;
     let at = |i: usize| (f64::from(points[3 * i]), f64::from(points[3 * i + 1]));
-    let track_roll = if n > LEFT_EYE_POINTS[1] {
-        let centre = |[a, b]: [usize; 2]| {
-            let (pa, pb) = (at(a), at(b));
-            ((pa.0 + pb.0) / 2.0, (pa.1 + pb.1) / 2.0)
+    let has_eyes = !right_eye.is_empty()
+        && !left_eye.is_empty()
+        && right_eye.iter().chain(left_eye).all(|&i| i < n);
+    let track_roll = if has_eyes {
+        let centre = |eye: &[usize]| {
+            let (sx, sy) = eye.iter().fold((0.0, 0.0), |(sx, sy), &i| {
+                let p = at(i);
+                (sx + p.0, sy + p.1)
+            });
+            (sx / eye.len() as f64, sy / eye.len() as f64)
         };
-        let (r, l) = (centre(RIGHT_EYE_POINTS), centre(LEFT_EYE_POINTS));
+        let (r, l) = (centre(right_eye), centre(left_eye));
         (l.1 - r.1).atan2(l.0 - r.0)
     } else {
         f64::from(roll)
@@ -443,7 +455,7 @@ mod tests {
             pts[3 * i] = (100.0 + u * t.cos() - v * t.sin()) as f32;
             pts[3 * i + 1] = (50.0 + u * t.sin() + v * t.cos()) as f32;
         }
-        let (b, roll) = track_region(&pts, 0.0);
+        let (b, roll) = track_region(&pts, 0.0, &MESH_RIGHT_EYE, &MESH_LEFT_EYE);
         assert!((f64::from(roll) - t).abs() < 1e-6, "{roll}");
         let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
         // A 40x10 box along the eye line: a 40 px square about its centre.
@@ -451,8 +463,10 @@ mod tests {
         assert!((f64::from(b.y2 - b.y1) - 40.0).abs() < 1e-3, "{b:?}");
         assert!((f64::from(cx) - 100.0).abs() < 1e-3, "{b:?}");
         assert!((f64::from(cy) - 50.0).abs() < 1e-3, "{b:?}");
-        // Without eye points the given roll is kept.
-        let (_, r) = track_region(&pts[..300], 0.5);
+        // Without eye points the given roll is kept: too few points, or a scheme without eyes.
+        let (_, r) = track_region(&pts[..300], 0.5, &MESH_RIGHT_EYE, &MESH_LEFT_EYE);
+        assert_eq!(r, 0.5);
+        let (_, r) = track_region(&pts, 0.5, &[], &[]);
         assert_eq!(r, 0.5);
     }
 }

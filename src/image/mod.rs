@@ -9,7 +9,9 @@ mod resize;
 mod warp;
 mod yuv;
 
-pub use crop::{track_region, CropRect, Face, FaceBox, FaceCrop, MAX_CROP_SIDE};
+pub use crop::{
+    track_region, CropRect, Face, FaceBox, FaceCrop, MAX_CROP_SIDE, MESH_LEFT_EYE, MESH_RIGHT_EYE,
+};
 pub use frame::{
     frame_byte_len, ChromaLocation, ColorMatrix, ColorRange, Colorimetry, Frame, FrameFormat,
     FrameRef, FrameView, PixelFormat, YuvFrame, MAX_FRAME_SIDE, MEMORY_HOST,

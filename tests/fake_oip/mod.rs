@@ -301,6 +301,8 @@ impl FakeServer {
                 opt_batch: None,
                 self_check: false,
                 cpu_threads: None,
+                spec: lmbatch::model::ModelSpec::face_landmark_468(),
+                precision: Default::default(),
                 logger: Default::default(),
                 remote: None,
                 remote_counters: Default::default(),

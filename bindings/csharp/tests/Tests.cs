@@ -243,7 +243,7 @@ namespace Lmbatch.Tests
         private static readonly Type[] Enums =
         {
             typeof(Status), typeof(PixelFormat), typeof(Backend), typeof(ColorMatrix), typeof(ColorRange),
-            typeof(ChromaLocation), typeof(FaceFlags),
+            typeof(ChromaLocation), typeof(FaceFlags), typeof(Precision),
         };
 
         private static string EnumPrefix(Type e)
@@ -254,6 +254,7 @@ namespace Lmbatch.Tests
             if (e == typeof(ColorMatrix)) return "LM_COLOR_MATRIX_";
             if (e == typeof(ColorRange)) return "LM_COLOR_RANGE_";
             if (e == typeof(ChromaLocation)) return "LM_CHROMA_LOCATION_";
+            if (e == typeof(Precision)) return "LM_PRECISION_";
             return "LM_FACE_";
         }
 
@@ -337,6 +338,9 @@ namespace Lmbatch.Tests
                 Equal(192, info.InputHeight, "input height");
                 Equal(4, info.MaxBatch, "max batch");
                 Equal("", info.FallbackReason, "fallback reason of an explicit CPU backend");
+                Equal(3, info.Dims, "dims");
+                Equal("mediapipe468", info.Scheme, "scheme");
+                Equal(Precision.Fp32, info.Precision, "precision");
             }
             using (var p = new Pipeline())
             {

@@ -296,7 +296,7 @@ impl TrtBackend {
         // createInferRuntime may leave threads or exit handlers behind.
         nvinfer.keep_loaded();
         let runtime = Runtime::new(nvinfer.create_runtime)?;
-        let spec = ModelSpec::bundled()?;
+        let spec = request.spec.clone();
         // A plan built here is not cached when the backend around it cannot be made (the
         // buffers below): it is settled only after the self-check.
         let (engine, context, layout, fate) =
