@@ -543,11 +543,15 @@ fn check_announcements(seen: &[Seen], announced: &Announced) -> Vec<String> {
         let [ok, failed, expired] = per_id.get(&id).copied().unwrap_or_default();
         let evicted = n(EXPIRED) + n(SUPERSEDED);
         let finished = n(OK) + n(FAILED) + evicted;
-        // A cancelled item was announced only if it had finished before the cancel.
-        let fits = expired == evicted
+        // A cancelled item was announced only if it had finished before the cancel (a cancel
+        // withdraws announcements not yet made). A superseded item (evicted, then its id
+        // accepted again before anyone took its EXPIRED) may have had its announcements
+        // withdrawn by the new acceptance; every other final state was announced.
+        let fits = expired >= n(EXPIRED)
+            && expired <= evicted
             && ok >= n(OK)
             && failed >= n(FAILED)
-            && ok + failed >= finished
+            && ok + failed >= n(OK) + n(FAILED) + n(EXPIRED)
             && ok + failed <= finished + n(CANCELLED);
         if !fits {
             let ends: Vec<u32> = (0..5).map(n).collect();
@@ -731,7 +735,14 @@ fn run_and_check(pipeline: Pipeline, announced: Arc<Announced>, num_points: usiz
         .values()
         .map(|c| u64::from(c[2]))
         .sum();
-    assert_eq!(expiries, s.expired, "one EXPIRED announcement per eviction");
+    // One EXPIRED announcement per eviction, but those a new acceptance of the id withdrew
+    // before they were made (superseded items).
+    assert!(
+        expiries <= s.expired && expiries >= ends(EXPIRED),
+        "EXPIRED announcements {expiries}, evictions {}, EXPIRED delivered {}",
+        s.expired,
+        ends(EXPIRED)
+    );
     assert!(s.ready_callbacks <= announcements, "{s:?}");
     // Every accepted face reached exactly one final state, seen by its thread.
     assert_eq!(
