@@ -253,6 +253,9 @@ int main(int argc, char **argv) {
   const auto eye = result.landmarks[263];
   CHECK(std::hypot(eye.x - 256.41855f, eye.y - 103.96334f) < 1.5f);
   CHECK(result.landmarks.face_score() > 0.9f);
+  // ABI 1.4: the pose of a near-frontal face, and its quality.
+  CHECK(std::fabs(result.landmarks.yaw()) < 0.3f && std::fabs(result.landmarks.head_roll()) < 0.3f);
+  CHECK(result.landmarks.quality().overall > 0.2f && result.landmarks.quality().overall <= 1.0f);
   CHECK(result.landmarks.data()[263 * 3] == eye.x);
 
   CHECK(moved.pop(1).status == lmbatch::Status::NotFound);

@@ -692,6 +692,39 @@ typedef struct lm_face {
 } lm_face;
 
 /**
+ * (Since ABI 1.4.) Quality of one result (the formulas and their constants: src/pose/mod.rs).
+ */
+typedef struct lm_quality {
+  /**
+   * [0,1): 1 − exp(−E / 150) of the crop's mean squared Laplacian E (8-bit luma) inside the
+   * face (the box's share of the crop).
+   */
+  float sharpness;
+  /**
+   * [0,1]: the lower eye's eyelid gap over its width, /0.25 (open eyes read 1); NaN: the
+   * scheme has no eyelids.
+   */
+  float eyes_open;
+  /**
+   * [0,1]: the inner-lip gap over the mouth's width, /0.5; NaN: no lips.
+   */
+  float mouth_open;
+  /**
+   * Frame pixels between the eye centres; NaN: the scheme has no eyes.
+   */
+  float inter_eye_px;
+  /**
+   * cos²(yaw)·cos²(pitch) (ISO/IEC 29794-5's head-pose form, as OFIQ); NaN: no pose.
+   */
+  float frontal;
+  /**
+   * [0,1] best-shot score: face_score · frontal · sharpness · min(1, inter_eye_px / 60) ·
+   * (0.5 + 0.5 · eyes_open); a NaN factor, or a model without a score, counts as 1.
+   */
+  float overall;
+} lm_quality;
+
+/**
  * One face's landmarks, filled by lm_pop.
  */
 typedef struct lm_landmarks {
@@ -737,6 +770,24 @@ typedef struct lm_landmarks {
    * (the crop's roll for a model without eye points).
    */
   float track_roll;
+  /**
+   * (Since ABI 1.4.) Out: head pose, radians, from the points fitted to MediaPipe's canonical
+   * face (NaN where the model's scheme cannot say: 2-D and non-mesh models). yaw > 0: the
+   * subject turns to its left (nose towards the image's right).
+   */
+  float yaw;
+  /**
+   * (Since ABI 1.4.) Out: pitch > 0: the subject looks up.
+   */
+  float pitch;
+  /**
+   * (Since ABI 1.4.) Out: the head's roll in the sense of lm_face.roll.
+   */
+  float head_roll;
+  /**
+   * (Since ABI 1.4.) Out: the quality measures a VMS picks a track's best face by.
+   */
+  struct lm_quality quality;
 } lm_landmarks;
 
 /**
@@ -866,6 +917,8 @@ typedef struct lm_model_info {
    */
   int32_t precision;
 } lm_model_info;
+
+
 
 #ifdef __cplusplus
 extern "C" {

@@ -284,6 +284,13 @@ class Landmarks {
   float track_roll() const noexcept { return track_roll_; }
   // The next frame's Face when following this one between detector runs.
   Face next_face() const noexcept { return Face::with_roll(track_box_, track_roll_); }
+  // Head pose, radians (ABI 1.4; NaN where the model's scheme cannot say): yaw > 0 the subject
+  // turns to its left, pitch > 0 it looks up, head_roll in roll()'s sense.
+  float yaw() const noexcept { return yaw_; }
+  float pitch() const noexcept { return pitch_; }
+  float head_roll() const noexcept { return head_roll_; }
+  // Quality measures (ABI 1.4); quality().overall picks a track's best shot.
+  const lm_quality &quality() const noexcept { return quality_; }
 
  private:
   friend class Pipeline;
@@ -295,6 +302,8 @@ class Landmarks {
   float roll_ = 0;
   Box track_box_;
   float track_roll_ = 0;
+  float yaw_ = 0, pitch_ = 0, head_roll_ = 0;
+  lm_quality quality_{};
 };
 
 // What pop answers: the status and, when it is Ok, the landmarks.
@@ -545,6 +554,10 @@ class Pipeline {
       result.landmarks.roll_ = out.roll;
       result.landmarks.track_box_ = Box{out.track_box.x1, out.track_box.y1, out.track_box.x2, out.track_box.y2};
       result.landmarks.track_roll_ = out.track_roll;
+      result.landmarks.yaw_ = out.yaw;
+      result.landmarks.pitch_ = out.pitch;
+      result.landmarks.head_roll_ = out.head_roll;
+      result.landmarks.quality_ = out.quality;
     } else {
       result.landmarks.xyz_.clear();
     }

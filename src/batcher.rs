@@ -382,10 +382,21 @@ impl Worker {
                                 &spec.scheme.right_eye,
                                 &spec.scheme.left_eye,
                             );
+                            let pose = crate::pose::head_pose(&points, spec);
+                            let quality = crate::pose::quality(
+                                &points,
+                                spec,
+                                &job.pixels,
+                                spec.input_size as usize,
+                                score,
+                                pose,
+                            );
                             Outcome::Landmarks(Landmarks {
                                 roll,
                                 track_box,
                                 track_roll,
+                                pose,
+                                quality,
                                 points,
                                 face_score: score,
                                 queue_us: started

@@ -472,6 +472,37 @@ pub struct lm_landmarks {
     /// (Since ABI 1.3.) Out: the roll of the predicted eye line, for the next frame's lm_face.roll
     /// (the crop's roll for a model without eye points).
     pub track_roll: f32,
+    /// (Since ABI 1.4.) Out: head pose, radians, from the points fitted to MediaPipe's canonical
+    /// face (NaN where the model's scheme cannot say: 2-D and non-mesh models). yaw > 0: the
+    /// subject turns to its left (nose towards the image's right).
+    pub yaw: f32,
+    /// (Since ABI 1.4.) Out: pitch > 0: the subject looks up.
+    pub pitch: f32,
+    /// (Since ABI 1.4.) Out: the head's roll in the sense of lm_face.roll.
+    pub head_roll: f32,
+    /// (Since ABI 1.4.) Out: the quality measures a VMS picks a track's best face by.
+    pub quality: lm_quality,
+}
+
+/// (Since ABI 1.4.) Quality of one result (the formulas and their constants: src/pose/mod.rs).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct lm_quality {
+    /// [0,1): 1 − exp(−E / 150) of the crop's mean squared Laplacian E (8-bit luma) inside the
+    /// face (the box's share of the crop).
+    pub sharpness: f32,
+    /// [0,1]: the lower eye's eyelid gap over its width, /0.25 (open eyes read 1); NaN: the
+    /// scheme has no eyelids.
+    pub eyes_open: f32,
+    /// [0,1]: the inner-lip gap over the mouth's width, /0.5; NaN: no lips.
+    pub mouth_open: f32,
+    /// Frame pixels between the eye centres; NaN: the scheme has no eyes.
+    pub inter_eye_px: f32,
+    /// cos²(yaw)·cos²(pitch) (ISO/IEC 29794-5's head-pose form, as OFIQ); NaN: no pose.
+    pub frontal: f32,
+    /// [0,1] best-shot score: face_score · frontal · sharpness · min(1, inter_eye_px / 60) ·
+    /// (0.5 + 0.5 · eyes_open); a NaN factor, or a model without a score, counts as 1.
+    pub overall: f32,
 }
 
 impl lm_landmarks {
@@ -494,6 +525,10 @@ impl lm_landmarks {
                 y2: 0.0,
             },
             track_roll: 0.0,
+            yaw: 0.0,
+            pitch: 0.0,
+            head_roll: 0.0,
+            quality: lm_quality::default(),
         }
     }
 }
@@ -1350,9 +1385,21 @@ impl LandmarksTarget {
                 y2: l.track_box.y2,
             },
             track_roll: l.track_roll,
+            yaw: l.pose.yaw,
+            pitch: l.pose.pitch,
+            head_roll: l.pose.roll,
+            quality: lm_quality {
+                sharpness: l.quality.sharpness,
+                eyes_open: l.quality.eyes_open,
+                mouth_open: l.quality.mouth_open,
+                inter_eye_px: l.quality.inter_eye_px,
+                frontal: l.quality.frontal,
+                overall: l.quality.overall,
+            },
         };
         let ends = field_ends!(filled, lm_landmarks; struct_size, points, capacity, num_points,
-            face_score, queue_us, infer_us, roll, track_box, track_roll);
+            face_score, queue_us, infer_us, roll, track_box, track_roll, yaw, pitch, head_roll,
+            quality);
         // SAFETY: `out` holds struct_size bytes.
         unsafe { write_fitting(out, &filled, self.struct_size, &ends) };
     }

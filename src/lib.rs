@@ -11,6 +11,7 @@ pub mod log;
 pub mod model;
 pub mod onnx_meta;
 pub mod pipeline;
+pub mod pose;
 pub mod ready;
 pub mod results;
 

@@ -26,6 +26,9 @@ pub struct Landmarks {
     pub track_box: crate::image::FaceBox,
     /// The roll of the predicted eye line (`roll` for a model without eye points).
     pub track_roll: f32,
+    /// Head pose (NaN where the model's scheme cannot say).
+    pub pose: crate::pose::Pose,
+    pub quality: crate::pose::Quality,
 }
 
 /// The final state of an item that reached the backend.
@@ -780,6 +783,15 @@ mod tests {
                 y2: 1.0,
             },
             track_roll: 0.0,
+            pose: crate::pose::Pose::UNKNOWN,
+            quality: crate::pose::Quality {
+                sharpness: 0.0,
+                eyes_open: 0.0,
+                mouth_open: 0.0,
+                inter_eye_px: 0.0,
+                frontal: 0.0,
+                overall: 0.0,
+            },
         })
     }
 

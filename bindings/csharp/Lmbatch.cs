@@ -100,6 +100,22 @@ namespace Lmbatch.Native
         public float roll;              // since ABI 1.3
         public lm_box track_box;        // since ABI 1.3
         public float track_roll;        // since ABI 1.3
+        public float yaw;               // since ABI 1.4
+        public float pitch;             // since ABI 1.4
+        public float head_roll;         // since ABI 1.4
+        public lm_quality quality;      // since ABI 1.4
+    }
+
+    /// <summary>lm_quality (ABI 1.4).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct lm_quality
+    {
+        public float sharpness;
+        public float eyes_open;
+        public float mouth_open;
+        public float inter_eye_px;
+        public float frontal;
+        public float overall;
     }
 
     /// <summary>lm_frame (ABI 1.3): a view of a frame in any format, each plane with its own
@@ -756,6 +772,25 @@ namespace Lmbatch
         /// <summary>The next frame's Face when following this one between detector runs:
         /// TrackBox turned by TrackRoll.</summary>
         public Face NextFace() { return Face.WithRoll(TrackBox, TrackRoll); }
+        /// <summary>Head pose, radians (NaN where the model's scheme cannot say): Yaw &gt; 0 the
+        /// subject turns to its left, Pitch &gt; 0 it looks up, HeadRoll in Roll's sense. Since
+        /// ABI 1.4.</summary>
+        public float Yaw { get; internal set; }
+        public float Pitch { get; internal set; }
+        public float HeadRoll { get; internal set; }
+        /// <summary>Quality measures; Quality.Overall picks a track's best shot. Since ABI 1.4.</summary>
+        public Quality Quality { get; internal set; }
+    }
+
+    /// <summary>Quality of one result (the library's formulas); NaN where the scheme cannot say.</summary>
+    public struct Quality
+    {
+        public float Sharpness;
+        public float EyesOpen;
+        public float MouthOpen;
+        public float InterEyePx;
+        public float Frontal;
+        public float Overall;
     }
 
     /// <summary>A consistent snapshot of a pipeline's counters:
@@ -1325,6 +1360,18 @@ namespace Lmbatch
                 Roll = lm.roll,
                 TrackBox = new Box(lm.track_box.x1, lm.track_box.y1, lm.track_box.x2, lm.track_box.y2),
                 TrackRoll = lm.track_roll,
+                Yaw = lm.yaw,
+                Pitch = lm.pitch,
+                HeadRoll = lm.head_roll,
+                Quality = new Quality
+                {
+                    Sharpness = lm.quality.sharpness,
+                    EyesOpen = lm.quality.eyes_open,
+                    MouthOpen = lm.quality.mouth_open,
+                    InterEyePx = lm.quality.inter_eye_px,
+                    Frontal = lm.quality.frontal,
+                    Overall = lm.quality.overall,
+                },
             };
         }
 

@@ -56,6 +56,14 @@ int main(void) {
     OFF(lm_box, x2);
     OFF(lm_box, y2);
 
+    SIZE(lm_quality);
+    OFF(lm_quality, sharpness);
+    OFF(lm_quality, eyes_open);
+    OFF(lm_quality, mouth_open);
+    OFF(lm_quality, inter_eye_px);
+    OFF(lm_quality, frontal);
+    OFF(lm_quality, overall);
+
     SIZE(lm_landmarks);
     OFF(lm_landmarks, struct_size);
     OFF(lm_landmarks, points);
@@ -67,6 +75,10 @@ int main(void) {
     OFF(lm_landmarks, roll);
     OFF(lm_landmarks, track_box);
     OFF(lm_landmarks, track_roll);
+    OFF(lm_landmarks, yaw);
+    OFF(lm_landmarks, pitch);
+    OFF(lm_landmarks, head_roll);
+    OFF(lm_landmarks, quality);
 
     SIZE(lm_stats);
     OFF(lm_stats, struct_size);

@@ -24,6 +24,7 @@ func cLayout() []string {
 		mi  C.lm_model_info
 		fr  C.lm_frame
 		fc  C.lm_face
+		q   C.lm_quality
 	)
 	size := func(name string, n uintptr) string { return fmt.Sprintf("size %s %d", name, n) }
 	off := func(name, field string, n uintptr) string { return fmt.Sprintf("offset %s %s %d", name, field, n) }
@@ -70,6 +71,14 @@ func cLayout() []string {
 		off("lm_box", "x2", unsafe.Offsetof(box.x2)),
 		off("lm_box", "y2", unsafe.Offsetof(box.y2)),
 
+		size("lm_quality", unsafe.Sizeof(q)),
+		off("lm_quality", "sharpness", unsafe.Offsetof(q.sharpness)),
+		off("lm_quality", "eyes_open", unsafe.Offsetof(q.eyes_open)),
+		off("lm_quality", "mouth_open", unsafe.Offsetof(q.mouth_open)),
+		off("lm_quality", "inter_eye_px", unsafe.Offsetof(q.inter_eye_px)),
+		off("lm_quality", "frontal", unsafe.Offsetof(q.frontal)),
+		off("lm_quality", "overall", unsafe.Offsetof(q.overall)),
+
 		size("lm_landmarks", unsafe.Sizeof(lm)),
 		off("lm_landmarks", "struct_size", unsafe.Offsetof(lm.struct_size)),
 		off("lm_landmarks", "points", unsafe.Offsetof(lm.points)),
@@ -81,6 +90,10 @@ func cLayout() []string {
 		off("lm_landmarks", "roll", unsafe.Offsetof(lm.roll)),
 		off("lm_landmarks", "track_box", unsafe.Offsetof(lm.track_box)),
 		off("lm_landmarks", "track_roll", unsafe.Offsetof(lm.track_roll)),
+		off("lm_landmarks", "yaw", unsafe.Offsetof(lm.yaw)),
+		off("lm_landmarks", "pitch", unsafe.Offsetof(lm.pitch)),
+		off("lm_landmarks", "head_roll", unsafe.Offsetof(lm.head_roll)),
+		off("lm_landmarks", "quality", unsafe.Offsetof(lm.quality)),
 
 		size("lm_stats", unsafe.Sizeof(st)),
 		off("lm_stats", "struct_size", unsafe.Offsetof(st.struct_size)),

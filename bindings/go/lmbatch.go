@@ -98,6 +98,8 @@ typedef struct {
 	float roll;
 	lm_box track_box;
 	float track_roll;
+	float yaw, pitch, head_roll;
+	lm_quality quality;
 } lmgo_pop_result;
 
 static void lmgo_copy_result(const lm_landmarks *out, lmgo_pop_result *res) {
@@ -108,6 +110,10 @@ static void lmgo_copy_result(const lm_landmarks *out, lmgo_pop_result *res) {
 	res->roll = out->roll;
 	res->track_box = out->track_box;
 	res->track_roll = out->track_roll;
+	res->yaw = out->yaw;
+	res->pitch = out->pitch;
+	res->head_roll = out->head_roll;
+	res->quality = out->quality;
 }
 
 // wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
@@ -322,6 +328,23 @@ type Landmarks struct {
 	// from these points and the roll of their eye line (see NextFace).
 	TrackBox  Box
 	TrackRoll float32
+	// Yaw, Pitch and HeadRoll are the head's pose in radians (NaN where the model's scheme
+	// cannot say): Yaw > 0 the subject turns to its left (nose towards the image's right), Pitch
+	// > 0 it looks up, HeadRoll in Roll's sense. Since ABI 1.4.
+	Yaw, Pitch, HeadRoll float32
+	// Quality ranks a track's faces (Quality.Overall picks its best shot). Since ABI 1.4.
+	Quality Quality
+}
+
+// Quality of one result (lm_quality; the formulas are the library's, src/pose/mod.rs). NaN where
+// the model's scheme cannot say.
+type Quality struct {
+	Sharpness  float32 // [0,1): Laplacian energy inside the face
+	EyesOpen   float32 // [0,1]: the lower eye's opening
+	MouthOpen  float32 // [0,1]: the inner lips' opening
+	InterEyePx float32 // frame pixels between the eye centres
+	Frontal    float32 // cos²(yaw)·cos²(pitch)
+	Overall    float32 // [0,1]: the best-shot score
 }
 
 // Stats is a consistent snapshot of a pipeline's counters (lm_stats):
@@ -866,6 +889,17 @@ func landmarksOf(res *C.lmgo_pop_result, buf []float32, n int) Landmarks {
 		TrackBox: Box{float32(res.track_box.x1), float32(res.track_box.y1),
 			float32(res.track_box.x2), float32(res.track_box.y2)},
 		TrackRoll: float32(res.track_roll),
+		Yaw:       float32(res.yaw),
+		Pitch:     float32(res.pitch),
+		HeadRoll:  float32(res.head_roll),
+		Quality: Quality{
+			Sharpness:  float32(res.quality.sharpness),
+			EyesOpen:   float32(res.quality.eyes_open),
+			MouthOpen:  float32(res.quality.mouth_open),
+			InterEyePx: float32(res.quality.inter_eye_px),
+			Frontal:    float32(res.quality.frontal),
+			Overall:    float32(res.quality.overall),
+		},
 	}
 	for i := range lm.Points {
 		lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
