@@ -7,16 +7,19 @@
 // Usage:
 //   video_track VIDEO --box X1 Y1 X2 Y2 [--sheet OUT.png] [--every N] [--shrink K] [--columns C]
 //               [--sheet-bits B]
-//               [--check-turn --max-nme PCT --min-score S] [--compare-upright]
-//   video_track --print-recipe     prints "FRAMES FPS FILTER": how ffmpeg makes the test video
+//               [--check-turn --max-nme PCT --min-score S] [--compare-upright] [--expect-pix-fmt NAME]
+//   video_track --print-recipe [BITS]   prints "FRAMES FPS FILTER": how ffmpeg makes the test video
+//                                       (BITS 10: the same motion drawn in yuv420p10le)
 //
 // --sheet writes a PNG contact sheet of every Nth frame, shrunk K times, with the points drawn
-// (RGB built here from the frame's Y/U/V for the picture only; libavcodec's PNG encoder), its
+// (RGB built here from the frame's Y/U/V, 8- or 10-bit, for the picture only; libavcodec's PNG encoder), its
 // picture cut to B bits per channel if asked (a smaller file).
 // --check-turn checks the result against the known motion of the test video (TestMotion below):
 // the first frame's points, carried by that motion, are the truth for every later frame.
 // --compare-upright also follows the face with upright crops (track_box without the roll) and
 // prints that loop's error, to show what the roll buys; it is not checked.
+// --expect-pix-fmt fails unless every decoded frame has that FFmpeg pixel format (e.g. yuv420p10le:
+// the test that the 10-bit video really goes through LM_PIXEL_FORMAT_I010).
 #include <lmbatch.h>
 
 extern "C" {
@@ -78,7 +81,8 @@ struct TestMotion {
   // "FRAMES FPS FILTER". geq evaluates each plane at its own index (X, Y) and samples p() at an
   // index, bilinearly with clamped taps; SW/SH scale luma coordinates to the plane's (chroma is
   // placed at its centre, which moves colour by at most half a chroma pixel, never the geometry).
-  static std::string recipe() {
+  // bits 10 draws the same motion in yuv420p10le (geq then works on 10-bit samples).
+  static std::string recipe(int bits = 8) {
     char buf[1024];
     const std::string a = "(2*PI*N/" + std::to_string(kFrames) + ")";
     const std::string s = "(1+0.3*sin(4*PI*N/" + std::to_string(kFrames) + "))";
@@ -93,7 +97,8 @@ struct TestMotion {
     const std::string sy = buf;
     const std::string p = "p(" + sx + "," + sy + ")";
     return std::to_string(kFrames) + " " + std::to_string(kFps) + " crop=" + std::to_string(kWidth) + ":" +
-           std::to_string(kHeight) + ":0:0,format=yuv420p,geq=lum='" + p + "':cb='" + p + "':cr='" + p + "'";
+           std::to_string(kHeight) + ":0:0,format=" + (bits == 10 ? "yuv420p10le" : "yuv420p") + ",geq=lum='" + p +
+           "':cb='" + p + "':cr='" + p + "'";
   }
 };
 
@@ -114,6 +119,7 @@ bool frame_of(const AVFrame *f, lm_frame *out) {
     case AV_PIX_FMT_NV21: fr.format = LM_PIXEL_FORMAT_NV21; planes = 2; break;
     case AV_PIX_FMT_P010LE: fr.format = LM_PIXEL_FORMAT_P010; planes = 2; break;
     case AV_PIX_FMT_P016LE: fr.format = LM_PIXEL_FORMAT_P016; planes = 2; break;
+    case AV_PIX_FMT_YUV420P10LE: fr.format = LM_PIXEL_FORMAT_I010; planes = 3; break;  // HEVC/AV1 Main10
     case AV_PIX_FMT_RGB24: fr.format = LM_PIXEL_FORMAT_RGB8; break;
     case AV_PIX_FMT_BGR24: fr.format = LM_PIXEL_FORMAT_BGR8; break;
     case AV_PIX_FMT_RGBA: fr.format = LM_PIXEL_FORMAT_RGBA8; break;
@@ -163,6 +169,10 @@ Rgb rgb_at(const AVFrame *f, int x, int y) {
   if (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) {
     const uint8_t *d2 = f->data[2] + static_cast<ptrdiff_t>(cy) * f->linesize[2];
     Y = d0[x], U = d1[cx], V = d2[cx];
+  } else if (f->format == AV_PIX_FMT_YUV420P10LE) {  // 10 low bits: sample/4 in 8-bit units, as lmbatch
+    const uint8_t *d2 = f->data[2] + static_cast<ptrdiff_t>(cy) * f->linesize[2];
+    auto s = [](const uint8_t *row, int i) { return std::min(1023, row[2 * i] | row[2 * i + 1] << 8) / 4.0; };
+    Y = s(d0, x), U = s(d1, cx), V = s(d2, cx);
   } else if (f->format == AV_PIX_FMT_NV12 || f->format == AV_PIX_FMT_NV21) {
     const bool swap = f->format == AV_PIX_FMT_NV21;
     Y = d0[x], U = d1[2 * cx + (swap ? 1 : 0)], V = d1[2 * cx + (swap ? 0 : 1)];
@@ -281,10 +291,11 @@ struct Result {
   std::vector<float> xyz;  // 468 x 3, frame pixels
   float face_score = 0, roll = 0, track_roll = 0;
   lm_box track_box{};
+  int pix_fmt = AV_PIX_FMT_NONE;  // the decoded frame's
 };
 
 struct Options {
-  std::string video, sheet;
+  std::string video, sheet, expect_pix_fmt;
   lm_box box{};
   bool have_box = false, check_turn = false, compare_upright = false;
   int every = 20, shrink = 2, columns = 3, sheet_bits = 8;
@@ -326,10 +337,17 @@ bool follow(const Options &o, lm_handle *h, bool use_roll, std::vector<Result> &
   bool failed = false;
 
   auto on_frame = [&](const AVFrame *f) {
+    const char *pix_fmt = av_get_pix_fmt_name(static_cast<AVPixelFormat>(f->format));
+    if (!o.expect_pix_fmt.empty() && (!pix_fmt || o.expect_pix_fmt != pix_fmt)) {
+      std::fprintf(stderr, "frame %llu: pixel format %s, expected %s\n", (unsigned long long)id,
+                   pix_fmt ? pix_fmt : "none", o.expect_pix_fmt.c_str());
+      failed = true;
+      return;
+    }
     lm_frame fr;
     if (!frame_of(f, &fr)) {
       std::fprintf(stderr, "frame %llu: pixel format %s is not one lmbatch reads\n", (unsigned long long)id,
-                   av_get_pix_fmt_name(static_cast<AVPixelFormat>(f->format)));
+                   pix_fmt ? pix_fmt : "none");
       failed = true;
       return;
     }
@@ -354,6 +372,7 @@ bool follow(const Options &o, lm_handle *h, bool use_roll, std::vector<Result> &
       return;
     }
     r.face_score = out.face_score, r.roll = out.roll, r.track_roll = out.track_roll, r.track_box = out.track_box;
+    r.pix_fmt = f->format;
     if (sheet && o.every > 0 && id % static_cast<uint64_t>(o.every) == 0) sheet->add(f, r.xyz.data(), 468);
     // The next frame follows this result.
     face.box = out.track_box;
@@ -422,6 +441,8 @@ bool parse(int argc, char **argv, Options &o) {
       o.max_nme = std::atof(argv[++i]);
     } else if (k == "--min-score" && value(1)) {
       o.min_score = std::atof(argv[++i]);
+    } else if (k == "--expect-pix-fmt" && value(1)) {
+      o.expect_pix_fmt = argv[++i];
     } else if (k == "--check-turn") {
       o.check_turn = true;
     } else if (k == "--compare-upright") {
@@ -440,8 +461,13 @@ bool parse(int argc, char **argv, Options &o) {
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (argc == 2 && std::string(argv[1]) == "--print-recipe") {
-    std::printf("%s\n", TestMotion::recipe().c_str());
+  if ((argc == 2 || argc == 3) && std::string(argv[1]) == "--print-recipe") {
+    const int bits = argc == 3 ? std::atoi(argv[2]) : 8;
+    if (bits != 8 && bits != 10) {
+      std::fprintf(stderr, "--print-recipe: BITS is 8 or 10\n");
+      return 2;
+    }
+    std::printf("%s\n", TestMotion::recipe(bits).c_str());
     return 0;
   }
   Options o;
@@ -449,8 +475,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr,
                  "usage: %s VIDEO --box X1 Y1 X2 Y2 [--sheet OUT.png] [--every N] [--shrink K] [--columns C]\n"
                  "          [--sheet-bits B]\n"
-                 "          [--check-turn --max-nme PCT --min-score S] [--compare-upright]\n"
-                 "       %s --print-recipe\n",
+                 "          [--check-turn --max-nme PCT --min-score S] [--compare-upright] [--expect-pix-fmt NAME]\n"
+                 "       %s --print-recipe [BITS]\n",
                  argv[0], argv[0]);
     return 2;
   }
@@ -480,7 +506,9 @@ int main(int argc, char **argv) {
   }
   lm_destroy(h);
   if (!ok) return 1;
-  std::printf("video_track: %s, %zu frames, backend %s\n", o.video.c_str(), results.size(), info.backend);
+  const char *pix_fmt = results.empty() ? nullptr : av_get_pix_fmt_name(static_cast<AVPixelFormat>(results[0].pix_fmt));
+  std::printf("video_track: %s, %zu frames (%s), backend %s\n", o.video.c_str(), results.size(),
+              pix_fmt ? pix_fmt : "none", info.backend);
 
   if (!o.sheet.empty()) {
     if (sheet.tiles == 0 || !write_png(o.sheet, sheet.rgb, sheet.width(), sheet.height())) {

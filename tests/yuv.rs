@@ -41,6 +41,7 @@ fn format_of(name: &str) -> i32 {
         "I420" => 18,
         "P010" => 19,
         "P016" => 20,
+        "I010" => 21,
         other => panic!("unknown format {other}"),
     }
 }
@@ -166,7 +167,7 @@ fn nme(points: &[f32], reference: &[[f64; 3]], inter_ocular: f64) -> f64 {
 #[test]
 fn every_first_face_crop_is_within_a_level_of_the_reference() {
     let cases = cases();
-    assert_eq!(cases.len(), 9);
+    assert_eq!(cases.len(), 12);
     for case in &cases {
         let mut out = vec![0u8; 192 * 192 * 3];
         let face = Face::upright(face_box(case.faces[0].bbox));
@@ -230,7 +231,10 @@ fn every_yuv_face_through_the_c_abi_is_within_tolerance() {
         }
     }
     let (mut id, mut total, mut counted) = (0u64, 0.0, 0);
-    println!("{:<34} {:>4} {:>8} {:>8}", "case", "face", "NME %", "score");
+    println!(
+        "{:<34} {:>4} {:>8} {:>8} {:>9}",
+        "case", "face", "NME %", "score", "|d score|"
+    );
     for case in &cases {
         for (k, face) in case.faces.iter().enumerate() {
             let mut points = vec![0f32; 468 * 3];
@@ -243,10 +247,11 @@ fn every_yuv_face_through_the_c_abi_is_within_tolerance() {
             id += 1;
             let e = nme(&points, &face.landmarks, face.inter_ocular);
             println!(
-                "{:<34} {k:>4} {:>8.4} {:>8.4}{}",
+                "{:<34} {k:>4} {:>8.4} {:>8.4} {:>9.1e}{}",
                 case.name,
                 e * 100.0,
                 out.face_score,
+                (f64::from(out.face_score) - face.face_score).abs(),
                 if face.low_confidence {
                     " (low confidence: score only)"
                 } else {
