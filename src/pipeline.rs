@@ -318,6 +318,13 @@ impl Pipeline {
         })
     }
 
+    /// Threads waiting in `pop_wait` on `id` right now: for tests that must know a waiter is
+    /// parked before they cancel (a sleep loses that race on a loaded machine).
+    #[doc(hidden)]
+    pub fn waiters(&self, id: u64) -> u32 {
+        self.store.waiters(id)
+    }
+
     pub fn model_info(&self) -> &ModelInfo {
         &self.info
     }

@@ -466,6 +466,12 @@ impl ResultStore {
         true
     }
 
+    /// Threads waiting in `pop_wait` on `id` right now (for tests that must know a waiter is
+    /// parked before they act).
+    pub fn waiters(&self, id: u64) -> u32 {
+        self.state.lock().entries.get(&id).map_or(0, |e| e.waiters)
+    }
+
     /// Applies time-to-live eviction now (the store also does it on every access).
     pub fn expire_now(&self) {
         self.state.lock().expire(self.ttl, self.capacity);

@@ -45,9 +45,18 @@ fn a_burst_forms_full_batches_and_the_rest_goes_at_the_deadline() {
         backend,
     );
     let frame = Gray::new();
-    // Hold the worker inside a first batch of 1 so the burst queues up behind it.
+    // Hold the worker inside a first batch of 1 so the burst queues up behind it. Wait until
+    // that batch is in the backend (a fixed sleep lost this race on a loaded CI machine and
+    // merged the burst's first items into it).
     p.enqueue(1000, &frame.raw(), &center_face()).unwrap();
-    std::thread::sleep(Duration::from_millis(250));
+    let t0 = Instant::now();
+    while sizes.lock().is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the first batch never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     for id in 0..70 {
         p.enqueue(id, &frame.raw(), &center_face()).unwrap();
     }
@@ -214,7 +223,14 @@ fn cancel_works_in_every_state() {
         let p = p.clone();
         std::thread::spawn(move || p.pop_wait(2, Duration::from_secs(10)))
     };
-    std::thread::sleep(Duration::from_millis(30));
+    let t0 = Instant::now();
+    while p.waiters(2) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the waiter never parked"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert!(p.cancel(2), "queued");
     assert_eq!(waiter.join().unwrap(), Popped::Cancelled);
     assert!(!p.cancel(2), "a second cancel finds nothing");
