@@ -220,7 +220,7 @@ pub fn choose_encoding(
         }
     };
     for (name, per_item) in [
-        (&spec.landmarks_name, spec.point_floats() as i64),
+        (&spec.landmarks_name, spec.point_floats() as u64),
         (&spec.score_name, 1),
     ] {
         let Some(out) = outputs.iter().find(|o| &o.name == name) else {
@@ -230,15 +230,22 @@ pub fn choose_encoding(
             )));
         };
         let (first, rest) = out.shape.split_first().unwrap_or((&0, &[]));
-        let count: i64 = rest.iter().product();
-        if out.datatype != "FP32" || *first != -1 || count != per_item {
+        if out.datatype != "FP32" || *first != -1 || element_count(rest) != Some(per_item) {
             return Err(mismatch(format!(
-                "the served model's output {name:?} is {} {:?}; expected FP32 with a dynamic batch dimension and {per_item} values per item",
+                "the served model's output {name:?} is {} {:?}; expected FP32 with a dynamic batch dimension (the only one) and {per_item} values per item",
                 out.datatype, out.shape
             )));
         }
     }
     Ok((input.name.clone(), encoding))
+}
+
+/// The number of values a shape holds, or `None` when a dimension is negative (dynamic, or a
+/// server's garbage) or the product overflows: a server's numbers are never trusted to multiply.
+pub fn element_count(dims: &[i64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |acc, &d| {
+        u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    })
 }
 
 fn describe(tensors: &[TensorInfo]) -> String {
@@ -309,11 +316,9 @@ pub fn decode_reply(
             )));
         };
         let want = n * per_item;
-        let shape_count = t
-            .shape
-            .iter()
-            .try_fold(1usize, |acc, &d| usize::try_from(d).ok().map(|d| acc * d));
-        if t.datatype != "FP32" || t.shape.first() != Some(&(n as i64)) || shape_count != Some(want)
+        if t.datatype != "FP32"
+            || t.shape.first() != Some(&(n as i64))
+            || element_count(t.shape) != Some(want as u64)
         {
             return Err(fail(format!(
                 "output {name:?} is {} {:?}; expected FP32 [{n}, ...] with {want} values",
@@ -528,6 +533,53 @@ mod tests {
         assert!(e.message().contains("[3, ...]"), "{e}");
         let e = decode_reply(&spec, 2, &outputs[..1], &mut out).unwrap_err();
         assert!(e.message().contains("landmarks"), "{e}");
+    }
+
+    #[test]
+    fn shapes_with_negative_or_overflowing_dimensions_are_refused() {
+        // Signs cancel in [-1, -1, -1404]; (2^32 + 1)(2^32 - 1) = 2^64 - 1 squares to 1 when
+        // the product wraps: both multiply to exactly the count expected.
+        let (p, m) = ((1i64 << 32) + 1, (1i64 << 32) - 1);
+        assert_eq!(element_count(&[468, 3]), Some(1404));
+        assert_eq!(element_count(&[]), Some(1));
+        assert_eq!(element_count(&[-1, -1404]), None);
+        assert_eq!(element_count(&[p, m, p, m, 1404]), None);
+        let spec = ModelSpec::face_landmark_468();
+        let u8_in = [t("input", "UINT8", &[-1, 192, 192, 3])];
+        for (landmarks, score) in [
+            (&[-1, -1, -1404][..], &[-1, 1][..]),
+            (&[-1, 468, 3], &[-1, -1, -1]),
+            (&[-1, p, m, p, m, 1404], &[-1, 1]),
+        ] {
+            let outputs = [
+                t("landmarks", "FP32", landmarks),
+                t("face_score", "FP32", score),
+            ];
+            let e = choose_encoding(&spec, &u8_in, &outputs).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ModelError, "{landmarks:?} {score:?}");
+        }
+        let points = vec![0u8; 2 * 1404 * 4];
+        let scores = [0.5f32; 2];
+        for shape in [&[2, 1404, p, m, p, m][..], &[2, -1, -1404]] {
+            let outputs = [
+                ReplyTensor {
+                    name: "landmarks",
+                    datatype: "FP32",
+                    shape,
+                    raw: Some(&points),
+                    fp32: &[],
+                },
+                ReplyTensor {
+                    name: "face_score",
+                    datatype: "FP32",
+                    shape: &[2, 1],
+                    raw: None,
+                    fp32: &scores,
+                },
+            ];
+            let e = decode_reply(&spec, 2, &outputs, &mut BatchOutput::default()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InferenceFailed, "{shape:?}");
+        }
     }
 
     #[test]
