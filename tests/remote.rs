@@ -211,7 +211,7 @@ fn unavailable_every_third_call_is_retried_on_the_other_endpoint() {
 }
 
 #[test]
-fn one_endpoint_unavailable_every_nth_fails_those_batches_only() {
+fn one_endpoint_unavailable_every_nth_fails_those_batches_and_at_most_one_more_each() {
     let a = FakeServer::start(FakeModel::FirstByte);
     a.set(|f| f.unavailable_every = Some(4));
     let h = create_remote(&a.url(), 2000);
@@ -222,15 +222,87 @@ fn one_endpoint_unavailable_every_nth_fails_those_batches_only() {
     let failed = count(&finals, LM_STATUS_INFERENCE_FAILED);
     assert!(failed > 0, "no batch failed");
     assert!(count(&finals, LM_STATUS_OK) > 0);
-    // With no other endpoint there is nothing to retry on; only the refused batches fail (the
-    // endpoint is probed again at the next batch, not left out for its backoff).
+    // With no other endpoint there is nothing to retry on. A refused batch fails; the next is
+    // the early probe (at once, not after the backoff), and one started while that probe runs
+    // fails fast (the worker has at most two batches in flight): at most two of 8 a refusal.
     assert_eq!(s.remote_retries, 0);
     assert!(
-        failed as u64 <= a.stats.unavailable_sent() * 8,
+        failed as u64 <= a.stats.unavailable_sent() * 2 * 8,
         "{failed} failed for {} refusals",
         a.stats.unavailable_sent()
     );
     assert_eq!(a.stats.items(), count(&finals, LM_STATUS_OK) as u64);
+}
+
+#[test]
+fn a_blackholed_lone_endpoint_costs_one_blocking_probe_per_backoff_not_one_per_batch() {
+    let a = FakeServer::start(FakeModel::FirstByte);
+    let sink = LogSink::default();
+    let mut c = remote_config(&a.url(), 300, None);
+    c.cfg.log_fn = Some(collect_log);
+    c.cfg.log_user = &sink as *const LogSink as *mut std::ffi::c_void;
+    let (status, h, message) = create(&c.cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    assert!(stream(h, 8).iter().all(|&s| s == LM_STATUS_OK));
+    // Nothing answers any more, not even ModelReady. Batches of one face, one after another.
+    a.set(|f| f.blackhole = true);
+    let probes_before = a
+        .stats
+        .ready_calls
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let frame = Gray::new();
+    let mut points = vec![0f32; 468 * 3];
+    let mut one = |id: u64| {
+        // SAFETY: live handle, valid frame.
+        let s = unsafe { lm_enqueue(h, id, &frame.image(), &center_box()) };
+        assert_eq!(s, LM_STATUS_OK);
+        let mut out = landmarks_buf(&mut points);
+        // SAFETY: live handle, 468-point buffer.
+        unsafe { lm_pop_wait(h, id, 30_000, &mut out) }
+    };
+    let t0 = Instant::now();
+    for id in 100..140 {
+        assert_eq!(one(id), LM_STATUS_INFERENCE_FAILED, "face {id}");
+    }
+    let took = t0.elapsed();
+    let probes = a
+        .stats
+        .ready_calls
+        .load(std::sync::atomic::Ordering::SeqCst)
+        - probes_before;
+    // The first batch waits out its try, the next its early probe; after that one probe each
+    // time a backoff ends (500 ms doubling up to 5 s), whatever the batches: the count is bounded
+    // by the time taken, however slow the machine. Probing every batch (39 probes) blocked
+    // each for 300 ms.
+    let (mut allowed, mut need) = (1u32, 0u128);
+    loop {
+        need += (250u128 << allowed).min(5000);
+        if need > took.as_millis() {
+            break;
+        }
+        allowed += 1;
+    }
+    println!("40 batches in {took:?}: {probes} blocking probes (at most {allowed})");
+    assert!(probes as u32 <= allowed, "{probes} probes in {took:?}");
+    let log = sink.lock().clone();
+    assert!(
+        log.iter()
+            .any(|(_, m)| m.contains("not sent: every endpoint is down")
+                && m.contains(&format!("{}: ModelReady", a.url()))),
+        "{log:#?}"
+    );
+    // The server answers again: the next probe finds it (backoffs are at most 5 s).
+    a.set(|f| f.blackhole = false);
+    let t0 = Instant::now();
+    let mut id = 1000;
+    while one(id) != LM_STATUS_OK {
+        assert!(t0.elapsed() < Duration::from_secs(60), "never healed");
+        std::thread::sleep(Duration::from_millis(50));
+        id += 1;
+    }
+    println!("healed after {:?}", t0.elapsed());
+    // SAFETY: live handle.
+    unsafe { lm_destroy(h) };
 }
 
 #[test]

@@ -24,8 +24,8 @@ use super::oip::{
     ModelReadyRequest,
 };
 use super::{
-    choose_encoding, decode_reply, encode_input, probe_backoff, Encoding, FailureClass,
-    RemoteCounters, RemoteSettings, ReplyTensor, TensorInfo,
+    choose_encoding, decode_reply, encode_input, route, Encoding, EndpointHealth, FailureClass,
+    RemoteCounters, RemoteSettings, ReplyTensor, Route, TensorInfo,
 };
 use crate::backend::{Backend, BatchOutput, OpenRequest, Overlapped, MAX_IN_FLIGHT};
 use crate::error::{Error, ErrorKind, Result};
@@ -72,15 +72,6 @@ impl CallError {
     }
 }
 
-/// Health of one endpoint.
-#[derive(Debug, Default)]
-struct Health {
-    /// Failures in a row; 0: healthy.
-    failures: u32,
-    /// Not used again (nor probed) before this instant.
-    down_until: Option<Instant>,
-}
-
 struct Remote {
     endpoints: Vec<String>,
     clients: Vec<GrpcInferenceServiceClient<Channel>>,
@@ -94,7 +85,7 @@ struct Remote {
 struct HealthTable {
     /// The endpoint batches go to while it stays healthy.
     current: usize,
-    health: Vec<Health>,
+    health: Vec<EndpointHealth>,
 }
 
 /// Where a try of a batch goes.
@@ -113,34 +104,39 @@ impl Remote {
         request
     }
 
-    /// The first usable endpoint from `from` on (in ring order), skipping `except`.
-    fn pick(&self, from: usize, except: Option<usize>) -> Option<Target> {
-        let table = self.health.lock();
-        let n = self.endpoints.len();
+    /// Where a try goes (see [`route`]); `Err` is the message a batch that is not sent fails
+    /// with. `retry_of`: the endpoint the batch's first try failed on.
+    fn pick(&self, retry_of: Option<usize>) -> std::result::Result<Target, String> {
         let now = Instant::now();
-        let mut due = None;
-        for i in (0..n).map(|k| (from + k) % n) {
-            if Some(i) == except {
-                continue;
+        let mut table = self.health.lock();
+        let from = retry_of.map_or(table.current, |i| i + 1);
+        let early = retry_of.is_none();
+        match route(
+            &mut table.health,
+            from,
+            retry_of,
+            early,
+            self.settings.timeout,
+            now,
+        ) {
+            Some(Route::Send(i)) => Ok(Target::Ready(i)),
+            Some(Route::Probe(i)) => Ok(Target::Probe(i)),
+            Some(Route::FailFast(i)) => {
+                let h = &table.health[i];
+                let wait = h
+                    .next_probe
+                    .map_or(0, |t| t.saturating_duration_since(now).as_millis());
+                Err(format!(
+                    "{} (not sent: every endpoint is down; {} is probed again in {wait} ms)",
+                    h.last_error, self.endpoints[i]
+                ))
             }
-            let h = &table.health[i];
-            if h.failures == 0 {
-                return Some(Target::Ready(i));
-            }
-            if due.is_none() && h.down_until.is_none_or(|t| t <= now) {
-                due = Some(i);
-            }
+            None => Err("no other endpoint".into()),
         }
-        due.map(Target::Probe)
     }
 
     fn mark_failed(&self, i: usize, why: &str) {
-        let mut table = self.health.lock();
-        let h = &mut table.health[i];
-        h.failures = h.failures.saturating_add(1);
-        let backoff = probe_backoff(h.failures);
-        h.down_until = Some(Instant::now() + backoff);
-        drop(table);
+        let backoff = self.health.lock().health[i].mark_failed(why, Instant::now());
         self.logger.log(
             LogLevel::Warning,
             &format!(
@@ -153,7 +149,7 @@ impl Remote {
     /// Marks `i` healthy and makes it the current endpoint; counts a failover when it was not.
     fn mark_healthy(&self, i: usize) {
         let mut table = self.health.lock();
-        table.health[i] = Health::default();
+        table.health[i] = EndpointHealth::default();
         if table.current != i {
             let from = table.current;
             table.current = i;
@@ -258,8 +254,7 @@ impl Remote {
     /// first try fails for want of a server. Never sent twice to a server that answered.
     async fn infer(&self, message: ModelInferRequest) -> Result<ModelInferResponse> {
         let failed = |why: String| Error::new(ErrorKind::InferenceFailed, why);
-        let current = self.health.lock().current;
-        let target = self.pick(current, None).unwrap_or_else(|| self.soonest());
+        let target = self.pick(None).map_err(failed)?;
         let (first, result) = self.try_infer(target, message.clone()).await;
         let why = match result {
             Ok(reply) => {
@@ -270,7 +265,7 @@ impl Remote {
             Err(e) => e.message,
         };
         self.mark_failed(first, &why);
-        let Some(target) = self.pick(first + 1, Some(first)) else {
+        let Ok(target) = self.pick(Some(first)) else {
             return Err(failed(format!(
                 "{why}; no other healthy endpoint to retry on"
             )));
@@ -290,16 +285,6 @@ impl Remote {
                 Err(failed(format!("{why}; retried: {}", e.message)))
             }
         }
-    }
-
-    /// Every endpoint failed recently: the one whose backoff ends first is probed now rather
-    /// than the batch failed untried (one endpoint behind a load balancer must heal by itself).
-    fn soonest(&self) -> Target {
-        let table = self.health.lock();
-        let i = (0..table.health.len())
-            .min_by_key(|&i| table.health[i].down_until)
-            .unwrap_or(0);
-        Target::Probe(i)
     }
 }
 
@@ -396,11 +381,7 @@ impl RemoteBackend {
             clients,
             health: Mutex::new(HealthTable {
                 current: 0,
-                health: settings
-                    .endpoints
-                    .iter()
-                    .map(|_| Health::default())
-                    .collect(),
+                health: vec![EndpointHealth::default(); settings.endpoints.len()],
             }),
             settings: settings.clone(),
             metadata,
