@@ -1,12 +1,15 @@
 //! The tonic side of the REMOTE backend: the handle's own tokio runtime, one lazily connected
 //! channel per endpoint, their health, and the retry/failover rule around `ModelInfer`.
 //!
-//! Threads: the runtime's two workers (named `lmbatch-remote`) belong to the backend, which the
-//! pipeline's worker thread owns; dropping the backend shuts the runtime down and joins them, so
-//! nothing outlives `lm_destroy`.
+//! Threads: the runtime's two workers and its blocking pool (named `lmbatch-remote`) belong to
+//! the backend, which the pipeline's worker thread owns. Dropping the backend, or a failed
+//! `open`, shuts the runtime down and joins them, waiting at most `remote_connect_timeout_ms`
+//! (see [`OwnedRuntime`]): nothing outlives `lm_destroy` unless a thread is stuck in a call that
+//! cannot be interrupted, and then the library stays loaded rather than let it crash.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -295,10 +298,149 @@ pub struct RemoteBackend {
     encoding: Encoding,
     input_name: String,
     remote: Arc<Remote>,
-    runtime: Option<Runtime>,
+    runtime: OwnedRuntime,
     running: VecDeque<(usize, JoinHandle<Result<ModelInferResponse>>)>,
     /// The next request's raw input; its buffer goes with the request.
     staging: Vec<u8>,
+}
+
+/// The handle's tokio runtime. Whichever way it goes (the backend dropped, or an error in `open`
+/// after it started) it is shut down within `bound`: a plain drop of a tokio runtime waits for
+/// its blocking threads without limit.
+struct OwnedRuntime {
+    runtime: Option<Runtime>,
+    /// How long shutdown waits for the threads: the caller's connect timeout, since what may
+    /// still run by then is a connect's DNS lookup (`getaddrinfo`, on the blocking pool, for an
+    /// endpoint named by host name; an IP address is not looked up).
+    bound: Duration,
+    /// Threads of this runtime (workers and blocking pool) started and not yet stopping.
+    live: Arc<AtomicUsize>,
+    logger: Logger,
+}
+
+impl OwnedRuntime {
+    fn start(bound: Duration, logger: Logger) -> Result<Self> {
+        let live = Arc::new(AtomicUsize::new(0));
+        let (up, down) = (live.clone(), live.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lmbatch-remote")
+            .on_thread_start(move || {
+                up.fetch_add(1, Ordering::SeqCst);
+            })
+            .on_thread_stop(move || {
+                down.fetch_sub(1, Ordering::SeqCst);
+            })
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the remote runtime: {e}"),
+                )
+            })?;
+        Ok(OwnedRuntime {
+            runtime: Some(runtime),
+            bound,
+            live,
+            logger,
+        })
+    }
+
+    fn get(&self) -> Result<&Runtime> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "the remote runtime is gone"))
+    }
+
+    /// Drops every task and joins the threads, waiting at most `bound`. Returns how many
+    /// threads were still running then (0: all joined). Those are stuck in a call nothing can
+    /// interrupt (a `getaddrinfo` waiting on a DNS server: glibc's own timeouts, 5 s a try by
+    /// default, bound it, not us): they are left to finish, and the library is kept loaded so
+    /// that a later `dlclose` does not unmap the code they return into.
+    fn shutdown(&mut self) -> usize {
+        let Some(runtime) = self.runtime.take() else {
+            return 0;
+        };
+        let started = Instant::now();
+        runtime.shutdown_timeout(self.bound);
+        let left = self.live.load(Ordering::SeqCst);
+        // A thread past its stop hook but not joined when the wait ran out still has a few
+        // instructions of this library to run: a wait that ran out counts as one left.
+        let timed_out = started.elapsed() >= self.bound;
+        if left == 0 && !timed_out {
+            return 0;
+        }
+        let kept = match keep_loaded() {
+            Ok(()) => "the library stays loaded (dlclose leaves it) so that they can finish".into(),
+            Err(e) => format!(
+                "the library could not be kept loaded ({e}): do not dlclose it before they finish"
+            ),
+        };
+        self.logger.log(
+            LogLevel::Warning,
+            &format!(
+                "remote: {left} thread(s) still running {} ms after shutdown began (a DNS lookup cannot be interrupted); {kept}",
+                self.bound.as_millis()
+            ),
+        );
+        left.max(1)
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Marks this library `RTLD_NODELETE`: `dlopen(itself, RTLD_NOLOAD | RTLD_NODELETE)` promotes
+/// an object already loaded (glibc, musl), so no `dlclose` unmaps it.
+#[cfg(target_os = "linux")]
+fn keep_loaded() -> std::result::Result<(), String> {
+    // Linux values (glibc and musl).
+    const RTLD_NOLOAD: std::os::raw::c_int = 0x4;
+    const RTLD_NODELETE: std::os::raw::c_int = 0x1000;
+    let here = keep_loaded as fn() -> std::result::Result<(), String> as usize;
+    let maps =
+        std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("/proc/self/maps: {e}"))?;
+    let path = maps
+        .lines()
+        .find_map(|line| mapped_file(line, here))
+        .ok_or("this library's file is not in /proc/self/maps")?;
+    // SAFETY: with RTLD_NOLOAD nothing new is loaded, so no initialiser runs; the handle is
+    // only closed again (the NODELETE mark stays on the object).
+    let library = unsafe {
+        libloading::os::unix::Library::open(
+            Some(path),
+            libloading::os::unix::RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE,
+        )
+    }
+    .map_err(|e| format!("{path}: {e}"))?;
+    drop(library);
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn keep_loaded() -> std::result::Result<(), String> {
+    Err("not implemented on this system".into())
+}
+
+/// The file of a `/proc/self/maps` line whose address range holds `addr`:
+/// `start-end perms offset dev inode   path` (the path may hold spaces).
+fn mapped_file(line: &str, addr: usize) -> Option<&str> {
+    let (range, mut rest) = line.split_once(' ')?;
+    let (start, end) = range.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    if !(start..end).contains(&addr) {
+        return None;
+    }
+    for _ in 0..4 {
+        rest = rest.trim_start().split_once(' ')?.1;
+    }
+    Some(rest.trim()).filter(|p| p.starts_with('/'))
 }
 
 fn unavailable(message: String) -> Error {
@@ -348,27 +490,30 @@ fn metadata(settings: &RemoteSettings) -> Result<MetadataMap> {
 
 impl RemoteBackend {
     pub fn open(request: &OpenRequest, settings: &RemoteSettings) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("lmbatch-remote")
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("cannot start the remote runtime: {e}"),
-                )
-            })?;
+        // Checked before the runtime exists: nothing to shut down when they fail.
         let tls = tls_config(settings)?;
         let metadata = metadata(settings)?;
+        let runtime = OwnedRuntime::start(settings.connect_timeout, request.logger.clone())?;
+        Self::open_on(runtime, request, settings, tls.as_ref(), metadata)
+    }
+
+    /// The rest of `open`, on a started runtime: an error drops `runtime`, which shuts it down
+    /// within the connect timeout.
+    fn open_on(
+        runtime: OwnedRuntime,
+        request: &OpenRequest,
+        settings: &RemoteSettings,
+        tls: Option<&ClientTlsConfig>,
+        metadata: MetadataMap,
+    ) -> Result<Self> {
+        let rt = runtime.get()?;
         let clients = {
-            let _entered = runtime.enter();
+            let _entered = rt.enter();
             settings
                 .endpoints
                 .iter()
                 .map(|url| {
-                    channel(url, settings, tls.as_ref()).map(|c| {
+                    channel(url, settings, tls).map(|c| {
                         GrpcInferenceServiceClient::new(c)
                             .max_decoding_message_size(64 << 20)
                             .max_encoding_message_size(usize::MAX)
@@ -389,7 +534,7 @@ impl RemoteBackend {
             logger: request.logger.clone(),
         });
         let spec = ModelSpec::face_landmark_468();
-        let (endpoint, input_name, encoding) = runtime.block_on(check_model(&remote, &spec))?;
+        let (endpoint, input_name, encoding) = rt.block_on(check_model(&remote, &spec))?;
         remote.health.lock().current = endpoint;
         if encoding == Encoding::F32Nchw {
             request.logger.log(
@@ -411,16 +556,14 @@ impl RemoteBackend {
             encoding,
             input_name,
             remote,
-            runtime: Some(runtime),
+            runtime,
             running: VecDeque::with_capacity(MAX_IN_FLIGHT),
             staging: Vec::new(),
         })
     }
 
     fn runtime(&self) -> Result<&Runtime> {
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorKind::Internal, "the remote runtime is gone"))
+        self.runtime.get()
     }
 
     fn message(&mut self, crops: &[&[u8]]) -> ModelInferRequest {
@@ -614,10 +757,94 @@ impl Drop for RemoteBackend {
         for (_, task) in self.running.drain(..) {
             task.abort();
         }
-        if let Some(runtime) = self.runtime.take() {
-            // Calls still open are dropped; the workers are joined (bounded, in case one is
-            // stuck in a system call such as a DNS lookup).
-            runtime.shutdown_timeout(Duration::from_secs(2));
+        // Calls still open are dropped; the threads are joined, within the connect timeout.
+        self.runtime.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    fn request() -> OpenRequest {
+        OpenRequest {
+            model: crate::ModelSource::Bundled,
+            max_batch: 8,
+            device_id: 0,
+            engine_cache_dir: None,
+            opt_batch: None,
+            self_check: false,
+            logger: Logger::default(),
+            remote: None,
+            remote_counters: Default::default(),
         }
+    }
+
+    /// A blocking-pool thread that hangs as a `getaddrinfo` can: until released (or 20 s).
+    fn stuck_thread(runtime: &OwnedRuntime) -> crossbeam_channel::Sender<()> {
+        let (release, wait) = crossbeam_channel::bounded::<()>(1);
+        runtime.get().unwrap().spawn_blocking(move || {
+            let _ = wait.recv_timeout(Duration::from_secs(20));
+        });
+        release
+    }
+
+    #[test]
+    fn a_failed_open_shuts_its_runtime_down_within_the_connect_timeout() {
+        let url = dead_url();
+        let settings =
+            RemoteSettings::parse(Some(&url), None, None, 1000, 300, None, None).unwrap();
+        let runtime = OwnedRuntime::start(settings.connect_timeout, Logger::default()).unwrap();
+        let release = stuck_thread(&runtime);
+        let t0 = Instant::now();
+        let result =
+            RemoteBackend::open_on(runtime, &request(), &settings, None, MetadataMap::new());
+        let took = t0.elapsed();
+        let _ = release.send(());
+        let Err(e) = result else {
+            panic!("open succeeded against {url}")
+        };
+        println!("open failed after {took:?}: {e}");
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
+        // Expected: a refused connection (~1 ms) plus the 300 ms bound; a plain drop waits for
+        // the stuck thread (20 s).
+        assert!(took < 5 * settings.connect_timeout, "took {took:?}");
+    }
+
+    #[test]
+    fn shutdown_counts_the_threads_it_had_to_leave() {
+        let bound = Duration::from_millis(200);
+        let mut runtime = OwnedRuntime::start(bound, Logger::default()).unwrap();
+        runtime.get().unwrap().block_on(async {});
+        assert_eq!(runtime.shutdown(), 0);
+        assert_eq!(runtime.shutdown(), 0, "a second shutdown is a no-op");
+        let mut runtime = OwnedRuntime::start(bound, Logger::default()).unwrap();
+        let release = stuck_thread(&runtime);
+        let t0 = Instant::now();
+        let left = runtime.shutdown();
+        let took = t0.elapsed();
+        let _ = release.send(());
+        println!("shutdown left {left} thread(s) after {took:?}");
+        assert_eq!(left, 1);
+        assert!(took < 5 * bound, "took {took:?}");
+    }
+
+    #[test]
+    fn the_mapped_file_holding_an_address_is_found() {
+        let line =
+            "7f0000001000-7f0000002000 r-xp 00001000 08:01 1234    /opt/my libs/liblmbatch.so";
+        assert_eq!(
+            mapped_file(line, 0x7f00_0000_1800),
+            Some("/opt/my libs/liblmbatch.so")
+        );
+        assert_eq!(mapped_file(line, 0x7f00_0000_2000), None);
+        let anon = "7f0000003000-7f0000004000 rw-p 00000000 00:00 0 ";
+        assert_eq!(mapped_file(anon, 0x7f00_0000_3000), None);
+        assert_eq!(mapped_file("7f0-7f8 [vdso]", 0x7f4), None);
     }
 }
