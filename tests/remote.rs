@@ -1,6 +1,9 @@
 //! LM_BACKEND_REMOTE against a fake Open Inference Protocol server (tests/fake_oip): the normal
 //! path equals a local run, and every fault real servers will not produce on demand ends each
 //! item in exactly one final state, with the retry/failover rule of DESIGN.md.
+//!
+//! Time: a test that bounds a wall time allows at least 5x what it expects and prints what it
+//! measured, and only where a hang must show; how fast things go belongs in the benches.
 #![cfg(feature = "remote")]
 
 mod common;
@@ -307,21 +310,24 @@ fn a_blackholed_lone_endpoint_costs_one_blocking_probe_per_backoff_not_one_per_b
 
 #[test]
 fn a_reply_slower_than_the_timeout_fails_over_or_fails() {
-    // The slow server answers after 3 s; the timeouts are far from it either way, so a loaded
+    // The slow server answers after 30 s; the timeouts are far from it either way, so a loaded
     // machine (13 tests share 2 cores here) cannot turn a timeout into a reply or a healthy
     // retry into a timeout.
     let slow = FakeServer::start(FakeModel::FirstByte);
-    slow.set(|f| f.delay = Duration::from_secs(3));
+    slow.set(|f| f.delay = Duration::from_secs(30));
     // Alone: each batch fails after the timeout, long before the reply would come.
-    let h = create_remote(&slow.url(), 150);
+    let timeout = Duration::from_millis(150);
+    let h = create_remote(&slow.url(), timeout.as_millis() as u32);
     let t0 = Instant::now();
     let finals = stream(h, 8);
+    let took = t0.elapsed();
     assert!(finals.iter().all(|&s| s == LM_STATUS_INFERENCE_FAILED));
-    assert!(
-        t0.elapsed() < Duration::from_millis(2500),
-        "{:?}",
-        t0.elapsed()
-    );
+    // Expected: each call the server saw waits out one timeout (a probe answers at once), plus
+    // some 200 ms for the rest; a timeout that did not fire would wait for the reply: 30 s.
+    let calls = slow.stats.infer_calls() as u32;
+    let expected = calls * timeout + Duration::from_millis(200);
+    println!("8 faces failed in {took:?} ({calls} calls of {timeout:?}; expected {expected:?})");
+    assert!(took < 5 * expected, "{took:?}, expected {expected:?}");
     // SAFETY: live handle.
     unsafe { lm_destroy(h) };
     // With a healthy second endpoint: the batch is retried there and succeeds. The log says why
@@ -350,7 +356,8 @@ fn a_connection_dropped_mid_call_is_retried_on_the_other_endpoint() {
     let mut a = FakeServer::start(FakeModel::FirstByte);
     let b = FakeServer::start(FakeModel::FirstByte);
     a.set(|f| f.hang = true);
-    let h = create_remote(&format!("{},{}", a.url(), b.url()), 10_000);
+    // A timeout far beyond what the retry takes: only the dropped connection can end the call.
+    let h = create_remote(&format!("{},{}", a.url(), b.url()), 60_000);
     let frame = Gray::new();
     for id in 0..4 {
         // SAFETY: live handle, valid frame.
@@ -362,22 +369,26 @@ fn a_connection_dropped_mid_call_is_retried_on_the_other_endpoint() {
     // Wait until the call is on the server, then drop every connection (a crash).
     let t0 = Instant::now();
     while a.stats.infer_calls() == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no call arrived");
+        assert!(t0.elapsed() < Duration::from_secs(30), "no call arrived");
         std::thread::sleep(Duration::from_millis(5));
     }
     a.kill();
+    let t0 = Instant::now();
     let mut points = vec![0f32; 468 * 3];
     for id in 0..4 {
         let mut out = landmarks_buf(&mut points);
         // SAFETY: live handle, 468-point buffer.
         assert_eq!(
-            unsafe { lm_pop_wait(h, id, 5000, &mut out) },
+            unsafe { lm_pop_wait(h, id, 30_000, &mut out) },
             LM_STATUS_OK,
             "face {id}"
         );
     }
-    // Well before the 10 s timeout: the drop itself was seen.
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    // Expected: the drop seen at once, the 20 ms retry pause and a reply: some 100 ms. Far
+    // from the 60 s timeout, so the drop itself was seen.
+    let took = t0.elapsed();
+    println!("retried and answered {took:?} after the server died");
+    assert!(took < Duration::from_secs(10), "{took:?}");
     let s = stats(h);
     assert_eq!((s.remote_retries, s.remote_failovers), (1, 1), "{s:?}");
     // SAFETY: live handle.
@@ -465,11 +476,15 @@ fn no_server_at_create_is_backend_unavailable_naming_endpoint_and_reason() {
     let c = remote_config(&url, 1000, None);
     let t0 = Instant::now();
     let (status, h, message) = create(&c.cfg);
+    let took = t0.elapsed();
     assert!(h.is_null());
     assert_eq!(status, LM_STATUS_BACKEND_UNAVAILABLE, "{message}");
     assert!(message.contains(&url), "{message}");
     assert!(message.contains("Unavailable"), "{message}");
-    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Expected: a refused connection (~1 ms) and the runtime's shutdown (~ms); create must not
+    // hang on a dead endpoint.
+    println!("create failed in {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
     // One dead endpoint of two: create goes on with the live one.
     let b = FakeServer::start(FakeModel::FirstByte);
     let h = create_remote(&format!("{url},{}", b.url()), 1000);
@@ -557,10 +572,11 @@ fn destroy_with_a_hanging_server_returns_within_drain_plus_timeout() {
     // SAFETY: live handle, nothing racing.
     unsafe { lm_destroy(h) };
     let took = t0.elapsed();
-    // drain 200 ms + one request timeout 400 ms, with room for a loaded machine; the server
-    // hangs for an hour, so this still shows destroy did not wait for it.
+    // Expected: drain 200 ms + one request timeout 400 ms; 5x that. The server hangs for an
+    // hour, so this still shows destroy did not wait for it.
+    println!("destroy took {took:?}");
     assert!(
-        took < Duration::from_millis(200 + 400 + 2000),
+        took < 5 * Duration::from_millis(200 + 400),
         "destroy took {took:?}"
     );
 }
