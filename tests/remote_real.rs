@@ -1,6 +1,8 @@
 //! LM_BACKEND_REMOTE against REAL servers on 127.0.0.1, started by scripts/test-remote-servers.sh:
 //! Triton (nvidia-pytriton's tritonserver) and MLServer, both serving face_landmark_468_u8.onnx
-//! over onnxruntime. The tests are #[ignore]d, so a plain `cargo test` does not count them as
+//! over onnxruntime, and a second Triton serving gRPC over TLS with a certificate the script
+//! made for the run (its test CA in LMBATCH_TLS_CA, an unrelated CA in LMBATCH_TLS_WRONG_CA).
+//! The tests are #[ignore]d, so a plain `cargo test` does not count them as
 //! passed; the script runs them with `--ignored`, and without the servers (the env vars below
 //! unset) each one fails, naming what is missing.
 #![cfg(feature = "remote")]
@@ -16,6 +18,9 @@ use lmbatch::ffi::*;
 
 const TRITON: &str = "LMBATCH_TRITON_URL";
 const MLSERVER: &str = "LMBATCH_MLSERVER_URL";
+const TRITON_TLS: &str = "LMBATCH_TRITON_TLS_URL";
+const TLS_CA: &str = "LMBATCH_TLS_CA";
+const TLS_WRONG_CA: &str = "LMBATCH_TLS_WRONG_CA";
 
 const NEEDS_SERVERS: &str = "needs real Triton and MLServer: scripts/test-remote-servers.sh";
 
@@ -30,6 +35,15 @@ fn server(var: &str) -> String {
 struct Remote {
     cfg: lm_config,
     _strings: Vec<CString>,
+}
+
+/// `remote()` trusting the PEM bundle `ca` for https://.
+fn remote_with_ca(endpoints: &str, ca: &str) -> Remote {
+    let mut r = remote(endpoints, None);
+    let ca = CString::new(ca).unwrap();
+    r.cfg.remote_ca_file = ca.as_ptr();
+    r._strings.push(ca);
+    r
 }
 
 fn remote(endpoints: &str, model: Option<&str>) -> Remote {
@@ -83,9 +97,12 @@ fn run_faces(h: *mut lm_handle, faces: &[EvalFace]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn equals_local(var: &str) {
+fn equals_local(var: &str, ca_var: Option<&str>) {
     let url = server(var);
-    let r = remote(&url, None);
+    let r = match ca_var {
+        Some(ca_var) => remote_with_ca(&url, &server(ca_var)),
+        None => remote(&url, None),
+    };
     let (status, h, message) = create(&r.cfg);
     assert_eq!(status, LM_STATUS_OK, "{message}");
     let local = local_handle();
@@ -115,13 +132,38 @@ fn equals_local(var: &str) {
 #[test]
 #[ignore = "needs real Triton and MLServer: scripts/test-remote-servers.sh"]
 fn the_faces_set_through_triton_equals_local_onnxruntime() {
-    equals_local(TRITON);
+    equals_local(TRITON, None);
 }
 
 #[test]
 #[ignore = "needs real Triton and MLServer: scripts/test-remote-servers.sh"]
 fn the_faces_set_through_mlserver_equals_local_onnxruntime() {
-    equals_local(MLSERVER);
+    equals_local(MLSERVER, None);
+}
+
+#[test]
+#[ignore = "needs real Triton and MLServer: scripts/test-remote-servers.sh"]
+fn the_faces_set_through_triton_over_https_equals_local_onnxruntime() {
+    let url = server(TRITON_TLS);
+    assert!(url.starts_with("https://"), "{TRITON_TLS} = {url}");
+    equals_local(TRITON_TLS, Some(TLS_CA));
+}
+
+#[test]
+#[ignore = "needs real Triton and MLServer: scripts/test-remote-servers.sh"]
+fn real_triton_over_https_refuses_a_wrong_ca_as_backend_unavailable_naming_it() {
+    let url = server(TRITON_TLS);
+    // A CA that did not sign the server's certificate, then the system roots: the handshake
+    // fails, at create.
+    let wrong = remote_with_ca(&url, &server(TLS_WRONG_CA));
+    let system = remote(&url, None);
+    for (what, r) in [("the wrong CA", wrong), ("the system roots", system)] {
+        let (status, h, message) = create(&r.cfg);
+        println!("{what}: {message}");
+        assert!(h.is_null());
+        assert_eq!(status, LM_STATUS_BACKEND_UNAVAILABLE, "{what}: {message}");
+        assert!(message.contains(&url), "{what}: {message}");
+    }
 }
 
 #[test]

@@ -31,6 +31,8 @@ pub struct Faults {
     pub delay: Duration,
     /// ModelInfer never answers.
     pub hang: bool,
+    /// No call is answered, ModelReady included: a blackholed server.
+    pub blackhole: bool,
     /// ModelReady answers ready = false.
     pub not_ready: bool,
     /// The reply's landmarks are FP16 (type mismatch).
@@ -111,6 +113,14 @@ fn tensor(name: &str, datatype: &str, shape: Vec<i64>) -> TensorMetadata {
     }
 }
 
+impl Service {
+    async fn blackhole(&self) {
+        if self.faults.lock().blackhole {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl GrpcInferenceService for Service {
     async fn server_live(
@@ -125,6 +135,7 @@ impl GrpcInferenceService for Service {
         r: Request<ModelReadyRequest>,
     ) -> Result<Response<ModelReadyResponse>, Status> {
         self.stats.ready_calls.fetch_add(1, Ordering::SeqCst);
+        self.blackhole().await;
         let ready = r.get_ref().name == "face_landmark_u8" && !self.faults.lock().not_ready;
         Ok(Response::new(ModelReadyResponse { ready }))
     }
@@ -133,6 +144,7 @@ impl GrpcInferenceService for Service {
         &self,
         _r: Request<ModelMetadataRequest>,
     ) -> Result<Response<ModelMetadataResponse>, Status> {
+        self.blackhole().await;
         Ok(Response::new(ModelMetadataResponse {
             name: "face_landmark_u8".into(),
             versions: vec!["1".into()],
@@ -158,6 +170,7 @@ impl GrpcInferenceService for Service {
         if let Some(auth) = r.metadata().get("authorization") {
             *self.stats.authorization.lock() = auth.to_str().ok().map(str::to_string);
         }
+        self.blackhole().await;
         let faults = self.faults.lock().clone();
         if faults.hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;

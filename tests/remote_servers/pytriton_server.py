@@ -2,7 +2,8 @@
 serving lmbatch's uint8 model as `face_landmark_u8`, the model run by a Python callable over
 onnxruntime. Listens on 127.0.0.1 only.
 
-usage: python pytriton_server.py GRPC_PORT HTTP_PORT METRICS_PORT MODEL.onnx
+usage: python pytriton_server.py GRPC_PORT HTTP_PORT METRICS_PORT MODEL.onnx [CERT.pem KEY.pem]
+With CERT and KEY, gRPC is served over TLS with that certificate (https:// for the client).
 """
 import sys
 
@@ -13,6 +14,7 @@ from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 from pytriton.triton import Triton, TritonConfig
 
 grpc_port, http_port, metrics_port = (int(v) for v in sys.argv[1:4])
+tls = sys.argv[5:7]
 session = ort.InferenceSession(sys.argv[4], providers=["CPUExecutionProvider"])
 
 
@@ -26,6 +28,7 @@ config = TritonConfig(
     grpc_address="127.0.0.1", grpc_port=grpc_port,
     http_address="127.0.0.1", http_port=http_port,
     metrics_port=metrics_port, allow_metrics=False,
+    **(dict(grpc_use_ssl=True, grpc_server_cert=tls[0], grpc_server_key=tls[1]) if tls else {}),
 )
 with Triton(config=config) as triton:
     triton.bind(
@@ -42,5 +45,5 @@ with Triton(config=config) as triton:
         ),
         strict=False,
     )
-    print("pytriton serving face_landmark_u8 on 127.0.0.1:%d" % grpc_port, flush=True)
+    print("pytriton serving face_landmark_u8 on 127.0.0.1:%d%s" % (grpc_port, " (TLS)" if tls else ""), flush=True)
     triton.serve()

@@ -1,12 +1,15 @@
 //! The tonic side of the REMOTE backend: the handle's own tokio runtime, one lazily connected
 //! channel per endpoint, their health, and the retry/failover rule around `ModelInfer`.
 //!
-//! Threads: the runtime's two workers (named `lmbatch-remote`) belong to the backend, which the
-//! pipeline's worker thread owns; dropping the backend shuts the runtime down and joins them, so
-//! nothing outlives `lm_destroy`.
+//! Threads: the runtime's two workers and its blocking pool (named `lmbatch-remote`) belong to
+//! the backend, which the pipeline's worker thread owns. Dropping the backend, or a failed
+//! `open`, shuts the runtime down and joins them, waiting at most `remote_connect_timeout_ms`
+//! (see [`OwnedRuntime`]): nothing outlives `lm_destroy` unless a thread is stuck in a call that
+//! cannot be interrupted, and then the library stays loaded rather than let it crash.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,8 +27,8 @@ use super::oip::{
     ModelReadyRequest,
 };
 use super::{
-    choose_encoding, decode_reply, encode_input, probe_backoff, Encoding, FailureClass,
-    RemoteCounters, RemoteSettings, ReplyTensor, TensorInfo,
+    choose_encoding, decode_reply, encode_input, route, Encoding, EndpointHealth, FailureClass,
+    RemoteCounters, RemoteSettings, ReplyTensor, Route, TensorInfo,
 };
 use crate::backend::{Backend, BatchOutput, OpenRequest, Overlapped, MAX_IN_FLIGHT};
 use crate::error::{Error, ErrorKind, Result};
@@ -72,15 +75,6 @@ impl CallError {
     }
 }
 
-/// Health of one endpoint.
-#[derive(Debug, Default)]
-struct Health {
-    /// Failures in a row; 0: healthy.
-    failures: u32,
-    /// Not used again (nor probed) before this instant.
-    down_until: Option<Instant>,
-}
-
 struct Remote {
     endpoints: Vec<String>,
     clients: Vec<GrpcInferenceServiceClient<Channel>>,
@@ -94,7 +88,7 @@ struct Remote {
 struct HealthTable {
     /// The endpoint batches go to while it stays healthy.
     current: usize,
-    health: Vec<Health>,
+    health: Vec<EndpointHealth>,
 }
 
 /// Where a try of a batch goes.
@@ -113,34 +107,39 @@ impl Remote {
         request
     }
 
-    /// The first usable endpoint from `from` on (in ring order), skipping `except`.
-    fn pick(&self, from: usize, except: Option<usize>) -> Option<Target> {
-        let table = self.health.lock();
-        let n = self.endpoints.len();
+    /// Where a try goes (see [`route`]); `Err` is the message a batch that is not sent fails
+    /// with. `retry_of`: the endpoint the batch's first try failed on.
+    fn pick(&self, retry_of: Option<usize>) -> std::result::Result<Target, String> {
         let now = Instant::now();
-        let mut due = None;
-        for i in (0..n).map(|k| (from + k) % n) {
-            if Some(i) == except {
-                continue;
+        let mut table = self.health.lock();
+        let from = retry_of.map_or(table.current, |i| i + 1);
+        let early = retry_of.is_none();
+        match route(
+            &mut table.health,
+            from,
+            retry_of,
+            early,
+            self.settings.timeout,
+            now,
+        ) {
+            Some(Route::Send(i)) => Ok(Target::Ready(i)),
+            Some(Route::Probe(i)) => Ok(Target::Probe(i)),
+            Some(Route::FailFast(i)) => {
+                let h = &table.health[i];
+                let wait = h
+                    .next_probe
+                    .map_or(0, |t| t.saturating_duration_since(now).as_millis());
+                Err(format!(
+                    "{} (not sent: every endpoint is down; {} is probed again in {wait} ms)",
+                    h.last_error, self.endpoints[i]
+                ))
             }
-            let h = &table.health[i];
-            if h.failures == 0 {
-                return Some(Target::Ready(i));
-            }
-            if due.is_none() && h.down_until.is_none_or(|t| t <= now) {
-                due = Some(i);
-            }
+            None => Err("no other endpoint".into()),
         }
-        due.map(Target::Probe)
     }
 
     fn mark_failed(&self, i: usize, why: &str) {
-        let mut table = self.health.lock();
-        let h = &mut table.health[i];
-        h.failures = h.failures.saturating_add(1);
-        let backoff = probe_backoff(h.failures);
-        h.down_until = Some(Instant::now() + backoff);
-        drop(table);
+        let backoff = self.health.lock().health[i].mark_failed(why, Instant::now());
         self.logger.log(
             LogLevel::Warning,
             &format!(
@@ -153,7 +152,7 @@ impl Remote {
     /// Marks `i` healthy and makes it the current endpoint; counts a failover when it was not.
     fn mark_healthy(&self, i: usize) {
         let mut table = self.health.lock();
-        table.health[i] = Health::default();
+        table.health[i] = EndpointHealth::default();
         if table.current != i {
             let from = table.current;
             table.current = i;
@@ -258,8 +257,7 @@ impl Remote {
     /// first try fails for want of a server. Never sent twice to a server that answered.
     async fn infer(&self, message: ModelInferRequest) -> Result<ModelInferResponse> {
         let failed = |why: String| Error::new(ErrorKind::InferenceFailed, why);
-        let current = self.health.lock().current;
-        let target = self.pick(current, None).unwrap_or_else(|| self.soonest());
+        let target = self.pick(None).map_err(failed)?;
         let (first, result) = self.try_infer(target, message.clone()).await;
         let why = match result {
             Ok(reply) => {
@@ -270,7 +268,7 @@ impl Remote {
             Err(e) => e.message,
         };
         self.mark_failed(first, &why);
-        let Some(target) = self.pick(first + 1, Some(first)) else {
+        let Ok(target) = self.pick(Some(first)) else {
             return Err(failed(format!(
                 "{why}; no other healthy endpoint to retry on"
             )));
@@ -291,16 +289,6 @@ impl Remote {
             }
         }
     }
-
-    /// Every endpoint failed recently: the one whose backoff ends first is probed now rather
-    /// than the batch failed untried (one endpoint behind a load balancer must heal by itself).
-    fn soonest(&self) -> Target {
-        let table = self.health.lock();
-        let i = (0..table.health.len())
-            .min_by_key(|&i| table.health[i].down_until)
-            .unwrap_or(0);
-        Target::Probe(i)
-    }
 }
 
 pub struct RemoteBackend {
@@ -310,10 +298,149 @@ pub struct RemoteBackend {
     encoding: Encoding,
     input_name: String,
     remote: Arc<Remote>,
-    runtime: Option<Runtime>,
+    runtime: OwnedRuntime,
     running: VecDeque<(usize, JoinHandle<Result<ModelInferResponse>>)>,
     /// The next request's raw input; its buffer goes with the request.
     staging: Vec<u8>,
+}
+
+/// The handle's tokio runtime. Whichever way it goes (the backend dropped, or an error in `open`
+/// after it started) it is shut down within `bound`: a plain drop of a tokio runtime waits for
+/// its blocking threads without limit.
+struct OwnedRuntime {
+    runtime: Option<Runtime>,
+    /// How long shutdown waits for the threads: the caller's connect timeout, since what may
+    /// still run by then is a connect's DNS lookup (`getaddrinfo`, on the blocking pool, for an
+    /// endpoint named by host name; an IP address is not looked up).
+    bound: Duration,
+    /// Threads of this runtime (workers and blocking pool) started and not yet stopping.
+    live: Arc<AtomicUsize>,
+    logger: Logger,
+}
+
+impl OwnedRuntime {
+    fn start(bound: Duration, logger: Logger) -> Result<Self> {
+        let live = Arc::new(AtomicUsize::new(0));
+        let (up, down) = (live.clone(), live.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lmbatch-remote")
+            .on_thread_start(move || {
+                up.fetch_add(1, Ordering::SeqCst);
+            })
+            .on_thread_stop(move || {
+                down.fetch_sub(1, Ordering::SeqCst);
+            })
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the remote runtime: {e}"),
+                )
+            })?;
+        Ok(OwnedRuntime {
+            runtime: Some(runtime),
+            bound,
+            live,
+            logger,
+        })
+    }
+
+    fn get(&self) -> Result<&Runtime> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "the remote runtime is gone"))
+    }
+
+    /// Drops every task and joins the threads, waiting at most `bound`. Returns how many
+    /// threads were still running then (0: all joined). Those are stuck in a call nothing can
+    /// interrupt (a `getaddrinfo` waiting on a DNS server: glibc's own timeouts, 5 s a try by
+    /// default, bound it, not us): they are left to finish, and the library is kept loaded so
+    /// that a later `dlclose` does not unmap the code they return into.
+    fn shutdown(&mut self) -> usize {
+        let Some(runtime) = self.runtime.take() else {
+            return 0;
+        };
+        let started = Instant::now();
+        runtime.shutdown_timeout(self.bound);
+        let left = self.live.load(Ordering::SeqCst);
+        // A thread past its stop hook but not joined when the wait ran out still has a few
+        // instructions of this library to run: a wait that ran out counts as one left.
+        let timed_out = started.elapsed() >= self.bound;
+        if left == 0 && !timed_out {
+            return 0;
+        }
+        let kept = match keep_loaded() {
+            Ok(()) => "the library stays loaded (dlclose leaves it) so that they can finish".into(),
+            Err(e) => format!(
+                "the library could not be kept loaded ({e}): do not dlclose it before they finish"
+            ),
+        };
+        self.logger.log(
+            LogLevel::Warning,
+            &format!(
+                "remote: {left} thread(s) still running {} ms after shutdown began (a DNS lookup cannot be interrupted); {kept}",
+                self.bound.as_millis()
+            ),
+        );
+        left.max(1)
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Marks this library `RTLD_NODELETE`: `dlopen(itself, RTLD_NOLOAD | RTLD_NODELETE)` promotes
+/// an object already loaded (glibc, musl), so no `dlclose` unmaps it.
+#[cfg(target_os = "linux")]
+fn keep_loaded() -> std::result::Result<(), String> {
+    // Linux values (glibc and musl).
+    const RTLD_NOLOAD: std::os::raw::c_int = 0x4;
+    const RTLD_NODELETE: std::os::raw::c_int = 0x1000;
+    let here = keep_loaded as fn() -> std::result::Result<(), String> as usize;
+    let maps =
+        std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("/proc/self/maps: {e}"))?;
+    let path = maps
+        .lines()
+        .find_map(|line| mapped_file(line, here))
+        .ok_or("this library's file is not in /proc/self/maps")?;
+    // SAFETY: with RTLD_NOLOAD nothing new is loaded, so no initialiser runs; the handle is
+    // only closed again (the NODELETE mark stays on the object).
+    let library = unsafe {
+        libloading::os::unix::Library::open(
+            Some(path),
+            libloading::os::unix::RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE,
+        )
+    }
+    .map_err(|e| format!("{path}: {e}"))?;
+    drop(library);
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn keep_loaded() -> std::result::Result<(), String> {
+    Err("not implemented on this system".into())
+}
+
+/// The file of a `/proc/self/maps` line whose address range holds `addr`:
+/// `start-end perms offset dev inode   path` (the path may hold spaces).
+fn mapped_file(line: &str, addr: usize) -> Option<&str> {
+    let (range, mut rest) = line.split_once(' ')?;
+    let (start, end) = range.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    if !(start..end).contains(&addr) {
+        return None;
+    }
+    for _ in 0..4 {
+        rest = rest.trim_start().split_once(' ')?.1;
+    }
+    Some(rest.trim()).filter(|p| p.starts_with('/'))
 }
 
 fn unavailable(message: String) -> Error {
@@ -363,27 +490,30 @@ fn metadata(settings: &RemoteSettings) -> Result<MetadataMap> {
 
 impl RemoteBackend {
     pub fn open(request: &OpenRequest, settings: &RemoteSettings) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("lmbatch-remote")
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("cannot start the remote runtime: {e}"),
-                )
-            })?;
+        // Checked before the runtime exists: nothing to shut down when they fail.
         let tls = tls_config(settings)?;
         let metadata = metadata(settings)?;
+        let runtime = OwnedRuntime::start(settings.connect_timeout, request.logger.clone())?;
+        Self::open_on(runtime, request, settings, tls.as_ref(), metadata)
+    }
+
+    /// The rest of `open`, on a started runtime: an error drops `runtime`, which shuts it down
+    /// within the connect timeout.
+    fn open_on(
+        runtime: OwnedRuntime,
+        request: &OpenRequest,
+        settings: &RemoteSettings,
+        tls: Option<&ClientTlsConfig>,
+        metadata: MetadataMap,
+    ) -> Result<Self> {
+        let rt = runtime.get()?;
         let clients = {
-            let _entered = runtime.enter();
+            let _entered = rt.enter();
             settings
                 .endpoints
                 .iter()
                 .map(|url| {
-                    channel(url, settings, tls.as_ref()).map(|c| {
+                    channel(url, settings, tls).map(|c| {
                         GrpcInferenceServiceClient::new(c)
                             .max_decoding_message_size(64 << 20)
                             .max_encoding_message_size(usize::MAX)
@@ -396,11 +526,7 @@ impl RemoteBackend {
             clients,
             health: Mutex::new(HealthTable {
                 current: 0,
-                health: settings
-                    .endpoints
-                    .iter()
-                    .map(|_| Health::default())
-                    .collect(),
+                health: vec![EndpointHealth::default(); settings.endpoints.len()],
             }),
             settings: settings.clone(),
             metadata,
@@ -408,7 +534,7 @@ impl RemoteBackend {
             logger: request.logger.clone(),
         });
         let spec = ModelSpec::face_landmark_468();
-        let (endpoint, input_name, encoding) = runtime.block_on(check_model(&remote, &spec))?;
+        let (endpoint, input_name, encoding) = rt.block_on(check_model(&remote, &spec))?;
         remote.health.lock().current = endpoint;
         if encoding == Encoding::F32Nchw {
             request.logger.log(
@@ -430,16 +556,14 @@ impl RemoteBackend {
             encoding,
             input_name,
             remote,
-            runtime: Some(runtime),
+            runtime,
             running: VecDeque::with_capacity(MAX_IN_FLIGHT),
             staging: Vec::new(),
         })
     }
 
     fn runtime(&self) -> Result<&Runtime> {
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorKind::Internal, "the remote runtime is gone"))
+        self.runtime.get()
     }
 
     fn message(&mut self, crops: &[&[u8]]) -> ModelInferRequest {
@@ -633,10 +757,94 @@ impl Drop for RemoteBackend {
         for (_, task) in self.running.drain(..) {
             task.abort();
         }
-        if let Some(runtime) = self.runtime.take() {
-            // Calls still open are dropped; the workers are joined (bounded, in case one is
-            // stuck in a system call such as a DNS lookup).
-            runtime.shutdown_timeout(Duration::from_secs(2));
+        // Calls still open are dropped; the threads are joined, within the connect timeout.
+        self.runtime.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    fn request() -> OpenRequest {
+        OpenRequest {
+            model: crate::ModelSource::Bundled,
+            max_batch: 8,
+            device_id: 0,
+            engine_cache_dir: None,
+            opt_batch: None,
+            self_check: false,
+            logger: Logger::default(),
+            remote: None,
+            remote_counters: Default::default(),
         }
+    }
+
+    /// A blocking-pool thread that hangs as a `getaddrinfo` can: until released (or 20 s).
+    fn stuck_thread(runtime: &OwnedRuntime) -> crossbeam_channel::Sender<()> {
+        let (release, wait) = crossbeam_channel::bounded::<()>(1);
+        runtime.get().unwrap().spawn_blocking(move || {
+            let _ = wait.recv_timeout(Duration::from_secs(20));
+        });
+        release
+    }
+
+    #[test]
+    fn a_failed_open_shuts_its_runtime_down_within_the_connect_timeout() {
+        let url = dead_url();
+        let settings =
+            RemoteSettings::parse(Some(&url), None, None, 1000, 300, None, None).unwrap();
+        let runtime = OwnedRuntime::start(settings.connect_timeout, Logger::default()).unwrap();
+        let release = stuck_thread(&runtime);
+        let t0 = Instant::now();
+        let result =
+            RemoteBackend::open_on(runtime, &request(), &settings, None, MetadataMap::new());
+        let took = t0.elapsed();
+        let _ = release.send(());
+        let Err(e) = result else {
+            panic!("open succeeded against {url}")
+        };
+        println!("open failed after {took:?}: {e}");
+        assert_eq!(e.kind(), ErrorKind::BackendUnavailable, "{e}");
+        // Expected: a refused connection (~1 ms) plus the 300 ms bound; a plain drop waits for
+        // the stuck thread (20 s).
+        assert!(took < 5 * settings.connect_timeout, "took {took:?}");
+    }
+
+    #[test]
+    fn shutdown_counts_the_threads_it_had_to_leave() {
+        let bound = Duration::from_millis(200);
+        let mut runtime = OwnedRuntime::start(bound, Logger::default()).unwrap();
+        runtime.get().unwrap().block_on(async {});
+        assert_eq!(runtime.shutdown(), 0);
+        assert_eq!(runtime.shutdown(), 0, "a second shutdown is a no-op");
+        let mut runtime = OwnedRuntime::start(bound, Logger::default()).unwrap();
+        let release = stuck_thread(&runtime);
+        let t0 = Instant::now();
+        let left = runtime.shutdown();
+        let took = t0.elapsed();
+        let _ = release.send(());
+        println!("shutdown left {left} thread(s) after {took:?}");
+        assert_eq!(left, 1);
+        assert!(took < 5 * bound, "took {took:?}");
+    }
+
+    #[test]
+    fn the_mapped_file_holding_an_address_is_found() {
+        let line =
+            "7f0000001000-7f0000002000 r-xp 00001000 08:01 1234    /opt/my libs/liblmbatch.so";
+        assert_eq!(
+            mapped_file(line, 0x7f00_0000_1800),
+            Some("/opt/my libs/liblmbatch.so")
+        );
+        assert_eq!(mapped_file(line, 0x7f00_0000_2000), None);
+        let anon = "7f0000003000-7f0000004000 rw-p 00000000 00:00 0 ";
+        assert_eq!(mapped_file(anon, 0x7f00_0000_3000), None);
+        assert_eq!(mapped_file("7f0-7f8 [vdso]", 0x7f4), None);
     }
 }

@@ -14,7 +14,7 @@ pub mod oip;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Backend, BatchOutput, OpenRequest};
 use crate::error::{Error, ErrorKind, Result};
@@ -220,7 +220,7 @@ pub fn choose_encoding(
         }
     };
     for (name, per_item) in [
-        (&spec.landmarks_name, spec.point_floats() as i64),
+        (&spec.landmarks_name, spec.point_floats() as u64),
         (&spec.score_name, 1),
     ] {
         let Some(out) = outputs.iter().find(|o| &o.name == name) else {
@@ -230,15 +230,22 @@ pub fn choose_encoding(
             )));
         };
         let (first, rest) = out.shape.split_first().unwrap_or((&0, &[]));
-        let count: i64 = rest.iter().product();
-        if out.datatype != "FP32" || *first != -1 || count != per_item {
+        if out.datatype != "FP32" || *first != -1 || element_count(rest) != Some(per_item) {
             return Err(mismatch(format!(
-                "the served model's output {name:?} is {} {:?}; expected FP32 with a dynamic batch dimension and {per_item} values per item",
+                "the served model's output {name:?} is {} {:?}; expected FP32 with a dynamic batch dimension (the only one) and {per_item} values per item",
                 out.datatype, out.shape
             )));
         }
     }
     Ok((input.name.clone(), encoding))
+}
+
+/// The number of values a shape holds, or `None` when a dimension is negative (dynamic, or a
+/// server's garbage) or the product overflows: a server's numbers are never trusted to multiply.
+pub fn element_count(dims: &[i64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |acc, &d| {
+        u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    })
 }
 
 fn describe(tensors: &[TensorInfo]) -> String {
@@ -309,11 +316,9 @@ pub fn decode_reply(
             )));
         };
         let want = n * per_item;
-        let shape_count = t
-            .shape
-            .iter()
-            .try_fold(1usize, |acc, &d| usize::try_from(d).ok().map(|d| acc * d));
-        if t.datatype != "FP32" || t.shape.first() != Some(&(n as i64)) || shape_count != Some(want)
+        if t.datatype != "FP32"
+            || t.shape.first() != Some(&(n as i64))
+            || element_count(t.shape) != Some(want as u64)
         {
             return Err(fail(format!(
                 "output {name:?} is {} {:?}; expected FP32 [{n}, ...] with {want} values",
@@ -366,6 +371,85 @@ pub fn probe_backoff(consecutive_failures: u32) -> Duration {
     Duration::from_millis(ms.min(5000))
 }
 
+/// Health of one endpoint, as [`route`] sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointHealth {
+    /// Failures in a row; 0: healthy.
+    pub failures: u32,
+    /// Not probed again before this instant (its backoff, or a probe already under way).
+    pub next_probe: Option<Instant>,
+    /// The one early probe of this outage was made (see [`route`]).
+    pub early_probe_spent: bool,
+    /// Why it last failed: what the batches that are not sent report.
+    pub last_error: String,
+}
+
+impl EndpointHealth {
+    /// A try on this endpoint failed for want of a server at `now`; returns its backoff.
+    pub fn mark_failed(&mut self, why: &str, now: Instant) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let backoff = probe_backoff(self.failures);
+        self.next_probe = Some(now + backoff);
+        self.last_error = why.to_string();
+        backoff
+    }
+}
+
+/// Where a try of a batch goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A healthy endpoint: send.
+    Send(usize),
+    /// A failed endpoint: probe it (ModelReady), then send. The probe is claimed: no other
+    /// batch probes it before this try could have ended and a backoff passed.
+    Probe(usize),
+    /// Every endpoint is down and none may be probed yet: fail the batch at once with this
+    /// endpoint's last error (the one probed soonest) rather than block the worker on it.
+    FailFast(usize),
+}
+
+/// Chooses where a try goes, from `from` on in ring order, never to `except`: the first
+/// healthy endpoint; else the first failed one whose backoff is over; else, when `early_probe`
+/// (a batch's first try), the failed endpoint probed soonest, if this outage's one early probe
+/// of it is not spent: an endpoint alone (one address behind a load balancer) heals at the next
+/// batch instead of after its backoff. Otherwise [`Route::FailFast`]. So each endpoint costs
+/// at most one blocking probe per backoff period, however many batches come. `try_timeout`:
+/// the longest a try (probe and send) takes. `None`: every endpoint is `except`.
+pub fn route(
+    health: &mut [EndpointHealth],
+    from: usize,
+    except: Option<usize>,
+    early_probe: bool,
+    try_timeout: Duration,
+    now: Instant,
+) -> Option<Route> {
+    let n = health.len();
+    let candidates = || {
+        (0..n)
+            .map(|k| (from + k) % n)
+            .filter(|&i| Some(i) != except)
+    };
+    if let Some(i) = candidates().find(|&i| health[i].failures == 0) {
+        return Some(Route::Send(i));
+    }
+    let soonest = candidates().min_by_key(|&i| health[i].next_probe)?;
+    let due = candidates().find(|&i| health[i].next_probe.is_none_or(|t| t <= now));
+    let early = || {
+        candidates()
+            .filter(|&i| !health[i].early_probe_spent)
+            .min_by_key(|&i| health[i].next_probe)
+    };
+    let Some(i) = due.or_else(|| early_probe.then(early).flatten()) else {
+        return Some(Route::FailFast(soonest));
+    };
+    let h = &mut health[i];
+    h.early_probe_spent = true;
+    // Its end (mark_failed, or healthy) sets the next probe; this bound holds only when a try
+    // ends otherwise (refused with a Fail-class error after a good probe).
+    h.next_probe = Some(now + try_timeout + probe_backoff(h.failures));
+    Some(Route::Probe(i))
+}
+
 /// Opens the REMOTE backend.
 pub fn open(request: &OpenRequest) -> Result<Box<dyn Backend>> {
     let settings = request.remote.as_ref().ok_or_else(|| {
@@ -390,6 +474,9 @@ fn open_client(_request: &OpenRequest, _settings: &RemoteSettings) -> Result<Box
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A try's timeout in the routing tests.
+    const T: Duration = Duration::from_secs(2);
 
     fn t(name: &str, datatype: &str, shape: &[i64]) -> TensorInfo {
         TensorInfo {
@@ -531,9 +618,167 @@ mod tests {
     }
 
     #[test]
+    fn shapes_with_negative_or_overflowing_dimensions_are_refused() {
+        // Signs cancel in [-1, -1, -1404]; (2^32 + 1)(2^32 - 1) = 2^64 - 1 squares to 1 when
+        // the product wraps: both multiply to exactly the count expected.
+        let (p, m) = ((1i64 << 32) + 1, (1i64 << 32) - 1);
+        assert_eq!(element_count(&[468, 3]), Some(1404));
+        assert_eq!(element_count(&[]), Some(1));
+        assert_eq!(element_count(&[-1, -1404]), None);
+        assert_eq!(element_count(&[p, m, p, m, 1404]), None);
+        let spec = ModelSpec::face_landmark_468();
+        let u8_in = [t("input", "UINT8", &[-1, 192, 192, 3])];
+        for (landmarks, score) in [
+            (&[-1, -1, -1404][..], &[-1, 1][..]),
+            (&[-1, 468, 3], &[-1, -1, -1]),
+            (&[-1, p, m, p, m, 1404], &[-1, 1]),
+        ] {
+            let outputs = [
+                t("landmarks", "FP32", landmarks),
+                t("face_score", "FP32", score),
+            ];
+            let e = choose_encoding(&spec, &u8_in, &outputs).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ModelError, "{landmarks:?} {score:?}");
+        }
+        let points = vec![0u8; 2 * 1404 * 4];
+        let scores = [0.5f32; 2];
+        for shape in [&[2, 1404, p, m, p, m][..], &[2, -1, -1404]] {
+            let outputs = [
+                ReplyTensor {
+                    name: "landmarks",
+                    datatype: "FP32",
+                    shape,
+                    raw: Some(&points),
+                    fp32: &[],
+                },
+                ReplyTensor {
+                    name: "face_score",
+                    datatype: "FP32",
+                    shape: &[2, 1],
+                    raw: None,
+                    fp32: &scores,
+                },
+            ];
+            let e = decode_reply(&spec, 2, &outputs, &mut BatchOutput::default()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InferenceFailed, "{shape:?}");
+        }
+    }
+
+    #[test]
     fn probes_back_off_up_to_five_seconds() {
         assert_eq!(probe_backoff(1), Duration::from_millis(250));
         assert_eq!(probe_backoff(2), Duration::from_millis(500));
         assert_eq!(probe_backoff(30), Duration::from_millis(5000));
+    }
+
+    #[test]
+    fn a_lone_endpoint_is_probed_early_once_then_once_per_backoff() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut h = vec![EndpointHealth::default()];
+        assert_eq!(route(&mut h, 0, None, true, T, at(0)), Some(Route::Send(0)));
+        assert_eq!(route(&mut h, 0, Some(0), false, T, at(0)), None);
+        h[0].mark_failed("a: ModelInfer: no answer within 2000 ms", at(2000));
+        // The next batch probes at once (the early probe), not after the 250 ms backoff...
+        assert_eq!(
+            route(&mut h, 0, None, true, T, at(2001)),
+            Some(Route::Probe(0))
+        );
+        // ...and while that probe blocks, or after it failed, batches fail fast.
+        assert_eq!(
+            route(&mut h, 0, None, true, T, at(2002)),
+            Some(Route::FailFast(0))
+        );
+        h[0].mark_failed("a: ModelReady: no answer within 2000 ms", at(4001));
+        assert_eq!(h[0].last_error, "a: ModelReady: no answer within 2000 ms");
+        assert_eq!(
+            route(&mut h, 0, None, true, T, at(4002)),
+            Some(Route::FailFast(0))
+        );
+        assert_eq!(
+            route(&mut h, 0, None, true, T, at(4501)),
+            Some(Route::Probe(0))
+        );
+        assert_eq!(
+            route(&mut h, 0, None, true, T, at(4502)),
+            Some(Route::FailFast(0))
+        );
+        // It answers: healthy again, and the next outage has its early probe again.
+        h[0] = EndpointHealth::default();
+        assert_eq!(
+            route(&mut h, 0, None, true, T, at(5000)),
+            Some(Route::Send(0))
+        );
+    }
+
+    /// A blackhole outage of a minute: a batch every 10 ms, each probe blocking for the 2 s
+    /// timeout. Probes go out at the early one and then once per backoff; every other batch
+    /// fails at once.
+    #[test]
+    fn a_blackhole_outage_costs_one_probe_per_backoff_not_one_per_batch() {
+        let t0 = Instant::now();
+        let mut h = vec![EndpointHealth::default(); 2];
+        for e in &mut h {
+            e.mark_failed("down", t0);
+        }
+        let mut probes = Vec::new();
+        let mut failing = Vec::new();
+        let mut fail_fast = 0;
+        for tick in 0..6000u64 {
+            let now = t0 + Duration::from_millis(10 * tick);
+            failing.retain(|&(i, at): &(usize, Instant)| {
+                if at <= now {
+                    h[i].mark_failed("down", at);
+                }
+                at > now
+            });
+            match route(&mut h, 0, None, true, T, now) {
+                Some(Route::Probe(i)) => {
+                    probes.push((i, (now - t0).as_millis()));
+                    failing.push((i, now + T));
+                }
+                Some(Route::FailFast(_)) => fail_fast += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        // Each endpoint: its early probe (one a batch: 0 and 10 ms), then one when the backoff
+        // after each failed probe ends: 2000 + 500, 4500 + 1000, 7500 + 2000, 11500 + 4000,
+        // 17500 + 5000 (the cap), ...
+        let of =
+            |i: usize| -> Vec<u128> { probes.iter().filter(|p| p.0 == i).map(|p| p.1).collect() };
+        assert_eq!(of(0)[..6], [0, 2500, 5500, 9500, 15500, 22500]);
+        assert_eq!(of(1)[..6], [10, 2510, 5510, 9510, 15510, 22510]);
+        assert!(probes.len() <= 2 * 12, "{probes:?}");
+        assert_eq!(fail_fast + probes.len(), 6000);
+    }
+
+    #[test]
+    fn a_healthy_endpoint_is_used_before_any_probe_and_a_retry_never_probes_early() {
+        let t0 = Instant::now();
+        let mut h = vec![EndpointHealth::default(); 3];
+        h[0].mark_failed("a down", t0);
+        assert_eq!(route(&mut h, 0, None, true, T, t0), Some(Route::Send(1)));
+        h[1].mark_failed("b down", t0);
+        h[2].mark_failed("c down", t0);
+        // The retry of a batch that failed on 1: nothing is due, no early probe.
+        let soon = t0 + Duration::from_millis(1);
+        assert_eq!(
+            route(&mut h, 2, Some(1), false, T, soon),
+            Some(Route::FailFast(2))
+        );
+        // Due after the backoff, in ring order from `from`, never `except`.
+        let later = t0 + Duration::from_millis(250);
+        assert_eq!(
+            route(&mut h, 2, Some(2), false, T, later),
+            Some(Route::Probe(0))
+        );
+        assert_eq!(
+            route(&mut h, 2, Some(2), false, T, later),
+            Some(Route::Probe(1))
+        );
+        assert_eq!(
+            route(&mut h, 2, Some(2), false, T, later),
+            Some(Route::FailFast(0))
+        );
     }
 }
