@@ -669,6 +669,17 @@ name = "five_point"
     }
 
     #[test]
+    fn the_five_point_example_of_docs_models_md_parses() {
+        let doc = include_str!("../docs/models.md");
+        let start = doc.find("```toml\n").expect("a TOML block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        let d = Descriptor::parse(&doc[start..end], "docs/models.md").expect("it parses");
+        assert_eq!((d.points.count, d.scheme.name), (5, SchemeName::FivePoint));
+        assert_eq!(d.score.expect("a score").index, 1);
+        assert_eq!(d.check.expect("a check").expect.len(), 5);
+    }
+
+    #[test]
     fn a_wrong_type_names_the_dotted_key() {
         let why = refusal(&edited("size = [192, 192]", "size = [192]"));
         assert!(why.contains("input.size"), "{why}");
