@@ -1,14 +1,20 @@
-//! The main job on the bundled defaults: landmarks for the detector's face on the bundled photo.
+//! The main job: landmarks for a detector's face, drawn on the photo, with any described model.
 //!
-//!     cargo run --release --example demo [-- IMAGE.png X1 Y1 X2 Y2 [OUT.png]]
+//!     cargo run --release --example demo [-- [--model FILE.onnx [--desc FILE.toml]]
+//!         [--backend auto|cpu|onnxruntime|tensorrt] [--print-check] [IMAGE.png X1 Y1 X2 Y2 [OUT.png]]]
 //!
-//! Prints the backend, the key landmarks and the time per face (one face alone, then a full batch
-//! of 32), and writes the photo with the 468 points drawn on it.
+//! Without arguments: the bundled 468-point model on the bundled photo and the box a real
+//! detector found on it. `--model` runs your ONNX model, described by `--desc` (else its sidecar
+//! `<stem>.lmbatch.toml`, its metadata, or the bundled descriptor when the names match; see
+//! docs/models.md). Prints the backend, the model's key points and the time per face (one face
+//! alone, then a full batch of 32), and writes the photo with every point drawn: a wrong
+//! descriptor shows as a mesh off the face. `--print-check` prints a `[check]` table of the points
+//! it got, to paste into the descriptor once the picture is right.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lmbatch::{Config, FaceBox, Pipeline, Popped, RawFrame};
+use lmbatch::{BackendChoice, Config, FaceBox, ModelSource, Pipeline, Popped, RawFrame};
 
 const KEY_POINTS: [(usize, &str); 9] = [
     (1, "nose tip"),
@@ -58,9 +64,54 @@ fn draw_dot(rgb: &mut [u8], width: u32, height: u32, x: f32, y: f32, radius: i64
     }
 }
 
+/// What the command line asks for.
+struct Args {
+    model: Option<PathBuf>,
+    desc: Option<PathBuf>,
+    backend: BackendChoice,
+    print_check: bool,
+    /// IMAGE X1 Y1 X2 Y2 [OUT]
+    positional: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
+    let mut args = Args {
+        model: None,
+        desc: None,
+        backend: BackendChoice::Auto,
+        print_check: false,
+        positional: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--model" => args.model = Some(PathBuf::from(value()?)),
+            "--desc" => args.desc = Some(PathBuf::from(value()?)),
+            "--backend" => {
+                args.backend = match value()?.as_str() {
+                    "auto" => BackendChoice::Auto,
+                    "cpu" | "tract" => BackendChoice::Cpu,
+                    "onnxruntime" => BackendChoice::OnnxRuntime,
+                    "tensorrt" => BackendChoice::TensorRt,
+                    other => return Err(format!("unknown backend {other:?}").into()),
+                }
+            }
+            "--print-check" => args.print_check = true,
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}").into()),
+            _ => args.positional.push(arg),
+        }
+    }
+    if args.desc.is_some() && args.model.is_none() {
+        return Err("--desc describes a --model".into());
+    }
+    Ok(args)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = parse_args()?;
+    let args = &cli.positional;
     let (image_path, face, out_path) = if args.len() >= 5 {
         let n = |i: usize| args[i].parse::<f32>();
         let face = FaceBox {
@@ -74,6 +125,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target/demo/landmarks.png"));
         (PathBuf::from(&args[0]), face, out)
+    } else if !args.is_empty() {
+        return Err(
+            "give IMAGE.png X1 Y1 X2 Y2 [OUT.png], or nothing for the bundled photo".into(),
+        );
     } else {
         // The bundled photo and the box a real detector (BlazeFace) found on it.
         let crop: serde_json::Value =
@@ -84,6 +139,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|v| v.as_f64().unwrap_or(f64::NAN) as f32)
             .collect();
+        if b.len() != 4 {
+            return Err("crop.json's box is not x, y, w, h".into());
+        }
         let face = FaceBox {
             x1: b[0],
             y1: b[1],
@@ -99,12 +157,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut rgb, width, height) = read_rgb_png(&image_path)?;
 
     let t0 = Instant::now();
-    let pipeline = Pipeline::new(Config::default())?;
+    let pipeline = Pipeline::new(Config {
+        model: cli
+            .model
+            .clone()
+            .map_or(ModelSource::Bundled, ModelSource::Path),
+        model_desc: cli.desc.clone(),
+        backend: cli.backend,
+        ..Config::default()
+    })?;
     let info = pipeline.model_info().clone();
     println!(
-        "backend: {} ({} points, input {}x{}, max batch {}), created in {:.0} ms",
+        "backend: {} ({} points, {} scheme, input {}x{}, max batch {}), created in {:.0} ms",
         info.backend,
         info.num_points,
+        info.scheme,
         info.input_width,
         info.input_height,
         info.max_batch,
@@ -149,7 +216,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "face box ({:.1}, {:.1})-({:.1}, {:.1}), face score {:.3}",
         face.x1, face.y1, face.x2, face.y2, landmarks.face_score
     );
-    for (index, name) in KEY_POINTS {
+    let key_points = key_points(&info.scheme, info.num_points as usize);
+    for &(index, name) in &key_points {
         let p = &landmarks.points[index * 3..index * 3 + 3];
         println!(
             "  {index:>3} {name:<24} x {:>7.2}  y {:>7.2}  z {:>7.2}",
@@ -169,15 +237,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         32.0 / batch.as_secs_f64()
     );
 
+    // Small models get bigger dots, so five points are seen on a large photo.
+    let dot = if info.num_points <= 100 { 2 } else { 0 };
     for (i, p) in landmarks.points.chunks(3).enumerate() {
-        let key = KEY_POINTS.iter().any(|(k, _)| *k == i);
+        let key = key_points.iter().any(|(k, _)| *k == i);
         draw_dot(
             &mut rgb,
             width,
             height,
             p[0],
             p[1],
-            if key { 2 } else { 0 },
+            if key { dot + 2 } else { dot },
             if key { [255, 40, 40] } else { [40, 255, 80] },
         );
     }
@@ -193,5 +263,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     encoder.set_depth(png::BitDepth::Eight);
     encoder.write_header()?.write_image_data(&rgb)?;
     println!("wrote {}", out_path.display());
+    if cli.print_check {
+        print_check(&image_path, &face, &landmarks.points);
+    }
     Ok(())
+}
+
+/// The points worth naming: MediaPipe's landmarks for its schemes, the detector's order for
+/// five_point, else the first five.
+fn key_points(scheme: &str, count: usize) -> Vec<(usize, &'static str)> {
+    const FIVE: [&str; 5] = [
+        "right eye",
+        "left eye",
+        "nose tip",
+        "mouth, right corner",
+        "mouth, left corner",
+    ];
+    match scheme {
+        "mediapipe468" | "mediapipe478" => KEY_POINTS.to_vec(),
+        "five_point" => FIVE.iter().copied().enumerate().collect(),
+        _ => (0..count.min(5)).map(|i| (i, "")).collect(),
+    }
+}
+
+/// A `[check]` table of these points (DESIGN's golden case), for a descriptor.
+fn print_check(image: &std::path::Path, face: &FaceBox, points: &[f32]) {
+    println!("\n[check]   # the points above; image relative to the descriptor's folder");
+    println!("image = {:?}", image.display().to_string());
+    println!("box = [{}, {}, {}, {}]", face.x1, face.y1, face.x2, face.y2);
+    println!("expect = [");
+    for p in points.chunks_exact(3) {
+        println!("  [{:.3}, {:.3}],", p[0], p[1]);
+    }
+    println!("]");
+    println!(
+        "tolerance_px = 1.0   # above the engines' spread, below what a wrong descriptor moves"
+    );
 }

@@ -499,7 +499,9 @@ typedef struct lm_config {
   /**
    * (Since ABI 1.2.) 1 (default): at create, check that a GPU engine gives the same points
    * for a face alone and in every slot of a full batch, and refuse it (AUTO falls back) if
-   * not; 0: skip the check (it costs a few engine runs).
+   * not; 0: skip the check (it costs a few engine runs). (Since ABI 1.4.) Also runs the model
+   * descriptor's golden case ([check]: an image, a box, the expected points) through the
+   * opened engine: a point farther than its tolerance_px is LM_STATUS_MODEL_ERROR naming it.
    */
   int32_t self_check;
   /**

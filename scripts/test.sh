@@ -29,6 +29,17 @@ fi
 echo "TensorRT headers for the shim: $TENSORRT_INCLUDE_DIR"
 eval "$(scripts/tensorrt-lean.sh)"
 
+# tests/conventions.rs wraps the bundled model once per descriptor convention with
+# scripts/make-convention-models.py (Python's onnx), from a venv scripts/convention-venv.sh makes
+# unless LMBATCH_CONVENTION_PYTHON names a Python; once one is there, the models are required.
+if [ -z "${LMBATCH_CONVENTION_PYTHON:-}" ]; then
+  if LMBATCH_CONVENTION_PYTHON="$(scripts/convention-venv.sh)"; then
+    export LMBATCH_CONVENTION_PYTHON LMBATCH_REQUIRE_CONVENTION_MODELS="${LMBATCH_REQUIRE_CONVENTION_MODELS:-1}"
+  else
+    echo "convention models: could not make their venv (tests/conventions.rs says SKIPPED)"
+  fi
+fi
+
 cargo test --locked
 # LM_BACKEND_REMOTE against real Triton and MLServer servers on 127.0.0.1, from a venv that
 # scripts/remote-venv.sh makes from PyPI (unless LMBATCH_REMOTE_VENV names one); skipped with the

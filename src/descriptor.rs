@@ -354,25 +354,27 @@ impl Descriptor {
 /// Finds a model's descriptor in DESIGN's order: `desc_path` (lm_config.model_desc_path); else
 /// `<model stem>.lmbatch.toml` beside the model; else the ONNX `metadata_props` entry `lmbatch`;
 /// else, when the model's input and output names are the bundled model's, the bundled descriptor.
-/// `model` is `None` for the bundled model. Returns the descriptor and where it came from. The
-/// tensor names it gives must be the model's: MODEL_ERROR naming the key otherwise.
-pub fn resolve(
-    model: Option<(&Path, &[u8])>,
-    desc_path: Option<&Path>,
-) -> Result<(Descriptor, String)> {
-    let read = |path: &Path| -> Result<(Descriptor, String)> {
+/// `model` is `None` for the bundled model. The tensor names it gives must be the model's:
+/// MODEL_ERROR naming the key otherwise.
+pub fn resolve(model: Option<(&Path, &[u8])>, desc_path: Option<&Path>) -> Result<Found> {
+    let read = |path: &Path| -> Result<Found> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| model_error(format!("cannot read descriptor {}: {e}", path.display())))?;
         let origin = path.display().to_string();
-        Ok((Descriptor::parse(&text, &origin)?, origin))
+        Ok(Found {
+            descriptor: Descriptor::parse(&text, &origin)?,
+            origin,
+            folder: Some(folder_of(path)),
+        })
     };
     let Some((model_path, bytes)) = model else {
         return match desc_path {
             Some(path) => read(path),
-            None => Ok((
-                Descriptor::parse(BUNDLED_DESCRIPTOR, "(bundled)")?,
-                "the bundled descriptor".into(),
-            )),
+            None => Ok(Found {
+                descriptor: Descriptor::parse(BUNDLED_DESCRIPTOR, "(bundled)")?,
+                origin: "the bundled descriptor".into(),
+                folder: None,
+            }),
         };
     };
     let io = crate::onnx_meta::read(bytes).map_err(|why| {
@@ -382,13 +384,18 @@ pub fn resolve(
         ))
     })?;
     let sidecar = model_path.with_extension("lmbatch.toml");
-    let (d, origin) = if let Some(path) = desc_path {
+    let found = if let Some(path) = desc_path {
         read(path)?
     } else if sidecar.is_file() {
         read(&sidecar)?
     } else if let Some(text) = io.metadata.get("lmbatch") {
         let origin = format!("{} metadata_props[lmbatch]", model_path.display());
-        (Descriptor::parse(text, &origin)?, origin)
+        Found {
+            descriptor: Descriptor::parse(text, &origin)?,
+            origin,
+            // A descriptor inside the model: its check.image lies beside the model.
+            folder: Some(folder_of(model_path)),
+        }
     } else {
         let bundled = Descriptor::parse(BUNDLED_DESCRIPTOR, "(bundled)")?;
         if !io.names_match(&bundled) {
@@ -402,14 +409,34 @@ pub fn resolve(
                 io.outputs
             )));
         }
-        (
-            bundled,
-            "the bundled descriptor (the model's names match)".into(),
-        )
+        Found {
+            descriptor: bundled,
+            origin: "the bundled descriptor (the model's names match)".into(),
+            folder: None,
+        }
     };
-    io.check_names(&d)
-        .map_err(|why| model_error(format!("descriptor {origin}: {why}")))?;
-    Ok((d, origin))
+    io.check_names(&found.descriptor)
+        .map_err(|why| model_error(format!("descriptor {}: {why}", found.origin)))?;
+    Ok(found)
+}
+
+/// A descriptor found by [`resolve`].
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub descriptor: Descriptor,
+    /// Where it came from, for messages: a path, or the model's metadata_props, or bundled.
+    pub origin: String,
+    /// The folder a relative `check.image` is taken from: the descriptor file's (the model's for
+    /// metadata_props); `None` for the bundled descriptor.
+    pub folder: Option<std::path::PathBuf>,
+}
+
+/// The folder of a file path ("." for a bare file name).
+fn folder_of(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 fn model_error(message: String) -> Error {
@@ -639,6 +666,17 @@ name = "five_point"
         assert_eq!(d.check.expect("a check").expect.len(), 5);
         let why = refusal(&with_check.replace(", [9.0, 10.0]]", "]"));
         assert!(why.contains("check.expect has 4 points"), "{why}");
+    }
+
+    #[test]
+    fn the_five_point_example_of_docs_models_md_parses() {
+        let doc = include_str!("../docs/models.md");
+        let start = doc.find("```toml\n").expect("a TOML block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        let d = Descriptor::parse(&doc[start..end], "docs/models.md").expect("it parses");
+        assert_eq!((d.points.count, d.scheme.name), (5, SchemeName::FivePoint));
+        assert_eq!(d.score.expect("a score").index, 1);
+        assert_eq!(d.check.expect("a check").expect.len(), 5);
     }
 
     #[test]

@@ -321,7 +321,9 @@ pub struct lm_config {
     pub opt_batch: u32,
     /// (Since ABI 1.2.) 1 (default): at create, check that a GPU engine gives the same points
     /// for a face alone and in every slot of a full batch, and refuse it (AUTO falls back) if
-    /// not; 0: skip the check (it costs a few engine runs).
+    /// not; 0: skip the check (it costs a few engine runs). (Since ABI 1.4.) Also runs the model
+    /// descriptor's golden case ([check]: an image, a box, the expected points) through the
+    /// opened engine: a point farther than its tolerance_px is LM_STATUS_MODEL_ERROR naming it.
     pub self_check: i32,
     /// (Since ABI 1.3.) NULL (default): none. Called once per final state as it becomes poppable:
     /// LM_STATUS_OK or LM_STATUS_INFERENCE_FAILED when an item finishes, LM_STATUS_EXPIRED when an

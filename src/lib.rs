@@ -6,6 +6,7 @@ pub mod batcher;
 pub mod descriptor;
 pub mod error;
 pub mod ffi;
+pub mod golden;
 pub mod image;
 pub mod log;
 pub mod model;

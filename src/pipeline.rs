@@ -28,6 +28,7 @@ use crate::backend::remote::{RemoteCounters, RemoteSettings};
 use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest, Precision};
 use crate::batcher::{panic_message, DrainDeadline, Job, Msg, Worker};
 use crate::error::{Error, ErrorKind, Result};
+use crate::golden::Golden;
 use crate::image::{
     sample_crop, CropRect, CropScratch, Face, FaceBox, FaceCrop, Frame, FrameRef, FrameView,
     PixelFormat, ResizeScratch,
@@ -187,7 +188,7 @@ impl Pipeline {
     /// Errors: `InvalidArgument` for a bad config value, `ModelError` for a missing or unusable
     /// model, `BackendUnavailable` when an explicitly requested backend cannot run here.
     pub fn new(config: Config) -> Result<Pipeline> {
-        let spec = resolve_spec(&config)?;
+        let (spec, golden) = resolve_spec(&config)?;
         let request = OpenRequest {
             model: config.model.clone(),
             max_batch: config.max_batch,
@@ -204,7 +205,24 @@ impl Pipeline {
         };
         let choice = config.backend;
         let counters = request.remote_counters.clone();
-        let mut pipeline = Self::start(config, move || backend::open(choice, &request))?;
+        let mut pipeline = Self::start(config, move || {
+            let (mut backend, reason) = backend::open(choice, &request)?;
+            // The descriptor's golden case, through the engine that will run the batches.
+            if let Some(golden) = golden {
+                let report = golden.verify(backend.as_mut())?;
+                request.logger.log(
+                    LogLevel::Info,
+                    &format!(
+                        "golden check passed on {}: worst point {} at {:.4} px (tolerance {} px)",
+                        backend.name(),
+                        report.worst_point,
+                        report.worst_px,
+                        report.tolerance_px
+                    ),
+                );
+            }
+            Ok((backend, reason))
+        })?;
         pipeline.remote_counters = counters;
         Ok(pipeline)
     }
@@ -535,11 +553,12 @@ impl Drop for Pipeline {
     }
 }
 
-/// The model's spec from its descriptor, found in DESIGN's order; MODEL_ERROR names what is
-/// missing or wrong. Runs before any engine opens, so every backend sees the same conventions.
-fn resolve_spec(config: &Config) -> Result<ModelSpec> {
+/// The model's spec from its descriptor, found in DESIGN's order, and its golden case when the
+/// descriptor has one and self_check is on; MODEL_ERROR names what is missing or wrong. Runs
+/// before any engine opens, so every backend sees the same conventions.
+fn resolve_spec(config: &Config) -> Result<(ModelSpec, Option<Golden>)> {
     let desc = config.model_desc.as_deref();
-    let (descriptor, origin) = match &config.model {
+    let found = match &config.model {
         ModelSource::Bundled => crate::descriptor::resolve(None, desc)?,
         ModelSource::Path(path) => {
             let bytes = std::fs::read(path).map_err(|e| {
@@ -551,8 +570,16 @@ fn resolve_spec(config: &Config) -> Result<ModelSpec> {
             crate::descriptor::resolve(Some((path, &bytes)), desc)?
         }
     };
-    config
-        .logger
-        .log(LogLevel::Debug, &format!("model descriptor: {origin}"));
-    ModelSpec::from_descriptor(&descriptor)
+    config.logger.log(
+        LogLevel::Debug,
+        &format!("model descriptor: {}", found.origin),
+    );
+    let spec = ModelSpec::from_descriptor(&found.descriptor)?;
+    let golden = match &found.descriptor.check {
+        Some(check) if config.self_check => {
+            Some(Golden::load(check, found.folder.as_deref(), &found.origin)?)
+        }
+        _ => None,
+    };
+    Ok((spec, golden))
 }

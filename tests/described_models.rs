@@ -222,7 +222,16 @@ fn the_lookup_order_and_its_refusals() {
     // SAFETY: live handle.
     unsafe { lm_destroy(h) };
     // A sidecar is found; model_desc_path still wins over it.
-    let text = std::fs::read_to_string(&desc).unwrap();
+    // (Its golden case's image, named relative to the descriptor, stays where it is.)
+    let text = std::fs::read_to_string(&desc).unwrap().replace(
+        "image = \"face_landmarks_478.check.png\"",
+        &format!(
+            "image = {:?}",
+            model_file("face_landmarks_478.check.png")
+                .display()
+                .to_string()
+        ),
+    );
     std::fs::write(dir.join("mesh.lmbatch.toml"), &text).unwrap();
     let (status, h, message) = create_described(cpu, &copy, None);
     assert_eq!(status, LM_STATUS_OK, "{message}");
