@@ -240,6 +240,15 @@ impl ModelSpec {
         self.input_size as usize * self.input_size as usize * 3
     }
 
+    /// The input tensor's shape for a batch of `n`, in the model's layout.
+    pub fn input_shape(&self, n: usize) -> [usize; 4] {
+        let (side, channels) = (self.input_size as usize, self.input.channels.count());
+        match self.input.layout {
+            Layout::Nchw => [n, channels, side, side],
+            Layout::Nhwc => [n, side, side, channels],
+        }
+    }
+
     /// Floats of one item's landmark output.
     pub fn point_floats(&self) -> usize {
         self.num_points as usize * 3
@@ -370,6 +379,33 @@ pub fn face_score(row: &[f32], spec: &ModelSpec) -> f32 {
             let sum: f32 = row.iter().map(|&r| (r - max).exp()).sum();
             (v - max).exp() / sum
         }
+    }
+}
+
+/// Appends `n` items' outputs as the pipeline reads them: `raw_points` (`n × raw_point_values()`,
+/// in the model's order and space) as interleaved (x, y, z) input pixels to `points`, and each
+/// item's score (`score_rows`: the score output's `n` rows; `None` when the model has none) to
+/// `scores`. The one decoder every CPU engine calls.
+pub fn decode_outputs(
+    raw_points: &[f32],
+    score_rows: Option<&[f32]>,
+    n: usize,
+    spec: &ModelSpec,
+    points: &mut Vec<f32>,
+    scores: &mut Vec<f32>,
+) {
+    let (raw, canonical) = (spec.raw_point_values(), spec.point_floats());
+    for item in raw_points.chunks_exact(raw).take(n) {
+        let start = points.len();
+        points.resize(start + canonical, 0.0);
+        points_to_input_px(item, spec, &mut points[start..]);
+    }
+    match score_rows {
+        Some(rows) => {
+            let columns = (rows.len() / n.max(1)).max(1);
+            scores.extend(rows.chunks_exact(columns).map(|r| face_score(r, spec)));
+        }
+        None => scores.extend(std::iter::repeat_n(-1.0, n)),
     }
 }
 

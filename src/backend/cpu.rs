@@ -18,10 +18,10 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 
 use super::{Backend, BatchOutput, ModelSource, OpenRequest};
-use crate::descriptor::{DType, Layout};
+use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    face_score, points_to_input_px, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
+    decode_outputs, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
 };
 
 type Plan = Arc<TypedRunnableModel>;
@@ -104,14 +104,7 @@ impl TractBackend {
         if let Some(plan) = self.plans.get(&n) {
             return Ok(plan.clone());
         }
-        let (side, channels) = (
-            self.spec.input_size as usize,
-            self.spec.input.channels.count(),
-        );
-        let shape = match self.spec.input.layout {
-            Layout::Nchw => [n, channels, side, side],
-            Layout::Nhwc => [n, side, side, channels],
-        };
+        let shape = self.spec.input_shape(n);
         let fact = match self.spec.input.dtype {
             DType::U8 => u8::fact(shape),
             _ => f32::fact(shape),
@@ -191,17 +184,12 @@ fn run_slice(
     crops: &[&[u8]],
     spec: &ModelSpec,
 ) -> TractResult<(Vec<f32>, Vec<f32>)> {
-    let (side, channels) = (spec.input_size as usize, spec.input.channels.count());
     let (mut points, mut scores) = (Vec::new(), Vec::new());
-    let (raw_values, canonical) = (spec.raw_point_values(), spec.point_floats());
     for run in crops.chunks(FACES_PER_RUN) {
         let plan = plans
             .get(&run.len())
             .ok_or_else(|| TractError::msg(format!("no plan for {} faces", run.len())))?;
-        let shape = match spec.input.layout {
-            Layout::Nchw => [run.len(), channels, side, side],
-            Layout::Nhwc => [run.len(), side, side, channels],
-        };
+        let shape = spec.input_shape(run.len());
         let values = run.len() * spec.input_values();
         let tensor = if spec.input.dtype == DType::U8 {
             let mut input = vec![0u8; values];
@@ -214,22 +202,11 @@ fn run_slice(
         };
         let outputs = plan.run(tvec!(tensor.into_tvalue()))?;
         let raw = outputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
-        for item in raw.chunks_exact(raw_values) {
-            let start = points.len();
-            points.resize(start + canonical, 0.0);
-            points_to_input_px(item, spec, &mut points[start..]);
-        }
-        match spec.score {
-            Some(_) => {
-                let rows = outputs[1].try_as_plain_ram()?.as_slice::<f32>()?;
-                let columns = rows.len() / run.len().max(1);
-                scores.extend(
-                    rows.chunks_exact(columns.max(1))
-                        .map(|r| face_score(r, spec)),
-                );
-            }
-            None => scores.extend(std::iter::repeat_n(-1.0, run.len())),
-        }
+        let rows = match spec.score {
+            Some(_) => Some(outputs[1].try_as_plain_ram()?.as_slice::<f32>()?),
+            None => None,
+        };
+        decode_outputs(raw, rows, run.len(), spec, &mut points, &mut scores);
     }
     Ok((points, scores))
 }

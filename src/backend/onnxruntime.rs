@@ -14,10 +14,10 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{Backend, BatchOutput, ModelSource, OpenRequest};
-use crate::descriptor::{DType, Layout};
+use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    face_score, points_to_input_px, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
+    decode_outputs, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
 };
 
 /// The environment variable naming the ONNX Runtime shared library.
@@ -138,11 +138,7 @@ impl Backend for OrtBackend {
     fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
         let n = crops.len();
         let spec = &self.spec;
-        let (side, channels) = (spec.input_size as usize, spec.input.channels.count());
-        let shape = match spec.input.layout {
-            Layout::Nchw => [n, channels, side, side],
-            Layout::Nhwc => [n, side, side, channels],
-        };
+        let shape = spec.input_shape(n);
         let failed =
             |e: ort::Error| Error::new(ErrorKind::InferenceFailed, format!("ONNX Runtime: {e}"));
         // Views of the input buffers: they are reused by the next batch, not handed over and
@@ -178,25 +174,18 @@ impl Backend for OrtBackend {
                 ),
             ));
         }
+        let rows = match spec.score {
+            Some(_) => Some(
+                outputs[spec.score_name.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(failed)?
+                    .1,
+            ),
+            None => None,
+        };
         out.points.clear();
-        out.points.resize(n * spec.point_floats(), 0.0);
-        for (item, dst) in raw
-            .chunks_exact(per_item)
-            .zip(out.points.chunks_exact_mut(spec.point_floats()))
-        {
-            points_to_input_px(item, spec, dst);
-        }
         out.scores.clear();
-        if spec.score.is_some() {
-            let (_, rows) = outputs[spec.score_name.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(failed)?;
-            let columns = (rows.len() / n).max(1);
-            out.scores
-                .extend(rows.chunks_exact(columns).map(|r| face_score(r, spec)));
-        } else {
-            out.scores.extend(std::iter::repeat_n(-1.0, n));
-        }
+        decode_outputs(raw, rows, n, spec, &mut out.points, &mut out.scores);
         Ok(())
     }
 }
