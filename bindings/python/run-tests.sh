@@ -19,4 +19,6 @@ cd "$root"
 "$python" -m pytest -q -rs "$here/tests" -p no:cacheprovider "$@"
 "$python" -m mypy --strict --no-incremental --cache-dir=/dev/null \
   "$here/tests" "$here/bench" "$root/examples/python"
+# The package's own Python (with the stubs of its native module), as its source.
+(cd "$here/python" && "$python" -m mypy --strict --no-incremental --cache-dir=/dev/null -p lmbatch)
 "$python" "$root/examples/python/camera_worker.py" --frames 5

@@ -63,7 +63,7 @@ def eval_faces() -> List[Face]:
                     case=case["name"],
                     frame=frame,
                     fmt=FMT[name],
-                    box=tuple(b["box"]),  # type: ignore[arg-type]
+                    box=(b["box"][0], b["box"][1], b["box"][2], b["box"][3]),
                     reference=np.asarray(b["landmarks"], dtype=np.float64),
                     inter_ocular=float(b["inter_ocular"]),
                     face_score=float(b["face_score"]),
@@ -100,7 +100,7 @@ def yuv_cases(formats: Tuple[str, ...] = ("NV12", "NV21", "I420")) -> List[YuvCa
                 case=c["name"],
                 frame=planes[0],
                 fmt="yuv",
-                box=tuple(b["box"]),  # type: ignore[arg-type]
+                box=(b["box"][0], b["box"][1], b["box"][2], b["box"][3]),
                 reference=np.asarray(b["landmarks"], dtype=np.float64),
                 inter_ocular=float(b["inter_ocular"]),
                 face_score=float(b["face_score"]),
@@ -129,10 +129,10 @@ def to_nv12_bt601_full(frame: npt.NDArray[np.uint8], fmt: str) -> Tuple[npt.NDAr
     if fmt.startswith("bgr"):
         rgb = rgb[..., ::-1]
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    u = (b - y) / 1.772 + 128.0
-    v = (r - y) / 1.402 + 128.0
-    h, w = y.shape
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    u = (b - luma) / 1.772 + 128.0
+    v = (r - luma) / 1.402 + 128.0
+    h, w = luma.shape
     ph, pw = (h + 1) // 2 * 2, (w + 1) // 2 * 2
 
     def half(plane: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -140,8 +140,10 @@ def to_nv12_bt601_full(frame: npt.NDArray[np.uint8], fmt: str) -> Tuple[npt.NDAr
         return padded.reshape(ph // 2, 2, pw // 2, 2).mean(axis=(1, 3))  # type: ignore[no-any-return]
 
     uv = np.stack([half(u), half(v)], axis=-1).reshape(ph // 2, pw)
-    as_u8 = lambda a: np.clip(np.rint(a), 0, 255).astype(np.uint8)  # noqa: E731
-    return as_u8(y), as_u8(uv)
+    def as_u8(a: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+    return as_u8(luma), as_u8(uv)
 
 
 def summary(rows: List[Tuple[str, float, float]]) -> Optional[str]:

@@ -56,18 +56,19 @@ def test_decoder_frames_match_their_references(pipeline: lmbatch.Pipeline) -> No
     event_id = 0
     expected = []
     for case in yuv_cases():
-        colour = dict(
-            color_matrix=case.color_matrix,
-            color_range=case.color_range,
-            chroma_location=case.chroma_location,
-        )
+        cm, cr, cl = case.color_matrix, case.color_range, case.chroma_location
         for face in case.faces:
             if case.format == "I420":
                 y, u, v = case.planes
-                pipeline.enqueue_i420(event_id, y, u, v, face.box, **colour)
+                pipeline.enqueue_i420(
+                    event_id, y, u, v, face.box, color_matrix=cm, color_range=cr, chroma_location=cl
+                )
             else:
                 y, uv = case.planes
-                pipeline.enqueue_nv12(event_id, y, uv, face.box, nv21=case.format == "NV21", **colour)
+                pipeline.enqueue_nv12(
+                    event_id, y, uv, face.box, nv21=case.format == "NV21",
+                    color_matrix=cm, color_range=cr, chroma_location=cl,
+                )
             expected.append((event_id, face))
             event_id += 1
     for event_id, face in expected:

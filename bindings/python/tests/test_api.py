@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 import lmbatch
@@ -16,7 +17,7 @@ from evalset import eval_faces
 GOOD_BOX = (20.0, 20.0, 44.0, 44.0)
 
 
-def gray_frame() -> np.ndarray:  # type: ignore[type-arg]
+def gray_frame() -> npt.NDArray[np.uint8]:
     return np.full((64, 64, 3), 128, dtype=np.uint8)
 
 
@@ -32,12 +33,12 @@ def test_hostile_arrays_are_clean_exceptions_and_counted(pipeline: lmbatch.Pipel
         ("zero-size", lambda: pipeline.enqueue(1, frame[:0], GOOD_BOX), "empty"),
         ("zero-width", lambda: pipeline.enqueue(1, frame[:, :0], GOOD_BOX), "empty"),
         ("channel axis strided", lambda: pipeline.enqueue(1, wide[..., ::2], GOOD_BOX), "channel axis"),
-        ("not an array", lambda: pipeline.enqueue(1, [[1, 2, 3]], GOOD_BOX), "numpy.ndarray"),
+        ("not an array", lambda: pipeline.enqueue(1, [[1, 2, 3]], GOOD_BOX), "numpy.ndarray"),  # type: ignore[arg-type]
         ("box outside", lambda: pipeline.enqueue(1, frame, (100.0, 100.0, 140.0, 140.0)), "does not overlap"),
         ("NaN in the box", lambda: pipeline.enqueue(1, frame, (float("nan"), 1.0, 30.0, 30.0)), "non-finite"),
         ("inverted box", lambda: pipeline.enqueue(1, frame, (40.0, 40.0, 20.0, 20.0)), "empty or inverted"),
         ("box of 3 numbers", lambda: pipeline.enqueue(1, frame, (1.0, 2.0, 3.0)), "4 numbers"),
-        ("wrong fmt", lambda: pipeline.enqueue(1, frame, GOOD_BOX, fmt="bgra"), "does not fit"),  # type: ignore[arg-type]
+        ("wrong fmt", lambda: pipeline.enqueue(1, frame, GOOD_BOX, fmt="bgra"), "does not fit"),
         ("unknown fmt", lambda: pipeline.enqueue(1, frame, GOOD_BOX, fmt="yuv"), "not one of"),  # type: ignore[arg-type]
         ("NaN roll", lambda: pipeline.enqueue(1, frame, GOOD_BOX, roll=float("nan")), "roll"),
         ("nv12 uv of odd shape", lambda: pipeline.enqueue_nv12(1, frame[..., 0], frame[:5, :7, 0], GOOD_BOX), "plane"),
@@ -123,14 +124,15 @@ def test_stats_and_model_info(pipeline: lmbatch.Pipeline) -> None:
 
 
 def test_bad_config_is_invalid_argument() -> None:
-    for kwargs, needle in [
+    bad: List[Tuple[Dict[str, Any], str]] = [
         ({"backend": "gpu"}, "backend"),
         ({"max_batch": 0}, "max_batch"),
         ({"max_batch": 33}, "max_batch"),
         ({"precision": "int8"}, "precision"),
         ({"max_wait_ms": -1.0}, "max_wait_ms"),
         ({"queue_capacity": 0}, "queue_capacity"),
-    ]:
+    ]
+    for kwargs, needle in bad:
         with pytest.raises(lmbatch.InvalidArgument) as info:
             lmbatch.Pipeline(backend="cpu", **kwargs) if "backend" not in kwargs else lmbatch.Pipeline(**kwargs)
         assert needle in str(info.value), kwargs

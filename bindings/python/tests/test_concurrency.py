@@ -39,11 +39,14 @@ def test_exactly_once_under_eight_threads_mixing_pop_pop_next_and_pop_async() ->
                 done.set()
 
     with lmbatch.Pipeline(backend="cpu", max_wait_ms=2.0, queue_capacity=count) as p:
+        # Each kind of consumer gets a share: pop_next polls (a blocked pop_next would win every
+        # race), pop polls its ids, pop_async is woken by the ready callback.
         def by_pop_next(name: str) -> None:
             while not done.is_set():
-                lm = p.pop_next(timeout=0.05)
+                lm = p.pop_next(timeout=0.0)
                 if lm is not None:
                     record(lm.event_id, name)
+                time.sleep(0.005)
 
         def by_pop(name: str, mine: List[int]) -> None:
             todo = list(mine)
@@ -56,7 +59,7 @@ def test_exactly_once_under_eight_threads_mixing_pop_pop_next_and_pop_async() ->
                         pass
                     except lmbatch.NotFound:
                         todo.remove(event_id)  # another consumer had it
-                time.sleep(0.001)
+                time.sleep(0.003)
 
         def by_pop_async(name: str, mine: List[int]) -> None:
             async def one(event_id: int) -> None:
@@ -85,10 +88,11 @@ def test_exactly_once_under_eight_threads_mixing_pop_pop_next_and_pop_async() ->
     twice = {i: who for i, who in ledger.items() if len(who) != 1}
     assert not twice, f"delivered more than once: {twice}"
     assert sorted(ledger) == ids
-    kinds = defaultdict(int)
+    kinds: Dict[str, int] = defaultdict(int)
     for who in ledger.values():
         kinds[who[0].rstrip("0123456789")] += 1
     print(f"deliveries by kind: {dict(kinds)}; stats popped {stats.popped}")
+    assert set(kinds) == {"pop", "pop_next", "async"}, kinds
     assert stats.popped == count and stats.accepted == count
 
 
