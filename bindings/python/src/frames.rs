@@ -4,7 +4,9 @@
 //! or column stride, a column step) is gathered into a packed copy, because the core's samplers
 //! read packed rows. Either way the array is read only during the call.
 
-use numpy::{PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 
 /// The bytes of one plane as the core reads them.
@@ -89,7 +91,11 @@ pub fn access(g: &Geometry) -> Result<Access, String> {
 /// The array's geometry after checking its dtype (uint8) and dimensions. `what` names the
 /// argument in messages; `channels` lists the channel counts a 3-D array may have (empty: 2-D
 /// only).
-pub fn geometry(array: &Bound<'_, PyAny>, what: &str, channels: &[usize]) -> Result<Geometry, String> {
+pub fn geometry(
+    array: &Bound<'_, PyAny>,
+    what: &str,
+    channels: &[usize],
+) -> Result<Geometry, String> {
     let Ok(untyped) = array.cast::<PyUntypedArray>() else {
         let type_name = array
             .get_type()
@@ -166,7 +172,11 @@ pub fn plane<'a>(array: &'a Bound<'_, PyAny>, g: &Geometry) -> Result<Plane<'a>,
                     for k in 0..g.channels as isize {
                         // Reversed channels are stored in memory order, and read as the
                         // swapped format like a direct reversed view.
-                        let k = if reversed { g.channels as isize - 1 - k } else { k };
+                        let k = if reversed {
+                            g.channels as isize - 1 - k
+                        } else {
+                            k
+                        };
                         // SAFETY: (r, c, k) is inside the array's shape, so numpy guarantees the
                         // element at base + r·rs + c·cs + k·chs is valid memory.
                         packed.push(unsafe { *base.offset(r * rs + c * cs + k * chs) });
@@ -203,26 +213,55 @@ mod tests {
     fn packed_rows_are_read_in_place() {
         assert_eq!(
             access(&g(4, 5, 3, [15, 3, 1])),
-            Ok(Access::Direct { offset: 0, stride: 15, len: 60, reversed: false })
+            Ok(Access::Direct {
+                offset: 0,
+                stride: 15,
+                len: 60,
+                reversed: false
+            })
         );
         // A slice of a wider frame: the row stride is the parent's.
         assert_eq!(
             access(&g(4, 5, 3, [300, 3, 1])),
-            Ok(Access::Direct { offset: 0, stride: 300, len: 915, reversed: false })
+            Ok(Access::Direct {
+                offset: 0,
+                stride: 300,
+                len: 915,
+                reversed: false
+            })
         );
         // BGR read as RGB: the view starts at the pixel's last byte.
         assert_eq!(
             access(&g(2, 2, 3, [6, 3, -1])),
-            Ok(Access::Direct { offset: -2, stride: 6, len: 12, reversed: true })
+            Ok(Access::Direct {
+                offset: -2,
+                stride: 6,
+                len: 12,
+                reversed: true
+            })
         );
     }
 
     #[test]
     fn other_layouts_are_gathered_or_refused() {
-        assert_eq!(access(&g(4, 5, 3, [-15, 3, 1])), Ok(Access::Gather { reversed: false }));
-        assert_eq!(access(&g(4, 5, 3, [15, -3, 1])), Ok(Access::Gather { reversed: false }));
-        assert_eq!(access(&g(4, 5, 1, [10, 2, 1])), Ok(Access::Gather { reversed: false }));
-        assert_eq!(access(&g(4, 5, 4, [20, 4, -1])), Ok(Access::Gather { reversed: true }));
-        assert!(access(&g(4, 5, 3, [30, 6, 2])).unwrap_err().contains("channel axis"));
+        assert_eq!(
+            access(&g(4, 5, 3, [-15, 3, 1])),
+            Ok(Access::Gather { reversed: false })
+        );
+        assert_eq!(
+            access(&g(4, 5, 3, [15, -3, 1])),
+            Ok(Access::Gather { reversed: false })
+        );
+        assert_eq!(
+            access(&g(4, 5, 1, [10, 2, 1])),
+            Ok(Access::Gather { reversed: false })
+        );
+        assert_eq!(
+            access(&g(4, 5, 4, [20, 4, -1])),
+            Ok(Access::Gather { reversed: true })
+        );
+        assert!(access(&g(4, 5, 3, [30, 6, 2]))
+            .unwrap_err()
+            .contains("channel axis"));
     }
 }

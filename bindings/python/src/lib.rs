@@ -18,7 +18,10 @@ fn _lmbatch(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::ModelInfo>()?;
     m.add(
         "API_VERSION",
-        (lmbatch::ffi::LM_API_VERSION_MAJOR, lmbatch::ffi::LM_API_VERSION_MINOR),
+        (
+            lmbatch::ffi::LM_API_VERSION_MAJOR,
+            lmbatch::ffi::LM_API_VERSION_MINOR,
+        ),
     )?;
     Ok(())
 }

@@ -69,7 +69,10 @@ fn timeout(py: Python<'_>, seconds: Option<f64>) -> PyResult<Option<Duration>> {
     match seconds {
         None => Ok(None),
         Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s.min(1e9)))),
-        Some(s) => Err(invalid(py, format!("timeout is {s}; expected seconds >= 0 or None"))),
+        Some(s) => Err(invalid(
+            py,
+            format!("timeout is {s}; expected seconds >= 0 or None"),
+        )),
     }
 }
 
@@ -117,10 +120,18 @@ fn packed_format(channels: usize, fmt: Option<&str>, reversed: bool) -> Result<i
         (_, Some(f)) if ["gray", "bgr", "rgb", "bgra", "rgba"].contains(&f) => {
             return Err(format!(
                 "fmt {f:?} does not fit a frame of {channels} channel(s) ({})",
-                if channels == 1 { "a 2-D array is gray" } else { "(H, W, 3): bgr|rgb, (H, W, 4): bgra|rgba" }
+                if channels == 1 {
+                    "a 2-D array is gray"
+                } else {
+                    "(H, W, 3): bgr|rgb, (H, W, 4): bgra|rgba"
+                }
             ))
         }
-        (_, Some(f)) => return Err(format!("fmt {f:?} is not one of bgr, rgb, bgra, rgba, gray")),
+        (_, Some(f)) => {
+            return Err(format!(
+                "fmt {f:?} is not one of bgr, rgb, bgra, rgba, gray"
+            ))
+        }
         (c, None) => return Err(format!("no pixel format has {c} channels")),
     };
     Ok(match (named, reversed) {
@@ -155,7 +166,14 @@ impl PyPipeline {
     }
 
     /// An input refused before the core saw it: counted in stats and logged like the core's own.
-    fn refuse(&self, py: Python<'_>, core: &lmbatch::Pipeline, id: u64, call: &str, why: String) -> PyErr {
+    fn refuse(
+        &self,
+        py: Python<'_>,
+        core: &lmbatch::Pipeline,
+        id: u64,
+        call: &str,
+        why: String,
+    ) -> PyErr {
         let e = core.refuse_invalid(id, call, Error::invalid(why));
         to_py(py, &e, Some(id))
     }
@@ -171,11 +189,16 @@ impl PyPipeline {
                 "NotFound",
                 format!("event id {id} is unknown or was already popped"),
             ),
-            Popped::Expired => ("Expired", format!("the result of event id {id} expired unpopped")),
+            Popped::Expired => (
+                "Expired",
+                format!("the result of event id {id} expired unpopped"),
+            ),
             Popped::Cancelled => ("Cancelled", format!("event id {id} was cancelled")),
             Popped::BufferTooSmall { num_points } => (
                 "Internal",
-                format!("a pop without a point limit answered BufferTooSmall ({num_points} points)"),
+                format!(
+                    "a pop without a point limit answered BufferTooSmall ({num_points} points)"
+                ),
             ),
         };
         Err(raise(py, class, &message, Some(id)))
@@ -227,17 +250,30 @@ impl PyPipeline {
         self_check: bool,
     ) -> PyResult<Self> {
         let backend = parse_backend(backend).ok_or_else(|| {
-            invalid(py, format!("backend {backend:?} is not one of auto, cpu (tract), tensorrt, onnxruntime"))
+            invalid(
+                py,
+                format!(
+                    "backend {backend:?} is not one of auto, cpu (tract), tensorrt, onnxruntime"
+                ),
+            )
         })?;
         let precision = parse_precision(precision).ok_or_else(|| {
-            invalid(py, format!("precision {precision:?} is not one of default, fp32, reduced"))
+            invalid(
+                py,
+                format!("precision {precision:?} is not one of default, fp32, reduced"),
+            )
         })?;
         let result_ttl = match result_ttl_ms {
             Some(ms) => Some(millis(py, "result_ttl_ms", ms)?),
             None => None,
         };
         let pump = Pump::start().map_err(|e| {
-            raise(py, "Internal", &format!("cannot start the Python delivery thread: {e}"), None)
+            raise(
+                py,
+                "Internal",
+                &format!("cannot start the Python delivery thread: {e}"),
+                None,
+            )
         })?;
         let config = Config {
             model: model.map_or(ModelSource::Bundled, ModelSource::Path),
@@ -275,6 +311,8 @@ impl PyPipeline {
 
     /// Enqueues one face of a packed frame: `(H, W, 3|4)` or `(H, W)` (gray) uint8.
     #[pyo3(signature = (event_id, frame, r#box, *, eyes = None, roll = None, fmt = None))]
+    // The arguments are the Python signature's.
+    #[allow(clippy::too_many_arguments)]
     fn enqueue(
         &self,
         py: Python<'_>,
@@ -286,17 +324,17 @@ impl PyPipeline {
         fmt: Option<&str>,
     ) -> PyResult<()> {
         let core = self.core(py)?;
-        let face = face(py, r#box, eyes, roll)
-            .map_err(|e| {
-                let message = e.value(py).to_string();
-                self.refuse(py, &core, event_id, "enqueue", message)
-            })?;
+        let face = face(py, r#box, eyes, roll).map_err(|e| {
+            let message = e.value(py).to_string();
+            self.refuse(py, &core, event_id, "enqueue", message)
+        })?;
         let checked = geometry(frame, "frame", &[3, 4]).and_then(|g| {
             let p = plane(frame, &g)?;
             let format = packed_format(p.channels, fmt, p.reversed)?;
             Ok((p, format))
         });
-        let (p, format) = checked.map_err(|why| self.refuse(py, &core, event_id, "enqueue", why))?;
+        let (p, format) =
+            checked.map_err(|why| self.refuse(py, &core, event_id, "enqueue", why))?;
         let frame = FrameRef {
             format,
             width: p.cols as u32,
@@ -331,11 +369,10 @@ impl PyPipeline {
         chroma_location: i32,
     ) -> PyResult<()> {
         let core = self.core(py)?;
-        let face = face(py, r#box, eyes, roll)
-            .map_err(|e| {
-                let message = e.value(py).to_string();
-                self.refuse(py, &core, event_id, "enqueue_nv12", message)
-            })?;
+        let face = face(py, r#box, eyes, roll).map_err(|e| {
+            let message = e.value(py).to_string();
+            self.refuse(py, &core, event_id, "enqueue_nv12", message)
+        })?;
         let planes = yuv_planes(&[(y, "y", &[]), (uv, "uv", &[2])])
             .map_err(|why| self.refuse(py, &core, event_id, "enqueue_nv12", why))?;
         let frame = FrameRef {
@@ -376,11 +413,10 @@ impl PyPipeline {
         chroma_location: i32,
     ) -> PyResult<()> {
         let core = self.core(py)?;
-        let face = face(py, r#box, eyes, roll)
-            .map_err(|e| {
-                let message = e.value(py).to_string();
-                self.refuse(py, &core, event_id, "enqueue_i420", message)
-            })?;
+        let face = face(py, r#box, eyes, roll).map_err(|e| {
+            let message = e.value(py).to_string();
+            self.refuse(py, &core, event_id, "enqueue_i420", message)
+        })?;
         let planes = yuv_planes(&[(y, "y", &[]), (u, "u", &[]), (v, "v", &[])])
             .map_err(|why| self.refuse(py, &core, event_id, "enqueue_i420", why))?;
         let frame = FrameRef {
@@ -488,7 +524,13 @@ impl PyPipeline {
 
     /// Registers `callback` to be scheduled on `event_loop` (call_soon_threadsafe) once
     /// `event_id` has a final state; for pop_async.
-    fn _watch(&self, py: Python<'_>, event_id: u64, event_loop: Py<PyAny>, callback: Py<PyAny>) -> PyResult<u64> {
+    fn _watch(
+        &self,
+        py: Python<'_>,
+        event_id: u64,
+        event_loop: Py<PyAny>,
+        callback: Py<PyAny>,
+    ) -> PyResult<u64> {
         self.core(py)?;
         Ok(self.pump.watch(event_id, event_loop, callback))
     }
