@@ -4,28 +4,85 @@
 //! or column stride, a column step) is gathered into a packed copy, because the core's samplers
 //! read packed rows. Either way the array is read only during the call.
 
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use lmbatch::image::MAX_FRAME_SIDE;
 use numpy::{
     PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 
-/// The bytes of one plane as the core reads them.
+/// The bytes of one plane: borrowed as they are, or a strided layout to gather into a packed
+/// copy (done with the GIL released, like the crop).
 pub enum Bytes<'a> {
     Borrowed(&'a [u8]),
-    Packed(Vec<u8>),
+    Strided {
+        base: ArrayPtr,
+        geometry: Geometry,
+        reversed: bool,
+        _array: PhantomData<&'a [u8]>,
+    },
 }
 
+/// The data pointer of a numpy array that outlives the `Bytes` holding it.
+#[derive(Clone, Copy)]
+pub struct ArrayPtr(*const u8);
+
+// SAFETY: the pointer is only read, during the call that borrowed the array (the `'a` of
+// `Bytes`), as the C ABI reads a caller's frame from the worker-free calling thread.
+unsafe impl Send for ArrayPtr {}
+// SAFETY: as above; reads only.
+unsafe impl Sync for ArrayPtr {}
+
 impl Bytes<'_> {
-    pub fn as_slice(&self) -> &[u8] {
+    /// The bytes the core reads: the array itself, or its packed copy.
+    pub fn read(&self) -> Cow<'_, [u8]> {
         match self {
-            Bytes::Borrowed(b) => b,
-            Bytes::Packed(v) => v,
+            Bytes::Borrowed(b) => Cow::Borrowed(b),
+            Bytes::Strided {
+                base,
+                geometry,
+                reversed,
+                ..
+            } => Cow::Owned(gather(*base, geometry, *reversed)),
         }
     }
 }
 
-/// One plane: its bytes, row stride, and whether its channel order is reversed (a `[..., ::-1]`
-/// view of 3 channels, read as the swapped format without a copy).
+/// Packs a strided array: rows in order, pixels in order, channels in memory order (reversed
+/// channels stay reversed and are read as the swapped format, like a direct reversed view).
+fn gather(base: ArrayPtr, g: &Geometry, reversed: bool) -> Vec<u8> {
+    let row_bytes = g.cols * g.channels;
+    let mut packed = Vec::with_capacity(g.rows * row_bytes);
+    let [rs, cs, chs] = g.strides;
+    let pixels_packed = cs == g.channels as isize && chs == 1;
+    for r in 0..g.rows as isize {
+        if pixels_packed {
+            // SAFETY: row r's bytes are elements of the array (numpy keeps every element of
+            // its shape inside valid memory), `row_bytes` of them from its first.
+            let row = unsafe { std::slice::from_raw_parts(base.0.offset(r * rs), row_bytes) };
+            packed.extend_from_slice(row);
+            continue;
+        }
+        for c in 0..g.cols as isize {
+            for k in 0..g.channels as isize {
+                let k = if reversed {
+                    g.channels as isize - 1 - k
+                } else {
+                    k
+                };
+                // SAFETY: (r, c, k) is inside the array's shape, so the element at
+                // base + r·rs + c·cs + k·chs is valid memory.
+                packed.push(unsafe { *base.0.offset(r * rs + c * cs + k * chs) });
+            }
+        }
+    }
+    packed
+}
+
+/// One plane: its bytes, row stride (of the bytes the core reads), and whether its channel order
+/// is reversed (a `[..., ::-1]` view, read as the swapped format).
 pub struct Plane<'a> {
     pub bytes: Bytes<'a>,
     pub stride: usize,
@@ -136,6 +193,12 @@ pub fn geometry(
     if geometry.rows == 0 || geometry.cols == 0 {
         return Err(format!("{what} is empty (shape {shape:?})"));
     }
+    // Before any copy: a broadcast view can claim a huge shape over a few bytes.
+    if geometry.rows > MAX_FRAME_SIDE as usize || geometry.cols > MAX_FRAME_SIDE as usize {
+        return Err(format!(
+            "{what} has shape {shape:?}, more than {MAX_FRAME_SIDE} pixels a side"
+        ));
+    }
     Ok(geometry)
 }
 
@@ -163,28 +226,16 @@ pub fn plane<'a>(array: &'a Bound<'_, PyAny>, g: &Geometry) -> Result<Plane<'a>,
             let slice = unsafe { std::slice::from_raw_parts(base.offset(offset), len) };
             (Bytes::Borrowed(slice), stride, reversed)
         }
-        Access::Gather { reversed } => {
-            let row_bytes = g.cols * g.channels;
-            let mut packed = Vec::with_capacity(g.rows * row_bytes);
-            let [rs, cs, chs] = g.strides;
-            for r in 0..g.rows as isize {
-                for c in 0..g.cols as isize {
-                    for k in 0..g.channels as isize {
-                        // Reversed channels are stored in memory order, and read as the
-                        // swapped format like a direct reversed view.
-                        let k = if reversed {
-                            g.channels as isize - 1 - k
-                        } else {
-                            k
-                        };
-                        // SAFETY: (r, c, k) is inside the array's shape, so numpy guarantees the
-                        // element at base + r·rs + c·cs + k·chs is valid memory.
-                        packed.push(unsafe { *base.offset(r * rs + c * cs + k * chs) });
-                    }
-                }
-            }
-            (Bytes::Packed(packed), row_bytes, reversed)
-        }
+        Access::Gather { reversed } => (
+            Bytes::Strided {
+                base: ArrayPtr(base),
+                geometry: *g,
+                reversed,
+                _array: PhantomData,
+            },
+            g.cols * g.channels,
+            reversed,
+        ),
     };
     Ok(Plane {
         bytes,

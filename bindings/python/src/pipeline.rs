@@ -152,17 +152,33 @@ impl PyPipeline {
             .ok_or_else(|| raise(py, "ShuttingDown", "the pipeline is closed", None))
     }
 
-    /// Enqueues a frame of checked planes with the GIL released during the crop.
+    /// Enqueues a frame of checked planes (`frame` without them) with the GIL released during
+    /// the copy of strided planes and the crop.
     fn submit(
         &self,
         py: Python<'_>,
         core: &lmbatch::Pipeline,
         id: u64,
-        frame: FrameRef<'_>,
+        frame: FrameRef<'static>,
+        planes: &[Plane<'_>],
         face: Face,
     ) -> PyResult<()> {
-        py.detach(|| core.enqueue_frame(id, &frame, &face))
-            .map_err(|e| to_py(py, &e, Some(id)))
+        py.detach(|| {
+            let bytes: Vec<_> = planes.iter().map(|p| p.bytes.read()).collect();
+            let mut slices = [None; 4];
+            let mut strides = [0usize; 4];
+            for (i, (b, p)) in bytes.iter().zip(planes).enumerate() {
+                slices[i] = Some(&b[..]);
+                strides[i] = p.stride;
+            }
+            let frame = FrameRef {
+                planes: slices,
+                strides,
+                ..frame
+            };
+            core.enqueue_frame(id, &frame, &face)
+        })
+        .map_err(|e| to_py(py, &e, Some(id)))
     }
 
     /// An input refused before the core saw it: counted in stats and logged like the core's own.
@@ -339,14 +355,9 @@ impl PyPipeline {
             format,
             width: p.cols as u32,
             height: p.rows as u32,
-            planes: [Some(p.bytes.as_slice()), None, None, None],
-            strides: [p.stride, 0, 0, 0],
             ..FrameRef::default()
         };
-        if p.cols > u32::MAX as usize || p.rows > u32::MAX as usize {
-            return Err(self.refuse(py, &core, event_id, "enqueue", "frame is too large".into()));
-        }
-        self.submit(py, &core, event_id, frame, face)
+        self.submit(py, &core, event_id, frame, &[p], face)
     }
 
     /// Enqueues one face of an NV12 (or NV21) frame: `y` `(H, W)`, `uv` `(ceil(H/2), ceil(W/2), 2)`
@@ -379,19 +390,12 @@ impl PyPipeline {
             format: if nv21 { FORMAT_NV21 } else { FORMAT_NV12 },
             width: planes[0].cols as u32,
             height: planes[0].rows as u32,
-            planes: [
-                Some(planes[0].bytes.as_slice()),
-                Some(planes[1].bytes.as_slice()),
-                None,
-                None,
-            ],
-            strides: [planes[0].stride, planes[1].stride, 0, 0],
             color_matrix,
             color_range,
             chroma_location,
             ..FrameRef::default()
         };
-        self.submit(py, &core, event_id, frame, face)
+        self.submit(py, &core, event_id, frame, &planes, face)
     }
 
     /// Enqueues one face of an I420 frame: `y` `(H, W)`, `u` and `v` `(ceil(H/2), ceil(W/2))`.
@@ -423,19 +427,12 @@ impl PyPipeline {
             format: FORMAT_I420,
             width: planes[0].cols as u32,
             height: planes[0].rows as u32,
-            planes: [
-                Some(planes[0].bytes.as_slice()),
-                Some(planes[1].bytes.as_slice()),
-                Some(planes[2].bytes.as_slice()),
-                None,
-            ],
-            strides: [planes[0].stride, planes[1].stride, planes[2].stride, 0],
             color_matrix,
             color_range,
             chroma_location,
             ..FrameRef::default()
         };
-        self.submit(py, &core, event_id, frame, face)
+        self.submit(py, &core, event_id, frame, &planes, face)
     }
 
     /// The final state of `event_id`, once; raises Pending while it runs.

@@ -33,6 +33,7 @@ def test_hostile_arrays_are_clean_exceptions_and_counted(pipeline: lmbatch.Pipel
         ("zero-size", lambda: pipeline.enqueue(1, frame[:0], GOOD_BOX), "empty"),
         ("zero-width", lambda: pipeline.enqueue(1, frame[:, :0], GOOD_BOX), "empty"),
         ("channel axis strided", lambda: pipeline.enqueue(1, wide[..., ::2], GOOD_BOX), "channel axis"),
+        ("broadcast to 40,000 columns", lambda: pipeline.enqueue(1, np.broadcast_to(frame[:, :1], (64, 40000, 3)), GOOD_BOX), "more than 32768"),
         ("not an array", lambda: pipeline.enqueue(1, [[1, 2, 3]], GOOD_BOX), "numpy.ndarray"),  # type: ignore[arg-type]
         ("box outside", lambda: pipeline.enqueue(1, frame, (100.0, 100.0, 140.0, 140.0)), "does not overlap"),
         ("NaN in the box", lambda: pipeline.enqueue(1, frame, (float("nan"), 1.0, 30.0, 30.0)), "non-finite"),
