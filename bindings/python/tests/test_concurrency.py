@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections import defaultdict
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -188,3 +188,35 @@ def test_close_resolves_pending_awaits() -> None:
             await asyncio.wait_for(task, timeout=60)
 
     asyncio.run(main())
+
+
+def test_an_await_cancelled_just_after_its_result_was_popped_keeps_the_result() -> None:
+    # The race a cancel can lose: the ready callback's wake-up pops the result for the await, and
+    # the await is cancelled before it resumes. The result is kept for the next pop.
+    face = eval_faces()[0]
+
+    class CancelAfterWake(lmbatch.Pipeline):
+        victim: "Optional[asyncio.Future[lmbatch.Landmarks]]" = None
+
+        def _watch(self, event_id: int, event_loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> int:
+            def wake_then_cancel() -> None:
+                callback()
+                if self.victim is not None:
+                    self.victim.cancel()
+
+            return super()._watch(event_id, event_loop, wake_then_cancel)
+
+    with CancelAfterWake(backend="cpu", max_wait_ms=300.0) as p:
+        async def main() -> None:
+            p.enqueue(1, face.frame, face.box, fmt=face.fmt)  # type: ignore[arg-type]
+            task = asyncio.ensure_future(p.pop_async(1))
+            p.victim = task
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=120)
+
+        asyncio.run(main())
+        assert p.stats().popped == 1  # the library delivered it, to the cancelled await
+        lm = p.pop(1)  # and the next pop still has it
+        assert lm.event_id == 1
+        with pytest.raises(lmbatch.NotFound):
+            p.pop(1)

@@ -12,7 +12,7 @@ import asyncio
 import atexit
 import threading
 import weakref
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, TypeVar, Union
 
 from ._errors import (
     BackendUnavailable,
@@ -62,6 +62,7 @@ __all__ = [
 # What pop_async popped but could not hand over (its await was cancelled at that instant): kept
 # per pipeline and answered by the next pop, pop_wait, pop_next or pop_async.
 _Outcome = Union[Landmarks, LmbatchError]
+_P = TypeVar("_P", bound="Pipeline")
 
 
 class Pipeline(_Pipeline):
@@ -76,7 +77,7 @@ class Pipeline(_Pipeline):
         self._kept_lock = threading.Lock()
         _open_pipelines.add(self)
 
-    def __enter__(self) -> "Pipeline":
+    def __enter__(self: _P) -> _P:
         return self
 
     def _take_kept(self, event_id: Optional[int] = None) -> Optional[_Outcome]:
