@@ -12,7 +12,9 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 wheels="$target_dir/python-wheels"
 rm -rf "$wheels"
 # maturin takes the target dir from CARGO_TARGET_DIR, so the Rust build is shared with cargo's.
-(cd "$here" && "$venv_bin/maturin" build --release --locked --interpreter "$python" --out "$wheels")
+# Not --locked: the extension's Cargo.lock pins what it has, and takes what a new dependency of the
+# root crate adds (its own lock is the root's plus PyO3's; a root change need not touch it).
+(cd "$here" && "$venv_bin/maturin" build --release --interpreter "$python" --out "$wheels")
 "$python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheels"/lmbatch-*.whl
 # From outside the source tree, so the installed wheel (not python/lmbatch) is what is imported.
 cd "$root"
