@@ -76,6 +76,8 @@ class Track:
     best_overall: float = -1.0
     best_frame: int = -1
     best_yaw_deg: float = float("nan")
+    # The aligned 112x112 chip of the best face: what the VMS hands its face recogniser.
+    best_chip: Optional[npt.NDArray[np.uint8]] = None
 
 
 @dataclass
@@ -143,6 +145,7 @@ def consume(p: lmbatch.Pipeline, books: Books, cameras_done: threading.Event) ->
             if lm.quality.overall > t.best_overall:
                 t.best_overall, t.best_frame = lm.quality.overall, frame_no
                 t.best_yaw_deg = float(np.degrees(lm.yaw))
+                t.best_chip = lm.chip
 
 
 def main() -> int:
@@ -154,7 +157,7 @@ def main() -> int:
     cams = cameras()
     books = Books()
     started = time.monotonic()
-    with lmbatch.Pipeline(backend=args.backend, max_wait_ms=5.0) as p:
+    with lmbatch.Pipeline(backend=args.backend, max_wait_ms=5.0, chip_size=112) as p:
         done = threading.Event()
         workers = [
             threading.Thread(target=camera_thread, args=(p, i, c, args.frames, args.fps, books))
@@ -177,10 +180,11 @@ def main() -> int:
 
     print(f"{len(cams)} cameras x {args.frames} frames on {backend}, {elapsed:.1f} s")
     print(f"{'camera':<26} {'track':>5} {'sent':>5} {'refused':>7} {'results':>7} {'failed':>6} "
-          f"{'expired':>7} {'best frame':>10} {'overall':>7} {'yaw':>6}")
+          f"{'expired':>7} {'best frame':>10} {'overall':>7} {'yaw':>6} {'chip':>8}")
     for (ci, track), t in sorted(books.tracks.items()):
+        chip = "x".join(map(str, t.best_chip.shape[:2])) if t.best_chip is not None else "-"
         print(f"{cams[ci].name:<26} {track:>5} {t.sent:>5} {t.refused:>7} {t.results:>7} {t.failed:>6} "
-              f"{t.expired:>7} {t.best_frame:>10} {t.best_overall:>7.3f} {t.best_yaw_deg:>6.1f}")
+              f"{t.expired:>7} {t.best_frame:>10} {t.best_overall:>7.3f} {t.best_yaw_deg:>6.1f} {chip:>8}")
     totals: Counter[str] = Counter()
     for t in books.tracks.values():
         totals.update(sent=t.sent, refused=t.refused, results=t.results, failed=t.failed, expired=t.expired)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lmbatch::backend::Precision;
+use lmbatch::chip::ChipFormat;
 use lmbatch::{BackendChoice, Config, Error, Face, FaceBox, FrameRef, ModelSource, Popped};
 use parking_lot::RwLock;
 use pyo3::prelude::*;
@@ -210,7 +211,7 @@ impl PyPipeline {
                 format!("the result of event id {id} expired unpopped"),
             ),
             Popped::Cancelled => ("Cancelled", format!("event id {id} was cancelled")),
-            Popped::BufferTooSmall { num_points } => (
+            Popped::BufferTooSmall { num_points, .. } => (
                 "Internal",
                 format!(
                     "a pop without a point limit answered BufferTooSmall ({num_points} points)"
@@ -244,7 +245,8 @@ impl PyPipeline {
         backend = "auto", model = None, desc = None, max_batch = 32, max_wait_ms = 10.0,
         cpu_threads = None, precision = "default", queue_capacity = None, result_capacity = 4096,
         result_ttl_ms = Some(30000.0), drain_timeout_ms = 1000.0, device_id = 0,
-        engine_cache_dir = None, opt_batch = None, self_check = true
+        engine_cache_dir = None, opt_batch = None, self_check = true, chip_size = 0,
+        chip_format = "rgb"
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -264,6 +266,8 @@ impl PyPipeline {
         engine_cache_dir: Option<PathBuf>,
         opt_batch: Option<usize>,
         self_check: bool,
+        chip_size: u32,
+        chip_format: &str,
     ) -> PyResult<Self> {
         let backend = parse_backend(backend).ok_or_else(|| {
             invalid(
@@ -279,6 +283,16 @@ impl PyPipeline {
                 format!("precision {precision:?} is not one of default, fp32, reduced"),
             )
         })?;
+        let chip_format = match chip_format.to_ascii_lowercase().as_str() {
+            "rgb" => ChipFormat::Rgb,
+            "bgr" => ChipFormat::Bgr,
+            _ => {
+                return Err(invalid(
+                    py,
+                    format!("chip_format {chip_format:?} is not one of rgb, bgr"),
+                ))
+            }
+        };
         let result_ttl = match result_ttl_ms {
             Some(ms) => Some(millis(py, "result_ttl_ms", ms)?),
             None => None,
@@ -307,6 +321,8 @@ impl PyPipeline {
             cpu_threads: cpu_threads.filter(|&n| n > 0),
             model_desc: desc,
             precision,
+            chip_size,
+            chip_format,
             logger: pump.logger(),
             remote: None,
             on_ready: Some(pump.ready_callback()),

@@ -1,7 +1,7 @@
 //! What pops, stats() and model_info() return: frozen Python objects with read-only attributes.
 
 use lmbatch::pose::Quality as CoreQuality;
-use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods};
 use pyo3::prelude::*;
 
 /// The quality of a face for picking a track's best shot (see the C header's lm_quality).
@@ -55,6 +55,9 @@ pub struct Landmarks {
     pub pitch: f32,
     pub head_roll: f32,
     pub quality: Py<Quality>,
+    /// `(S, S, 3)` uint8, the aligned recognition chip in the pipeline's `chip_format`; None
+    /// without `chip_size`.
+    pub chip: Option<Py<PyArray3<u8>>>,
 }
 
 #[pymethods]
@@ -75,6 +78,15 @@ impl Landmarks {
         let count = l.points.len() / 3;
         let points = PyArray1::from_vec(py, l.points).reshape([count, 3])?;
         let b = l.track_box;
+        let side = l.chip_side as usize;
+        let chip = match side {
+            0 => None,
+            _ => Some(
+                PyArray1::from_vec(py, l.chip)
+                    .reshape([side, side, 3])?
+                    .unbind(),
+            ),
+        };
         Ok(Landmarks {
             event_id,
             points: points.unbind(),
@@ -88,6 +100,7 @@ impl Landmarks {
             pitch: l.pose.pitch,
             head_roll: l.pose.roll,
             quality: Py::new(py, Quality::from(l.quality))?,
+            chip,
         })
     }
 }

@@ -224,3 +224,24 @@ def test_close_wakes_a_waiting_pop() -> None:
     assert not t.is_alive()
     print(f"close with a waiter took {time.monotonic() - started:.3f} s")
     assert len(errors) == 1 and isinstance(errors[0], (lmbatch.Cancelled, lmbatch.ShuttingDown, lmbatch.NotFound))
+
+
+def test_the_aligned_chip_is_an_array_in_the_asked_channel_order() -> None:
+    face = next(f for f in eval_faces() if f.case == "astronaut_rgb8_native")
+    chips = {}
+    for chip_format in ("rgb", "bgr"):
+        with lmbatch.Pipeline(backend="cpu", chip_size=112, chip_format=chip_format) as p:
+            p.enqueue(1, face.frame, face.box, fmt=face.fmt)  # type: ignore[arg-type]
+            chip = p.pop_wait(1, timeout=60.0).chip
+            assert chip is not None
+            assert chip.shape == (112, 112, 3) and chip.dtype == np.uint8
+            chips[chip_format] = chip
+    np.testing.assert_array_equal(chips["rgb"], chips["bgr"][..., ::-1])
+    assert chips["rgb"].std() > 10  # a picture, not a fill
+    with lmbatch.Pipeline(backend="cpu") as p:
+        p.enqueue(1, face.frame, face.box, fmt=face.fmt)  # type: ignore[arg-type]
+        assert p.pop_wait(1, timeout=60.0).chip is None
+    with pytest.raises(lmbatch.InvalidArgument, match="chip_format"):
+        lmbatch.Pipeline(backend="cpu", chip_size=112, chip_format="yuv")  # type: ignore[arg-type]
+    with pytest.raises(lmbatch.InvalidArgument):
+        lmbatch.Pipeline(backend="cpu", chip_size=100_000)

@@ -12,7 +12,8 @@ import asyncio
 import atexit
 import threading
 import weakref
-from typing import Any, Dict, Optional, TypeVar, Union
+from os import PathLike
+from typing import TYPE_CHECKING, Any, Dict, Literal, Optional, TypeVar, Union
 
 from ._errors import (
     BackendUnavailable,
@@ -72,10 +73,38 @@ class Pipeline(_Pipeline):
     drain_timeout_ms and joins the library's threads; later calls raise ShuttingDown.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._kept: Dict[int, _Outcome] = {}
-        self._kept_lock = threading.Lock()
-        _open_pipelines.add(self)
+    _kept: Dict[int, "_Outcome"]
+    _kept_lock: threading.Lock
+
+    if TYPE_CHECKING:
+        # The native constructor's signature (the stubs' _Pipeline.__new__), for type checkers.
+        def __init__(
+            self,
+            backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort"] = "auto",
+            model: Optional[Union[str, "PathLike[str]"]] = None,
+            desc: Optional[Union[str, "PathLike[str]"]] = None,
+            max_batch: int = 32,
+            max_wait_ms: float = 10.0,
+            cpu_threads: Optional[int] = None,
+            precision: Literal["default", "fp32", "reduced"] = "default",
+            queue_capacity: Optional[int] = None,
+            result_capacity: int = 4096,
+            result_ttl_ms: Optional[float] = 30000.0,
+            drain_timeout_ms: float = 1000.0,
+            device_id: int = 0,
+            engine_cache_dir: Optional[Union[str, "PathLike[str]"]] = None,
+            opt_batch: Optional[int] = None,
+            self_check: bool = True,
+            chip_size: int = 0,
+            chip_format: Literal["rgb", "bgr"] = "rgb",
+        ) -> None: ...
+
+    else:
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._kept = {}
+            self._kept_lock = threading.Lock()
+            _open_pipelines.add(self)
 
     def __enter__(self: _P) -> _P:
         return self

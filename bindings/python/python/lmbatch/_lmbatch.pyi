@@ -54,6 +54,8 @@ class Landmarks:
     def head_roll(self) -> float: ...
     @property
     def quality(self) -> Quality: ...
+    @property
+    def chip(self) -> Optional[npt.NDArray[np.uint8]]: ...
 
 class Stats:
     @property
@@ -131,6 +133,8 @@ class _Pipeline:
         engine_cache_dir: Optional[_Path] = None,
         opt_batch: Optional[int] = None,
         self_check: bool = True,
+        chip_size: int = 0,
+        chip_format: Literal["rgb", "bgr"] = "rgb",
     ) -> "_Pipeline": ...
     def enqueue(
         self,
