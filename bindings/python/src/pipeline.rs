@@ -222,7 +222,8 @@ impl PyPipeline {
     }
 }
 
-/// Extracts the planes of a YUV frame and checks they agree on the frame's size.
+/// The checked planes of a YUV frame (uint8, 2-D or interleaved pairs); whether their sizes fit
+/// the frame is the core's check (it names the plane).
 fn yuv_planes<'a>(
     arrays: &[(&'a Bound<'_, PyAny>, &str, &[usize])],
 ) -> Result<Vec<Plane<'a>>, String> {
