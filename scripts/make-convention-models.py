@@ -107,6 +107,8 @@ def build(path, conv):
     layout, dtype, channels = conv.get("layout", "NCHW"), conv.get("dtype", "f32"), conv.get("channels", "RGB")
     mean, std = conv.get("mean", [0.0] * 3), conv.get("std", [255.0] * 3)
     x = "image"
+    if dtype == "f16":
+        x = w.op(f, "Cast", [x], "front_f32", to=TensorProto.FLOAT)
     if dtype == "u8":
         x = w.op(f, "Cast", [x], "front_cast", to=TensorProto.FLOAT)
         x = w.op(f, "Mul", [x, w.const(1.0 / 255.0)], "front_scaled")
@@ -156,7 +158,7 @@ def build(path, conv):
     else:
         score_shape = None
 
-    input_type = TensorProto.UINT8 if dtype == "u8" else TensorProto.FLOAT
+    input_type = {"u8": TensorProto.UINT8, "f16": TensorProto.FLOAT16}.get(dtype, TensorProto.FLOAT)
     input_shape = ["N", SIDE, SIDE, 3] if layout == "NHWC" else ["N", 3, SIDE, SIDE]
     model = w.finish(input_type, input_shape, points_shape, score_shape)
     if kind == "none":
@@ -196,6 +198,7 @@ CONVENTIONS = {
     "bgr": {"what": "BGR channel order", "channels": "BGR"},
     "signed_input": {"what": "input (byte - 127.5) / 127.5", "mean": [127.5] * 3, "std": [127.5] * 3},
     "u8": {"what": "uint8 input (NCHW)", "dtype": "u8", "std": [1.0] * 3},
+    "f16": {"what": "float16 input (byte / 255)", "dtype": "f16"},
     "transposed": {"what": "transposed input (rows = x)", "transpose": True},
     "planar": {"what": "planar point order", "order": "planar"},
     "unit": {"what": "points in [0,1] of the crop", "space": "unit"},

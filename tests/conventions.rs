@@ -1,6 +1,6 @@
 //! Every descriptor convention against known answers (issue 17): the bundled network wrapped in
 //! graph ops by scripts/make-convention-models.py, once per convention (NHWC, BGR, mean/std of
-//! [-1,1], u8, transposed input, planar order, unit and signed_unit spaces, logit and softmax
+//! [-1,1], u8, f16, transposed input, planar order, unit and signed_unit spaces, logit and softmax
 //! scores, no score, 2-D points, and all of them at once), each with its descriptor. Through
 //! lm_create on every CPU backend that runs here, each must give the bundled model's points.
 //!
@@ -23,11 +23,12 @@ use lmbatch::ffi::*;
 const SCRIPT: &str = "scripts/make-convention-models.py";
 
 /// The wrapped models (name, what the script calls the convention), in the script's order.
-const CONVENTIONS: [&str; 13] = [
+const CONVENTIONS: [&str; 14] = [
     "nhwc",
     "bgr",
     "signed_input",
     "u8",
+    "f16",
     "transposed",
     "planar",
     "unit",
@@ -223,7 +224,13 @@ fn every_convention_gives_the_bundled_models_points() {
                 _ => format!("|d score| {worst_score:.2e}"),
             };
             println!("{backend_name:<15} {name:<12} worst |dx|,|dy| {worst:.2e} px, {z}, {score}");
-            assert!(worst <= 1e-3, "{backend_name} {name}: {worst} px");
+            // The issue's bounds: 1e-3 px, and 0.05 px for a half-float input (its 11-bit
+            // significand rounds each input value by up to 2^-12 of it).
+            let (tolerance, score_tolerance) = match name {
+                "f16" => (0.05, 1e-3),
+                _ => (1e-3, 1e-5),
+            };
+            assert!(worst <= tolerance, "{backend_name} {name}: {worst} px");
             match name {
                 // z is written as 0 for a 2-D model.
                 "xy_only" => assert!(
@@ -231,7 +238,10 @@ fn every_convention_gives_the_bundled_models_points() {
                         .all(|(p, _)| p.chunks_exact(3).all(|q| q[2] == 0.0)),
                     "{backend_name}: a 2-D model's z must be 0"
                 ),
-                _ => assert!(worst_z <= 1e-3, "{backend_name} {name}: z off by {worst_z}"),
+                _ => assert!(
+                    worst_z <= tolerance,
+                    "{backend_name} {name}: z off by {worst_z}"
+                ),
             }
             match name {
                 "no_score" => assert!(
@@ -239,7 +249,10 @@ fn every_convention_gives_the_bundled_models_points() {
                     "{backend_name}: no score is -1"
                 ),
                 // A probability as given, sigmoid of the logit, softmax column 1: the same score.
-                _ => assert!(worst_score <= 1e-5, "{backend_name} {name}: {worst_score}"),
+                _ => assert!(
+                    worst_score <= score_tolerance,
+                    "{backend_name} {name}: {worst_score}"
+                ),
             }
         }
     }
