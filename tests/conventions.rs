@@ -1,7 +1,8 @@
 //! Every descriptor convention against known answers (issue 17): the bundled network wrapped in
 //! graph ops by scripts/make-convention-models.py, once per convention (NHWC, BGR, mean/std of
 //! [-1,1], u8, f16, transposed input, planar order, unit and signed_unit spaces, logit and softmax
-//! scores, no score, 2-D points, and all of them at once), each with its descriptor. Through
+//! scores, no score, 2-D points, a non-square 256 x 192 input (plain, and transposed NHWC with
+//! points in [0,1]), and all of them at once), each with its descriptor. Through
 //! lm_create on every CPU backend that runs here, each must give the bundled model's points.
 //!
 //! The models are generated into the target folder at test time (about 2.4 MB each). Without
@@ -23,7 +24,7 @@ use lmbatch::ffi::*;
 const SCRIPT: &str = "scripts/make-convention-models.py";
 
 /// The wrapped models (name, what the script calls the convention), in the script's order.
-const CONVENTIONS: [&str; 14] = [
+const CONVENTIONS: [&str; 16] = [
     "nhwc",
     "bgr",
     "signed_input",
@@ -37,6 +38,8 @@ const CONVENTIONS: [&str; 14] = [
     "softmax",
     "no_score",
     "xy_only",
+    "wide",
+    "wide_transposed_unit",
     "combined",
 ];
 
@@ -226,10 +229,12 @@ fn every_convention_gives_the_bundled_models_points() {
             println!("{backend_name:<15} {name:<12} worst |dx|,|dy| {worst:.2e} px, {z}, {score}");
             // The issue's bounds: 1e-3 px, and 0.05 px for a half-float input (its 11-bit
             // significand rounds each input value by up to 2^-12 of it).
-            let (tolerance, score_tolerance) = match name {
-                "f16" => (0.05, 1e-3),
-                _ => (1e-3, 1e-5),
-            };
+            if name.starts_with("wide") {
+                check_wide(backend_name, name, &faces, &got, &want);
+                continue;
+            }
+            let tolerance = if name == "f16" { 0.05 } else { 1e-3 };
+            let score_tolerance = if name == "f16" { 1e-3 } else { 1e-5 };
             assert!(worst <= tolerance, "{backend_name} {name}: {worst} px");
             match name {
                 // z is written as 0 for a 2-D model.
@@ -256,6 +261,49 @@ fn every_convention_gives_the_bundled_models_points() {
             }
         }
     }
+}
+
+/// A 256 x 192 wrapper against the bundled model. Its Resize op samples the 256 x 192 crop again
+/// at 192 x 192 (a second interpolation of 8-bit pixels), so its points are not the bundled
+/// ones to 1e-3 px: measured, 0.04 px of bias and up to 2 px on one face. What a wrong mapping
+/// would break: the mean offset (an axis scaled by the other's size moves points by up to a
+/// third of the crop), and the accuracy on the faces set (DESIGN: set mean NME ≤ 0.25%, every
+/// face ≤ 1%).
+fn check_wide(
+    backend_name: &str,
+    name: &str,
+    faces: &[EvalFace],
+    got: &[(Vec<f32>, f32)],
+    want: &[(Vec<f32>, f32)],
+) {
+    let (mut dx, mut dy, mut count) = (0f64, 0f64, 0f64);
+    for ((p, _), (q, _)) in got.iter().zip(want) {
+        for (u, v) in p.chunks_exact(3).zip(q.chunks_exact(3)) {
+            dx += f64::from(u[0] - v[0]);
+            dy += f64::from(u[1] - v[1]);
+            count += 1.0;
+        }
+    }
+    let (dx, dy) = (dx / count, dy / count);
+    let nme: Vec<f64> = faces.iter().zip(got).map(|(f, (p, _))| f.nme(p)).collect();
+    let bundled: Vec<f64> = faces.iter().zip(want).map(|(f, (p, _))| f.nme(p)).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let worst_nme = nme.iter().copied().fold(0f64, f64::max);
+    println!(
+        "{backend_name:<15} {name:<12} mean dx {dx:+.3} px, dy {dy:+.3} px; set NME {:.3}% \
+         (bundled {:.3}%), worst face {:.3}%",
+        100.0 * mean(&nme),
+        100.0 * mean(&bundled),
+        100.0 * worst_nme
+    );
+    assert!(
+        dx.abs() <= 0.25 && dy.abs() <= 0.25,
+        "{backend_name} {name}: mean offset ({dx}, {dy}) px"
+    );
+    assert!(
+        mean(&nme) <= 0.0025 && worst_nme <= 0.01,
+        "{backend_name} {name}: NME {nme:?}"
+    );
 }
 
 /// The golden check's outcome for one descriptor: the status, lm_create's message and the log.

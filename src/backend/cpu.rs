@@ -21,8 +21,7 @@ use super::{Backend, BatchOutput, ModelSource, OpenRequest};
 use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    decode_outputs, write_input_f16, write_input_f32, write_input_u8, ModelSpec,
-    DEFAULT_MODEL_ONNX,
+    decode_outputs, write_input_f16, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
 };
 
 type Plan = Arc<TypedRunnableModel>;

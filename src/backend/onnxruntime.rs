@@ -17,8 +17,7 @@ use super::{Backend, BatchOutput, ModelSource, OpenRequest};
 use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    decode_outputs, write_input_f16, write_input_f32, write_input_u8, ModelSpec,
-    DEFAULT_MODEL_ONNX,
+    decode_outputs, write_input_f16, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
 };
 
 /// The environment variable naming the ONNX Runtime shared library.
@@ -170,8 +169,8 @@ impl Backend for OrtBackend {
             DType::F32 => {
                 self.input.resize(values, 0.0);
                 write_input_f32(crops, spec, &mut self.input);
-                let tensor = TensorRef::from_array_view((shape, self.input.as_slice()))
-                    .map_err(failed)?;
+                let tensor =
+                    TensorRef::from_array_view((shape, self.input.as_slice())).map_err(failed)?;
                 self.session
                     .run(ort::inputs![spec.input_name.as_str() => tensor])
                     .map_err(failed)?
