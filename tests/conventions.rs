@@ -524,3 +524,97 @@ fn the_golden_check_runs_only_with_self_check_and_needs_its_image() {
     unsafe { lm_destroy(h) };
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The tensors of a config.pbtxt as Triton reports them in ModelMetadata: (name, OIP datatype,
+/// [-1, dims…]) for each input, then each output (a line parser for the script's own layout).
+fn served_tensors(pbtxt: &str) -> Vec<(String, String, Vec<i64>)> {
+    let mut tensors = Vec::new();
+    let (mut name, mut datatype) = (String::new(), String::new());
+    for line in pbtxt.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("name: ") {
+            name = v.trim_matches('"').to_string();
+        } else if let Some(v) = line.strip_prefix("data_type: TYPE_") {
+            datatype = v.to_string();
+        } else if let Some(v) = line.strip_prefix("dims: [") {
+            let mut dims = vec![-1i64];
+            dims.extend(
+                v.trim_end_matches(']')
+                    .split(',')
+                    .map(|d| d.trim().parse::<i64>().expect("a dimension")),
+            );
+            tensors.push((name.clone(), datatype.clone(), dims));
+        }
+    }
+    tensors
+}
+
+/// scripts/triton-model-repo.sh on a described model (the shipped 478) writes a config whose
+/// tensors REMOTE accepts for that descriptor, and refuses a descriptor that disagrees with the
+/// ONNX, naming the key.
+#[cfg(feature = "remote")]
+#[test]
+fn the_triton_repository_script_serves_a_described_model_as_remote_checks_it() {
+    let py = match python() {
+        Ok(py) => py,
+        Err(why) if std::env::var("LMBATCH_REQUIRE_CONVENTION_MODELS").as_deref() == Ok("1") => {
+            panic!("a Python with onnx is required: {why}")
+        }
+        Err(why) => {
+            println!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let out = std::env::temp_dir().join(format!("lmbatch-triton-repo-{}", std::process::id()));
+    let model = root().join("models/face_landmarks_478.onnx");
+    let desc = root().join("models/face_landmarks_478.lmbatch.toml");
+    let run = |desc: &Path| {
+        Command::new(root().join("scripts/triton-model-repo.sh"))
+            .arg(&out)
+            .arg(&model)
+            .arg(desc)
+            .arg("mesh478")
+            .env("PYTHON", &py)
+            .output()
+            .expect("the script runs")
+    };
+    let done = run(&desc);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let pbtxt = std::fs::read_to_string(out.join("mesh478/config.pbtxt")).unwrap();
+    assert!(out.join("mesh478/1/model.onnx").is_file());
+    let tensors = served_tensors(&pbtxt);
+    println!("served: {tensors:?}");
+    let info = |t: &(String, String, Vec<i64>)| lmbatch::backend::remote::TensorInfo {
+        name: t.0.clone(),
+        datatype: t.1.clone(),
+        shape: t.2.clone(),
+    };
+    let (inputs, outputs): (Vec<_>, Vec<_>) = (
+        tensors[..1].iter().map(info).collect(),
+        tensors[1..].iter().map(info).collect(),
+    );
+    let text = std::fs::read_to_string(&desc).unwrap();
+    let d = lmbatch::descriptor::Descriptor::parse(&text, "478").unwrap();
+    let spec = lmbatch::model::ModelSpec::from_descriptor(&d).unwrap();
+    assert_eq!(
+        lmbatch::backend::remote::check_described(&spec, &inputs, &outputs).unwrap(),
+        "input_12"
+    );
+    // A descriptor whose layout disagrees with the model is refused, naming the keys.
+    let lying = out.join("lying.lmbatch.toml");
+    std::fs::write(
+        &lying,
+        text.replace("layout = \"NHWC\"", "layout = \"NCHW\""),
+    )
+    .unwrap();
+    let refused = run(&lying);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("input.size"),
+        "{why}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
