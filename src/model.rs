@@ -75,29 +75,72 @@ pub struct SchemePoints {
     /// The subject's eyes; empty: the model has no eye points (track_roll keeps the crop's roll).
     pub right_eye: Vec<usize>,
     pub left_eye: Vec<usize>,
+    /// The nose tip and the subject's right and left mouth corners, for the chip; `None`: the
+    /// scheme does not name them.
+    pub nose_and_mouth: Option<[usize; 3]>,
 }
 
 impl SchemePoints {
     fn of(s: &Scheme) -> Self {
-        let (right, left) = match s.name {
-            // MediaPipe's mesh (and its first 468 points in the 478 model): eye corners.
-            SchemeName::Mediapipe468 | SchemeName::Mediapipe478 => {
-                (MESH_RIGHT_EYE.to_vec(), MESH_LEFT_EYE.to_vec())
-            }
+        let (right, left, nose_and_mouth) = match s.name {
+            // MediaPipe's mesh (and its first 468 points in the 478 model): eye corners, the nose
+            // tip (1) and the mouth corners (61 on the subject's right, 291).
+            SchemeName::Mediapipe468 | SchemeName::Mediapipe478 => (
+                MESH_RIGHT_EYE.to_vec(),
+                MESH_LEFT_EYE.to_vec(),
+                Some([1, 61, 291]),
+            ),
             // The detector order: right eye, left eye, nose, mouth right, mouth left.
-            SchemeName::FivePoint => (vec![0], vec![1]),
+            SchemeName::FivePoint => (vec![0], vec![1], Some([2, 3, 4])),
             SchemeName::Custom => {
                 let list = |v: &Option<Vec<u32>>| {
                     v.iter().flatten().map(|&i| i as usize).collect::<Vec<_>>()
                 };
-                (list(&s.right_eye), list(&s.left_eye))
+                let nose_and_mouth = match (s.nose_tip, s.mouth_right, s.mouth_left) {
+                    (Some(n), Some(r), Some(l)) => Some([n as usize, r as usize, l as usize]),
+                    _ => None,
+                };
+                (list(&s.right_eye), list(&s.left_eye), nose_and_mouth)
             }
         };
         SchemePoints {
             name: s.name,
             right_eye: right,
             left_eye: left,
+            nose_and_mouth,
         }
+    }
+
+    /// Whether the scheme names the five points of the chip.
+    pub fn has_five_points(&self) -> bool {
+        !self.right_eye.is_empty() && !self.left_eye.is_empty() && self.nose_and_mouth.is_some()
+    }
+
+    /// The five points of the chip, in the detector order (eye centres as the means of the
+    /// scheme's eye points), from `points` (`x, y, z` per point); `None` when the scheme does not
+    /// name them or an index is past the points.
+    pub fn five_points(&self, points: &[f32]) -> Option<[[f64; 2]; 5]> {
+        let n = points.len() / 3;
+        let [nose, mouth_right, mouth_left] = self.nose_and_mouth?;
+        let mean = |idx: &[usize]| -> Option<[f64; 2]> {
+            if idx.is_empty() || idx.iter().any(|&i| i >= n) {
+                return None;
+            }
+            let k = idx.len() as f64;
+            Some(idx.iter().fold([0.0, 0.0], |m, &i| {
+                [
+                    m[0] + f64::from(points[3 * i]) / k,
+                    m[1] + f64::from(points[3 * i + 1]) / k,
+                ]
+            }))
+        };
+        Some([
+            mean(&self.right_eye)?,
+            mean(&self.left_eye)?,
+            mean(&[nose])?,
+            mean(&[mouth_right])?,
+            mean(&[mouth_left])?,
+        ])
     }
 
     /// The scheme's name as lm_model_info.scheme gives it.
@@ -144,6 +187,7 @@ impl ModelSpec {
                 name: SchemeName::Mediapipe468,
                 right_eye: MESH_RIGHT_EYE.to_vec(),
                 left_eye: MESH_LEFT_EYE.to_vec(),
+                nose_and_mouth: Some([1, 61, 291]),
             },
         }
     }
