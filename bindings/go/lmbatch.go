@@ -425,7 +425,7 @@ const (
 type Pipeline struct {
 	h         *C.lm_handle
 	numPoints int
-	chipBytes int // ChipSize² × 3: the room each pop offers for the chip
+	chipBytes int        // ChipSize² × 3: the room each pop offers for the chip
 	log       cgo.Handle // 0 without a log callback; deleted after lm_destroy
 	// The Results goroutines: told to stop by closing done, and waited for by Close. Both are
 	// separate allocations, so a goroutine holding them does not keep the Pipeline reachable.
