@@ -8,7 +8,7 @@
 //! at M⁻¹(i, j), and pixels past the frame's edge replicate the edge.
 
 use crate::error::{Error, Result};
-use crate::image::{sample_crop, CropRect, CropScratch, Frame, FrameView, PixelFormat};
+use crate::image::{sample_crop, CropRect, CropScratch, Frame, FrameView, PixelFormat, SampleSize};
 
 /// ArcFace's five-point template for a 112 × 112 chip (index space), in the detector order:
 /// the subject's right eye, left eye, nose tip, right and left mouth corners.
@@ -152,7 +152,13 @@ impl ChipSource {
         let mut rgb = vec![0u8; size * size * 3];
         match frame {
             Frame::Packed(view) if size == rect.side as usize => copy_rgb(view, &rect, &mut rgb),
-            _ => sample_crop(frame, &rect.into(), size, scratch, &mut rgb),
+            _ => sample_crop(
+                frame,
+                &rect.into(),
+                SampleSize::square(size),
+                scratch,
+                &mut rgb,
+            ),
         }
         ChipSource { rect, size, rgb }
     }

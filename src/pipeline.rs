@@ -279,8 +279,8 @@ impl Pipeline {
                         let info = ModelInfo {
                             backend: backend.name().to_string(),
                             num_points: backend.spec().num_points,
-                            input_width: backend.spec().input_size,
-                            input_height: backend.spec().input_size,
+                            input_width: backend.spec().input_width,
+                            input_height: backend.spec().input_height,
                             max_batch: backend.max_batch() as u32,
                             fallback_reason: reason,
                             dims: backend.spec().points.dims,
@@ -386,9 +386,17 @@ impl Pipeline {
             id,
             FaceCrop::from(crop),
             |pixels| {
-                let side = self.spec.input_size as usize;
+                let size = self.spec.sample_size();
                 SCRATCH.with(|s| {
-                    crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), pixels)
+                    let scratch = &mut s.borrow_mut();
+                    crate::image::crop_resize(
+                        &view,
+                        &crop,
+                        size.width,
+                        size.height,
+                        scratch,
+                        pixels,
+                    )
                 })
             },
             || self.chip_source(&Frame::Packed(view), face, 0.0),
@@ -421,9 +429,9 @@ impl Pipeline {
             id,
             crop,
             |pixels| {
-                let side = self.spec.input_size as usize;
+                let size = self.spec.sample_size();
                 FRAME_SCRATCH
-                    .with(|s| sample_crop(&frame, &crop, side, &mut s.borrow_mut(), pixels))
+                    .with(|s| sample_crop(&frame, &crop, size, &mut s.borrow_mut(), pixels))
             },
             || self.chip_source(&frame, &face.bbox, theta),
         )
