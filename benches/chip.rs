@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lmbatch::backend::null::NullBackend;
 use lmbatch::chip::{alignment, ChipFormat, ChipSource, ARCFACE_TEMPLATE};
-use lmbatch::image::{sample_crop, CropScratch, Face, FaceCrop, Frame, FrameRef};
+use lmbatch::image::{sample_crop, CropScratch, Face, FaceCrop, Frame, FrameRef, SampleSize};
 use lmbatch::{Config, FaceBox, Pipeline, Popped};
 
 const W: usize = 1920;
@@ -128,11 +128,23 @@ fn main() {
                 let crop = FaceCrop::for_face(&f, W as u32, H as u32, 1.5).expect("crop");
                 let n = if side > 200.0 { 300 } else { 1000 };
                 let crop_only = per_call(n, || {
-                    sample_crop(&frame, &crop, 192, &mut scratch, &mut model_crop);
+                    sample_crop(
+                        &frame,
+                        &crop,
+                        SampleSize::square(192),
+                        &mut scratch,
+                        &mut model_crop,
+                    );
                     std::hint::black_box(&model_crop);
                 });
                 let with_chip = per_call(n, || {
-                    sample_crop(&frame, &crop, 192, &mut scratch, &mut model_crop);
+                    sample_crop(
+                        &frame,
+                        &crop,
+                        SampleSize::square(192),
+                        &mut scratch,
+                        &mut model_crop,
+                    );
                     let rect = ChipSource::region(&f.bbox, crop.theta, (W as u32, H as u32))
                         .expect("region");
                     std::hint::black_box(ChipSource::capture(&frame, rect, &mut scratch));

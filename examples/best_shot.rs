@@ -48,7 +48,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         ..Config::default()
     })?;
     let mut shots = Vec::new();
-    for (n, f) in track["frames"].as_array().ok_or("frames")?.iter().enumerate() {
+    for (n, f) in track["frames"]
+        .as_array()
+        .ok_or("frames")?
+        .iter()
+        .enumerate()
+    {
         let rgb = std::fs::read(dir.join(f["raw_file"].as_str().ok_or("raw_file")?))?;
         let frame = FrameRef {
             format: 1, // RGB8
@@ -108,7 +113,10 @@ fn write_sheet(path: &Path, shots: &[Shot]) -> Result<(), Box<dyn Error>> {
     let (w, h) = (COLUMNS * tile_w + GAP, rows * (CHIP + GAP) + GAP);
     let mut sheet = vec![255u8; w * h * 3];
     for (k, s) in shots.iter().enumerate() {
-        let (ox, oy) = (GAP + (k % COLUMNS) * tile_w, GAP + (k / COLUMNS) * (CHIP + GAP));
+        let (ox, oy) = (
+            GAP + (k % COLUMNS) * tile_w,
+            GAP + (k / COLUMNS) * (CHIP + GAP),
+        );
         for y in 0..CHIP {
             for x in 0..FRAME / 2 {
                 for c in 0..3 {
@@ -130,6 +138,8 @@ fn write_sheet(path: &Path, shots: &[Shot]) -> Result<(), Box<dyn Error>> {
     let mut encoder = png::Encoder::new(std::fs::File::create(path)?, w as u32, h as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Best);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
     encoder.write_header()?.write_image_data(&sheet)?;
     Ok(())
 }

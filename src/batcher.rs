@@ -28,7 +28,7 @@ pub struct Job {
     /// Interleaved RGB at the model's input size.
     pub pixels: Vec<u8>,
     /// What the aligned chip is warped from (`chip_size` > 0).
-    pub chip_source: Option<ChipSource>,
+    pub chip_source: Option<Box<ChipSource>>,
     pub enqueued_at: Instant,
 }
 
@@ -384,7 +384,7 @@ impl Worker {
                         let mut points =
                             output.points[i * point_floats..(i + 1) * point_floats].to_vec();
                         let score = output.scores[i];
-                        if decode_to_frame(&mut points, &job.crop, spec.input_size)
+                        if decode_to_frame(&mut points, &job.crop, spec.sample_size())
                             && score.is_finite()
                         {
                             let roll = job.crop.theta as f32;
@@ -399,7 +399,7 @@ impl Worker {
                                 &points,
                                 spec,
                                 &job.pixels,
-                                spec.input_size as usize,
+                                spec.sample_size(),
                                 score,
                                 pose,
                             );

@@ -279,8 +279,8 @@ impl Pipeline {
                         let info = ModelInfo {
                             backend: backend.name().to_string(),
                             num_points: backend.spec().num_points,
-                            input_width: backend.spec().input_size,
-                            input_height: backend.spec().input_size,
+                            input_width: backend.spec().input_width,
+                            input_height: backend.spec().input_height,
                             max_batch: backend.max_batch() as u32,
                             fallback_reason: reason,
                             dims: backend.spec().points.dims,
@@ -386,9 +386,17 @@ impl Pipeline {
             id,
             FaceCrop::from(crop),
             |pixels| {
-                let side = self.spec.input_size as usize;
+                let size = self.spec.sample_size();
                 SCRATCH.with(|s| {
-                    crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), pixels)
+                    let scratch = &mut s.borrow_mut();
+                    crate::image::crop_resize(
+                        &view,
+                        &crop,
+                        size.width,
+                        size.height,
+                        scratch,
+                        pixels,
+                    )
                 })
             },
             || self.chip_source(&Frame::Packed(view), face, 0.0),
@@ -421,9 +429,9 @@ impl Pipeline {
             id,
             crop,
             |pixels| {
-                let side = self.spec.input_size as usize;
+                let size = self.spec.sample_size();
                 FRAME_SCRATCH
-                    .with(|s| sample_crop(&frame, &crop, side, &mut s.borrow_mut(), pixels))
+                    .with(|s| sample_crop(&frame, &crop, size, &mut s.borrow_mut(), pixels))
             },
             || self.chip_source(&frame, &face.bbox, theta),
         )
@@ -445,12 +453,18 @@ impl Pipeline {
     /// What enqueue keeps for the aligned chip of a face turned by `theta`: nothing when the
     /// pipeline makes no chips (or for a box whose kept square would pass the crop size limit:
     /// that result then has no chip, `chip_side` 0).
-    fn chip_source(&self, frame: &Frame<'_>, bbox: &FaceBox, theta: f64) -> Option<ChipSource> {
+    fn chip_source(
+        &self,
+        frame: &Frame<'_>,
+        bbox: &FaceBox,
+        theta: f64,
+    ) -> Option<Box<ChipSource>> {
         if !self.keeps_chip {
             return None;
         }
         let rect = ChipSource::region(bbox, theta, (frame.width(), frame.height())).ok()?;
-        Some(FRAME_SCRATCH.with(|s| ChipSource::capture(frame, rect, &mut s.borrow_mut())))
+        let kept = FRAME_SCRATCH.with(|s| ChipSource::capture(frame, rect, &mut s.borrow_mut()));
+        Some(Box::new(kept))
     }
 
     /// Admits a validated face: refuses it early under overload, stages its crop (`fill` writes
@@ -461,7 +475,7 @@ impl Pipeline {
         id: u64,
         crop: FaceCrop,
         fill: impl FnOnce(&mut [u8]),
-        keep: impl FnOnce() -> Option<ChipSource>,
+        keep: impl FnOnce() -> Option<Box<ChipSource>>,
     ) -> Result<()> {
         // Under overload most faces are refused: refuse them before paying for the crop (a
         // duplicate id or a closing pipeline is still named as such, as `admit` would).

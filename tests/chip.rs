@@ -532,3 +532,76 @@ fn a_model_without_the_five_points_cannot_make_chips() {
     assert!(make(0).is_ok(), "without a chip the same model runs");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The astronaut as NV12 (BT.601 limited range, chroma the mean of each 2×2 block): the planes a
+/// decoder would hand over.
+fn astronaut_nv12(face: &EvalFace) -> (Vec<u8>, Vec<u8>) {
+    let (w, h) = (face.width as usize, face.height as usize);
+    let rgb = |x: usize, y: usize| rgb_at(&face.frame, face.stride, face.format, x, y);
+    let mut luma = vec![0u8; w * h];
+    let mut uv = vec![0u8; w * h / 2];
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b] = rgb(x, y);
+            luma[y * w + x] = (16.0 + 0.2568 * r + 0.5041 * g + 0.0979 * b + 0.5) as u8;
+        }
+    }
+    for y in (0..h).step_by(2) {
+        for x in (0..w).step_by(2) {
+            let mut m = [0.0; 3];
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = rgb(x + dx, y + dy);
+                for c in 0..3 {
+                    m[c] += p[c] / 4.0;
+                }
+            }
+            let [r, g, b] = m;
+            uv[(y / 2) * w + x] = (128.0 - 0.1482 * r - 0.2910 * g + 0.4392 * b + 0.5) as u8;
+            uv[(y / 2) * w + x + 1] = (128.0 + 0.4392 * r - 0.3678 * g - 0.0714 * b + 0.5) as u8;
+        }
+    }
+    (luma, uv)
+}
+
+/// A decoder's NV12 frame gives the chip of the same face in RGB (the kept square is converted
+/// at enqueue, upright or turned): the difference is the 4:2:0 chroma and the conversion.
+#[test]
+fn nv12_frames_give_the_chip_of_the_rgb_frame() {
+    let face = astronaut();
+    assert_eq!(face.format, 1, "the astronaut is RGB8");
+    let (luma, uv) = astronaut_nv12(&face);
+    let p = pipeline(112, 1);
+    for (k, roll) in [None, Some(0.2f32)].into_iter().enumerate() {
+        let make = |b: lmbatch::FaceBox| match roll {
+            Some(r) => Face::with_roll(b, r),
+            None => Face::upright(b),
+        };
+        let nv12 = FrameRef {
+            format: 16,
+            width: face.width,
+            height: face.height,
+            planes: [Some(&luma[..]), Some(&uv[..]), None, None],
+            strides: [face.width as usize, face.width as usize, 0, 0],
+            color_matrix: 5, // BT.601
+            color_range: 1,  // limited
+            ..FrameRef::default()
+        };
+        let rgb = FrameRef {
+            format: 1,
+            width: face.width,
+            height: face.height,
+            planes: [Some(&face.frame[..]), None, None, None],
+            strides: [face.stride, 0, 0, 0],
+            ..FrameRef::default()
+        };
+        let id = 10 * k as u64;
+        p.enqueue_frame(id, &nv12, &make(face.face_box())).unwrap();
+        p.enqueue_frame(id + 1, &rgb, &make(face.face_box()))
+            .unwrap();
+        let (a, b) = (popped(&p, id), popped(&p, id + 1));
+        assert_eq!(a.chip_side, 112);
+        let db = psnr(&a.chip, &b.chip);
+        println!("roll {roll:?}: NV12 chip vs RGB chip {db:.1} dB");
+        assert!(db >= 30.0, "roll {roll:?}: {db:.1} dB");
+    }
+}
