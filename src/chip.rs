@@ -146,6 +146,15 @@ pub struct ChipSource {
 #[derive(Clone, Debug, PartialEq)]
 enum Kept {
     Rgb(Vec<u8>),
+    /// The rows of a packed frame under the square (clamped into the frame), in the frame's own
+    /// pixel format; `origin` is where their first pixel was.
+    Packed {
+        format: PixelFormat,
+        origin: (i64, i64),
+        width: u32,
+        height: u32,
+        data: Vec<u8>,
+    },
     Yuv(YuvRegion),
 }
 
@@ -161,10 +170,10 @@ impl ChipSource {
         CropRect::for_box(bbox, frame.0, frame.1, SOURCE_SCALE * turned)
     }
 
-    /// Copies the region out of the frame: a row copy at the frame's resolution (packed frames
-    /// converted to RGB on the way; YUV frames as their planes, converted by [`warp`](Self::warp)
-    /// on the worker, while the copy holds no more bytes than the largest RGB square), else the
-    /// crop paths' resampling to [`MAX_SOURCE_SIDE`].
+    /// Copies the region out of the frame: a row copy at the frame's resolution, in the frame's
+    /// own format (converted by [`warp`](Self::warp) on the worker, while the copy holds no more
+    /// bytes than the largest RGB square), else the crop paths' resampling to
+    /// [`MAX_SOURCE_SIDE`].
     pub fn capture(frame: &Frame<'_>, rect: CropRect, scratch: &mut CropScratch) -> Self {
         let size = rect.side.min(MAX_SOURCE_SIDE) as usize;
         let full_resolution = size == rect.side as usize;
@@ -172,6 +181,12 @@ impl ChipSource {
         // A YUV copy stays within the bytes of the largest RGB square.
         const MAX_KEPT_BYTES: usize = (MAX_SOURCE_SIDE * MAX_SOURCE_SIDE * 3) as usize;
         let kept = match frame {
+            Frame::Packed(view)
+                if full_resolution
+                    && rgb_bytes / 3 * view.format.bytes_per_pixel() <= MAX_KEPT_BYTES =>
+            {
+                copy_rows(view, &rect)
+            }
             Frame::Packed(view) if full_resolution => {
                 let mut rgb = vec![0u8; rgb_bytes];
                 copy_rgb(view, &rect, &mut rgb);
@@ -213,6 +228,27 @@ impl ChipSource {
     pub fn rgb(&self) -> Cow<'_, [u8]> {
         match &self.kept {
             Kept::Rgb(rgb) => Cow::Borrowed(rgb),
+            Kept::Packed {
+                format,
+                origin: (ox, oy),
+                width,
+                height,
+                data,
+            } => {
+                let stride = *width as usize * format.bytes_per_pixel();
+                let mut rgb = vec![0u8; self.size * self.size * 3];
+                // The rows were validated as part of the caller's frame; as a frame of their
+                // own they always are (a failure would leave the chip grey, never panic).
+                if let Ok(view) = FrameView::new(data, *width, *height, stride, *format) {
+                    let rect = CropRect {
+                        x0: self.rect.x0 - ox,
+                        y0: self.rect.y0 - oy,
+                        side: self.rect.side,
+                    };
+                    copy_rgb(&view, &rect, &mut rgb);
+                }
+                Cow::Owned(rgb)
+            }
             Kept::Yuv(region) => {
                 let (ox, oy) = region.origin;
                 let rect = CropRect {
@@ -284,6 +320,32 @@ impl ChipSource {
             }
         }
         Some(chip)
+    }
+}
+
+/// The pixels of a packed frame under the square `rect` (clamped into the frame), as they are:
+/// whole rows copied, no conversion (that happens on the worker, in [`ChipSource::rgb`]).
+fn copy_rows(view: &FrameView<'_>, rect: &CropRect) -> Kept {
+    let (w, h) = (i64::from(view.width), i64::from(view.height));
+    let side = i64::from(rect.side);
+    let (x0, y0) = (rect.x0.clamp(0, w - 1), rect.y0.clamp(0, h - 1));
+    let (x1, y1) = (
+        (rect.x0 + side).clamp(x0 + 1, w),
+        (rect.y0 + side).clamp(y0 + 1, h),
+    );
+    let bpp = view.format.bytes_per_pixel();
+    let (from, to) = (x0 as usize * bpp, x1 as usize * bpp);
+    let mut data = Vec::with_capacity((to - from) * (y1 - y0) as usize);
+    for y in y0 as usize..y1 as usize {
+        let row = &view.data[y * view.stride..];
+        data.extend_from_slice(&row[from..to]);
+    }
+    Kept::Packed {
+        format: view.format,
+        origin: (x0, y0),
+        width: (x1 - x0) as u32,
+        height: (y1 - y0) as u32,
+        data,
     }
 }
 
@@ -420,6 +482,13 @@ mod tests {
         };
         let source = ChipSource::capture(&Frame::Packed(view), rect, &mut CropScratch::default());
         assert_eq!(source.size, 16);
+        assert!(
+            matches!(source.kept, Kept::Packed { .. }),
+            "a small square is kept as rows"
+        );
+        let mut direct = vec![0u8; 16 * 16 * 3];
+        copy_rgb(&view, &rect, &mut direct);
+        assert_eq!(source.rgb().as_ref(), &direct[..]);
         let rgb = source.rgb();
         let at = |i: usize, j: usize| &rgb[(j * 16 + i) * 3..(j * 16 + i) * 3 + 3];
         // Column 0 is frame x −5: the edge pixel x 0. Row 15 is frame y 35: the last row, 29.
