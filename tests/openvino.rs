@@ -195,6 +195,39 @@ fn the_model_cache_fills_and_serves(faces: &[EvalFace], fp32: &[Vec<f32>]) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The 478-point model's descriptor carries a golden case (0.5 px): with self_check on it is
+/// verified through the engine that runs, in the precision that runs, BF16's with the
+/// reduced-precision allowance on top.
+fn the_golden_check_runs_in_the_precision_that_runs() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/face_landmarks_478.onnx");
+    let model_c = CString::new(model.to_str().unwrap()).unwrap();
+    for precision in [
+        lm_precision::LM_PRECISION_FP32,
+        lm_precision::LM_PRECISION_REDUCED,
+    ] {
+        let sink = LogSink::default();
+        let mut cfg = openvino_config();
+        cfg.model_path = model_c.as_ptr();
+        cfg.self_check = 1;
+        cfg.precision = precision as i32;
+        cfg.log_fn = Some(collect_log);
+        cfg.log_user = &sink as *const LogSink as *mut std::ffi::c_void;
+        let (status, h, message) = create(&cfg);
+        let log: Vec<String> = sink.lock().iter().map(|(_, l)| l.clone()).collect();
+        let golden = log.iter().find(|l| l.contains("golden check"));
+        println!("478 model, {precision:?}: {status:?} {message} {golden:?}");
+        assert_eq!(status, LM_STATUS_OK, "{message}");
+        let tolerance = if precision == lm_precision::LM_PRECISION_REDUCED && cpu_has_bf16() {
+            "tolerance 1.5 px"
+        } else {
+            "tolerance 0.5 px"
+        };
+        assert!(golden.is_some_and(|l| l.contains(tolerance)), "{log:?}");
+        // SAFETY: live handle.
+        unsafe { lm_destroy(h) };
+    }
+}
+
 fn bad_models_are_model_errors() {
     let mut cfg = openvino_config();
     let missing = CString::new("/nonexistent/model.onnx").unwrap();
@@ -304,6 +337,7 @@ fn openvino_scenarios() {
     auto_picks_openvino_without_a_gpu_and_says_why();
     reduced_runs_bf16_where_the_cpu_has_it(&faces, &fp32);
     the_model_cache_fills_and_serves(&faces, &fp32);
+    the_golden_check_runs_in_the_precision_that_runs();
     bad_models_are_model_errors();
     let after_all = settle_threads(threads_before);
     println!("threads: {after_all} after every scenario");
