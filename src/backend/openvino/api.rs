@@ -156,12 +156,27 @@ static API: OnceLock<Result<Api, String>> = OnceLock::new();
 /// The process's OpenVINO, loaded on first use from [`LIB_ENV`] or the loader's path.
 pub fn api() -> Result<&'static Api, String> {
     API.get_or_init(|| {
+        if under_address_sanitizer() {
+            // Measured: OpenVINO's TBB dlopens libtbbbind with RTLD_DEEPBIND, which ASan's runtime
+            // answers by ending the process; refusing keeps AUTO's fallback working.
+            return Err(
+                "OpenVINO is not opened under AddressSanitizer: its TBB loads libtbbbind \
+                        with RTLD_DEEPBIND, which the sanitizer's runtime aborts on"
+                    .to_string(),
+            );
+        }
         let env = std::env::var_os(LIB_ENV);
         let path = library_path(env.as_deref())?;
         Api::load(&path)
     })
     .as_ref()
     .map_err(Clone::clone)
+}
+
+/// Whether this process runs with AddressSanitizer's runtime (its entry point is a global symbol).
+fn under_address_sanitizer() -> bool {
+    // SAFETY: looking a symbol up in the running program calls nothing; the address is not used.
+    unsafe { libloading::os::unix::Library::this().get::<*const c_void>(b"__asan_init\0") }.is_ok()
 }
 
 /// What to dlopen: the file [`LIB_ENV`] names, the newest `libopenvino_c.so*` in the folder it
