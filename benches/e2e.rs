@@ -8,6 +8,10 @@
 //!                                [--producers 4] [--seconds 20]
 //!                                [--rate FACES_PER_S (0 = as fast as accepted)] [--max-wait-us 10000]
 //!                                [--max-batch 32] [--max-faces N] [--consumer per-id|pop-next|both]
+//!                                [--model FILE.onnx [--desc FILE.lmbatch.toml]]
+//!
+//! `--model` runs a described model (its sidecar descriptor, or `--desc`) instead of the bundled
+//! one, end to end only (the raw-infer ceiling is the bundled model's).
 //!
 //! `--consumer` picks how the one consumer thread takes results: `per-id` (default) waits in
 //! `lm_pop_wait` for each accepted id in turn; `pop-next` loops on `lm_pop_next` (ABI 1.3), whatever
@@ -157,7 +161,13 @@ struct Opts {
     precision: i32,
     /// lm_config.cpu_threads (0: every core).
     cpu_threads: u32,
+    /// A described model instead of the bundled one, and its descriptor (empty: none given).
+    model: String,
+    desc: String,
 }
+
+/// Points the pop buffers hold: enough for the shipped models (468, 478).
+const MAX_POINTS: usize = 478;
 
 /// What one end-to-end run measured.
 struct Run {
@@ -204,6 +214,8 @@ fn main() {
             _ => lm_precision::LM_PRECISION_DEFAULT as i32,
         },
         cpu_threads: arg(&args, "--threads", 0),
+        model: arg(&args, "--model", String::new()),
+        desc: arg(&args, "--desc", String::new()),
     };
     let modes: Vec<Completion> = match arg(&args, "--consumer", "per-id".to_string()).as_str() {
         "pop-next" => vec![Completion::PopNext],
@@ -234,7 +246,7 @@ fn main() {
             );
         }
     }
-    if opts.null {
+    if opts.null || !opts.model.is_empty() {
         return;
     }
     let (_, first) = &runs[0];
@@ -277,6 +289,14 @@ fn open(o: &Opts) -> *mut lm_handle {
     if !o.cache_dir.is_empty() {
         cfg.engine_cache_dir = cache_dir_c.as_ptr();
     }
+    let model_c = std::ffi::CString::new(o.model.clone()).expect("no NUL in --model");
+    let desc_c = std::ffi::CString::new(o.desc.clone()).expect("no NUL in --desc");
+    if !o.model.is_empty() {
+        cfg.model_path = model_c.as_ptr();
+    }
+    if !o.desc.is_empty() {
+        cfg.model_desc_path = desc_c.as_ptr();
+    }
     cfg.max_wait_us = o.max_wait_us;
     cfg.precision = o.precision;
     cfg.cpu_threads = o.cpu_threads;
@@ -307,7 +327,7 @@ fn consume_per_id(
     rx: crossbeam_channel::Receiver<(u64, Instant)>,
     mut on_popped: impl FnMut(u64),
 ) -> Consumed {
-    let mut points = vec![0f32; 468 * 3];
+    let mut points = vec![0f32; MAX_POINTS * 3];
     let (mut total_us, mut queue_us, mut failed, mut popped) = (Vec::new(), Vec::new(), 0u64, 0u64);
     for (id, t0) in rx {
         let mut out = lm_landmarks::for_points(&mut points);
@@ -334,7 +354,7 @@ fn consume_pop_next(
     rx: crossbeam_channel::Receiver<(u64, Instant)>,
     mut on_popped: impl FnMut(u64),
 ) -> Consumed {
-    let mut points = vec![0f32; 468 * 3];
+    let mut points = vec![0f32; MAX_POINTS * 3];
     let (mut total_us, mut queue_us, mut failed, mut popped) = (Vec::new(), Vec::new(), 0u64, 0u64);
     let mut sent: HashMap<u64, Instant> = HashMap::new();
     // Results whose enqueue record has not arrived yet: id -> (done, ok, queue_us).

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion};
-use lmbatch::image::{sample_crop, CropScratch, Face, FaceCrop, Frame, FrameRef};
+use lmbatch::image::{sample_crop, CropScratch, Face, FaceCrop, Frame, FrameRef, SampleSize};
 use lmbatch::FaceBox;
 
 const SIZES: [(&str, usize, usize); 2] = [("1080p", 1920, 1080), ("4K", 3840, 2160)];
@@ -83,7 +83,7 @@ fn face(w: usize, h: usize, side: f32, tilted: bool) -> Face {
 fn enqueue_equivalent(raw: &FrameRef<'_>, face: &Face, scratch: &mut CropScratch, out: &mut [u8]) {
     let frame = Frame::new(raw).expect("valid frame");
     let crop = FaceCrop::for_face(face, frame.width(), frame.height(), 1.5).expect("valid face");
-    sample_crop(&frame, &crop, OUT, scratch, out);
+    sample_crop(&frame, &crop, SampleSize::square(OUT), scratch, out);
 }
 
 fn per_face(c: &mut Criterion) {

@@ -170,7 +170,9 @@ fn to_planar_batch(c: &mut Criterion) {
     let mut group = c.benchmark_group("to_planar");
     for n in [1usize, 32] {
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            b.iter(|| lmbatch::model::to_planar(black_box(&views[..n]), 192, 1.0 / 255.0, &mut out))
+            b.iter(|| {
+                lmbatch::model::to_planar(black_box(&views[..n]), 192 * 192, 1.0 / 255.0, &mut out)
+            })
         });
     }
     group.finish();

@@ -289,13 +289,18 @@ bool write_png(const std::string &path, const std::vector<uint8_t> &rgb, int w, 
 
 struct Result {
   std::vector<float> xyz;  // 468 x 3, frame pixels
+  std::vector<uint8_t> chip;  // kChipSide² RGB when --best-chip asks for chips
+  float overall = 0;          // quality.overall: what picks the best chip
   float face_score = 0, roll = 0, track_roll = 0;
   lm_box track_box{};
   int pix_fmt = AV_PIX_FMT_NONE;  // the decoded frame's
 };
 
+// The side of the aligned recognition chip --best-chip writes (ArcFace's 112).
+constexpr uint32_t kChipSide = 112;
+
 struct Options {
-  std::string video, sheet, expect_pix_fmt;
+  std::string video, sheet, expect_pix_fmt, best_chip;
   lm_box box{};
   bool have_box = false, check_turn = false, compare_upright = false;
   int every = 20, shrink = 2, columns = 3, sheet_bits = 8;
@@ -364,6 +369,11 @@ bool follow(const Options &o, lm_handle *h, bool use_roll, std::vector<Result> &
     out.struct_size = sizeof out;
     out.points = r.xyz.data();
     out.capacity = 468;
+    if (!o.best_chip.empty()) {
+      r.chip.resize(3 * kChipSide * kChipSide);
+      out.chip = r.chip.data();
+      out.chip_capacity = r.chip.size();
+    }
     s = lm_pop_wait(h, id, 60000, &out);
     if (s != LM_STATUS_OK || out.num_points != 468) {
       std::fprintf(stderr, "frame %llu: lm_pop_wait: %s (%u points)\n", (unsigned long long)id, lm_status_string(s),
@@ -372,6 +382,8 @@ bool follow(const Options &o, lm_handle *h, bool use_roll, std::vector<Result> &
       return;
     }
     r.face_score = out.face_score, r.roll = out.roll, r.track_roll = out.track_roll, r.track_box = out.track_box;
+    r.overall = out.quality.overall;
+    if (out.chip_side != kChipSide) r.chip.clear();
     r.pix_fmt = f->format;
     if (sheet && o.every > 0 && id % static_cast<uint64_t>(o.every) == 0) sheet->add(f, r.xyz.data(), 468);
     // The next frame follows this result.
@@ -429,6 +441,8 @@ bool parse(int argc, char **argv, Options &o) {
       i += 4;
     } else if (k == "--sheet" && value(1)) {
       o.sheet = argv[++i];
+    } else if (k == "--best-chip" && value(1)) {
+      o.best_chip = argv[++i];
     } else if (k == "--every" && value(1)) {
       o.every = std::atoi(argv[++i]);
     } else if (k == "--shrink" && value(1)) {
@@ -474,7 +488,7 @@ int main(int argc, char **argv) {
   if (!parse(argc, argv, o)) {
     std::fprintf(stderr,
                  "usage: %s VIDEO --box X1 Y1 X2 Y2 [--sheet OUT.png] [--every N] [--shrink K] [--columns C]\n"
-                 "          [--sheet-bits B]\n"
+                 "          [--sheet-bits B] [--best-chip OUT.png]\n"
                  "          [--check-turn --max-nme PCT --min-score S] [--compare-upright] [--expect-pix-fmt NAME]\n"
                  "       %s --print-recipe [BITS]\n",
                  argv[0], argv[0]);
@@ -484,6 +498,7 @@ int main(int argc, char **argv) {
   lm_config cfg;
   lm_config_init(&cfg);
   cfg.max_wait_us = 0;  // one face at a time: no batch to wait for
+  if (!o.best_chip.empty()) cfg.chip_size = kChipSide;  // every result carries its aligned chip
   lm_handle *h = nullptr;
   char err[512] = {0};
   if (lm_create(&cfg, &h, err, sizeof err) != LM_STATUS_OK) {
@@ -517,6 +532,20 @@ int main(int argc, char **argv) {
     }
     std::printf("contact sheet: %s, %d frames (every %d), %dx%d\n", o.sheet.c_str(), sheet.tiles, o.every,
                 sheet.width(), sheet.height());
+  }
+  if (!o.best_chip.empty()) {
+    // The track's best shot: the frame whose result scores highest on quality.overall.
+    const Result *best = nullptr;
+    size_t best_at = 0;
+    for (size_t n = 0; n < results.size(); ++n) {
+      if (!results[n].chip.empty() && (!best || results[n].overall > best->overall)) best = &results[n], best_at = n;
+    }
+    if (!best || !write_png(o.best_chip, best->chip, kChipSide, kChipSide)) {
+      std::fprintf(stderr, "cannot write the best chip %s\n", o.best_chip.c_str());
+      return 1;
+    }
+    std::printf("best shot: frame %zu (quality.overall %.3f, score %.3f), its %ux%u chip in %s\n", best_at,
+                best->overall, best->face_score, kChipSide, kChipSide, o.best_chip.c_str());
   }
   if (!o.check_turn) {
     for (size_t n = 0; n < results.size(); ++n) {

@@ -13,12 +13,14 @@ mkdir -p "$out"
 read -r frames fps filter < <("$prog" --print-recipe "$bits")
 if [ "$bits" = 10 ]; then
   video="$out/astronaut_turn_10bit.mp4" pix_fmt=yuv420p10le sheet="$out/contact_sheet_10bit.png"
+  best_chip="$out/best_chip_10bit.png"
   codec=(-c:v libx265 -preset medium -crf 18 -x265-params log-level=error -pix_fmt yuv420p10le)
   # The upright-crop comparison is only printed, never checked: left out here, so this test (run
   # plain and under ASan) costs 120 inferences rather than 240.
   extra=()
 else
   video="$out/astronaut_turn.mp4" pix_fmt=yuv420p sheet="$out/contact_sheet.png"
+  best_chip="$out/best_chip.png"
   codec=(-c:v libx264 -preset medium -crf 18 -pix_fmt yuv420p)
   extra=(--compare-upright)
 fi
@@ -38,4 +40,7 @@ fi
 # (177.2828 80.559 271.8469 175.1234) moved by (15.43515, 52.1588).
 "$prog" "$video" --box 192.71795 132.7178 287.28205 227.2822 --check-turn --max-nme "$max_nme" \
   --min-score 0.9 --expect-pix-fmt "$pix_fmt" ${extra[@]+"${extra[@]}"} --sheet "$sheet" --every 15 --shrink 2 \
-  --columns 4 --sheet-bits 5
+  --columns 4 --sheet-bits 5 --best-chip "$best_chip"
+# The track's best shot (quality.overall) as its aligned 112x112 chip, written as a PNG.
+[ "$(head -c 8 "$best_chip" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+  { echo "FAIL: $best_chip is not a PNG"; exit 1; }

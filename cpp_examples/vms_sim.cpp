@@ -2,11 +2,13 @@
 // rate with several faces per frame (the bundled photo's face, with detector-like jitter) and
 // enqueue every face without blocking. ONE consumer thread serves every camera: it loops on
 // pop_next (the completion queue of ABI 1.3), whatever the id, and keeps each track's best face
-// by score, as a VMS does. Prints what happened, including how long the frame threads spent in
+// (by quality.overall; with --best-shot DIR also its aligned 112x112 chip, written as DIR/*.png),
+// as a VMS does. Prints what happened, including how long the frame threads spent in
 // lm_enqueue: they never wait for inference, and no thread waits per id.
 //
 // Usage: vms_sim FRAME.raw [--cameras 8] [--fps 10] [--faces 2] [--seconds 5] [--track-frames 20]
 //                          [--nv12] [--tilt DEG] [--remote http://host:8001[,http://host2:8001]]
+//                          [--best-shot DIR]
 //        (FRAME.raw: the 512x512 RGB8 astronaut frame of tests/data/faces)
 // --nv12: the cameras hold NV12 frames, as a decoder gives them (lm_enqueue_frame, no conversion).
 // --tilt DEG: the frame is turned by DEG degrees about the face, and each face is passed with
@@ -43,6 +45,17 @@ struct Options {
   bool nv12 = false;
   double tilt_deg = 0;
   std::string remote;  // --remote URL[,URL]: LM_BACKEND_REMOTE on these servers
+  std::string best_shot;  // --best-shot DIR: each track's best chip as DIR/camC_trackT.png
+};
+
+// The side of the aligned recognition chip --best-shot asks for (ArcFace's 112).
+constexpr uint32_t kChipSide = 112;
+
+// A track's best face so far.
+struct Best {
+  uint64_t id = 0;
+  float overall = -1, face_score = -1;
+  std::vector<uint8_t> chip;
 };
 
 struct Track {
@@ -61,7 +74,7 @@ struct Tally {
 // What the one consumer saw, for every camera.
 struct Consumed {
   uint64_t ok = 0, expired = 0, failed = 0, other = 0;
-  std::map<uint64_t, float> best_by_track;  // (camera, track) -> best face score
+  std::map<uint64_t, Best> best_by_track;   // (camera, track) -> its best face
   std::atomic<uint64_t> finals{0};           // read by main while the consumer runs
 };
 
@@ -158,8 +171,12 @@ void consume(lmbatch::Pipeline &p, const std::atomic<bool> &stop, Consumed &c) {
     switch (next->result.status) {
       case lmbatch::Status::Ok: {
         ++c.ok;
-        auto best = c.best_by_track.emplace(track_of(next->event_id), -1.f).first;
-        best->second = std::max(best->second, next->result.landmarks.face_score());
+        const lmbatch::Landmarks &l = next->result.landmarks;
+        Best &best = c.best_by_track[track_of(next->event_id)];
+        if (l.quality().overall > best.overall) {
+          best.id = next->event_id, best.overall = l.quality().overall, best.face_score = l.face_score();
+          best.chip = l.chip();
+        }
         break;
       }
       case lmbatch::Status::Expired:
@@ -252,6 +269,51 @@ bool check_scene(const Options &o, const std::vector<uint8_t> &photo, const lmba
   return mean < 2.0 && b.landmarks.face_score() > 0.9f;
 }
 
+// A PNG of w x h RGB bytes with no compression (stored deflate blocks): enough for a chip, and
+// no image library to link.
+bool write_png(const std::string &path, const std::vector<uint8_t> &rgb, uint32_t w, uint32_t h) {
+  std::vector<uint8_t> raw;  // each row: filter byte 0, then the pixels
+  for (uint32_t y = 0; y < h; ++y) {
+    raw.push_back(0);
+    raw.insert(raw.end(), rgb.begin() + y * w * 3, rgb.begin() + (y + 1) * w * 3);
+  }
+  std::vector<uint8_t> z{0x78, 0x01};
+  uint32_t a = 1, b = 0;  // Adler-32 of the raw bytes
+  for (size_t at = 0; at < raw.size() || at == 0; at += 65535) {
+    const size_t n = std::min<size_t>(65535, raw.size() - at);
+    z.push_back(at + n >= raw.size() ? 1 : 0);
+    z.push_back(n & 0xff), z.push_back(n >> 8), z.push_back(~n & 0xff), z.push_back((~n >> 8) & 0xff);
+    z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(at), raw.begin() + static_cast<std::ptrdiff_t>(at + n));
+    if (n == 0) break;
+  }
+  for (uint8_t v : raw) a = (a + v) % 65521, b = (b + a) % 65521;
+  for (int s = 24; s >= 0; s -= 8) z.push_back(static_cast<uint8_t>(((b << 16) | a) >> s));
+  std::vector<uint8_t> png{0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+  auto chunk = [&png](const char *type, const std::vector<uint8_t> &data) {
+    for (int s = 24; s >= 0; s -= 8) png.push_back(static_cast<uint8_t>(data.size() >> s));
+    std::vector<uint8_t> body(type, type + 4);
+    body.insert(body.end(), data.begin(), data.end());
+    uint32_t crc = 0xffffffffu;
+    for (uint8_t v : body) {
+      crc ^= v;
+      for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    crc ^= 0xffffffffu;
+    png.insert(png.end(), body.begin(), body.end());
+    for (int s = 24; s >= 0; s -= 8) png.push_back(static_cast<uint8_t>(crc >> s));
+  };
+  std::vector<uint8_t> header;
+  for (uint32_t v : {w, h})
+    for (int s = 24; s >= 0; s -= 8) header.push_back(static_cast<uint8_t>(v >> s));
+  header.insert(header.end(), {8, 2, 0, 0, 0});  // 8-bit RGB, no interlace
+  chunk("IHDR", header);
+  chunk("IDAT", z);
+  chunk("IEND", {});
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char *>(png.data()), static_cast<std::streamsize>(png.size()));
+  return static_cast<bool>(out);
+}
+
 double percentile(std::vector<uint32_t> &v, double q) {
   if (v.empty()) return 0;
   const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
@@ -263,7 +325,7 @@ double percentile(std::vector<uint32_t> &v, double q) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T] [--nv12] [--tilt DEG] [--remote URL[,URL]]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FRAME.raw [--cameras N] [--fps F] [--faces K] [--seconds S] [--track-frames T] [--nv12] [--tilt DEG] [--remote URL[,URL]] [--best-shot DIR]\n", argv[0]);
     return 2;
   }
   Options o;
@@ -286,6 +348,7 @@ int main(int argc, char **argv) {
     else if (k == "--seconds") o.seconds = std::atof(v);
     else if (k == "--track-frames") o.track_frames = std::atoi(v);
     else if (k == "--remote") o.remote = v;
+    else if (k == "--best-shot") o.best_shot = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -308,6 +371,7 @@ int main(int argc, char **argv) {
     config.backend = lmbatch::Backend::Remote;
     config.remote_endpoints = o.remote;
   }
+  if (!o.best_shot.empty()) config.chip_size = kChipSide;
   if ((o.nv12 || o.tilt_deg != 0) && !check_scene(o, rgb, config)) {
     std::printf("the scene's face is not where it should be\n");
     return 1;
@@ -348,8 +412,8 @@ int main(int argc, char **argv) {
     all.late_frames += t.late_frames;
     all.enqueue_ns.insert(all.enqueue_ns.end(), t.enqueue_ns.begin(), t.enqueue_ns.end());
   }
-  double best_score_sum = 0;
-  for (const auto &kv : consumed.best_by_track) best_score_sum += kv.second;
+  double best_score_sum = 0, best_overall_sum = 0;
+  for (const auto &kv : consumed.best_by_track) best_score_sum += kv.second.face_score, best_overall_sum += kv.second.overall;
   const uint64_t delivered = consumed.ok + consumed.expired + consumed.failed;
   const uint64_t lost = all.accepted > delivered ? all.accepted - delivered : 0;
   const lm_stats s = pipeline.stats();
@@ -359,9 +423,28 @@ int main(int argc, char **argv) {
   std::printf("one pop_next consumer for %d cameras: ok %llu, expired %llu, failed %llu, other %llu, lost %llu\n",
               o.cameras, (unsigned long long)consumed.ok, (unsigned long long)consumed.expired,
               (unsigned long long)consumed.failed, (unsigned long long)consumed.other, (unsigned long long)lost);
-  std::printf("tracks %llu, %zu with a face (mean best score %.3f)\n", (unsigned long long)all.tracks,
-              consumed.best_by_track.size(),
-              consumed.best_by_track.empty() ? 0.0 : best_score_sum / static_cast<double>(consumed.best_by_track.size()));
+  const double with_face = static_cast<double>(std::max<size_t>(1, consumed.best_by_track.size()));
+  std::printf("tracks %llu, %zu with a face (their best shots: mean quality.overall %.3f, mean score %.3f)\n",
+              (unsigned long long)all.tracks, consumed.best_by_track.size(), best_overall_sum / with_face,
+              best_score_sum / with_face);
+  size_t chips_written = 0;
+  bool chips_ok = true;
+  if (!o.best_shot.empty()) {
+    for (const auto &kv : consumed.best_by_track) {
+      const Best &b = kv.second;
+      if (b.chip.size() != 3u * kChipSide * kChipSide) {
+        chips_ok = false;  // every face of this scene has five points: a chip must come with it
+        continue;
+      }
+      char name[96];
+      std::snprintf(name, sizeof name, "/cam%llu_track%llu.png", (unsigned long long)(kv.first >> 24),
+                    (unsigned long long)(kv.first & 0xFFFFFF));
+      if (write_png(o.best_shot + name, b.chip, kChipSide, kChipSide)) ++chips_written;
+      else chips_ok = false;
+    }
+    std::printf("best shots: %zu chips (%ux%u) written to %s%s\n", chips_written, kChipSide, kChipSide,
+                o.best_shot.c_str(), chips_ok ? "" : " (SOME MISSING)");
+  }
   std::printf("throughput %.1f faces/s over %.2f s\n", static_cast<double>(consumed.ok) / elapsed, elapsed);
   std::printf("lm_enqueue (crop + resize + queue): p50 %.1f us, p99 %.1f us, max %.1f us over %zu calls\n",
               percentile(all.enqueue_ns, 0.5) / 1e3, percentile(all.enqueue_ns, 0.99) / 1e3,
@@ -382,5 +465,5 @@ int main(int argc, char **argv) {
                         s.accepted == all.accepted && s.rejected_full == all.queue_full &&
                         s.accepted == s.queued + s.in_flight + s.ready + s.popped + s.expired + s.cancelled;
   std::printf("accounting: %s\n", balanced ? "balanced" : "NOT BALANCED");
-  return balanced ? 0 : 1;
+  return balanced && chips_ok ? 0 : 1;
 }

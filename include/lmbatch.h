@@ -69,15 +69,6 @@
 #define LM_FACE_ROLL 2
 
 /**
- * Added to a descriptor's `tolerance_px` when the engine runs in reduced precision (BF16): BF16
- * moves the bundled model's points by up to 1.1 px on the faces set (DESIGN "C ABI 1.4") and the
- * 478 model's golden point by 0.45 px here, against 0.0007 px in FP32. A check in reduced
- * precision still catches a missing transpose (19 px) or a swapped channel order on most models
- * (1.5-1.8 px); a descriptor is best verified in FP32.
- */
-#define REDUCED_PRECISION_ALLOWANCE_PX 1.0
-
-/**
  * Status of every call. Values are stable and never renumbered; new ones are only appended.
  */
 enum lm_status
@@ -590,6 +581,21 @@ typedef struct lm_config {
    * model's, else LM_STATUS_MODEL_ERROR. Copied during lm_create.
    */
   const char *model_desc_path;
+  /**
+   * (Since ABI 1.4.) 0 (default): no aligned chip. Else the side in px (at most 1024; 112 =
+   * ArcFace) of the recognition chip each result carries: the face warped by the similarity
+   * that best maps its five points (eye centres, nose tip, mouth corners) onto ArcFace's
+   * 112-px template scaled to this side, in OpenCV's pixel-index convention, bilinear, edges
+   * repeated. lm_enqueue then keeps a second copy of the face (2.2x the box, at most 448 px a
+   * side) for it. Needs a model whose scheme names those five points
+   * (LM_STATUS_INVALID_ARGUMENT otherwise).
+   */
+  uint32_t chip_size;
+  /**
+   * (Since ABI 1.4.) The chip's byte order: LM_PIXEL_FORMAT_RGB8 (default) or
+   * LM_PIXEL_FORMAT_BGR8.
+   */
+  int32_t chip_format;
 } lm_config;
 
 /**
@@ -805,6 +811,22 @@ typedef struct lm_landmarks {
    * (Since ABI 1.4.) Out: the quality measures a VMS picks a track's best face by.
    */
   struct lm_quality quality;
+  /**
+   * (Since ABI 1.4.) In: NULL (no chip is written; the rest is delivered as usual), or the
+   * caller's buffer of `chip_capacity` bytes for the aligned chip (lm_config.chip_size).
+   */
+  uint8_t *chip;
+  /**
+   * (Since ABI 1.4.) In: bytes `chip` holds; a result's chip needs chip_size² × 3. Less:
+   * LM_STATUS_BUFFER_TOO_SMALL, nothing consumed, `chip_side` written.
+   */
+  size_t chip_capacity;
+  /**
+   * (Since ABI 1.4.) Out: the side of the chip written (chip_side² pixels of 3 bytes, in
+   * lm_config.chip_format's order); 0: no chip (chip_size 0, `chip` NULL, or a result whose
+   * five points could not be aligned).
+   */
+  uint32_t chip_side;
 } lm_landmarks;
 
 /**
@@ -939,6 +961,8 @@ typedef struct lm_model_info {
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1052,15 +1076,16 @@ lm_status lm_pop(struct lm_handle *h, uint64_t event_id, struct lm_landmarks *ou
  *
  * - `out` (in/out): the caller sets `struct_size`, `points` and `capacity`; on LM_STATUS_OK the
  *   library writes the points (x, y, z in frame pixels), `num_points`, `face_score`, `queue_us`
- *   and `infer_us`, and since ABI 1.3 `roll`, `track_box` and `track_roll` (those that fit in
- *   `struct_size`).
+ *   and `infer_us`, since ABI 1.3 `roll`, `track_box` and `track_roll`, and since ABI 1.4 the
+ *   pose, `quality`, and the chip into `chip` with `chip_side` (those that fit in `struct_size`).
  *
  * Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; the id is
  * then forgotten); LM_STATUS_PENDING (timeout 0 only); LM_STATUS_TIMEOUT (still pending);
  * LM_STATUS_CANCELLED (cancelled while this call waited); LM_STATUS_EXPIRED (evicted before it
  * was popped; answered once); LM_STATUS_NOT_FOUND (unknown or already delivered; at once);
- * LM_STATUS_BUFFER_TOO_SMALL (only for a finished result: `num_points` is written, nothing is
- * consumed, pop again with a larger buffer); LM_STATUS_NULL_ARGUMENT (`h` or `out` NULL, or
+ * LM_STATUS_BUFFER_TOO_SMALL (only for a finished result whose points, or whose chip when `chip`
+ * is not NULL, do not fit: `num_points` and `chip_side` are written, nothing is consumed, pop
+ * again with larger buffers); LM_STATUS_NULL_ARGUMENT (`h` or `out` NULL, or
  * `points` NULL with `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover
  * `num_points`); LM_STATUS_PANIC.
  * Thread safety: any number of threads at once; a result is handed out to one of them only.

@@ -292,6 +292,10 @@ class Landmarks {
   float head_roll() const noexcept { return head_roll_; }
   // Quality measures (ABI 1.4); quality().overall picks a track's best shot.
   const lm_quality &quality() const noexcept { return quality_; }
+  // The aligned recognition chip (ABI 1.4; Config::chip_size > 0): chip_side() squared pixels of
+  // 3 bytes in Config::chip_format's order; empty when there is none.
+  const std::vector<uint8_t> &chip() const noexcept { return chip_; }
+  uint32_t chip_side() const noexcept { return chip_side_; }
 
  private:
   friend class Pipeline;
@@ -305,6 +309,8 @@ class Landmarks {
   float track_roll_ = 0;
   float yaw_ = 0, pitch_ = 0, head_roll_ = 0;
   lm_quality quality_{};
+  std::vector<uint8_t> chip_;
+  uint32_t chip_side_ = 0;
 };
 
 // What pop answers: the status and, when it is Ok, the landmarks.
@@ -386,6 +392,10 @@ struct Config {
   // The model's descriptor (a TOML file); empty: STEM.lmbatch.toml beside model_path, else the
   // model's metadata, else the bundled descriptor when the names match. (ABI 1.4)
   std::string model_desc_path;
+  // The aligned recognition chip's side in px (0: none; 112: ArcFace) and byte order
+  // (PixelFormat::Rgb8 or PixelFormat::Bgr8). (ABI 1.4)
+  uint32_t chip_size = 0;
+  PixelFormat chip_format = PixelFormat::Rgb8;
   ReadyFunction ready;                      // see ReadyFunction; empty: none
 
   Config &on_ready(ReadyFunction f) {
@@ -423,6 +433,9 @@ class Pipeline {
     c.cpu_threads = config.cpu_threads;
     c.precision = config.precision;
     c.model_desc_path = text(config.model_desc_path);
+    c.chip_size = config.chip_size;
+    c.chip_format = static_cast<int32_t>(config.chip_format);
+    chip_bytes_ = 3 * static_cast<size_t>(config.chip_size) * config.chip_size;
     if (log_) {
       c.log_fn = &Pipeline::log_trampoline;
       c.log_user = log_.get();
@@ -447,6 +460,7 @@ class Pipeline {
   Pipeline(Pipeline &&other) noexcept
       : handle_(std::exchange(other.handle_, nullptr)),
         num_points_(other.num_points_),
+        chip_bytes_(other.chip_bytes_),
         log_(std::move(other.log_)),
         ready_(std::move(other.ready_)) {}
   Pipeline &operator=(Pipeline &&other) noexcept {
@@ -454,6 +468,7 @@ class Pipeline {
       lm_destroy(handle_);
       handle_ = std::exchange(other.handle_, nullptr);
       num_points_ = other.num_points_;
+      chip_bytes_ = other.chip_bytes_;
       log_ = std::move(other.log_);
       ready_ = std::move(other.ready_);
     }
@@ -482,11 +497,7 @@ class Pipeline {
   // face: also Timeout, Cancelled.
   PopResult pop_wait(uint64_t event_id, std::chrono::milliseconds timeout) {
     PopResult result;
-    result.landmarks.xyz_.resize(3 * static_cast<size_t>(num_points_));
-    lm_landmarks out{};
-    out.struct_size = sizeof out;
-    out.points = result.landmarks.xyz_.data();
-    out.capacity = num_points_;
+    lm_landmarks out = buffers(result.landmarks);
     result.status = static_cast<Status>(
         lm_pop_wait(handle_, event_id, detail::clamp_u32(timeout.count()), &out));
     fill(result, out);
@@ -500,11 +511,7 @@ class Pipeline {
   std::optional<NextResult> pop_next(std::chrono::milliseconds timeout) {
     NextResult next;
     PopResult &result = next.result;
-    result.landmarks.xyz_.resize(3 * static_cast<size_t>(num_points_));
-    lm_landmarks out{};
-    out.struct_size = sizeof out;
-    out.points = result.landmarks.xyz_.data();
-    out.capacity = num_points_;
+    lm_landmarks out = buffers(result.landmarks);
     result.status = static_cast<Status>(
         lm_pop_next(handle_, detail::clamp_u32(timeout.count()), &next.event_id, &out));
     if (result.status == Status::Timeout) return std::nullopt;
@@ -545,6 +552,19 @@ class Pipeline {
   lm_handle *native() const noexcept { return handle_; }
 
  private:
+  // An lm_landmarks over `l`'s buffers, sized for this pipeline's points and chip.
+  lm_landmarks buffers(Landmarks &l) const {
+    l.xyz_.resize(3 * static_cast<size_t>(num_points_));
+    l.chip_.resize(chip_bytes_);
+    lm_landmarks out{};
+    out.struct_size = sizeof out;
+    out.points = l.xyz_.data();
+    out.capacity = num_points_;
+    out.chip = chip_bytes_ > 0 ? l.chip_.data() : nullptr;
+    out.chip_capacity = chip_bytes_;
+    return out;
+  }
+
   // Copies what the library wrote into `out` for an Ok result; else drops the buffer.
   static void fill(PopResult &result, const lm_landmarks &out) {
     if (result.ok()) {
@@ -559,8 +579,11 @@ class Pipeline {
       result.landmarks.pitch_ = out.pitch;
       result.landmarks.head_roll_ = out.head_roll;
       result.landmarks.quality_ = out.quality;
+      result.landmarks.chip_side_ = out.chip_side;
+      result.landmarks.chip_.resize(3 * static_cast<size_t>(out.chip_side) * out.chip_side);
     } else {
       result.landmarks.xyz_.clear();
+      result.landmarks.chip_.clear();
     }
   }
 
@@ -582,6 +605,7 @@ class Pipeline {
 
   lm_handle *handle_ = nullptr;
   uint32_t num_points_ = 0;
+  size_t chip_bytes_ = 0;
   // On the heap, so its address (the log callback's user pointer) survives moves.
   std::unique_ptr<LogFunction> log_;
   // On the heap for the same reason; destroyed after lm_destroy, so no call outlives it.

@@ -24,7 +24,7 @@ DESCRIPTOR = """\
 # Written by scripts/make-convention-models.py: {what}
 [input]
 name = "image"
-size = [192, 192]
+size = [{width}, {height}]
 layout = "{layout}"
 dtype = "{dtype}"
 channels = "{channels}"
@@ -106,7 +106,10 @@ def build(path, conv):
     f, b = w.front, w.back
     layout, dtype, channels = conv.get("layout", "NCHW"), conv.get("dtype", "f32"), conv.get("channels", "RGB")
     mean, std = conv.get("mean", [0.0] * 3), conv.get("std", [255.0] * 3)
+    width, height = conv.get("size", [SIDE, SIDE])
     x = "image"
+    if dtype == "f16":
+        x = w.op(f, "Cast", [x], "front_f32", to=TensorProto.FLOAT)
     if dtype == "u8":
         x = w.op(f, "Cast", [x], "front_cast", to=TensorProto.FLOAT)
         x = w.op(f, "Mul", [x, w.const(1.0 / 255.0)], "front_scaled")
@@ -124,15 +127,24 @@ def build(path, conv):
         x = w.op(f, "Transpose", [x], "front_untransposed", perm=[0, 1, 3, 2])
     if channels == "BGR":
         x = w.op(f, "Gather", [x, w.const([2, 1, 0], np.int64)], "front_rgb", axis=1)
+    if (width, height) != (SIDE, SIDE):
+        # The square crop sampled at width x height, resampled to the network's 192 x 192
+        # (linear, half-pixel centres: the same crop positions, interpolated once more).
+        scales = w.const([1.0, 1.0, SIDE / height, SIDE / width])
+        x = w.op(f, "Resize", [x, "", scales], "front_square", mode="linear",
+                 coordinate_transformation_mode="half_pixel")
     w.op(f, "Identity", [x], "inner_input")
 
     p = "inner_landmarks"  # [N, 468, 3] in input px
+    if (width, height) != (SIDE, SIDE):
+        # To pixels of the width x height input: x (and z, on x's scale) by width, y by height.
+        p = w.op(b, "Mul", [p, w.const([width / SIDE, height / SIDE, width / SIDE])], "back_wide")
     space, dims, order = conv.get("space", "input_px"), conv.get("dims", 3), conv.get("order", "interleaved")
     if space == "unit":
-        p = w.op(b, "Mul", [p, w.const(1.0 / SIDE)], "back_unit")
+        p = w.op(b, "Mul", [p, w.const([1.0 / width, 1.0 / height, 1.0 / width])], "back_unit")
     elif space == "signed_unit":
-        # x, y: v / 96 − 1; z on x's scale: z / 96.
-        p = w.op(b, "Mul", [p, w.const(2.0 / SIDE)], "back_half")
+        # x, y: v / (side / 2) − 1; z on x's scale: z / (width / 2).
+        p = w.op(b, "Mul", [p, w.const([2.0 / width, 2.0 / height, 2.0 / width])], "back_half")
         p = w.op(b, "Sub", [p, w.const([1.0, 1.0, 0.0])], "back_signed")
     if dims == 2:
         p = w.op(b, "Slice", [p, w.const([0], np.int64), w.const([2], np.int64), w.const([2], np.int64)],
@@ -156,8 +168,9 @@ def build(path, conv):
     else:
         score_shape = None
 
-    input_type = TensorProto.UINT8 if dtype == "u8" else TensorProto.FLOAT
-    input_shape = ["N", SIDE, SIDE, 3] if layout == "NHWC" else ["N", 3, SIDE, SIDE]
+    input_type = {"u8": TensorProto.UINT8, "f16": TensorProto.FLOAT16}.get(dtype, TensorProto.FLOAT)
+    rows, columns = (width, height) if conv.get("transpose") else (height, width)
+    input_shape = ["N", rows, columns, 3] if layout == "NHWC" else ["N", 3, rows, columns]
     model = w.finish(input_type, input_shape, points_shape, score_shape)
     if kind == "none":
         # The bundled score branch now leads nowhere; drop the nodes no output needs.
@@ -166,7 +179,7 @@ def build(path, conv):
     fmt = lambda v: "[" + ", ".join(f"{float(x)}" for x in v) + "]"
     score = "" if kind == "none" else SCORE.format(kind=kind, index=1 if kind == "softmax" else 0)
     desc = DESCRIPTOR.format(
-        what=conv["what"], layout=layout, dtype=dtype, channels=channels, mean=fmt(mean), std=fmt(std),
+        what=conv["what"], width=width, height=height, layout=layout, dtype=dtype, channels=channels, mean=fmt(mean), std=fmt(std),
         transpose=str(bool(conv.get("transpose"))).lower(), dims=dims, order=order, space=space,
         score=score)
     return model, desc
@@ -196,6 +209,7 @@ CONVENTIONS = {
     "bgr": {"what": "BGR channel order", "channels": "BGR"},
     "signed_input": {"what": "input (byte - 127.5) / 127.5", "mean": [127.5] * 3, "std": [127.5] * 3},
     "u8": {"what": "uint8 input (NCHW)", "dtype": "u8", "std": [1.0] * 3},
+    "f16": {"what": "float16 input (byte / 255)", "dtype": "f16"},
     "transposed": {"what": "transposed input (rows = x)", "transpose": True},
     "planar": {"what": "planar point order", "order": "planar"},
     "unit": {"what": "points in [0,1] of the crop", "space": "unit"},
@@ -204,6 +218,11 @@ CONVENTIONS = {
     "softmax": {"what": "a [N,2] background/face softmax score, column 1", "score": "softmax"},
     "no_score": {"what": "no score output", "score": "none"},
     "xy_only": {"what": "2-D points (x, y only)", "dims": 2},
+    "wide": {"what": "a 256 x 192 input (the square crop sampled wider than high)", "size": [256, 192]},
+    "wide_transposed_unit": {
+        "what": "a 256 x 192 input, transposed, NHWC, points in [0,1]",
+        "size": [256, 192], "transpose": True, "layout": "NHWC", "space": "unit",
+    },
     "combined": {
         "what": "NHWC, BGR, per-channel mean/std, transposed, planar, signed_unit, softmax",
         "layout": "NHWC", "channels": "BGR", "mean": [123.7, 116.3, 103.5], "std": [58.4, 57.1, 57.4],

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use crate::backend::{Backend, BatchOutput};
+use crate::chip::{ChipFormat, ChipSource};
 use crate::image::{track_region, FaceCrop};
 use crate::log::{LogLevel, Logger};
 use crate::model::decode_to_frame;
@@ -26,7 +27,16 @@ pub struct Job {
     pub crop: FaceCrop,
     /// Interleaved RGB at the model's input size.
     pub pixels: Vec<u8>,
+    /// What the aligned chip is warped from (`chip_size` > 0).
+    pub chip_source: Option<ChipSource>,
     pub enqueued_at: Instant,
+}
+
+/// The chips a pipeline makes: `size`² pixels in `format`'s colour order.
+#[derive(Clone, Copy, Debug)]
+pub struct ChipSettings {
+    pub size: u32,
+    pub format: ChipFormat,
 }
 
 /// What travels on the queue. `Shutdown` is the sentinel `close` sends behind the queued items.
@@ -97,6 +107,8 @@ pub struct Worker {
     pub logger: Logger,
     /// Told of each final state as it becomes poppable; called here, with no lock held.
     pub ready: Option<ReadyCallback>,
+    /// `None`: no aligned chips.
+    pub chip: Option<ChipSettings>,
 }
 
 impl Worker {
@@ -372,7 +384,7 @@ impl Worker {
                         let mut points =
                             output.points[i * point_floats..(i + 1) * point_floats].to_vec();
                         let score = output.scores[i];
-                        if decode_to_frame(&mut points, &job.crop, spec.input_size)
+                        if decode_to_frame(&mut points, &job.crop, spec.sample_size())
                             && score.is_finite()
                         {
                             let roll = job.crop.theta as f32;
@@ -387,11 +399,24 @@ impl Worker {
                                 &points,
                                 spec,
                                 &job.pixels,
-                                spec.input_size as usize,
+                                spec.sample_size(),
                                 score,
                                 pose,
                             );
+                            let chip = self.chip.zip(job.chip_source.as_ref()).and_then(
+                                |(settings, source)| {
+                                    let five = spec.scheme.five_points(&points)?;
+                                    let to_chip = crate::chip::alignment(&five, settings.size)?;
+                                    source.warp(&to_chip, settings.size, settings.format)
+                                },
+                            );
+                            let chip_side = match chip {
+                                Some(_) => self.chip.map_or(0, |c| c.size),
+                                None => 0,
+                            };
                             Outcome::Landmarks(Landmarks {
+                                chip: chip.unwrap_or_default(),
+                                chip_side,
                                 roll,
                                 track_box,
                                 track_roll,

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use crate::backend::remote::RemoteSettings;
 use crate::backend::{BackendChoice, ModelSource, Precision};
+use crate::chip::ChipFormat;
 use crate::error::{Error, ErrorKind};
 use crate::image::{frame_byte_len, Face, FaceBox, FrameRef, PixelFormat};
 use crate::log::{LogLevel, Logger};
 use crate::pipeline::{Config, Pipeline, RawFrame};
 use crate::ready::{ReadyCallback, ReadyState};
-use crate::results::{Landmarks, Popped};
+use crate::results::{Landmarks, Popped, Room};
 
 /// Major version of the C ABI: a library works with callers built against the same major.
 pub const LM_API_VERSION_MAJOR: u32 = 1;
@@ -376,6 +377,17 @@ pub struct lm_config {
     /// "lmbatch", else the bundled descriptor when the model's tensor names are the bundled
     /// model's, else LM_STATUS_MODEL_ERROR. Copied during lm_create.
     pub model_desc_path: *const c_char,
+    /// (Since ABI 1.4.) 0 (default): no aligned chip. Else the side in px (at most 1024; 112 =
+    /// ArcFace) of the recognition chip each result carries: the face warped by the similarity
+    /// that best maps its five points (eye centres, nose tip, mouth corners) onto ArcFace's
+    /// 112-px template scaled to this side, in OpenCV's pixel-index convention, bilinear, edges
+    /// repeated. lm_enqueue then keeps a second copy of the face (2.2x the box, at most 448 px a
+    /// side) for it. Needs a model whose scheme names those five points
+    /// (LM_STATUS_INVALID_ARGUMENT otherwise).
+    pub chip_size: u32,
+    /// (Since ABI 1.4.) The chip's byte order: LM_PIXEL_FORMAT_RGB8 (default) or
+    /// LM_PIXEL_FORMAT_BGR8.
+    pub chip_format: i32,
 }
 
 /// Counters and recent latencies of a handle, as one consistent snapshot:
@@ -490,6 +502,16 @@ pub struct lm_landmarks {
     pub head_roll: f32,
     /// (Since ABI 1.4.) Out: the quality measures a VMS picks a track's best face by.
     pub quality: lm_quality,
+    /// (Since ABI 1.4.) In: NULL (no chip is written; the rest is delivered as usual), or the
+    /// caller's buffer of `chip_capacity` bytes for the aligned chip (lm_config.chip_size).
+    pub chip: *mut u8,
+    /// (Since ABI 1.4.) In: bytes `chip` holds; a result's chip needs chip_size² × 3. Less:
+    /// LM_STATUS_BUFFER_TOO_SMALL, nothing consumed, `chip_side` written.
+    pub chip_capacity: usize,
+    /// (Since ABI 1.4.) Out: the side of the chip written (chip_side² pixels of 3 bytes, in
+    /// lm_config.chip_format's order); 0: no chip (chip_size 0, `chip` NULL, or a result whose
+    /// five points could not be aligned).
+    pub chip_side: u32,
 }
 
 /// (Since ABI 1.4.) Quality of one result (the formulas and their constants: src/pose/mod.rs).
@@ -537,6 +559,9 @@ impl lm_landmarks {
             pitch: 0.0,
             head_roll: 0.0,
             quality: lm_quality::default(),
+            chip: std::ptr::null_mut(),
+            chip_capacity: 0,
+            chip_side: 0,
         }
     }
 }
@@ -660,17 +685,19 @@ fn defaults() -> lm_config {
         cpu_threads: 0,
         precision: lm_precision::LM_PRECISION_DEFAULT as i32,
         model_desc_path: std::ptr::null(),
+        chip_size: 0,
+        chip_format: lm_pixel_format::LM_PIXEL_FORMAT_RGB8 as i32,
     }
 }
 
 /// End offsets of every lm_config field, in declaration order.
-fn config_field_ends(c: &lm_config) -> [usize; 27] {
+fn config_field_ends(c: &lm_config) -> [usize; 29] {
     field_ends!(c, lm_config; struct_size, model_path, backend, device_id, max_batch,
         queue_capacity, max_wait_us, result_capacity, result_ttl_ms, drain_timeout_ms,
         engine_cache_dir, log_fn, log_user, opt_batch, self_check, ready_fn, ready_user,
         remote_endpoints, remote_model, remote_model_version, remote_timeout_ms,
         remote_connect_timeout_ms, remote_headers, remote_ca_file, cpu_threads, precision,
-        model_desc_path)
+        model_desc_path, chip_size, chip_format)
 }
 
 /// sizeof(lm_config) in ABI 1.0 (struct_size through log_user): all that the exported
@@ -816,6 +843,17 @@ unsafe fn str_arg<'a>(ptr: *const c_char) -> Result<Option<&'a str>, Error> {
         .map_err(|_| Error::invalid(format!("{text:?} is not UTF-8")))
 }
 
+/// lm_config.chip_format: RGB8 or BGR8.
+fn chip_format(raw: i32) -> Result<ChipFormat, Error> {
+    match raw {
+        v if v == lm_pixel_format::LM_PIXEL_FORMAT_RGB8 as i32 => Ok(ChipFormat::Rgb),
+        v if v == lm_pixel_format::LM_PIXEL_FORMAT_BGR8 as i32 => Ok(ChipFormat::Bgr),
+        v => Err(Error::invalid(format!(
+            "chip_format {v} is neither LM_PIXEL_FORMAT_RGB8 nor LM_PIXEL_FORMAT_BGR8"
+        ))),
+    }
+}
+
 /// The caller's config, with fields past its `struct_size` taken from the defaults.
 ///
 /// SAFETY (for callers): `cfg` points to at least `struct_size` readable bytes.
@@ -899,6 +937,8 @@ unsafe fn read_config(cfg: *const lm_config) -> Result<Config, Error> {
         precision: Precision::from_raw(c.precision)?,
         // SAFETY: the caller's strings are NULL or NUL-terminated.
         model_desc: unsafe { path_arg(c.model_desc_path) },
+        chip_size: c.chip_size,
+        chip_format: chip_format(c.chip_format)?,
         logger,
         remote,
         on_ready,
@@ -1212,15 +1252,16 @@ pub unsafe extern "C" fn lm_pop(
 ///
 /// - `out` (in/out): the caller sets `struct_size`, `points` and `capacity`; on LM_STATUS_OK the
 ///   library writes the points (x, y, z in frame pixels), `num_points`, `face_score`, `queue_us`
-///   and `infer_us`, and since ABI 1.3 `roll`, `track_box` and `track_roll` (those that fit in
-///   `struct_size`).
+///   and `infer_us`, since ABI 1.3 `roll`, `track_box` and `track_roll`, and since ABI 1.4 the
+///   pose, `quality`, and the chip into `chip` with `chip_side` (those that fit in `struct_size`).
 ///
 /// Returns LM_STATUS_OK (the id is then forgotten); LM_STATUS_INFERENCE_FAILED (final; the id is
 /// then forgotten); LM_STATUS_PENDING (timeout 0 only); LM_STATUS_TIMEOUT (still pending);
 /// LM_STATUS_CANCELLED (cancelled while this call waited); LM_STATUS_EXPIRED (evicted before it
 /// was popped; answered once); LM_STATUS_NOT_FOUND (unknown or already delivered; at once);
-/// LM_STATUS_BUFFER_TOO_SMALL (only for a finished result: `num_points` is written, nothing is
-/// consumed, pop again with a larger buffer); LM_STATUS_NULL_ARGUMENT (`h` or `out` NULL, or
+/// LM_STATUS_BUFFER_TOO_SMALL (only for a finished result whose points, or whose chip when `chip`
+/// is not NULL, do not fit: `num_points` and `chip_side` are written, nothing is consumed, pop
+/// again with larger buffers); LM_STATUS_NULL_ARGUMENT (`h` or `out` NULL, or
 /// `points` NULL with `capacity` > 0); LM_STATUS_INVALID_ARGUMENT (`struct_size` does not cover
 /// `num_points`); LM_STATUS_PANIC.
 /// Thread safety: any number of threads at once; a result is handed out to one of them only.
@@ -1245,7 +1286,7 @@ pub unsafe extern "C" fn lm_pop_wait(
             Err(status) => return status,
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms));
-        let popped = p.pop_into(event_id, target.capacity as usize, timeout);
+        let popped = p.pop_into(event_id, target.room(), timeout);
         // SAFETY: `target` was checked against `out` above.
         unsafe { target.deliver(out, popped) }
     })
@@ -1298,7 +1339,7 @@ pub unsafe extern "C" fn lm_pop_next(
             Err(status) => return status,
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms));
-        let Some((id, popped)) = p.pop_next_into(target.capacity as usize, timeout) else {
+        let Some((id, popped)) = p.pop_next_into(target.room(), timeout) else {
             return lm_status::LM_STATUS_TIMEOUT;
         };
         // SAFETY: non-NULL and writable, by the caller's contract.
@@ -1313,6 +1354,9 @@ struct LandmarksTarget {
     struct_size: usize,
     points: *mut f32,
     capacity: u32,
+    /// NULL when the caller takes no chip (or its struct predates the chip fields).
+    chip: *mut u8,
+    chip_capacity: usize,
 }
 
 impl LandmarksTarget {
@@ -1334,11 +1378,33 @@ impl LandmarksTarget {
         if points.is_null() && capacity > 0 {
             return Err(lm_status::LM_STATUS_NULL_ARGUMENT);
         }
+        let chip_fields = offset_of!(lm_landmarks, chip_capacity) + size_of::<usize>();
+        let (chip, chip_capacity) = if struct_size >= chip_fields {
+            // SAFETY: the struct holds the chip fields (its size covers them).
+            unsafe { ((*out).chip, (*out).chip_capacity) }
+        } else {
+            (std::ptr::null_mut(), 0)
+        };
         Ok(LandmarksTarget {
             struct_size,
             points,
             capacity,
+            chip,
+            chip_capacity,
         })
+    }
+
+    /// What the caller's buffers hold, for the store's pop.
+    fn room(&self) -> Room {
+        Room {
+            points: self.capacity as usize,
+            chip_bytes: (!self.chip.is_null()).then_some(self.chip_capacity),
+        }
+    }
+
+    /// Whether the caller's struct holds `chip_side`.
+    fn has_chip_side(&self) -> bool {
+        self.struct_size >= offset_of!(lm_landmarks, chip_side) + size_of::<u32>()
     }
 
     /// Writes a pop's answer into `out` and maps it to its status.
@@ -1352,9 +1418,16 @@ impl LandmarksTarget {
                 unsafe { self.write(out, &l) };
                 lm_status::LM_STATUS_OK
             }
-            Popped::BufferTooSmall { num_points } => {
+            Popped::BufferTooSmall {
+                num_points,
+                chip_side,
+            } => {
                 // SAFETY: num_points is within the mandatory prefix `check` verified.
                 unsafe { std::ptr::addr_of_mut!((*out).num_points).write_unaligned(num_points) };
+                if self.has_chip_side() {
+                    // SAFETY: the caller's struct_size covers chip_side (checked).
+                    unsafe { std::ptr::addr_of_mut!((*out).chip_side).write_unaligned(chip_side) };
+                }
                 lm_status::LM_STATUS_BUFFER_TOO_SMALL
             }
             Popped::Failed(_) => lm_status::LM_STATUS_INFERENCE_FAILED,
@@ -1376,6 +1449,12 @@ impl LandmarksTarget {
             unsafe {
                 std::ptr::copy_nonoverlapping(l.points.as_ptr(), self.points, l.points.len())
             };
+        }
+        let chip_written = !self.chip.is_null() && !l.chip.is_empty();
+        if chip_written {
+            // SAFETY: `chip` holds `chip_capacity` bytes and the chip fits (checked by the store
+            // against the room of a non-NULL chip).
+            unsafe { std::ptr::copy_nonoverlapping(l.chip.as_ptr(), self.chip, l.chip.len()) };
         }
         let filled = lm_landmarks {
             struct_size: self.struct_size,
@@ -1404,10 +1483,13 @@ impl LandmarksTarget {
                 frontal: l.quality.frontal,
                 overall: l.quality.overall,
             },
+            chip: self.chip,
+            chip_capacity: self.chip_capacity,
+            chip_side: if chip_written { l.chip_side } else { 0 },
         };
         let ends = field_ends!(filled, lm_landmarks; struct_size, points, capacity, num_points,
             face_score, queue_us, infer_us, roll, track_box, track_roll, yaw, pitch, head_roll,
-            quality);
+            quality, chip, chip_capacity, chip_side);
         // SAFETY: `out` holds struct_size bytes.
         unsafe { write_fitting(out, &filled, self.struct_size, &ends) };
     }

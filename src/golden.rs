@@ -85,16 +85,17 @@ impl Golden {
         .map_err(|e| fail(format!("check.image: {}", e.message())))?;
         let rect = CropRect::for_box(&self.face, self.width, self.height, spec.crop_scale)
             .map_err(|e| fail(format!("check.box: {}", e.message())))?;
-        let side = spec.input_size as usize;
+        let size = spec.sample_size();
         let mut crop = vec![0u8; spec.crop_bytes()];
-        crop_resize(&view, &rect, side, side, &mut Default::default(), &mut crop);
+        let scratch = &mut Default::default();
+        crop_resize(&view, &rect, size.width, size.height, scratch, &mut crop);
         let mut out = BatchOutput::default();
         backend
             .infer(&[&crop], &mut out)
             .map_err(|e| fail(format!("the check's inference failed: {}", e.message())))?;
         let mut points = out.points;
         if points.len() != spec.point_floats()
-            || !decode_to_frame(&mut points, &FaceCrop::from(rect), spec.input_size)
+            || !decode_to_frame(&mut points, &FaceCrop::from(rect), size)
         {
             return Err(fail(format!(
                 "the check's inference gave {} values, not {} finite ones",

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod batcher;
+pub mod chip;
 pub mod descriptor;
 pub mod error;
 pub mod ffi;
@@ -23,4 +24,4 @@ pub use log::{LogLevel, Logger};
 pub use model::ModelSpec;
 pub use pipeline::{Config, ModelInfo, Pipeline, RawFrame};
 pub use ready::{ReadyCallback, ReadyState};
-pub use results::{Landmarks, Popped, Stats};
+pub use results::{Landmarks, Popped, Room, Stats};

@@ -5,8 +5,8 @@ use crate::descriptor::{
     Channels, DType, Descriptor, Layout, Order, Scheme, SchemeName, ScoreKind, Space,
     BUNDLED_DESCRIPTOR,
 };
-use crate::error::{Error, ErrorKind, Result};
-use crate::image::{FaceCrop, MESH_LEFT_EYE, MESH_RIGHT_EYE};
+use crate::error::Result;
+use crate::image::{FaceCrop, SampleSize, MESH_LEFT_EYE, MESH_RIGHT_EYE};
 
 /// The bundled default: MediaPipe Face Mesh landmarks, converted to ONNX (see `models/README.md`).
 pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/face_landmark_468.onnx");
@@ -17,8 +17,10 @@ pub const DEFAULT_MODEL_ONNX: &[u8] = include_bytes!("../models/face_landmark_46
 pub struct ModelSpec {
     /// Name of the input tensor (see `input` for its layout and values).
     pub input_name: String,
-    /// Side of the square input in pixels.
-    pub input_size: u32,
+    /// Width and height of the input in pixels (`input.size`): the square crop is sampled at
+    /// width × height.
+    pub input_width: u32,
+    pub input_height: u32,
     /// value = byte × `input_scale` for the bundled conventions (what the GPU and remote paths
     /// feed); the general rule is `input`'s mean and std.
     pub input_scale: f32,
@@ -73,29 +75,72 @@ pub struct SchemePoints {
     /// The subject's eyes; empty: the model has no eye points (track_roll keeps the crop's roll).
     pub right_eye: Vec<usize>,
     pub left_eye: Vec<usize>,
+    /// The nose tip and the subject's right and left mouth corners, for the chip; `None`: the
+    /// scheme does not name them.
+    pub nose_and_mouth: Option<[usize; 3]>,
 }
 
 impl SchemePoints {
     fn of(s: &Scheme) -> Self {
-        let (right, left) = match s.name {
-            // MediaPipe's mesh (and its first 468 points in the 478 model): eye corners.
-            SchemeName::Mediapipe468 | SchemeName::Mediapipe478 => {
-                (MESH_RIGHT_EYE.to_vec(), MESH_LEFT_EYE.to_vec())
-            }
+        let (right, left, nose_and_mouth) = match s.name {
+            // MediaPipe's mesh (and its first 468 points in the 478 model): eye corners, the nose
+            // tip (1) and the mouth corners (61 on the subject's right, 291).
+            SchemeName::Mediapipe468 | SchemeName::Mediapipe478 => (
+                MESH_RIGHT_EYE.to_vec(),
+                MESH_LEFT_EYE.to_vec(),
+                Some([1, 61, 291]),
+            ),
             // The detector order: right eye, left eye, nose, mouth right, mouth left.
-            SchemeName::FivePoint => (vec![0], vec![1]),
+            SchemeName::FivePoint => (vec![0], vec![1], Some([2, 3, 4])),
             SchemeName::Custom => {
                 let list = |v: &Option<Vec<u32>>| {
                     v.iter().flatten().map(|&i| i as usize).collect::<Vec<_>>()
                 };
-                (list(&s.right_eye), list(&s.left_eye))
+                let nose_and_mouth = match (s.nose_tip, s.mouth_right, s.mouth_left) {
+                    (Some(n), Some(r), Some(l)) => Some([n as usize, r as usize, l as usize]),
+                    _ => None,
+                };
+                (list(&s.right_eye), list(&s.left_eye), nose_and_mouth)
             }
         };
         SchemePoints {
             name: s.name,
             right_eye: right,
             left_eye: left,
+            nose_and_mouth,
         }
+    }
+
+    /// Whether the scheme names the five points of the chip.
+    pub fn has_five_points(&self) -> bool {
+        !self.right_eye.is_empty() && !self.left_eye.is_empty() && self.nose_and_mouth.is_some()
+    }
+
+    /// The five points of the chip, in the detector order (eye centres as the means of the
+    /// scheme's eye points), from `points` (`x, y, z` per point); `None` when the scheme does not
+    /// name them or an index is past the points.
+    pub fn five_points(&self, points: &[f32]) -> Option<[[f64; 2]; 5]> {
+        let n = points.len() / 3;
+        let [nose, mouth_right, mouth_left] = self.nose_and_mouth?;
+        let mean = |idx: &[usize]| -> Option<[f64; 2]> {
+            if idx.is_empty() || idx.iter().any(|&i| i >= n) {
+                return None;
+            }
+            let k = idx.len() as f64;
+            Some(idx.iter().fold([0.0, 0.0], |m, &i| {
+                [
+                    m[0] + f64::from(points[3 * i]) / k,
+                    m[1] + f64::from(points[3 * i + 1]) / k,
+                ]
+            }))
+        };
+        Some([
+            mean(&self.right_eye)?,
+            mean(&self.left_eye)?,
+            mean(&[nose])?,
+            mean(&[mouth_right])?,
+            mean(&[mouth_left])?,
+        ])
     }
 
     /// The scheme's name as lm_model_info.scheme gives it.
@@ -113,7 +158,8 @@ impl ModelSpec {
     pub fn face_landmark_468() -> Self {
         ModelSpec {
             input_name: "input".into(),
-            input_size: 192,
+            input_width: 192,
+            input_height: 192,
             input_scale: 1.0 / 255.0,
             landmarks_name: "landmarks".into(),
             score_name: "face_score".into(),
@@ -141,6 +187,7 @@ impl ModelSpec {
                 name: SchemeName::Mediapipe468,
                 right_eye: MESH_RIGHT_EYE.to_vec(),
                 left_eye: MESH_LEFT_EYE.to_vec(),
+                nose_and_mouth: Some([1, 61, 291]),
             },
         }
     }
@@ -154,26 +201,14 @@ impl ModelSpec {
         )?)
     }
 
-    /// The spec of a described model. A non-square input and f16 input are not run by this
-    /// build yet: MODEL_ERROR naming the key.
+    /// The spec of a described model.
     pub fn from_descriptor(d: &Descriptor) -> Result<Self> {
-        let unsupported = |key: &str, value: String| {
-            Err(Error::new(
-                ErrorKind::ModelError,
-                format!("descriptor: {key} = {value} is not supported by this build yet"),
-            ))
-        };
         let i = &d.input;
-        if i.size[0] != i.size[1] {
-            return unsupported("input.size", format!("{:?}", i.size));
-        }
-        if i.dtype == DType::F16 {
-            return unsupported("input.dtype", "\"f16\"".into());
-        }
         let p = &d.points;
         Ok(ModelSpec {
             input_name: i.name.clone(),
-            input_size: i.size[0],
+            input_width: i.size[0],
+            input_height: i.size[1],
             input_scale: 1.0 / i.std[0],
             landmarks_name: p.output.clone(),
             score_name: d.score.as_ref().map_or(String::new(), |s| s.output.clone()),
@@ -203,7 +238,7 @@ impl ModelSpec {
 
     /// Whether the model takes and gives exactly what the bundled one does (float32 NCHW RGB
     /// scaled by one factor, interleaved 3-D points in input pixels, a probability in column 0):
-    /// the conventions the TensorRT and remote paths run so far.
+    /// what TensorRT's GPU input kernel converts (any other input is written on the host).
     pub fn has_bundled_conventions(&self) -> bool {
         let i = &self.input;
         i.layout == Layout::Nchw
@@ -225,9 +260,37 @@ impl ModelSpec {
                 })
     }
 
-    /// Values of one item's input tensor: channels × side².
+    /// What the crop is sampled at: the input's width and height.
+    pub fn sample_size(&self) -> SampleSize {
+        SampleSize {
+            width: self.input_width as usize,
+            height: self.input_height as usize,
+        }
+    }
+
+    /// Values of one item's input tensor: channels × width × height.
     pub fn input_values(&self) -> usize {
-        self.input.channels.count() * self.input_size as usize * self.input_size as usize
+        self.input.channels.count() * self.sample_size().pixels()
+    }
+
+    /// The input tensor's rows and columns: height × width, or width × height transposed.
+    fn tensor_rows_columns(&self) -> (usize, usize) {
+        let SampleSize { width, height } = self.sample_size();
+        if self.input.transpose {
+            (width, height)
+        } else {
+            (height, width)
+        }
+    }
+
+    /// Bytes of one item's input tensor, in its dtype.
+    pub fn input_bytes(&self) -> usize {
+        let size = match self.input.dtype {
+            DType::F32 => 4,
+            DType::F16 => 2,
+            DType::U8 => 1,
+        };
+        self.input_values() * size
     }
 
     /// Values of one item's landmark output: points × dims.
@@ -237,15 +300,16 @@ impl ModelSpec {
 
     /// Bytes of one staged crop: interleaved RGB at the input size.
     pub fn crop_bytes(&self) -> usize {
-        self.input_size as usize * self.input_size as usize * 3
+        self.sample_size().pixels() * 3
     }
 
-    /// The input tensor's shape for a batch of `n`, in the model's layout.
+    /// The input tensor's shape for a batch of `n`, in the model's layout (rows = x when
+    /// transposed).
     pub fn input_shape(&self, n: usize) -> [usize; 4] {
-        let (side, channels) = (self.input_size as usize, self.input.channels.count());
+        let ((rows, columns), channels) = (self.tensor_rows_columns(), self.input.channels.count());
         match self.input.layout {
-            Layout::Nchw => [n, channels, side, side],
-            Layout::Nhwc => [n, side, side, channels],
+            Layout::Nchw => [n, channels, rows, columns],
+            Layout::Nhwc => [n, rows, columns, channels],
         }
     }
 
@@ -255,17 +319,17 @@ impl ModelSpec {
     }
 }
 
-/// Converts interleaved RGB bytes into the model's planar float input (NCHW, value × scale).
-pub fn to_planar(crops: &[&[u8]], side: usize, scale: f32, out: &mut Vec<f32>) {
+/// Converts interleaved RGB bytes (`plane` pixels each) into the model's planar float input
+/// (NCHW, value × scale).
+pub fn to_planar(crops: &[&[u8]], plane: usize, scale: f32, out: &mut Vec<f32>) {
     out.clear();
-    out.resize(crops.len() * 3 * side * side, 0.0);
-    to_planar_into(crops, side, scale, out);
+    out.resize(crops.len() * 3 * plane, 0.0);
+    to_planar_into(crops, plane, scale, out);
 }
 
 /// [`to_planar`] into a buffer the caller owns (pinned host memory for a GPU), holding at least
-/// `crops.len() × 3 × side²` floats.
-pub fn to_planar_into(crops: &[&[u8]], side: usize, scale: f32, out: &mut [f32]) {
-    let plane = side * side;
+/// `crops.len() × 3 × plane` floats.
+pub fn to_planar_into(crops: &[&[u8]], plane: usize, scale: f32, out: &mut [f32]) {
     for (crop, item) in crops.iter().zip(out.chunks_exact_mut(3 * plane)) {
         let (r, rest) = item.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);
@@ -291,29 +355,32 @@ fn channel_byte(px: &[u8], channels: Channels, c: usize) -> u8 {
     }
 }
 
-/// Writes staged crops (interleaved RGB, `input_size`² pixels each) into the batch tensor as the
-/// model takes it: its channel order, layout, transposition, and `(byte − mean) / std` through
-/// `value` (f32) or the byte as it is (u8). `out` holds `crops.len() × input_values()` values.
+/// Writes staged crops (interleaved RGB, width × height pixels each) into the batch tensor as
+/// the model takes it: its channel order, layout, transposition, and `(byte − mean) / std`
+/// through `value` (f32, f16) or the byte as it is (u8). `out` holds
+/// `crops.len() × input_values()` values.
 fn write_input<T: Copy>(
     crops: &[&[u8]],
     spec: &ModelSpec,
     out: &mut [T],
     value: impl Fn(u8, usize) -> T,
 ) {
-    let side = spec.input_size as usize;
+    let width = spec.input_width as usize;
+    let (rows, columns) = spec.tensor_rows_columns();
     let conv = &spec.input;
     let c_count = conv.channels.count();
-    let per_item = c_count * side * side;
+    let per_item = spec.input_values();
     for (crop, item) in crops.iter().zip(out.chunks_exact_mut(per_item)) {
-        for y in 0..side {
-            for x in 0..side {
-                // The tensor's (row y, column x) is the crop's (y, x), or (x, y) transposed.
-                let (sy, sx) = if conv.transpose { (x, y) } else { (y, x) };
-                let px = &crop[3 * (sy * side + sx)..3 * (sy * side + sx) + 3];
+        for r in 0..rows {
+            for col in 0..columns {
+                // The tensor's (row r, column col) is the crop's (x = col, y = r), or
+                // (x = r, y = col) transposed.
+                let (sx, sy) = if conv.transpose { (r, col) } else { (col, r) };
+                let px = &crop[3 * (sy * width + sx)..3 * (sy * width + sx) + 3];
                 for c in 0..c_count {
                     let at = match conv.layout {
-                        Layout::Nchw => (c * side + y) * side + x,
-                        Layout::Nhwc => (y * side + x) * c_count + c,
+                        Layout::Nchw => (c * rows + r) * columns + col,
+                        Layout::Nhwc => (r * columns + col) * c_count + c,
                     };
                     item[at] = value(channel_byte(px, conv.channels, c), c);
                 }
@@ -322,14 +389,24 @@ fn write_input<T: Copy>(
     }
 }
 
-/// [`write_input`] for a float32 input: `(byte − mean[c]) / std[c]`, as `× (1 / std[c])` so the
+/// The value of a byte of channel `c`: `(byte − mean[c]) / std[c]`, as `× (1 / std[c])` so the
 /// bundled model's input is bit for bit [`to_planar`]'s.
-pub fn write_input_f32(crops: &[&[u8]], spec: &ModelSpec, out: &mut [f32]) {
+fn normalised(spec: &ModelSpec) -> impl Fn(u8, usize) -> f32 + '_ {
     let mean = &spec.input.mean;
     let inv_std: Vec<f32> = spec.input.std.iter().map(|s| 1.0 / s).collect();
-    write_input(crops, spec, out, |b, c| {
-        (f32::from(b) - mean[c]) * inv_std[c]
-    });
+    move |b, c| (f32::from(b) - mean[c]) * inv_std[c]
+}
+
+/// [`write_input`] for a float32 input: the [`normalised`] value.
+pub fn write_input_f32(crops: &[&[u8]], spec: &ModelSpec, out: &mut [f32]) {
+    write_input(crops, spec, out, normalised(spec));
+}
+
+/// [`write_input`] for a float16 input: [`write_input_f32`]'s value rounded to the nearest half
+/// (ties to even), written straight into the half tensor.
+pub fn write_input_f16(crops: &[&[u8]], spec: &ModelSpec, out: &mut [half::f16]) {
+    let value = normalised(spec);
+    write_input(crops, spec, out, |b, c| half::f16::from_f32(value(b, c)));
 }
 
 /// [`write_input`] for a uint8 input: the bytes as they are.
@@ -337,12 +414,32 @@ pub fn write_input_u8(crops: &[&[u8]], spec: &ModelSpec, out: &mut [u8]) {
     write_input(crops, spec, out, |b, _| b);
 }
 
+/// The input tensor as raw little-endian bytes in the model's dtype (what a GPU upload and a
+/// remote request carry): `out` holds `crops.len() × input_bytes()` bytes.
+pub fn write_input_bytes(crops: &[&[u8]], spec: &ModelSpec, out: &mut [u8]) {
+    match spec.input.dtype {
+        DType::U8 => write_input_u8(crops, spec, out),
+        DType::F16 => {
+            let value = normalised(spec);
+            let (words, _) = out.as_chunks_mut::<2>();
+            write_input(crops, spec, words, |b, c| {
+                half::f16::from_f32(value(b, c)).to_le_bytes()
+            });
+        }
+        DType::F32 => {
+            let value = normalised(spec);
+            let (words, _) = out.as_chunks_mut::<4>();
+            write_input(crops, spec, words, |b, c| value(b, c).to_le_bytes());
+        }
+    }
+}
+
 /// One item's raw point values (`num_points × dims`, in the model's order and space) as
-/// interleaved (x, y, z) in pixels of the input; z is 0 for 2-D points. `out` holds
-/// `num_points × 3` floats.
+/// interleaved (x, y, z) in pixels of the input (x of its width, y of its height, z on x's
+/// scale); z is 0 for 2-D points. `out` holds `num_points × 3` floats.
 pub fn points_to_input_px(raw: &[f32], spec: &ModelSpec, out: &mut [f32]) {
     let (n, dims) = (spec.num_points as usize, spec.points.dims as usize);
-    let side = spec.input_size as f32;
+    let (w, h) = (spec.input_width as f32, spec.input_height as f32);
     for (i, p) in out.chunks_exact_mut(3).enumerate().take(n) {
         let at = |k: usize| match spec.points.order {
             Order::Interleaved => raw[i * dims + k],
@@ -351,12 +448,8 @@ pub fn points_to_input_px(raw: &[f32], spec: &ModelSpec, out: &mut [f32]) {
         let (x, y, z) = (at(0), at(1), if dims == 3 { at(2) } else { 0.0 });
         let [x, y, z] = match spec.points.space {
             Space::InputPx => [x, y, z],
-            Space::Unit => [x * side, y * side, z * side],
-            Space::SignedUnit => [
-                (x + 1.0) / 2.0 * side,
-                (y + 1.0) / 2.0 * side,
-                z * side / 2.0,
-            ],
+            Space::Unit => [x * w, y * h, z * w],
+            Space::SignedUnit => [(x + 1.0) / 2.0 * w, (y + 1.0) / 2.0 * h, z * w / 2.0],
         };
         p.copy_from_slice(&[x, y, z]);
     }
@@ -412,9 +505,9 @@ pub fn decode_outputs(
 /// Maps one item's landmarks from input pixels to frame pixels in place. Returns false (and leaves
 /// the values unusable) when the network produced a non-finite value: such points are never
 /// handed out as a result.
-pub fn decode_to_frame(points: &mut [f32], crop: &FaceCrop, input_size: u32) -> bool {
+pub fn decode_to_frame(points: &mut [f32], crop: &FaceCrop, size: SampleSize) -> bool {
     for p in points.chunks_exact_mut(3) {
-        let mapped = crop.to_frame(input_size, p[0], p[1], p[2]);
+        let mapped = crop.to_frame(size, p[0], p[1], p[2]);
         if !mapped.iter().all(|v| v.is_finite()) {
             return false;
         }
@@ -454,10 +547,13 @@ mod tests {
             let spec = ModelSpec::from_descriptor(&d).expect("converts");
             assert!(!spec.has_bundled_conventions(), "{to}");
         }
-        let text = BUNDLED_DESCRIPTOR.replacen("size = [192, 192]", "size = [192, 160]", 1);
+        // A non-square input: width then height, as the descriptor writes them.
+        let text = BUNDLED_DESCRIPTOR.replacen("size = [192, 192]", "size = [256, 192]", 1);
         let d = Descriptor::parse(&text, "t").expect("a valid descriptor");
-        let e = ModelSpec::from_descriptor(&d).expect_err("not square");
-        assert!(e.message().contains("input.size"), "{}", e.message());
+        let spec = ModelSpec::from_descriptor(&d).expect("converts");
+        assert_eq!((spec.input_width, spec.input_height), (256, 192));
+        assert_eq!(spec.input_shape(2), [2, 3, 192, 256]);
+        assert_eq!(spec.crop_bytes(), 256 * 192 * 3);
     }
 
     fn spec_with(edit: &[(&str, &str)]) -> ModelSpec {
@@ -487,7 +583,7 @@ mod tests {
         let crop = tagged_crop();
         let (mut general, mut planar) = (vec![0f32; 27], Vec::new());
         write_input_f32(&[&crop], &spec, &mut general);
-        to_planar(&[&crop], 3, spec.input_scale, &mut planar);
+        to_planar(&[&crop], 9, spec.input_scale, &mut planar);
         assert_eq!(general, planar);
     }
 
@@ -525,6 +621,107 @@ mod tests {
         let luma = |r: u32, g: u32, b: u32| ((77 * r + 150 * g + 29 * b + 128) >> 8) as u8;
         assert_eq!(bytes[3 + 2], luma(12, 112, 202)); // (y=1, x=2)
         assert_eq!(channel_byte(&[90, 90, 90], Channels::Gray, 0), 90);
+    }
+
+    #[test]
+    fn a_non_square_input_keeps_rows_and_columns_apart() {
+        // A 3 x 2 crop (3 wide, 2 high) whose pixel (x, y) has R = 10y + x.
+        let crop: Vec<u8> = (0..2u8)
+            .flat_map(|y| (0..3u8).flat_map(move |x| [10 * y + x, 0, 0]))
+            .collect();
+        let red = |edits: &[(&str, &str)]| {
+            let mut all = vec![
+                ("size = [192, 192]", "size = [3, 2]"),
+                ("dtype = \"f32\"", "dtype = \"u8\""),
+            ];
+            all.extend_from_slice(edits);
+            let spec = spec_with(&all);
+            let mut out = vec![0u8; spec.input_values()];
+            write_input_u8(&[&crop], &spec, &mut out);
+            (spec.input_shape(1), out[..6].to_vec())
+        };
+        // NCHW: 2 rows of 3; the red plane is the crop row by row.
+        assert_eq!(red(&[]), ([1, 3, 2, 3], vec![0, 1, 2, 10, 11, 12]));
+        // Transposed: 3 rows (x) of 2 columns (y).
+        assert_eq!(
+            red(&[("transpose = false", "transpose = true")]),
+            ([1, 3, 3, 2], vec![0, 10, 1, 11, 2, 12])
+        );
+        // NHWC transposed: (row x, column y) pixels, red first.
+        let (shape, out) = red(&[
+            ("transpose = false", "transpose = true"),
+            ("layout = \"NCHW\"", "layout = \"NHWC\""),
+        ]);
+        assert_eq!(shape, [1, 3, 2, 3]);
+        assert_eq!([out[0], out[3]], [0, 10]);
+        // Points in [0, 1] of a 256 x 192 input: x by the width, y by the height, z as x.
+        let spec = spec_with(&[
+            ("size = [192, 192]", "size = [256, 192]"),
+            ("count = 468", "count = 1"),
+            ("space = \"input_px\"", "space = \"unit\""),
+            (
+                "name = \"mediapipe468\"",
+                "name = \"custom\"\nright_eye = [0]\nleft_eye = [0]",
+            ),
+        ]);
+        let mut p = [0f32; 3];
+        points_to_input_px(&[0.5, 0.25, 0.125], &spec, &mut p);
+        assert_eq!(p, [128.0, 48.0, 32.0]);
+    }
+
+    #[test]
+    fn a_half_float_input_is_the_float_input_rounded() {
+        let crop = tagged_crop();
+        let spec = spec_with(&[
+            ("size = [192, 192]", "size = [3, 3]"),
+            ("layout = \"NCHW\"", "layout = \"NHWC\""),
+            ("dtype = \"f32\"", "dtype = \"f16\""),
+            ("mean = [0.0, 0.0, 0.0]", "mean = [127.5, 127.5, 127.5]"),
+            ("std = [255.0, 255.0, 255.0]", "std = [127.5, 127.5, 127.5]"),
+        ]);
+        let (mut wide, mut half) = (vec![0f32; 27], vec![half::f16::ZERO; 27]);
+        write_input_f32(&[&crop], &spec, &mut wide);
+        write_input_f16(&[&crop], &spec, &mut half);
+        for (w, h) in wide.iter().zip(&half) {
+            // The nearest half: within half a unit in the last place (2^-11 relative; values
+            // below 2^-14 are subnormal, steps of 2^-24).
+            let err = (h.to_f32() - w).abs();
+            assert!(
+                err <= (w.abs() * 2f32.powi(-11)).max(2f32.powi(-25)),
+                "{w} -> {h}"
+            );
+        }
+        // Byte 200 at (y=0, x=0) channel 2: (200 − 127.5) / 127.5 = 0.568627…, whose nearest
+        // halves are 0.568359375 and 0.5688476…; the second is nearer.
+        assert_eq!(half[2].to_f32(), 0.568_847_66);
+    }
+
+    #[test]
+    fn the_input_bytes_are_each_dtypes_values_little_endian() {
+        let crop = tagged_crop();
+        let square = ("size = [192, 192]", "size = [3, 3]");
+        let f32_spec = spec_with(&[square, ("layout = \"NCHW\"", "layout = \"NHWC\"")]);
+        let mut values = vec![0f32; 27];
+        write_input_f32(&[&crop, &crop], &f32_spec, &mut values);
+        let mut bytes = vec![0u8; 2 * f32_spec.input_bytes()];
+        write_input_bytes(&[&crop, &crop], &f32_spec, &mut bytes);
+        assert_eq!(bytes.len(), 2 * 27 * 4);
+        let want: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(&bytes[..108], &want[..]);
+        assert_eq!(&bytes[108..], &want[..], "the second item");
+        let f16_spec = spec_with(&[square, ("dtype = \"f32\"", "dtype = \"f16\"")]);
+        let mut halves = vec![half::f16::ZERO; 27];
+        write_input_f16(&[&crop], &f16_spec, &mut halves);
+        let mut bytes = vec![0u8; f16_spec.input_bytes()];
+        write_input_bytes(&[&crop], &f16_spec, &mut bytes);
+        let want: Vec<u8> = halves.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(bytes, want);
+        let u8_spec = spec_with(&[square, ("dtype = \"f32\"", "dtype = \"u8\"")]);
+        let mut raw = vec![0u8; 27];
+        write_input_u8(&[&crop], &u8_spec, &mut raw);
+        let mut bytes = vec![0u8; u8_spec.input_bytes()];
+        write_input_bytes(&[&crop], &u8_spec, &mut bytes);
+        assert_eq!(bytes, raw);
     }
 
     #[test]
@@ -600,11 +797,20 @@ mod tests {
             side: 96,
         });
         let mut pts = vec![0.0, 0.0, 0.0, 192.0, 96.0, 10.0];
-        assert!(decode_to_frame(&mut pts, &crop, 192));
+        let size = SampleSize::square(192);
+        assert!(decode_to_frame(&mut pts, &crop, size));
         assert_eq!(pts, vec![100.0, 50.0, 0.0, 196.0, 98.0, 5.0]);
+        // 256 x 192: x back by side / 256, y by side / 192, z on x's scale.
+        let mut wide = vec![256.0, 96.0, 8.0];
+        let size_wide = SampleSize {
+            width: 256,
+            height: 192,
+        };
+        assert!(decode_to_frame(&mut wide, &crop, size_wide));
+        assert_eq!(wide, vec![196.0, 98.0, 3.0]);
         let mut bad = vec![1.0, f32::NAN, 0.0];
-        assert!(!decode_to_frame(&mut bad, &crop, 192));
+        assert!(!decode_to_frame(&mut bad, &crop, size));
         let mut inf = vec![f32::INFINITY, 1.0, 0.0];
-        assert!(!decode_to_frame(&mut inf, &crop, 192));
+        assert!(!decode_to_frame(&mut inf, &crop, size));
     }
 }

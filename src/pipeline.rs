@@ -26,7 +26,8 @@ use parking_lot::Mutex;
 
 use crate::backend::remote::{RemoteCounters, RemoteSettings};
 use crate::backend::{self, Backend, BackendChoice, ModelSource, OpenRequest, Precision};
-use crate::batcher::{panic_message, DrainDeadline, Job, Msg, Worker};
+use crate::batcher::{panic_message, ChipSettings, DrainDeadline, Job, Msg, Worker};
+use crate::chip::{ChipFormat, ChipSource};
 use crate::error::{Error, ErrorKind, Result};
 use crate::golden::Golden;
 use crate::image::{
@@ -36,7 +37,7 @@ use crate::image::{
 use crate::log::{LogLevel, Logger};
 use crate::model::ModelSpec;
 use crate::ready::ReadyCallback;
-use crate::results::{Popped, Refusal, ResultStore, Stats};
+use crate::results::{Popped, Refusal, ResultStore, Room, Stats};
 
 /// Largest batch any backend is asked for.
 pub const MAX_BATCH_LIMIT: usize = 32;
@@ -71,6 +72,9 @@ pub struct Config {
     /// bundled one (see [`crate::descriptor::resolve`]).
     pub model_desc: Option<PathBuf>,
     pub precision: Precision,
+    /// The aligned chip's side in px (0: none; 112 = ArcFace), at most [`crate::chip::MAX_CHIP_SIZE`].
+    pub chip_size: u32,
+    pub chip_format: ChipFormat,
     pub logger: Logger,
     /// The server(s) of `BackendChoice::Remote`.
     pub remote: Option<RemoteSettings>,
@@ -96,6 +100,8 @@ impl Default for Config {
             cpu_threads: None,
             model_desc: None,
             precision: Precision::Default,
+            chip_size: 0,
+            chip_format: ChipFormat::Rgb,
             logger: Logger::default(),
             remote: None,
             on_ready: None,
@@ -126,6 +132,7 @@ impl Config {
         if self.result_capacity == 0 {
             return Err(Error::invalid("result_capacity must be at least 1"));
         }
+        crate::chip::validate_chip_size(self.chip_size)?;
         Ok(queue_capacity)
     }
 }
@@ -176,6 +183,8 @@ pub struct Pipeline {
     info: ModelInfo,
     logger: Logger,
     remote_counters: Arc<RemoteCounters>,
+    /// Whether enqueue keeps the pixels of an aligned chip (`chip_size` > 0).
+    keeps_chip: bool,
 }
 
 thread_local! {
@@ -255,6 +264,10 @@ impl Pipeline {
         let (worker_store, worker_drain, logger) =
             (store.clone(), drain.clone(), config.logger.clone());
         let (max_batch, max_wait) = (config.max_batch, config.max_wait);
+        let chip = (config.chip_size > 0).then_some(ChipSettings {
+            size: config.chip_size,
+            format: config.chip_format,
+        });
         let handle = std::thread::Builder::new()
             .name("lmbatch-worker".into())
             .spawn(move || {
@@ -267,8 +280,8 @@ impl Pipeline {
                         let info = ModelInfo {
                             backend: backend.name().to_string(),
                             num_points: backend.spec().num_points,
-                            input_width: backend.spec().input_size,
-                            input_height: backend.spec().input_size,
+                            input_width: backend.spec().input_width,
+                            input_height: backend.spec().input_height,
                             max_batch: backend.max_batch() as u32,
                             fallback_reason: reason,
                             dims: backend.spec().points.dims,
@@ -293,6 +306,7 @@ impl Pipeline {
                     max_wait,
                     logger,
                     ready,
+                    chip,
                 }
                 .run();
             })
@@ -315,6 +329,16 @@ impl Pipeline {
                 return Err(e);
             }
         };
+        if chip.is_some() && !spec.scheme.has_five_points() {
+            let _ = tx.send(Msg::Shutdown);
+            let _ = handle.join();
+            return Err(Error::invalid(format!(
+                "chip_size {} needs a model whose scheme names both eyes, the nose tip and both \
+                 mouth corners; scheme {} does not",
+                config.chip_size,
+                spec.scheme.label()
+            )));
+        }
         config.logger.log(
             LogLevel::Info,
             &format!(
@@ -334,6 +358,7 @@ impl Pipeline {
             info,
             logger: config.logger,
             remote_counters: Arc::default(),
+            keeps_chip: chip.is_some(),
         })
     }
 
@@ -358,12 +383,25 @@ impl Pipeline {
             Ok(v) => v,
             Err(e) => return Err(self.refuse_invalid(id, "lm_enqueue", e)),
         };
-        self.submit(id, FaceCrop::from(crop), |pixels| {
-            let side = self.spec.input_size as usize;
-            SCRATCH.with(|s| {
-                crate::image::crop_resize(&view, &crop, side, side, &mut s.borrow_mut(), pixels)
-            })
-        })
+        self.submit(
+            id,
+            FaceCrop::from(crop),
+            |pixels| {
+                let size = self.spec.sample_size();
+                SCRATCH.with(|s| {
+                    let scratch = &mut s.borrow_mut();
+                    crate::image::crop_resize(
+                        &view,
+                        &crop,
+                        size.width,
+                        size.height,
+                        scratch,
+                        pixels,
+                    )
+                })
+            },
+            || self.chip_source(&Frame::Packed(view), face, 0.0),
+        )
     }
 
     /// [`enqueue`](Self::enqueue) for any frame `lm_enqueue_frame` takes (packed, or YUV 4:2:0
@@ -375,22 +413,29 @@ impl Pipeline {
     /// unknown format, colorimetry or flag values, and non-finite eyes or roll.
     pub fn enqueue_frame(&self, id: u64, frame: &FrameRef<'_>, face: &Face) -> Result<()> {
         let checked = Frame::new(frame).and_then(|f| {
-            let mut crop = FaceCrop::for_face(face, f.width(), f.height(), self.spec.crop_scale)?;
-            if !self.spec.rotate {
-                // The model's descriptor says crop.rotate = false: its crops stay upright (the
-                // eyes and roll were still checked).
-                crop = FaceCrop::rotated(crop.rect, 0.0);
-            }
-            Ok((f, crop))
+            let turned = FaceCrop::for_face(face, f.width(), f.height(), self.spec.crop_scale)?;
+            // The model's descriptor may say crop.rotate = false: its crops stay upright (the
+            // eyes and roll were still checked; the chip's pixels still follow them).
+            let crop = match self.spec.rotate {
+                true => turned,
+                false => FaceCrop::rotated(turned.rect, 0.0),
+            };
+            Ok((f, crop, turned.theta))
         });
-        let (frame, crop) = match checked {
+        let (frame, crop, theta) = match checked {
             Ok(v) => v,
             Err(e) => return Err(self.refuse_invalid(id, "lm_enqueue_frame", e)),
         };
-        self.submit(id, crop, |pixels| {
-            let side = self.spec.input_size as usize;
-            FRAME_SCRATCH.with(|s| sample_crop(&frame, &crop, side, &mut s.borrow_mut(), pixels))
-        })
+        self.submit(
+            id,
+            crop,
+            |pixels| {
+                let size = self.spec.sample_size();
+                FRAME_SCRATCH
+                    .with(|s| sample_crop(&frame, &crop, size, &mut s.borrow_mut(), pixels))
+            },
+            || self.chip_source(&frame, &face.bbox, theta),
+        )
     }
 
     /// Counts an input refused as invalid and says why at debug level (the status alone does not
@@ -406,9 +451,27 @@ impl Pipeline {
         e
     }
 
+    /// What enqueue keeps for the aligned chip of a face turned by `theta`: nothing when the
+    /// pipeline makes no chips (or for a box whose kept square would pass the crop size limit:
+    /// that result then has no chip, `chip_side` 0).
+    fn chip_source(&self, frame: &Frame<'_>, bbox: &FaceBox, theta: f64) -> Option<ChipSource> {
+        if !self.keeps_chip {
+            return None;
+        }
+        let rect = ChipSource::region(bbox, theta, (frame.width(), frame.height())).ok()?;
+        Some(FRAME_SCRATCH.with(|s| ChipSource::capture(frame, rect, &mut s.borrow_mut())))
+    }
+
     /// Admits a validated face: refuses it early under overload, stages its crop (`fill` writes
-    /// the model input into a recycled buffer) and queues it without blocking.
-    fn submit(&self, id: u64, crop: FaceCrop, fill: impl FnOnce(&mut [u8])) -> Result<()> {
+    /// the model input into a recycled buffer) and what the chip needs (`keep`), and queues it
+    /// without blocking.
+    fn submit(
+        &self,
+        id: u64,
+        crop: FaceCrop,
+        fill: impl FnOnce(&mut [u8]),
+        keep: impl FnOnce() -> Option<ChipSource>,
+    ) -> Result<()> {
         // Under overload most faces are refused: refuse them before paying for the crop (a
         // duplicate id or a closing pipeline is still named as such, as `admit` would).
         self.store.check_admissible(id).map_err(refusal_error(id))?;
@@ -419,12 +482,14 @@ impl Pipeline {
         let mut pixels = self.recycled.try_recv().unwrap_or_default();
         pixels.resize(self.spec.crop_bytes(), 0);
         fill(&mut pixels);
+        let chip_source = keep();
         let enqueued_at = Instant::now();
         let mut job = Some(Job {
             id,
             ticket: 0,
             crop,
             pixels,
+            chip_source,
             enqueued_at,
         });
         let admitted = self.store.admit(id, |ticket| {
@@ -457,18 +522,18 @@ impl Pipeline {
     /// The final state of `id`, once: `Landmarks` or `Failed`; `Pending` while it runs; `Expired`
     /// once for an evicted result; `NotFound` otherwise.
     pub fn pop(&self, id: u64) -> Popped {
-        self.store.pop(id, usize::MAX)
+        self.store.pop(id, Room::ANY)
     }
 
     /// Like [`pop`](Self::pop), but waits up to `timeout` (then `Timeout`); `Cancelled` when the
     /// item is cancelled meanwhile. A zero timeout is `pop`.
     pub fn pop_wait(&self, id: u64, timeout: Duration) -> Popped {
-        self.store.pop_wait(id, usize::MAX, timeout)
+        self.store.pop_wait(id, Room::ANY, timeout)
     }
 
-    /// Pop for a caller whose buffer holds `max_points` points: `BufferTooSmall` consumes nothing.
-    pub fn pop_into(&self, id: u64, max_points: usize, timeout: Duration) -> Popped {
-        self.store.pop_wait(id, max_points, timeout)
+    /// Pop for a caller whose buffers hold `room`: `BufferTooSmall` consumes nothing.
+    pub fn pop_into(&self, id: u64, room: Room, timeout: Duration) -> Popped {
+        self.store.pop_wait(id, room, timeout)
     }
 
     /// The earliest-finished final state not delivered yet, whatever its id: `Landmarks`,
@@ -486,13 +551,13 @@ impl Pipeline {
     /// # Ok::<(), lmbatch::Error>(())
     /// ```
     pub fn pop_next(&self, timeout: Duration) -> Option<(u64, Popped)> {
-        self.store.pop_next(usize::MAX, timeout)
+        self.store.pop_next(Room::ANY, timeout)
     }
 
-    /// [`pop_next`](Self::pop_next) for a caller whose buffer holds `max_points` points:
+    /// [`pop_next`](Self::pop_next) for a caller whose buffer holds `room`:
     /// `BufferTooSmall` (with the id) consumes nothing.
-    pub fn pop_next_into(&self, max_points: usize, timeout: Duration) -> Option<(u64, Popped)> {
-        self.store.pop_next(max_points, timeout)
+    pub fn pop_next_into(&self, room: Room, timeout: Duration) -> Option<(u64, Popped)> {
+        self.store.pop_next(room, timeout)
     }
 
     /// Cancels a live id; false when it is unknown (or already delivered or cancelled).

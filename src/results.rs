@@ -29,6 +29,9 @@ pub struct Landmarks {
     /// Head pose (NaN where the model's scheme cannot say).
     pub pose: crate::pose::Pose,
     pub quality: crate::pose::Quality,
+    /// The aligned chip, `chip_side`² pixels of 3 bytes (empty, side 0: no chip).
+    pub chip: Vec<u8>,
+    pub chip_side: u32,
 }
 
 /// The final state of an item that reached the backend.
@@ -54,10 +57,41 @@ pub enum Popped {
     Expired,
     /// `pop_wait`: the item was cancelled while the call waited.
     Cancelled,
-    /// The caller's buffer holds fewer points than the result; nothing was consumed.
+    /// The caller's buffers hold fewer points, or fewer chip bytes, than the result; nothing was
+    /// consumed.
     BufferTooSmall {
         num_points: u32,
+        /// The result's chip side (0: no chip).
+        chip_side: u32,
     },
+}
+
+/// The room of the buffers a pop copies into: a result that does not fit stays where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    /// Points (three floats each).
+    pub points: usize,
+    /// Bytes for the chip; `None`: the caller takes no chip (a result's chip is then not
+    /// delivered, and never makes the result too big).
+    pub chip_bytes: Option<usize>,
+}
+
+impl Room {
+    /// A caller that takes whatever the result holds (the Rust API).
+    pub const ANY: Room = Room {
+        points: usize::MAX,
+        chip_bytes: Some(usize::MAX),
+    };
+
+    /// `BufferTooSmall` when `l` does not fit.
+    fn refuses(&self, l: &Landmarks) -> Option<Popped> {
+        let num_points = l.points.len() / 3;
+        let chip_short = self.chip_bytes.is_some_and(|room| room < l.chip.len());
+        (num_points > self.points || chip_short).then_some(Popped::BufferTooSmall {
+            num_points: num_points as u32,
+            chip_side: l.chip_side,
+        })
+    }
 }
 
 /// Counters of the store; see the module doc for the invariant they keep.
@@ -395,22 +429,22 @@ impl ResultStore {
         became_degraded
     }
 
-    /// Hands out a final result once. `max_points` is the caller's buffer capacity in points.
-    pub fn pop(&self, id: u64, max_points: usize) -> Popped {
+    /// Hands out a final result once. `room` is what the caller's buffers hold.
+    pub fn pop(&self, id: u64, room: Room) -> Popped {
         let mut s = self.state.lock();
         s.expire(self.ttl, self.capacity);
-        s.take_final(id, max_points).unwrap_or(Popped::Pending)
+        s.take_final(id, room).unwrap_or(Popped::Pending)
     }
 
     /// Like [`pop`](Self::pop), but waits up to `timeout` for a pending item to finish.
-    pub fn pop_wait(&self, id: u64, max_points: usize, timeout: Duration) -> Popped {
+    pub fn pop_wait(&self, id: u64, room: Room, timeout: Duration) -> Popped {
         if timeout.is_zero() {
-            return self.pop(id, max_points);
+            return self.pop(id, room);
         }
         let deadline = Instant::now().checked_add(timeout);
         let mut s = self.state.lock();
         s.expire(self.ttl, self.capacity);
-        if let Some(answer) = s.take_final(id, max_points) {
+        if let Some(answer) = s.take_final(id, room) {
             return answer;
         }
         // Pending: register as a waiter on this item (its ticket), so a cancel can tell us.
@@ -437,7 +471,7 @@ impl ResultStore {
             // Still ours. An answer that consumes nothing, or the timeout, ends this thread's
             // wait on an item that stays: it stops counting as a waiter (else a later cancel
             // would keep a share for a thread that is gone).
-            match s.take_final(id, max_points) {
+            match s.take_final(id, room) {
                 Some(small @ Popped::BufferTooSmall { .. }) => {
                     s.leave_wait(id, ticket);
                     return small;
@@ -481,12 +515,12 @@ impl ResultStore {
     /// `Expired` first (it finished before anything still held), then `Landmarks` or `Failed` in
     /// completion order. Waits up to `timeout` (`None` when nothing came). `BufferTooSmall`
     /// consumes nothing. Competes with [`pop`](Self::pop): each final state goes to one call.
-    pub fn pop_next(&self, max_points: usize, timeout: Duration) -> Option<(u64, Popped)> {
+    pub fn pop_next(&self, room: Room, timeout: Duration) -> Option<(u64, Popped)> {
         let deadline = Instant::now().checked_add(timeout);
         let mut s = self.state.lock();
         loop {
             s.expire(self.ttl, self.capacity);
-            if let Some(next) = s.take_next(max_points) {
+            if let Some(next) = s.take_next(room) {
                 drop(s);
                 // A pop_wait on that id learns at once that someone else took it.
                 self.finished_cv.notify_all();
@@ -558,7 +592,7 @@ impl State {
     }
 
     /// The final answer for `id` if there is one (`None` while it is pending).
-    fn take_final(&mut self, id: u64, max_points: usize) -> Option<Popped> {
+    fn take_final(&mut self, id: u64, room: Room) -> Option<Popped> {
         let Some(entry) = self.entries.get(&id) else {
             return Some(if self.tombstones.remove(&id).is_some() {
                 Popped::Expired
@@ -569,13 +603,11 @@ impl State {
         let Slot::Ready(outcome) = &entry.slot else {
             return None;
         };
-        if let Outcome::Landmarks(l) = outcome {
-            let num_points = l.points.len() / 3;
-            if num_points > max_points {
-                return Some(Popped::BufferTooSmall {
-                    num_points: num_points as u32,
-                });
-            }
+        if let Some(too_small) = match outcome {
+            Outcome::Landmarks(l) => room.refuses(l),
+            Outcome::Failed(_) => None,
+        } {
+            return Some(too_small);
         }
         let entry = self.entries.remove(&id)?;
         self.counters.ready -= 1;
@@ -589,7 +621,7 @@ impl State {
     }
 
     /// Takes the earliest-finished undelivered final state (see [`ResultStore::pop_next`]).
-    fn take_next(&mut self, max_points: usize) -> Option<(u64, Popped)> {
+    fn take_next(&mut self, room: Room) -> Option<(u64, Popped)> {
         while let Some((id, ticket)) = self.tombstone_order.pop_front() {
             if self.tombstones.get(&id) == Some(&ticket) {
                 self.tombstones.remove(&id);
@@ -605,12 +637,11 @@ impl State {
                 self.finished.pop_front();
                 continue;
             };
-            if let Outcome::Landmarks(l) = outcome {
-                let num_points = l.points.len() / 3;
-                if num_points > max_points {
-                    let num_points = num_points as u32;
-                    return Some((id, Popped::BufferTooSmall { num_points }));
-                }
+            if let Some(too_small) = match outcome {
+                Outcome::Landmarks(l) => room.refuses(l),
+                Outcome::Failed(_) => None,
+            } {
+                return Some((id, too_small));
             }
             self.finished.pop_front();
             let entry = self.entries.remove(&id)?;
@@ -775,6 +806,13 @@ mod tests {
 
     const POINTS: usize = 468;
 
+    fn room(points: usize) -> Room {
+        Room {
+            points,
+            chip_bytes: None,
+        }
+    }
+
     fn landmarks() -> Outcome {
         Outcome::Landmarks(Landmarks {
             points: vec![1.0; POINTS * 3],
@@ -798,7 +836,32 @@ mod tests {
                 frontal: 0.0,
                 overall: 0.0,
             },
+            chip: vec![7; 12],
+            chip_side: 2,
         })
+    }
+
+    #[test]
+    fn a_chip_buffer_too_small_consumes_nothing_and_no_chip_buffer_never_refuses() {
+        let store = ResultStore::new(8, None);
+        finish(&store, 9);
+        let short = Room {
+            points: POINTS,
+            chip_bytes: Some(11),
+        };
+        let refused = Popped::BufferTooSmall {
+            num_points: POINTS as u32,
+            chip_side: 2,
+        };
+        assert_eq!(store.pop(9, short), refused);
+        assert_eq!(store.pop_next(short, Duration::ZERO), Some((9, refused)));
+        let exact = Room {
+            chip_bytes: Some(12),
+            ..short
+        };
+        assert!(matches!(store.pop(9, exact), Popped::Landmarks(l) if l.chip == vec![7; 12]));
+        finish(&store, 10);
+        assert!(matches!(store.pop(10, room(POINTS)), Popped::Landmarks(_)));
     }
 
     /// Admits `id` and runs it to a finished result.
@@ -826,7 +889,7 @@ mod tests {
         store.admit(9, |_| true).expect("admitted");
         let waiter = {
             let store = store.clone();
-            thread::spawn(move || store.pop_wait(9, POINTS, Duration::from_millis(50)))
+            thread::spawn(move || store.pop_wait(9, room(POINTS), Duration::from_millis(50)))
         };
         wait_for_waiters(&store, 9, 1);
         {
@@ -840,7 +903,7 @@ mod tests {
         assert!(store.state.lock().cancelled_waits.is_empty());
         // The id is free again, and its new item is nobody's old wait.
         finish(&store, 9);
-        assert!(matches!(store.pop(9, POINTS), Popped::Landmarks(_)));
+        assert!(matches!(store.pop(9, room(POINTS)), Popped::Landmarks(_)));
     }
 
     #[test]
@@ -849,13 +912,19 @@ mod tests {
         let ticket = store.admit(9, |_| true).expect("admitted");
         let waiter = {
             let store = store.clone();
-            thread::spawn(move || store.pop_wait(9, 1, Duration::from_secs(60)))
+            thread::spawn(move || store.pop_wait(9, room(1), Duration::from_secs(60)))
         };
         wait_for_waiters(&store, 9, 1);
         store.start_batch(&[(9, ticket)]);
         store.complete_batch(1, vec![(9, ticket, landmarks())]);
         let answer = waiter.join().expect("no panic");
-        assert_eq!(answer, Popped::BufferTooSmall { num_points: 468 });
+        assert_eq!(
+            answer,
+            Popped::BufferTooSmall {
+                num_points: 468,
+                chip_side: 2
+            }
+        );
         assert_eq!(store.state.lock().entries[&9].waiters, 0);
         // A cancel now has nobody to tell: no share of it may stay behind.
         assert!(store.cancel(9));
@@ -867,7 +936,7 @@ mod tests {
         let store = ResultStore::new(8, None);
         store.admit(9, |_| true).expect("admitted");
         assert_eq!(
-            store.pop_wait(9, POINTS, Duration::from_millis(5)),
+            store.pop_wait(9, room(POINTS), Duration::from_millis(5)),
             Popped::Timeout
         );
         assert!(store.cancel(9));
@@ -881,7 +950,7 @@ mod tests {
         assert!(store.cancel(9));
         store.admit(9, |_| true).expect("the id is free again");
         assert_eq!(store.take_notices(), vec![]);
-        assert_eq!(store.pop(9, POINTS), Popped::Pending);
+        assert_eq!(store.pop(9, room(POINTS)), Popped::Pending);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Every descriptor convention against known answers (issue 17): the bundled network wrapped in
 //! graph ops by scripts/make-convention-models.py, once per convention (NHWC, BGR, mean/std of
-//! [-1,1], u8, transposed input, planar order, unit and signed_unit spaces, logit and softmax
-//! scores, no score, 2-D points, and all of them at once), each with its descriptor. Through
+//! [-1,1], u8, f16, transposed input, planar order, unit and signed_unit spaces, logit and softmax
+//! scores, no score, 2-D points, a non-square 256 x 192 input (plain, and transposed NHWC with
+//! points in [0,1]), and all of them at once), each with its descriptor. Through
 //! lm_create on every CPU backend that runs here, each must give the bundled model's points.
 //!
 //! The models are generated into the target folder at test time (about 2.4 MB each). Without
@@ -23,11 +24,12 @@ use lmbatch::ffi::*;
 const SCRIPT: &str = "scripts/make-convention-models.py";
 
 /// The wrapped models (name, what the script calls the convention), in the script's order.
-const CONVENTIONS: [&str; 13] = [
+const CONVENTIONS: [&str; 16] = [
     "nhwc",
     "bgr",
     "signed_input",
     "u8",
+    "f16",
     "transposed",
     "planar",
     "unit",
@@ -36,6 +38,8 @@ const CONVENTIONS: [&str; 13] = [
     "softmax",
     "no_score",
     "xy_only",
+    "wide",
+    "wide_transposed_unit",
     "combined",
 ];
 
@@ -223,7 +227,15 @@ fn every_convention_gives_the_bundled_models_points() {
                 _ => format!("|d score| {worst_score:.2e}"),
             };
             println!("{backend_name:<15} {name:<12} worst |dx|,|dy| {worst:.2e} px, {z}, {score}");
-            assert!(worst <= 1e-3, "{backend_name} {name}: {worst} px");
+            // The issue's bounds: 1e-3 px, and 0.05 px for a half-float input (its 11-bit
+            // significand rounds each input value by up to 2^-12 of it).
+            if name.starts_with("wide") {
+                check_wide(backend_name, name, &faces, &got, &want);
+                continue;
+            }
+            let tolerance = if name == "f16" { 0.05 } else { 1e-3 };
+            let score_tolerance = if name == "f16" { 1e-3 } else { 1e-5 };
+            assert!(worst <= tolerance, "{backend_name} {name}: {worst} px");
             match name {
                 // z is written as 0 for a 2-D model.
                 "xy_only" => assert!(
@@ -231,7 +243,10 @@ fn every_convention_gives_the_bundled_models_points() {
                         .all(|(p, _)| p.chunks_exact(3).all(|q| q[2] == 0.0)),
                     "{backend_name}: a 2-D model's z must be 0"
                 ),
-                _ => assert!(worst_z <= 1e-3, "{backend_name} {name}: z off by {worst_z}"),
+                _ => assert!(
+                    worst_z <= tolerance,
+                    "{backend_name} {name}: z off by {worst_z}"
+                ),
             }
             match name {
                 "no_score" => assert!(
@@ -239,10 +254,56 @@ fn every_convention_gives_the_bundled_models_points() {
                     "{backend_name}: no score is -1"
                 ),
                 // A probability as given, sigmoid of the logit, softmax column 1: the same score.
-                _ => assert!(worst_score <= 1e-5, "{backend_name} {name}: {worst_score}"),
+                _ => assert!(
+                    worst_score <= score_tolerance,
+                    "{backend_name} {name}: {worst_score}"
+                ),
             }
         }
     }
+}
+
+/// A 256 x 192 wrapper against the bundled model. Its Resize op samples the 256 x 192 crop again
+/// at 192 x 192 (a second interpolation of 8-bit pixels), so its points are not the bundled
+/// ones to 1e-3 px: measured, 0.04 px of bias and up to 2 px on one face. What a wrong mapping
+/// would break: the mean offset (an axis scaled by the other's size moves points by up to a
+/// third of the crop), and the accuracy on the faces set (DESIGN: set mean NME ≤ 0.25%, every
+/// face ≤ 1%).
+fn check_wide(
+    backend_name: &str,
+    name: &str,
+    faces: &[EvalFace],
+    got: &[(Vec<f32>, f32)],
+    want: &[(Vec<f32>, f32)],
+) {
+    let (mut dx, mut dy, mut count) = (0f64, 0f64, 0f64);
+    for ((p, _), (q, _)) in got.iter().zip(want) {
+        for (u, v) in p.chunks_exact(3).zip(q.chunks_exact(3)) {
+            dx += f64::from(u[0] - v[0]);
+            dy += f64::from(u[1] - v[1]);
+            count += 1.0;
+        }
+    }
+    let (dx, dy) = (dx / count, dy / count);
+    let nme: Vec<f64> = faces.iter().zip(got).map(|(f, (p, _))| f.nme(p)).collect();
+    let bundled: Vec<f64> = faces.iter().zip(want).map(|(f, (p, _))| f.nme(p)).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let worst_nme = nme.iter().copied().fold(0f64, f64::max);
+    println!(
+        "{backend_name:<15} {name:<12} mean dx {dx:+.3} px, dy {dy:+.3} px; set NME {:.3}% \
+         (bundled {:.3}%), worst face {:.3}%",
+        100.0 * mean(&nme),
+        100.0 * mean(&bundled),
+        100.0 * worst_nme
+    );
+    assert!(
+        dx.abs() <= 0.25 && dy.abs() <= 0.25,
+        "{backend_name} {name}: mean offset ({dx}, {dy}) px"
+    );
+    assert!(
+        mean(&nme) <= 0.0025 && worst_nme <= 0.01,
+        "{backend_name} {name}: NME {nme:?}"
+    );
 }
 
 /// The golden check's outcome for one descriptor: the status, lm_create's message and the log.
@@ -462,4 +523,98 @@ fn the_golden_check_runs_only_with_self_check_and_needs_its_image() {
     // SAFETY: live handle, not used after.
     unsafe { lm_destroy(h) };
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The tensors of a config.pbtxt as Triton reports them in ModelMetadata: (name, OIP datatype,
+/// [-1, dims…]) for each input, then each output (a line parser for the script's own layout).
+fn served_tensors(pbtxt: &str) -> Vec<(String, String, Vec<i64>)> {
+    let mut tensors = Vec::new();
+    let (mut name, mut datatype) = (String::new(), String::new());
+    for line in pbtxt.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("name: ") {
+            name = v.trim_matches('"').to_string();
+        } else if let Some(v) = line.strip_prefix("data_type: TYPE_") {
+            datatype = v.to_string();
+        } else if let Some(v) = line.strip_prefix("dims: [") {
+            let mut dims = vec![-1i64];
+            dims.extend(
+                v.trim_end_matches(']')
+                    .split(',')
+                    .map(|d| d.trim().parse::<i64>().expect("a dimension")),
+            );
+            tensors.push((name.clone(), datatype.clone(), dims));
+        }
+    }
+    tensors
+}
+
+/// scripts/triton-model-repo.sh on a described model (the shipped 478) writes a config whose
+/// tensors REMOTE accepts for that descriptor, and refuses a descriptor that disagrees with the
+/// ONNX, naming the key.
+#[cfg(feature = "remote")]
+#[test]
+fn the_triton_repository_script_serves_a_described_model_as_remote_checks_it() {
+    let py = match python() {
+        Ok(py) => py,
+        Err(why) if std::env::var("LMBATCH_REQUIRE_CONVENTION_MODELS").as_deref() == Ok("1") => {
+            panic!("a Python with onnx is required: {why}")
+        }
+        Err(why) => {
+            println!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let out = std::env::temp_dir().join(format!("lmbatch-triton-repo-{}", std::process::id()));
+    let model = root().join("models/face_landmarks_478.onnx");
+    let desc = root().join("models/face_landmarks_478.lmbatch.toml");
+    let run = |desc: &Path| {
+        Command::new(root().join("scripts/triton-model-repo.sh"))
+            .arg(&out)
+            .arg(&model)
+            .arg(desc)
+            .arg("mesh478")
+            .env("PYTHON", &py)
+            .output()
+            .expect("the script runs")
+    };
+    let done = run(&desc);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let pbtxt = std::fs::read_to_string(out.join("mesh478/config.pbtxt")).unwrap();
+    assert!(out.join("mesh478/1/model.onnx").is_file());
+    let tensors = served_tensors(&pbtxt);
+    println!("served: {tensors:?}");
+    let info = |t: &(String, String, Vec<i64>)| lmbatch::backend::remote::TensorInfo {
+        name: t.0.clone(),
+        datatype: t.1.clone(),
+        shape: t.2.clone(),
+    };
+    let (inputs, outputs): (Vec<_>, Vec<_>) = (
+        tensors[..1].iter().map(info).collect(),
+        tensors[1..].iter().map(info).collect(),
+    );
+    let text = std::fs::read_to_string(&desc).unwrap();
+    let d = lmbatch::descriptor::Descriptor::parse(&text, "478").unwrap();
+    let spec = lmbatch::model::ModelSpec::from_descriptor(&d).unwrap();
+    assert_eq!(
+        lmbatch::backend::remote::check_described(&spec, &inputs, &outputs).unwrap(),
+        "input_12"
+    );
+    // A descriptor whose layout disagrees with the model is refused, naming the keys.
+    let lying = out.join("lying.lmbatch.toml");
+    std::fs::write(
+        &lying,
+        text.replace("layout = \"NHWC\"", "layout = \"NCHW\""),
+    )
+    .unwrap();
+    let refused = run(&lying);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("input.size"),
+        "{why}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }

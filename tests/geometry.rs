@@ -107,7 +107,12 @@ fn the_crop_samples_where_mapped_back_points_land() {
             let frame = FrameView::new(ramp, 256, 256, 256, PixelFormat::Gray8).unwrap();
             crop_resize(&frame, &crop, 192, 192, &mut scratch, &mut out);
             for o in 0..192usize {
-                let centre = crop.to_frame(192, o as f32 + 0.5, o as f32 + 0.5, 0.0)[axis];
+                let centre = crop.to_frame(
+                    lmbatch::image::SampleSize::square(192),
+                    o as f32 + 0.5,
+                    o as f32 + 0.5,
+                    0.0,
+                )[axis];
                 let origin = [x0, y0][axis] as f32;
                 // Inside the crop, clamped at its own first and last pixel.
                 let want = (centre - 0.5).clamp(origin, origin + side as f32 - 1.0);

@@ -20,17 +20,21 @@ fn crops(n: usize, bytes: usize) -> Vec<Vec<u8>> {
 /// Stages batches through `buffers` and compares the GPU's float input with the CPU reference.
 fn check_conversion(gpu: &Gpu, mut buffers: BatchBuffers, how: &str) {
     let spec = ModelSpec::face_landmark_468();
-    let side = spec.input_size as usize;
+    let plane = spec.sample_size().pixels();
     for n in [1usize, 7, 32] {
         let batch = crops(n, spec.crop_bytes());
         let views: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
         let mut expected = Vec::new();
-        to_planar(&views, side, spec.input_scale, &mut expected);
+        to_planar(&views, plane, spec.input_scale, &mut expected);
         let started = std::time::Instant::now();
         buffers.stage(gpu, &views).unwrap();
         gpu.synchronize().unwrap();
         let staged_us = started.elapsed().as_micros();
-        let got = buffers.read_input(gpu, n).unwrap();
+        let bytes = buffers.read_input(gpu, n).unwrap();
+        let got: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         let worst = got
             .iter()
             .zip(&expected)
@@ -51,11 +55,8 @@ fn staging_and_conversion_match_the_cpu_reference() {
         gpu.identity.name, gpu.identity.compute_capability.0, gpu.identity.compute_capability.1
     );
     let spec = ModelSpec::face_landmark_468();
-    let side = spec.input_size as usize;
     let outputs = [(spec.point_floats(), true), (1, true)];
-    let buffers = |kernel| {
-        BatchBuffers::new(&gpu, kernel, 32, side, spec.input_scale, &outputs).expect("buffers")
-    };
+    let buffers = |kernel| BatchBuffers::new(&gpu, kernel, 32, &spec, &outputs).expect("buffers");
     // The batch-end event (blocking sync, no timing, made with raw flags) records and waits.
     let event = gpu.new_event().expect("a CUDA event");
     gpu.record(&event).expect("event record");

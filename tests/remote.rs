@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_oip::{dead_url, FakeModel, FakeServer, Served};
+use fake_oip::{dead_url, model_478, FakeModel, FakeServer, Served};
 use lmbatch::ffi::lm_status::*;
 use lmbatch::ffi::*;
 
@@ -433,6 +433,89 @@ fn malformed_replies_fail_the_batch_at_once_without_retry() {
     );
     // SAFETY: live handle.
     unsafe { lm_destroy(h) };
+}
+
+/// A described model (the shipped 478) through REMOTE: the server's ModelMetadata is checked
+/// against the descriptor, the request carries the model's own FP32 NHWC tensor and the reply
+/// decodes as the descriptor says (a logit): the points and scores of a local tract run.
+#[test]
+fn a_described_model_through_remote_equals_the_local_backend() {
+    let server = FakeServer::start_with(
+        FakeModel::Tract478,
+        Served::model_478(),
+        Default::default(),
+        None,
+    );
+    let (model, _) = model_478();
+    let desc = model.with_extension("lmbatch.toml");
+    let (model_c, desc_c) = (
+        CString::new(model.to_str().unwrap()).unwrap(),
+        CString::new(desc.to_str().unwrap()).unwrap(),
+    );
+    let mut c = remote_config(&server.url(), 20_000, None);
+    c.cfg.model_path = model_c.as_ptr();
+    c.cfg.model_desc_path = desc_c.as_ptr();
+    let (status, remote, message) = create(&c.cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    let mut local_cfg = default_config();
+    local_cfg.backend = lm_backend::LM_BACKEND_CPU as i32;
+    local_cfg.max_wait_us = 0;
+    local_cfg.model_path = model_c.as_ptr();
+    local_cfg.model_desc_path = desc_c.as_ptr();
+    let (status, local, message) = create(&local_cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    let faces = eval_faces();
+    let mut got = [vec![0f32; 478 * 3], vec![0f32; 478 * 3]];
+    let mut scores = [0f32; 2];
+    for (id, face) in faces.iter().enumerate() {
+        for (k, h) in [remote, local].into_iter().enumerate() {
+            // SAFETY: live handles, valid frame.
+            assert_eq!(
+                unsafe { lm_enqueue(h, id as u64, &face.image(), &face.lm_box()) },
+                LM_STATUS_OK
+            );
+            let mut out = landmarks_buf(&mut got[k]);
+            // SAFETY: live handle, 478-point buffer.
+            assert_eq!(
+                unsafe { lm_pop_wait(h, id as u64, 20_000, &mut out) },
+                LM_STATUS_OK
+            );
+            assert_eq!(out.num_points, 478);
+            scores[k] = out.face_score;
+        }
+        let worst = got[0]
+            .iter()
+            .zip(&got[1])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        println!(
+            "{}: REMOTE vs tract {worst:.2e} px, scores {} / {}",
+            face.case, scores[0], scores[1]
+        );
+        assert!(worst <= 1e-4, "{}: REMOTE differs by {worst} px", face.case);
+        // The logit crossed the wire and was turned into a probability on this side.
+        assert!((scores[0] - scores[1]).abs() <= 1e-6, "{scores:?}");
+        assert!((0.0..=1.0).contains(&scores[0]), "{scores:?}");
+    }
+    // Every face, and the descriptor's golden check at create (self_check is on).
+    assert_eq!(server.stats.items(), faces.len() as u64 + 1);
+    // SAFETY: live handles, nothing racing.
+    unsafe {
+        lm_destroy(remote);
+        lm_destroy(local);
+    }
+    // The 478 descriptor against a server of the bundled model: MODEL_ERROR naming the key.
+    let bundled = FakeServer::start(FakeModel::FirstByte);
+    let mut c = remote_config(&bundled.url(), 1000, None);
+    c.cfg.model_path = model_c.as_ptr();
+    c.cfg.model_desc_path = desc_c.as_ptr();
+    let (status, h, message) = create(&c.cfg);
+    assert!(h.is_null());
+    assert_eq!(status, LM_STATUS_MODEL_ERROR, "{message}");
+    assert!(
+        message.contains("input.name = \"input_12\"") && message.contains(&bundled.url()),
+        "{message}"
+    );
 }
 
 #[test]

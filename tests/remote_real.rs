@@ -1,6 +1,7 @@
 //! LM_BACKEND_REMOTE against REAL servers on 127.0.0.1, started by scripts/test-remote-servers.sh:
 //! Triton (nvidia-pytriton's tritonserver) and MLServer, both serving face_landmark_468_u8.onnx
-//! over onnxruntime, and a second Triton serving gRPC over TLS with a certificate the script
+//! over onnxruntime (the first Triton also serves the described 478-point model as
+//! `face_landmarks_478`), and a second Triton serving gRPC over TLS with a certificate the script
 //! made for the run (its test CA in LMBATCH_TLS_CA, an unrelated CA in LMBATCH_TLS_WRONG_CA).
 //! The tests are #[ignore]d, so a plain `cargo test` does not count them as
 //! passed; the script runs them with `--ignored`, and without the servers (the env vars below
@@ -119,6 +120,77 @@ fn equals_local(var: &str, ca_var: Option<&str>) {
     }
     println!(
         "{var}: {} faces, worst point difference vs local {worst:e} px",
+        faces.len()
+    );
+    assert!(worst <= 1e-3, "REMOTE differs from local by {worst} px");
+    // SAFETY: live handles.
+    unsafe {
+        lm_destroy(h);
+        lm_destroy(local);
+    }
+}
+
+/// A described model through real Triton: the 478-point model served as `face_landmarks_478`
+/// (FP32 NHWC 256 in, the raw logit out), its ModelMetadata checked against the shipped
+/// descriptor, the faces set against a local run of the same model and descriptor.
+#[test]
+#[ignore = "needs real Triton and MLServer: scripts/test-remote-servers.sh"]
+fn the_478_model_through_triton_equals_the_local_run() {
+    let url = server(TRITON);
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let model = CString::new(models.join("face_landmarks_478.onnx").to_str().unwrap()).unwrap();
+    let desc = CString::new(
+        models
+            .join("face_landmarks_478.lmbatch.toml")
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut r = remote(&url, Some("face_landmarks_478"));
+    r.cfg.model_path = model.as_ptr();
+    r.cfg.model_desc_path = desc.as_ptr();
+    let (status, h, message) = create(&r.cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    let mut cfg = default_config();
+    cfg.backend = if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        lm_backend::LM_BACKEND_ONNXRUNTIME as i32
+    } else {
+        lm_backend::LM_BACKEND_CPU as i32
+    };
+    cfg.model_path = model.as_ptr();
+    cfg.model_desc_path = desc.as_ptr();
+    let (status, local, message) = create(&cfg);
+    assert_eq!(status, LM_STATUS_OK, "{message}");
+    let faces = eval_faces();
+    let mut worst = 0f32;
+    for (id, f) in faces.iter().enumerate() {
+        let mut got = [vec![0f32; 478 * 3], vec![0f32; 478 * 3]];
+        let mut scores = [0f32; 2];
+        for (k, handle) in [h, local].into_iter().enumerate() {
+            // SAFETY: live handles, valid frame, 478-point buffer.
+            unsafe {
+                assert_eq!(
+                    lm_enqueue(handle, id as u64, &f.image(), &f.lm_box()),
+                    LM_STATUS_OK
+                );
+                let mut out = landmarks_buf(&mut got[k]);
+                assert_eq!(
+                    lm_pop_wait(handle, id as u64, 30_000, &mut out),
+                    LM_STATUS_OK
+                );
+                assert_eq!(out.num_points, 478);
+                scores[k] = out.face_score;
+            }
+        }
+        worst = got[0]
+            .iter()
+            .zip(&got[1])
+            .map(|(a, b)| (a - b).abs())
+            .fold(worst, f32::max);
+        assert!((scores[0] - scores[1]).abs() <= 1e-4, "{scores:?}");
+    }
+    println!(
+        "Triton face_landmarks_478: {} faces, worst point difference vs local {worst:e} px",
         faces.len()
     );
     assert!(worst <= 1e-3, "REMOTE differs from local by {worst} px");

@@ -52,7 +52,7 @@ fn the_u8_model_equals_the_original_within_1e_4_px() {
     }
     let views: Vec<&[u8]> = crops.chunks_exact(192 * 192 * 3).collect();
     let mut planar = Vec::new();
-    lmbatch::model::to_planar(&views, 192, 1.0 / 255.0, &mut planar);
+    lmbatch::model::to_planar(&views, 192 * 192, 1.0 / 255.0, &mut planar);
     let a = original
         .run(tvec!(Tensor::from_shape(&[n, 3, 192, 192], &planar)
             .unwrap()

@@ -63,6 +63,8 @@ namespace Lmbatch.Native
         public uint cpu_threads;        // ABI 1.4
         public int precision;           // lm_precision (ABI 1.4)
         public IntPtr model_desc_path;  // const char * (ABI 1.4)
+        public uint chip_size;          // ABI 1.4
+        public int chip_format;         // lm_pixel_format: RGB8 or BGR8 (ABI 1.4)
     }
 
     /// <summary>lm_image: a view of the caller's frame, read only during lm_enqueue.</summary>
@@ -104,6 +106,9 @@ namespace Lmbatch.Native
         public float pitch;             // since ABI 1.4
         public float head_roll;         // since ABI 1.4
         public lm_quality quality;      // since ABI 1.4
+        public IntPtr chip;             // uint8_t *: chip_capacity bytes, or NULL (ABI 1.4)
+        public UIntPtr chip_capacity;   // size_t (ABI 1.4)
+        public uint chip_side;          // out (ABI 1.4)
     }
 
     /// <summary>lm_quality (ABI 1.4).</summary>
@@ -541,6 +546,11 @@ namespace Lmbatch
         /// model, else its metadata, else the bundled descriptor when the model's tensor names
         /// are the bundled model's. Since ABI 1.4.</summary>
         public string ModelDescPath { get; set; }
+        /// <summary>The side in px of the aligned recognition chip each result carries
+        /// (Landmarks.Chip); null or 0: none, 112: ArcFace, at most 1024. Since ABI 1.4.</summary>
+        public uint? ChipSize { get; set; }
+        /// <summary>The chip's byte order: true BGR, else RGB (default). Since ABI 1.4.</summary>
+        public bool ChipBgr { get; set; }
         /// <summary>Receives the library's log messages. It may be called from any library
         /// thread (during the constructor and Dispose too), concurrently, and must not call
         /// back into the pipeline; its exceptions are caught and dropped.</summary>
@@ -783,6 +793,10 @@ namespace Lmbatch
         public float HeadRoll { get; internal set; }
         /// <summary>Quality measures; Quality.Overall picks a track's best shot. Since ABI 1.4.</summary>
         public Quality Quality { get; internal set; }
+        /// <summary>The aligned recognition chip (Config.ChipSize &gt; 0): ChipSide² pixels of 3
+        /// bytes, RGB (BGR with Config.ChipBgr); null when there is none. Since ABI 1.4.</summary>
+        public byte[] Chip { get; internal set; }
+        public int ChipSide { get; internal set; }
     }
 
     /// <summary>Quality of one result (the library's formulas); NaN where the scheme cannot say.</summary>
@@ -886,6 +900,7 @@ namespace Lmbatch
     {
         private readonly LmHandle _handle;
         private readonly int _numPoints;
+        private readonly int _chipBytes; // ChipSize² × 3: the room each pop offers for the chip
         private readonly Completions _completions;
 
         private static readonly int LandmarksSize = Marshal.SizeOf(typeof(lm_landmarks));
@@ -931,6 +946,10 @@ namespace Lmbatch
                 cfg.opt_batch = config.OptBatch.Value;
             if (config.CpuThreads.HasValue)
                 cfg.cpu_threads = config.CpuThreads.Value;
+            if (config.ChipSize.HasValue)
+                cfg.chip_size = config.ChipSize.Value;
+            if (config.ChipBgr)
+                cfg.chip_format = (int)PixelFormat.Bgr8;
             if (config.Precision.HasValue)
                 cfg.precision = (int)config.Precision.Value;
             if (config.SelfCheck.HasValue)
@@ -993,7 +1012,9 @@ namespace Lmbatch
             try
             {
                 _numPoints = GetModelInfo().NumPoints;
+                _chipBytes = 3 * (int)(config.ChipSize ?? 0) * (int)(config.ChipSize ?? 0);
                 _completions.NumPoints = _numPoints;
+                _completions.ChipBytes = _chipBytes;
             }
             catch
             {
@@ -1255,22 +1276,27 @@ namespace Lmbatch
         /// every point; converts an Ok result.</summary>
         private Status PopInto(PopCall call, out Landmarks result)
         {
-            return PopInto(_numPoints, call, out result);
+            return PopInto(_numPoints, _chipBytes, call, out result);
         }
 
-        /// <summary>PopInto with a first buffer of `numPoints` points.</summary>
-        private static Status PopInto(int numPoints, PopCall call, out Landmarks result)
+        /// <summary>PopInto with a first buffer of `numPoints` points and room for a chip of
+        /// `chipBytes` (0: none is asked for).</summary>
+        private static Status PopInto(int numPoints, int chipBytes, PopCall call, out Landmarks result)
         {
             int n = numPoints;
             for (int attempt = 0; ; attempt++)
             {
                 var buf = new float[3 * n + 3];
+                var chip = chipBytes > 0 ? new byte[chipBytes] : null;
                 GCHandle pin = GCHandle.Alloc(buf, GCHandleType.Pinned);
+                GCHandle chipPin = chip != null ? GCHandle.Alloc(chip, GCHandleType.Pinned) : default(GCHandle);
                 var lm = new lm_landmarks
                 {
                     struct_size = (UIntPtr)LandmarksSize,
                     points = pin.AddrOfPinnedObject(),
                     capacity = (uint)n,
+                    chip = chip != null ? chipPin.AddrOfPinnedObject() : IntPtr.Zero,
+                    chip_capacity = (UIntPtr)(uint)chipBytes,
                 };
                 Status st;
                 try
@@ -1280,13 +1306,15 @@ namespace Lmbatch
                 finally
                 {
                     pin.Free();
+                    if (chip != null)
+                        chipPin.Free();
                 }
                 if (st == Status.BufferTooSmall && attempt == 0 && lm.num_points > n)
                 {
                     n = (int)lm.num_points; // nothing was consumed: pop again with room for all
                     continue;
                 }
-                result = st == Status.Ok ? ToLandmarks(buf, n, lm) : null;
+                result = st == Status.Ok ? ToLandmarks(buf, n, chip, lm) : null;
                 return st;
             }
         }
@@ -1348,12 +1376,19 @@ namespace Lmbatch
             return st;
         }
 
-        private static Landmarks ToLandmarks(float[] buf, int capacity, lm_landmarks lm)
+        private static Landmarks ToLandmarks(float[] buf, int capacity, byte[] chip, lm_landmarks lm)
         {
             int got = (int)Math.Min(lm.num_points, (uint)capacity);
             var points = new Point3[got];
             for (int i = 0; i < got; i++)
                 points[i] = new Point3(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
+            int side = (int)lm.chip_side;
+            byte[] written = null;
+            if (side > 0 && chip != null && 3 * side * side <= chip.Length)
+            {
+                written = new byte[3 * side * side];
+                Array.Copy(chip, written, written.Length);
+            }
             return new Landmarks
             {
                 Points = points,
@@ -1375,6 +1410,8 @@ namespace Lmbatch
                     Frontal = lm.quality.frontal,
                     Overall = lm.quality.overall,
                 },
+                Chip = written,
+                ChipSide = written != null ? side : 0,
             };
         }
 
@@ -1388,6 +1425,7 @@ namespace Lmbatch
             private bool _closed;
             internal LmHandle Handle;
             internal int NumPoints;
+            internal int ChipBytes;
 
             internal void Register(ulong id, TaskCompletionSource<Landmarks> tcs)
             {
@@ -1444,7 +1482,7 @@ namespace Lmbatch
                     return Status.Pending;
                 try
                 {
-                    return PopInto(NumPoints, (ref lm_landmarks lm) => NativeMethods.lm_pop(h, id, ref lm), out result);
+                    return PopInto(NumPoints, ChipBytes, (ref lm_landmarks lm) => NativeMethods.lm_pop(h, id, ref lm), out result);
                 }
                 catch (ObjectDisposedException)
                 {

@@ -42,6 +42,8 @@ int main(void) {
     OFF(lm_config, cpu_threads);
     OFF(lm_config, precision);
     OFF(lm_config, model_desc_path);
+    OFF(lm_config, chip_size);
+    OFF(lm_config, chip_format);
 
     SIZE(lm_image);
     OFF(lm_image, data);
@@ -79,6 +81,9 @@ int main(void) {
     OFF(lm_landmarks, pitch);
     OFF(lm_landmarks, head_roll);
     OFF(lm_landmarks, quality);
+    OFF(lm_landmarks, chip);
+    OFF(lm_landmarks, chip_capacity);
+    OFF(lm_landmarks, chip_side);
 
     SIZE(lm_stats);
     OFF(lm_stats, struct_size);

@@ -57,6 +57,8 @@ func cLayout() []string {
 		off("lm_config", "cpu_threads", unsafe.Offsetof(cfg.cpu_threads)),
 		off("lm_config", "precision", unsafe.Offsetof(cfg.precision)),
 		off("lm_config", "model_desc_path", unsafe.Offsetof(cfg.model_desc_path)),
+		off("lm_config", "chip_size", unsafe.Offsetof(cfg.chip_size)),
+		off("lm_config", "chip_format", unsafe.Offsetof(cfg.chip_format)),
 
 		size("lm_image", unsafe.Sizeof(img)),
 		off("lm_image", "data", unsafe.Offsetof(img.data)),
@@ -94,6 +96,9 @@ func cLayout() []string {
 		off("lm_landmarks", "pitch", unsafe.Offsetof(lm.pitch)),
 		off("lm_landmarks", "head_roll", unsafe.Offsetof(lm.head_roll)),
 		off("lm_landmarks", "quality", unsafe.Offsetof(lm.quality)),
+		off("lm_landmarks", "chip", unsafe.Offsetof(lm.chip)),
+		off("lm_landmarks", "chip_capacity", unsafe.Offsetof(lm.chip_capacity)),
+		off("lm_landmarks", "chip_side", unsafe.Offsetof(lm.chip_side)),
 
 		size("lm_stats", unsafe.Sizeof(st)),
 		off("lm_stats", "struct_size", unsafe.Offsetof(st.struct_size)),

@@ -100,6 +100,7 @@ typedef struct {
 	float track_roll;
 	float yaw, pitch, head_roll;
 	lm_quality quality;
+	uint32_t chip_side;
 } lmgo_pop_result;
 
 static void lmgo_copy_result(const lm_landmarks *out, lmgo_pop_result *res) {
@@ -114,22 +115,26 @@ static void lmgo_copy_result(const lm_landmarks *out, lmgo_pop_result *res) {
 	res->pitch = out->pitch;
 	res->head_roll = out->head_roll;
 	res->quality = out->quality;
+	res->chip_side = out->chip_side;
 }
 
 // wait == 0: lm_pop; otherwise lm_pop_wait with timeout_ms.
-// An lm_landmarks over the caller's buffer, every other field zero.
-static lm_landmarks lmgo_landmarks(float *points, uint32_t capacity) {
+// An lm_landmarks over the caller's buffers (chip NULL: no chip), every other field zero.
+static lm_landmarks lmgo_landmarks(float *points, uint32_t capacity, uint8_t *chip,
+		size_t chip_capacity) {
 	lm_landmarks out;
 	memset(&out, 0, sizeof out);
 	out.struct_size = sizeof out;
 	out.points = points;
 	out.capacity = capacity;
+	out.chip = chip;
+	out.chip_capacity = chip_capacity;
 	return out;
 }
 
 static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_ms, float *points,
-		uint32_t capacity, lmgo_pop_result *res) {
-	lm_landmarks out = lmgo_landmarks(points, capacity);
+		uint32_t capacity, uint8_t *chip, size_t chip_capacity, lmgo_pop_result *res) {
+	lm_landmarks out = lmgo_landmarks(points, capacity, chip, chip_capacity);
 	lm_status st;
 	st = wait ? lm_pop_wait(h, id, timeout_ms, &out) : lm_pop(h, id, &out);
 	lmgo_copy_result(&out, res);
@@ -137,8 +142,8 @@ static lm_status lmgo_pop(lm_handle *h, uint64_t id, int wait, uint32_t timeout_
 }
 
 static lm_status lmgo_pop_next(lm_handle *h, uint32_t timeout_ms, uint64_t *id, float *points,
-		uint32_t capacity, lmgo_pop_result *res) {
-	lm_landmarks out = lmgo_landmarks(points, capacity);
+		uint32_t capacity, uint8_t *chip, size_t chip_capacity, lmgo_pop_result *res) {
+	lm_landmarks out = lmgo_landmarks(points, capacity, chip, chip_capacity);
 	lm_status st;
 	st = lm_pop_next(h, timeout_ms, id, &out);
 	lmgo_copy_result(&out, res);
@@ -290,6 +295,11 @@ type Config struct {
 	// ModelPath, else the model's metadata, else the bundled descriptor when the model's tensor
 	// names are the bundled model's. Since ABI 1.4.
 	ModelDescPath string
+	// ChipSize is the side in px of the aligned recognition chip each result carries
+	// (Landmarks.Chip); 0: none, 112: ArcFace, at most 1024. ChipBGR: its bytes in BGR order
+	// (default RGB). Since ABI 1.4.
+	ChipSize int
+	ChipBGR  bool
 	// Log, if not nil, receives the library's log messages. It may be called from any library
 	// thread (during New and Close too), concurrently, and must not call back into the Pipeline.
 	// A panic in it is recovered and dropped.
@@ -338,6 +348,10 @@ type Landmarks struct {
 	Yaw, Pitch, HeadRoll float32
 	// Quality ranks a track's faces (Quality.Overall picks its best shot). Since ABI 1.4.
 	Quality Quality
+	// Chip is the aligned recognition chip (Config.ChipSize > 0): ChipSide² pixels of 3 bytes,
+	// RGB (BGR with Config.ChipBGR); nil when there is none. Since ABI 1.4.
+	Chip     []byte
+	ChipSide int
 }
 
 // Quality of one result (lm_quality; the formulas are the library's, src/pose/mod.rs). NaN where
@@ -415,6 +429,7 @@ const (
 type Pipeline struct {
 	h         *C.lm_handle
 	numPoints int
+	chipBytes int        // ChipSize² × 3: the room each pop offers for the chip
 	log       cgo.Handle // 0 without a log callback; deleted after lm_destroy
 	// The Results goroutines: told to stop by closing done, and waited for by Close. Both are
 	// separate allocations, so a goroutine holding them does not keep the Pipeline reachable.
@@ -562,6 +577,7 @@ func New(cfg Config) (*Pipeline, error) {
 		count("result_capacity", cfg.ResultCapacity, &c.result_capacity),
 		count("opt_batch", cfg.OptBatch, &c.opt_batch),
 		count("cpu_threads", cfg.CPUThreads, &c.cpu_threads),
+		count("chip_size", cfg.ChipSize, &c.chip_size),
 		duration("max_wait", cfg.MaxWait, time.Microsecond, &c.max_wait_us),
 		duration("result_ttl", cfg.ResultTTL, time.Millisecond, &c.result_ttl_ms),
 		duration("drain_timeout", cfg.DrainTimeout, time.Millisecond, &c.drain_timeout_ms),
@@ -585,6 +601,9 @@ func New(cfg Config) (*Pipeline, error) {
 	defer C.free(unsafe.Pointer(desc))
 	c.model_desc_path = desc
 	c.precision = C.int32_t(cfg.Precision)
+	if cfg.ChipBGR {
+		c.chip_format = C.LM_PIXEL_FORMAT_BGR8
+	}
 	cache, err := cString("engine_cache_dir", cfg.EngineCacheDir)
 	if err != nil {
 		return nil, err
@@ -644,6 +663,7 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p.numPoints = info.NumPoints
+	p.chipBytes = 3 * cfg.ChipSize * cfg.ChipSize
 	runtime.SetFinalizer(p, (*Pipeline).Close)
 	return p, nil
 }
@@ -762,9 +782,10 @@ func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (L
 	n := p.numPoints
 	for tries := 0; ; tries++ {
 		buf := make([]float32, 3*n+3) // never empty, so &buf[0] exists
+		chip, chipPtr := chipBuffer(p.chipBytes)
 		var res C.lmgo_pop_result
 		st := C.lmgo_pop(h, C.uint64_t(id), waitFlag, timeoutMS, (*C.float)(unsafe.Pointer(&buf[0])),
-			C.uint32_t(n), &res)
+			C.uint32_t(n), chipPtr, C.size_t(len(chip)), &res)
 		runtime.KeepAlive(p)
 		got := int(res.num_points)
 		if Status(st) == StatusBufferTooSmall && got > n && tries == 0 {
@@ -774,7 +795,7 @@ func (p *Pipeline) pop(op string, id uint64, wait bool, timeoutMS C.uint32_t) (L
 		if Status(st) != StatusOK {
 			return Landmarks{}, fail(op, st)
 		}
-		return landmarksOf(&res, buf, n), nil
+		return landmarksOf(&res, buf, n, chip), nil
 	}
 }
 
@@ -805,7 +826,7 @@ func (p *Pipeline) Results(ctx context.Context) <-chan Result {
 		close(out)
 		return out
 	}
-	n, done, consumers, held := p.numPoints, p.done, p.consumers, p.held
+	n, chipBytes, done, consumers, held := p.numPoints, p.chipBytes, p.done, p.consumers, p.held
 	consumers.Add(1)
 	// The goroutine holds the handle, not the Pipeline: a forgotten Pipeline can still be
 	// finalized, and Close waits for the goroutine before the handle is destroyed.
@@ -823,7 +844,7 @@ func (p *Pipeline) Results(ctx context.Context) <-chan Result {
 			}
 			r, ok := held.take(0, false)
 			if !ok {
-				id, lm, err := popNext(h, n, pollMS)
+				id, lm, err := popNext(h, n, chipBytes, pollMS)
 				if se, ok := err.(*StatusError); ok && se.Status == StatusTimeout {
 					continue
 				}
@@ -873,13 +894,23 @@ func (p *Pipeline) PopNext(timeout time.Duration) (uint64, Landmarks, error) {
 	if r, ok := p.held.take(0, false); ok {
 		return r.ID, r.Landmarks, r.Err
 	}
-	id, lm, err := popNext(h, p.numPoints, C.uint32_t(ms))
+	id, lm, err := popNext(h, p.numPoints, p.chipBytes, C.uint32_t(ms))
 	runtime.KeepAlive(p)
 	return id, lm, err
 }
 
-// landmarksOf converts a pop's result: the points in buf (room for n) and the other fields.
-func landmarksOf(res *C.lmgo_pop_result, buf []float32, n int) Landmarks {
+// chipBuffer is the room for a chip of chipBytes (nil and a NULL pointer for none).
+func chipBuffer(chipBytes int) ([]byte, *C.uint8_t) {
+	if chipBytes == 0 {
+		return nil, nil
+	}
+	chip := make([]byte, chipBytes)
+	return chip, (*C.uint8_t)(unsafe.Pointer(&chip[0]))
+}
+
+// landmarksOf converts a pop's result: the points in buf (room for n), the chip in chip, and the
+// other fields.
+func landmarksOf(res *C.lmgo_pop_result, buf []float32, n int, chip []byte) Landmarks {
 	got := int(res.num_points)
 	if got > n {
 		got = n
@@ -908,16 +939,21 @@ func landmarksOf(res *C.lmgo_pop_result, buf []float32, n int) Landmarks {
 	for i := range lm.Points {
 		lm.Points[i] = Point{buf[3*i], buf[3*i+1], buf[3*i+2]}
 	}
+	if side := int(res.chip_side); side > 0 && 3*side*side <= len(chip) {
+		lm.Chip, lm.ChipSide = chip[:3*side*side], side
+	}
 	return lm
 }
 
 // popNext is lm_pop_next on a handle that outlives the call (the caller sees to it).
-func popNext(h *C.lm_handle, n int, timeoutMS C.uint32_t) (uint64, Landmarks, error) {
+func popNext(h *C.lm_handle, n, chipBytes int, timeoutMS C.uint32_t) (uint64, Landmarks, error) {
 	for tries := 0; ; tries++ {
 		buf := make([]float32, 3*n+3) // never empty, so &buf[0] exists
+		chip, chipPtr := chipBuffer(chipBytes)
 		var res C.lmgo_pop_result
 		var id C.uint64_t
-		st := C.lmgo_pop_next(h, timeoutMS, &id, (*C.float)(unsafe.Pointer(&buf[0])), C.uint32_t(n), &res)
+		st := C.lmgo_pop_next(h, timeoutMS, &id, (*C.float)(unsafe.Pointer(&buf[0])), C.uint32_t(n),
+			chipPtr, C.size_t(len(chip)), &res)
 		got := int(res.num_points)
 		if Status(st) == StatusBufferTooSmall && got > n && tries == 0 {
 			n = got // nothing was consumed: take it again with room for every point
@@ -926,7 +962,7 @@ func popNext(h *C.lm_handle, n int, timeoutMS C.uint32_t) (uint64, Landmarks, er
 		if Status(st) != StatusOK {
 			return uint64(id), Landmarks{}, fail("pop_next", st)
 		}
-		return uint64(id), landmarksOf(&res, buf, n), nil
+		return uint64(id), landmarksOf(&res, buf, n, chip), nil
 	}
 }
 

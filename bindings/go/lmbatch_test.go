@@ -641,3 +641,39 @@ func TestCPUThreads(t *testing.T) {
 		t.Fatalf("CPUThreads -1: %v", err)
 	}
 }
+
+// The aligned chip (ABI 1.4): ChipSize 112 gives a 112x112 RGB chip through Pop and PopNext,
+// ChipBGR swaps its bytes, and no ChipSize gives none.
+func TestAlignedChip(t *testing.T) {
+	rgb := newPipeline(t, lmbatch.Config{Backend: lmbatch.BackendCPU, MaxWait: 200 * time.Microsecond, ChipSize: 112})
+	bgr := newPipeline(t, lmbatch.Config{Backend: lmbatch.BackendCPU, MaxWait: 200 * time.Microsecond, ChipSize: 112, ChipBGR: true})
+	plain := newPipeline(t, lmbatch.Config{Backend: lmbatch.BackendCPU, MaxWait: 200 * time.Microsecond})
+	for _, p := range []*lmbatch.Pipeline{rgb, bgr, plain} {
+		if err := p.Enqueue(1, astronaut(t), astroBox); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := rgb.PopWait(1, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ChipSide != 112 || len(a.Chip) != 112*112*3 {
+		t.Fatalf("chip side %d, %d bytes", a.ChipSide, len(a.Chip))
+	}
+	id, b, err := bgr.PopNext(60 * time.Second)
+	if err != nil || id != 1 {
+		t.Fatalf("PopNext: %d, %v", id, err)
+	}
+	for i := 0; i < len(a.Chip); i += 3 {
+		if a.Chip[i] != b.Chip[i+2] || a.Chip[i+2] != b.Chip[i] {
+			t.Fatalf("pixel %d: RGB %v, BGR %v", i/3, a.Chip[i:i+3], b.Chip[i:i+3])
+		}
+	}
+	c, err := plain.PopWait(1, 60*time.Second)
+	if err != nil || c.Chip != nil || c.ChipSide != 0 {
+		t.Fatalf("no ChipSize: %d bytes, side %d, %v", len(c.Chip), c.ChipSide, err)
+	}
+	if _, err := lmbatch.New(lmbatch.Config{Backend: lmbatch.BackendCPU, ChipSize: 1025}); !errors.Is(err, lmbatch.ErrInvalidArgument) {
+		t.Errorf("ChipSize 1025: %v", err)
+	}
+}

@@ -484,13 +484,21 @@ int32_t lmb_trt_build_from_onnx(lmb_trt_create_fn create_builder,
             return LMB_TRT_BAD_MODEL;
         }
         nvinfer1::Dims shape = input->getDimensions();
-        if (shape.nbDims < 1) {
-            set_error(err, err_len, "the model input has no batch dimension");
+        if (shape.nbDims != 4) {
+            set_error(err, err_len,
+                      "the model input is not 4-D (batch and the descriptor's three dimensions)");
             return LMB_TRT_BAD_MODEL;
         }
+        // The profile's shape after the batch is the descriptor's (input.size, layout, channels,
+        // transpose): a dynamic dimension takes it, a fixed one must agree with it.
         for (int32_t i = 1; i < shape.nbDims; ++i) {
-            if (shape.d[i] < 1) {
-                set_error(err, err_len, "only the batch dimension of the input may be dynamic");
+            const int64_t described = request->input_dims[i - 1];
+            if (shape.d[i] < 0) {
+                shape.d[i] = described;
+            } else if (shape.d[i] != described) {
+                set_error(err, err_len,
+                          "the model input's shape disagrees with its descriptor (input.size, "
+                          "input.layout, input.channels, input.transpose)");
                 return LMB_TRT_BAD_MODEL;
             }
         }

@@ -109,6 +109,9 @@ typedef struct lmb_trt_build_request {
     int32_t batch_max;
     int32_t fp16;
     uint64_t workspace_bytes;
+    /* The input's dimensions after the batch, from the model's descriptor: a dynamic one takes
+     * its value here; a fixed one must equal it. */
+    int64_t input_dims[3];
 } lmb_trt_build_request;
 
 /* Parses the ONNX model and builds a serialized plan with one optimization profile. Reports in

@@ -21,7 +21,7 @@ use super::{Backend, BatchOutput, ModelSource, OpenRequest};
 use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    decode_outputs, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
+    decode_outputs, write_input_f16, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
 };
 
 type Plan = Arc<TypedRunnableModel>;
@@ -107,7 +107,8 @@ impl TractBackend {
         let shape = self.spec.input_shape(n);
         let fact = match self.spec.input.dtype {
             DType::U8 => u8::fact(shape),
-            _ => f32::fact(shape),
+            DType::F16 => f16::fact(shape),
+            DType::F32 => f32::fact(shape),
         };
         let plan = self
             .network
@@ -191,14 +192,22 @@ fn run_slice(
             .ok_or_else(|| TractError::msg(format!("no plan for {} faces", run.len())))?;
         let shape = spec.input_shape(run.len());
         let values = run.len() * spec.input_values();
-        let tensor = if spec.input.dtype == DType::U8 {
-            let mut input = vec![0u8; values];
-            write_input_u8(run, spec, &mut input);
-            Tensor::from_shape(&shape, &input)?
-        } else {
-            let mut input = vec![0f32; values];
-            write_input_f32(run, spec, &mut input);
-            Tensor::from_shape(&shape, &input)?
+        let tensor = match spec.input.dtype {
+            DType::U8 => {
+                let mut input = vec![0u8; values];
+                write_input_u8(run, spec, &mut input);
+                Tensor::from_shape(&shape, &input)?
+            }
+            DType::F16 => {
+                let mut input = vec![f16::ZERO; values];
+                write_input_f16(run, spec, &mut input);
+                Tensor::from_shape(&shape, &input)?
+            }
+            DType::F32 => {
+                let mut input = vec![0f32; values];
+                write_input_f32(run, spec, &mut input);
+                Tensor::from_shape(&shape, &input)?
+            }
         };
         let outputs = plan.run(tvec!(tensor.into_tvalue()))?;
         let raw = outputs[0].try_as_plain_ram()?.as_slice::<f32>()?;

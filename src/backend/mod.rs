@@ -220,28 +220,16 @@ fn open_auto(request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
     Ok((open_cpu(request)?, reason))
 }
 
-/// TensorRT, for models with the bundled conventions (its input kernel and plan checks take float
-/// NCHW RGB and interleaved 3-D points so far); others are BACKEND_UNAVAILABLE, so AUTO moves on.
+/// TensorRT, for any described model: the profile's shape and the plan's cache key come from the
+/// descriptor; the bundled conventions are converted by a GPU kernel, any other input is written
+/// on the host in the model's dtype and layout.
 fn open_tensorrt(request: &OpenRequest) -> Result<Box<dyn Backend>> {
-    if !request.spec.has_bundled_conventions() {
-        return Err(Error::new(
-            ErrorKind::BackendUnavailable,
-            "this build's TensorRT path runs models with the bundled model's conventions only \
-             (float32 NCHW RGB input, interleaved 3-D points in input pixels, a probability)",
-        ));
-    }
     tensorrt::open(request)
 }
 
-/// REMOTE serves the bundled model (the served u8 wrapper of it) so far.
+/// REMOTE: the bundled model (served as it is or as its uint8 wrapper), or a described model
+/// whose served ModelMetadata agrees with its descriptor.
 fn open_remote(request: &OpenRequest) -> Result<Box<dyn Backend>> {
-    if request.spec != ModelSpec::face_landmark_468() {
-        return Err(Error::new(
-            ErrorKind::BackendUnavailable,
-            "LM_BACKEND_REMOTE serves the bundled model only so far; a described model runs on \
-             the local engines",
-        ));
-    }
     remote::open(request)
 }
 

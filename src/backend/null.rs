@@ -33,10 +33,15 @@ impl Backend for NullBackend {
     }
 
     fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()> {
-        let centre = self.spec.input_size as f32 / 2.0;
+        // Every point at the input's centre (z: the centre's x, as before non-square inputs).
+        let (cx, cy) = (
+            self.spec.input_width as f32 / 2.0,
+            self.spec.input_height as f32 / 2.0,
+        );
         out.points.clear();
-        out.points
-            .resize(crops.len() * self.spec.point_floats(), centre);
+        for _ in 0..crops.len() * self.spec.num_points as usize {
+            out.points.extend_from_slice(&[cx, cy, cx]);
+        }
         out.scores.clear();
         out.scores.resize(crops.len(), 1.0);
         Ok(())

@@ -17,7 +17,7 @@ use super::{Backend, BatchOutput, ModelSource, OpenRequest};
 use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    decode_outputs, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
+    decode_outputs, write_input_f16, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
 };
 
 /// The environment variable naming the ONNX Runtime shared library.
@@ -60,6 +60,8 @@ pub struct OrtBackend {
     session: Session,
     input: Vec<f32>,
     input_u8: Vec<u8>,
+    /// The f16 input (descriptor dtype = "f16").
+    input_f16: Vec<half::f16>,
 }
 
 fn ort_error(context: &str, e: impl std::fmt::Display) -> Error {
@@ -118,6 +120,7 @@ impl OrtBackend {
             session,
             input: Vec::new(),
             input_u8: Vec::new(),
+            input_f16: Vec::new(),
         })
     }
 }
@@ -144,22 +147,34 @@ impl Backend for OrtBackend {
         // Views of the input buffers: they are reused by the next batch, not handed over and
         // allocated again (up to 14 MB for a batch of 32).
         let values = n * spec.input_values();
-        let outputs = if spec.input.dtype == DType::U8 {
-            self.input_u8.resize(values, 0);
-            write_input_u8(crops, spec, &mut self.input_u8);
-            let tensor =
-                TensorRef::from_array_view((shape, self.input_u8.as_slice())).map_err(failed)?;
-            self.session
-                .run(ort::inputs![spec.input_name.as_str() => tensor])
-                .map_err(failed)?
-        } else {
-            self.input.resize(values, 0.0);
-            write_input_f32(crops, spec, &mut self.input);
-            let tensor =
-                TensorRef::from_array_view((shape, self.input.as_slice())).map_err(failed)?;
-            self.session
-                .run(ort::inputs![spec.input_name.as_str() => tensor])
-                .map_err(failed)?
+        let outputs = match spec.input.dtype {
+            DType::U8 => {
+                self.input_u8.resize(values, 0);
+                write_input_u8(crops, spec, &mut self.input_u8);
+                let tensor = TensorRef::from_array_view((shape, self.input_u8.as_slice()))
+                    .map_err(failed)?;
+                self.session
+                    .run(ort::inputs![spec.input_name.as_str() => tensor])
+                    .map_err(failed)?
+            }
+            DType::F16 => {
+                self.input_f16.resize(values, half::f16::ZERO);
+                write_input_f16(crops, spec, &mut self.input_f16);
+                let tensor = TensorRef::from_array_view((shape, self.input_f16.as_slice()))
+                    .map_err(failed)?;
+                self.session
+                    .run(ort::inputs![spec.input_name.as_str() => tensor])
+                    .map_err(failed)?
+            }
+            DType::F32 => {
+                self.input.resize(values, 0.0);
+                write_input_f32(crops, spec, &mut self.input);
+                let tensor =
+                    TensorRef::from_array_view((shape, self.input.as_slice())).map_err(failed)?;
+                self.session
+                    .run(ort::inputs![spec.input_name.as_str() => tensor])
+                    .map_err(failed)?
+            }
         };
         let (_, raw) = outputs[spec.landmarks_name.as_str()]
             .try_extract_tensor::<f32>()

@@ -68,14 +68,42 @@ impl CropRect {
         })
     }
 
-    /// Maps a point from the model input (`input_size` px square) back to frame pixels.
-    pub fn to_frame(&self, input_size: u32, x: f32, y: f32, z: f32) -> [f32; 3] {
-        let k = self.side as f64 / f64::from(input_size);
+    /// Maps a point from the model input (`size`: the square sampled at width × height) back to
+    /// frame pixels; z is on x's scale.
+    pub fn to_frame(&self, size: SampleSize, x: f32, y: f32, z: f32) -> [f32; 3] {
+        let (kx, ky) = size.steps(self.side);
         [
-            (self.x0 as f64 + f64::from(x) * k) as f32,
-            (self.y0 as f64 + f64::from(y) * k) as f32,
-            (f64::from(z) * k) as f32,
+            (self.x0 as f64 + f64::from(x) * kx) as f32,
+            (self.y0 as f64 + f64::from(y) * ky) as f32,
+            (f64::from(z) * kx) as f32,
         ]
+    }
+}
+
+/// The pixels the square crop is sampled at: the model input's width and height. A non-square
+/// size keeps the square crop and samples it at width × height (DESIGN, "Your model").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleSize {
+    pub width: usize,
+    pub height: usize,
+}
+
+impl SampleSize {
+    pub fn square(side: usize) -> Self {
+        SampleSize {
+            width: side,
+            height: side,
+        }
+    }
+
+    pub fn pixels(&self) -> usize {
+        self.width * self.height
+    }
+
+    /// Crop pixels per sample along x and along y, for a crop of `side`.
+    fn steps(&self, side: u32) -> (f64, f64) {
+        let side = f64::from(side);
+        (side / self.width as f64, side / self.height as f64)
     }
 }
 
@@ -199,38 +227,41 @@ impl FaceCrop {
         self.theta == 0.0
     }
 
-    /// Index-space source point (continuous − ½) of output pixel (i, j) of an `out_size` square,
-    /// evaluated as the references do: the upright sample point plus (R − I)(u, v), so θ = 0 gives
-    /// the upright point bit for bit.
-    pub fn sample_point(&self, out_size: u32, i: f64, j: f64) -> (f64, f64) {
+    /// Index-space source point (continuous − ½) of output pixel (i, j) of the crop sampled at
+    /// `size`, evaluated as the references do: the upright sample point plus (R − I)(u, v), so
+    /// θ = 0 gives the upright point bit for bit.
+    pub fn sample_point(&self, size: SampleSize, i: f64, j: f64) -> (f64, f64) {
         let side = f64::from(self.rect.side);
-        let k = side / f64::from(out_size);
-        let (u, v) = ((i + 0.5) * k - side / 2.0, (j + 0.5) * k - side / 2.0);
-        let x = self.rect.x0 as f64 + (i + 0.5) * k - 0.5;
-        let y = self.rect.y0 as f64 + (j + 0.5) * k - 0.5;
+        let (kx, ky) = size.steps(self.rect.side);
+        let (u, v) = ((i + 0.5) * kx - side / 2.0, (j + 0.5) * ky - side / 2.0);
+        let x = self.rect.x0 as f64 + (i + 0.5) * kx - 0.5;
+        let y = self.rect.y0 as f64 + (j + 0.5) * ky - 0.5;
         (
             x + (u * (self.cos - 1.0) - v * self.sin),
             y + (u * self.sin + v * (self.cos - 1.0)),
         )
     }
 
-    /// Maps a point from the model input (`input_size` px square) back to frame pixels through the
-    /// same rotation: c + R(θ)·(p·side/size − side/2), z·side/size.
-    pub fn to_frame(&self, input_size: u32, x: f32, y: f32, z: f32) -> [f32; 3] {
+    /// Maps a point from the model input (the crop sampled at `size`) back to frame pixels
+    /// through the same rotation: c + R(θ)·(p·side/size − side/2) per axis, z·side/width.
+    pub fn to_frame(&self, size: SampleSize, x: f32, y: f32, z: f32) -> [f32; 3] {
         if self.is_upright() {
-            return self.rect.to_frame(input_size, x, y, z);
+            return self.rect.to_frame(size, x, y, z);
         }
         let side = f64::from(self.rect.side);
-        let k = side / f64::from(input_size);
+        let (kx, ky) = size.steps(self.rect.side);
         let (cx, cy) = (
             self.rect.x0 as f64 + side / 2.0,
             self.rect.y0 as f64 + side / 2.0,
         );
-        let (u, v) = (f64::from(x) * k - side / 2.0, f64::from(y) * k - side / 2.0);
+        let (u, v) = (
+            f64::from(x) * kx - side / 2.0,
+            f64::from(y) * ky - side / 2.0,
+        );
         [
             (cx + u * self.cos - v * self.sin) as f32,
             (cy + u * self.sin + v * self.cos) as f32,
-            (f64::from(z) * k) as f32,
+            (f64::from(z) * kx) as f32,
         ]
     }
 }
@@ -371,8 +402,14 @@ mod tests {
             y0: 20,
             side: 384,
         };
-        assert_eq!(c.to_frame(192, 0.0, 0.0, 0.0), [-10.0, 20.0, 0.0]);
-        assert_eq!(c.to_frame(192, 96.0, 192.0, -5.0), [182.0, 404.0, -10.0]);
+        assert_eq!(
+            c.to_frame(SampleSize::square(192), 0.0, 0.0, 0.0),
+            [-10.0, 20.0, 0.0]
+        );
+        assert_eq!(
+            c.to_frame(SampleSize::square(192), 96.0, 192.0, -5.0),
+            [182.0, 404.0, -10.0]
+        );
     }
 
     #[test]
@@ -418,26 +455,58 @@ mod tests {
         };
         let crop = FaceCrop::rotated(rect, std::f64::consts::FRAC_PI_2);
         // Centre stays; the input's +x axis becomes the frame's +y axis.
-        let c = crop.to_frame(192, 96.0, 96.0, 4.0);
+        let c = crop.to_frame(SampleSize::square(192), 96.0, 96.0, 4.0);
         assert_eq!(c, [58.0, 68.0, 2.0]);
-        let p = crop.to_frame(192, 192.0, 96.0, 0.0);
+        let p = crop.to_frame(SampleSize::square(192), 192.0, 96.0, 0.0);
         assert!(
             (p[0] - 58.0).abs() < 1e-4 && (p[1] - 116.0).abs() < 1e-4,
             "{p:?}"
         );
         // The sample point of the same output pixel lies on the same rotation (index space).
-        let (sx, sy) = crop.sample_point(192, 191.5, 95.5);
+        let (sx, sy) = crop.sample_point(SampleSize::square(192), 191.5, 95.5);
         assert!((sx + 0.5 - 58.0).abs() < 1e-9 && (sy + 0.5 - 116.0).abs() < 1e-9);
         // θ = 0: the upright rule, bit for bit.
         let up = FaceCrop::from(rect);
         assert_eq!(
-            up.sample_point(192, 3.0, 7.0),
+            up.sample_point(SampleSize::square(192), 3.0, 7.0),
             (10.0 + 3.5 * 0.5 - 0.5, 20.0 + 7.5 * 0.5 - 0.5)
         );
         assert_eq!(
-            up.to_frame(192, 5.0, 6.0, 7.0),
-            rect.to_frame(192, 5.0, 6.0, 7.0)
+            up.to_frame(SampleSize::square(192), 5.0, 6.0, 7.0),
+            rect.to_frame(SampleSize::square(192), 5.0, 6.0, 7.0)
         );
+    }
+
+    #[test]
+    fn a_non_square_size_samples_the_square_crop_at_width_by_height() {
+        let rect = CropRect {
+            x0: 10,
+            y0: 20,
+            side: 96,
+        };
+        // 128 wide, 64 high: 0.75 crop px per sample along x, 1.5 along y; z on x's scale.
+        let size = SampleSize {
+            width: 128,
+            height: 64,
+        };
+        assert_eq!(rect.to_frame(size, 128.0, 64.0, 4.0), [106.0, 116.0, 3.0]);
+        assert_eq!(
+            FaceCrop::from(rect).sample_point(size, 0.0, 0.0),
+            (10.0 + 0.375 - 0.5, 20.0 + 0.75 - 0.5)
+        );
+        // Turned: every sample point is where its pixel centre maps back to, in both axes.
+        for theta in [0.0, 0.3, -2.0] {
+            let crop = FaceCrop::rotated(rect, theta);
+            for (i, j) in [(0.0, 0.0), (127.0, 0.0), (5.0, 63.0), (64.0, 32.0)] {
+                let (sx, sy) = crop.sample_point(size, i, j);
+                let [fx, fy, _] = crop.to_frame(size, i as f32 + 0.5, j as f32 + 0.5, 0.0);
+                assert!(
+                    (sx + 0.5 - f64::from(fx)).abs() < 1e-4
+                        && (sy + 0.5 - f64::from(fy)).abs() < 1e-4,
+                    "θ {theta} ({i}, {j}): ({sx}, {sy}) vs ({fx}, {fy})"
+                );
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,8 @@ mod warp;
 mod yuv;
 
 pub use crop::{
-    track_region, CropRect, Face, FaceBox, FaceCrop, MAX_CROP_SIDE, MESH_LEFT_EYE, MESH_RIGHT_EYE,
+    track_region, CropRect, Face, FaceBox, FaceCrop, SampleSize, MAX_CROP_SIDE, MESH_LEFT_EYE,
+    MESH_RIGHT_EYE,
 };
 pub use frame::{
     frame_byte_len, ChromaLocation, ColorMatrix, ColorRange, Colorimetry, Frame, FrameFormat,
@@ -29,13 +30,13 @@ pub struct CropScratch {
     pub yuv: YuvScratch,
 }
 
-/// Samples `crop` of `frame` into interleaved RGB at `out_size × out_size` (`out` holds
-/// `out_size² × 3` bytes): the separable upright path for packed frames with θ = 0 (unchanged
-/// from ABI 1.0), the rotated path otherwise, the fused YUV path for YUV frames.
+/// Samples `crop` of `frame` into interleaved RGB at `size` (`out` holds `size.pixels() × 3`
+/// bytes): the separable upright path for packed frames with θ = 0 (unchanged from ABI 1.0), the
+/// rotated path otherwise, the fused YUV path for YUV frames.
 pub fn sample_crop(
     frame: &Frame<'_>,
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     scratch: &mut CropScratch,
     out: &mut [u8],
 ) {
@@ -43,13 +44,13 @@ pub fn sample_crop(
         Frame::Packed(view) if crop.is_upright() => crop_resize(
             view,
             &crop.rect,
-            out_size,
-            out_size,
+            size.width,
+            size.height,
             &mut scratch.resize,
             out,
         ),
-        Frame::Packed(view) => warp_packed(view, crop, out_size, out),
-        Frame::Yuv(yuv) => crop_yuv(yuv, crop, out_size, &mut scratch.yuv, out),
+        Frame::Packed(view) => warp_packed(view, crop, size, out),
+        Frame::Yuv(yuv) => crop_yuv(yuv, crop, size, &mut scratch.yuv, out),
     }
 }
 
@@ -72,7 +73,8 @@ pub fn crop_face(
     }
     let frame = Frame::new(frame)?;
     let crop = FaceCrop::for_face(face, frame.width(), frame.height(), crop_scale)?;
-    sample_crop(&frame, &crop, out_size, &mut CropScratch::default(), out);
+    let size = SampleSize::square(out_size);
+    sample_crop(&frame, &crop, size, &mut CropScratch::default(), out);
     Ok(crop)
 }
 

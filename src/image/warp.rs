@@ -1,7 +1,7 @@
 //! The rotated crop: every output pixel samples the frame bilinearly at its own turned source
 //! point (DESIGN, "Crop with roll θ"). Fixed point, no allocation.
 
-use super::crop::FaceCrop;
+use super::crop::{FaceCrop, SampleSize};
 use super::frame::{FrameView, PixelFormat};
 use super::yuv::interleave;
 
@@ -80,14 +80,13 @@ impl Row {
     }
 }
 
-/// The rows of an `out_size` square in order. Each row starts from its exact point and steps
-/// along it.
-pub(crate) fn rows(crop: &FaceCrop, out_size: usize) -> impl Iterator<Item = Row> + '_ {
-    let size = out_size as u32;
+/// The `size.height` rows of the crop sampled at `size`, in order. Each row starts from its
+/// exact point and steps along it.
+pub(crate) fn rows(crop: &FaceCrop, size: SampleSize) -> impl Iterator<Item = Row> + '_ {
     let (x1, y1) = crop.sample_point(size, 1.0, 0.0);
     let (x0, y0) = crop.sample_point(size, 0.0, 0.0);
     let (dx, dy) = (to_fixed(x1 - x0), to_fixed(y1 - y0));
-    (0..out_size).map(move |j| {
+    (0..size.height).map(move |j| {
         let (x, y) = crop.sample_point(size, 0.0, j as f64);
         Row {
             x: to_fixed(x),
@@ -98,18 +97,18 @@ pub(crate) fn rows(crop: &FaceCrop, out_size: usize) -> impl Iterator<Item = Row
     })
 }
 
-/// Calls `pixel(n, x, y)` for output pixel n (row-major) of an `out_size` square with its source
-/// point in fixed-point index space.
+/// Calls `pixel(n, x, y)` for output pixel n (row-major) of the crop sampled at `size` with its
+/// source point in fixed-point index space.
 #[inline(always)]
 pub(crate) fn for_each_source_point(
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     mut pixel: impl FnMut(usize, i64, i64),
 ) {
-    for (j, row) in rows(crop, out_size).enumerate() {
-        for i in 0..out_size {
+    for (j, row) in rows(crop, size).enumerate() {
+        for i in 0..size.width {
             let (x, y) = row.at(i);
-            pixel(j * out_size + i, x, y);
+            pixel(j * size.width + i, x, y);
         }
     }
 }
@@ -434,15 +433,15 @@ mod simd {
     }
 }
 
-/// Rotated crop of a packed frame into interleaved RGB (`out_size² × 3` bytes).
-pub fn warp_packed(frame: &FrameView<'_>, crop: &FaceCrop, out_size: usize, out: &mut [u8]) {
-    assert_eq!(out.len(), out_size * out_size * 3, "output buffer size");
+/// Rotated crop of a packed frame into interleaved RGB (`size.pixels() × 3` bytes).
+pub fn warp_packed(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize, out: &mut [u8]) {
+    assert_eq!(out.len(), size.pixels() * 3, "output buffer size");
     match frame.format {
-        PixelFormat::Rgb8 => warp::<3, 0, 1, 2>(frame, crop, out_size, out),
-        PixelFormat::Bgr8 => warp::<3, 2, 1, 0>(frame, crop, out_size, out),
-        PixelFormat::Rgba8 => warp::<4, 0, 1, 2>(frame, crop, out_size, out),
-        PixelFormat::Bgra8 => warp::<4, 2, 1, 0>(frame, crop, out_size, out),
-        PixelFormat::Gray8 => warp::<1, 0, 0, 0>(frame, crop, out_size, out),
+        PixelFormat::Rgb8 => warp::<3, 0, 1, 2>(frame, crop, size, out),
+        PixelFormat::Bgr8 => warp::<3, 2, 1, 0>(frame, crop, size, out),
+        PixelFormat::Rgba8 => warp::<4, 0, 1, 2>(frame, crop, size, out),
+        PixelFormat::Bgra8 => warp::<4, 2, 1, 0>(frame, crop, size, out),
+        PixelFormat::Gray8 => warp::<1, 0, 0, 0>(frame, crop, size, out),
     }
 }
 
@@ -451,13 +450,13 @@ pub fn warp_packed(frame: &FrameView<'_>, crop: &FaceCrop, out_size: usize, out:
 fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
     frame: &FrameView<'_>,
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     out: &mut [u8],
 ) {
     let (w, h) = (frame.width, frame.height);
     let Some(src) = Source::new(frame.data, frame.stride, w, h, BPP) else {
         // Unreachable for a view made by `FrameView::new`; kept safe anyway.
-        return warp_per_pixel::<BPP, R, G, B>(frame, crop, out_size, out);
+        return warp_per_pixel::<BPP, R, G, B>(frame, crop, size, out);
     };
     let channel = |c: usize| Channel {
         left: c,
@@ -468,13 +467,14 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
     let mut weights = [Weights::default()];
     let mut blended = [[0u16; CHUNK]; 3];
     let mut bytes = [[0u8; CHUNK]; 3];
-    for (j, row) in rows(crop, out_size).enumerate() {
-        let span = interior(out_size, &[(row.x, row.dx, w), (row.y, row.dy, h)], |i| {
+    let out_w = size.width;
+    for (j, row) in rows(crop, size).enumerate() {
+        let span = interior(out_w, &[(row.x, row.dx, w), (row.y, row.dy, h)], |i| {
             let (x, y) = row.at(i);
             inside(x, w) && inside(y, h)
         });
-        for start in (0..out_size).step_by(CHUNK) {
-            let end = (start + CHUNK).min(out_size);
+        for start in (0..out_w).step_by(CHUNK) {
+            let end = (start + CHUNK).min(out_w);
             let [before, within, after] = split_chunk(start, end, span);
             let [wt] = &mut weights;
             // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
@@ -498,7 +498,7 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
                     *b = *v as u8;
                 }
             }
-            let pixels = &mut out[3 * (j * out_size + start)..3 * (j * out_size + end)];
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             let [r, g, b] = if BPP == 1 { [0, 0, 0] } else { [0, 1, 2] };
             interleave(&bytes[r][..n], &bytes[g][..n], &bytes[b][..n], pixels);
         }
@@ -555,11 +555,11 @@ unsafe fn gather_packed<const CLAMP: bool, const BPP: usize>(
 fn warp_per_pixel<const BPP: usize, const R: usize, const G: usize, const B: usize>(
     frame: &FrameView<'_>,
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     out: &mut [u8],
 ) {
     let (data, stride) = (frame.data, frame.stride);
-    for_each_source_point(crop, out_size, |n, x, y| {
+    for_each_source_point(crop, size, |n, x, y| {
         let (xa, xb, wx) = taps_at(x, frame.width);
         let (ya, yb, wy) = taps_at(y, frame.height);
         let (top, bottom) = (ya * stride, yb * stride);
@@ -583,7 +583,7 @@ mod tests {
     use crate::image::test_util::{max_level_difference, XorShift};
 
     /// The float rule (DESIGN): bilinear at P − ½ with clamped taps, rounded half up.
-    fn reference(frame: &FrameView<'_>, crop: &FaceCrop, size: usize) -> Vec<u8> {
+    fn reference(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize) -> Vec<u8> {
         let bpp = frame.format.bytes_per_pixel();
         let channels: [usize; 3] = match frame.format {
             PixelFormat::Rgb8 | PixelFormat::Rgba8 => [0, 1, 2],
@@ -591,9 +591,9 @@ mod tests {
             PixelFormat::Gray8 => [0, 0, 0],
         };
         let mut out = Vec::new();
-        for j in 0..size {
-            for i in 0..size {
-                let (x, y) = crop.sample_point(size as u32, i as f64, j as f64);
+        for j in 0..size.height {
+            for i in 0..size.width {
+                let (x, y) = crop.sample_point(size, i as f64, j as f64);
                 let (fx, fy) = (x.floor(), y.floor());
                 let (ax, ay) = (x - fx, y - fy);
                 let cx = |v: f64| v.clamp(0.0, f64::from(frame.width - 1)) as usize;
@@ -628,12 +628,15 @@ mod tests {
             (0, 0, 61, 180.0),
         ] {
             let crop = FaceCrop::rotated(CropRect { x0, y0, side }, f64::to_radians(deg));
-            let size = 24;
-            let mut out = vec![0u8; size * size * 3];
-            warp_packed(&frame, &crop, size, &mut out);
-            let want = reference(&frame, &crop, size);
-            for (n, (a, b)) in out.iter().zip(&want).enumerate() {
-                assert!(a.abs_diff(*b) <= 1, "{deg}° byte {n}: {a} vs {b}");
+            // Square, wider than high, higher than wide.
+            for (width, height) in [(24, 24), (24, 17), (13, 31)] {
+                let size = SampleSize { width, height };
+                let mut out = vec![0u8; size.pixels() * 3];
+                warp_packed(&frame, &crop, size, &mut out);
+                let want = reference(&frame, &crop, size);
+                for (n, (a, b)) in out.iter().zip(&want).enumerate() {
+                    assert!(a.abs_diff(*b) <= 1, "{deg}° {size:?} byte {n}: {a} vs {b}");
+                }
             }
         }
     }
@@ -653,7 +656,7 @@ mod tests {
             std::f64::consts::FRAC_PI_2,
         );
         let mut out = vec![0u8; 48];
-        warp_packed(&frame, &crop, 4, &mut out);
+        warp_packed(&frame, &crop, SampleSize::square(4), &mut out);
         for j in 0..4 {
             for i in 0..4 {
                 assert_eq!(out[3 * (j * 4 + i)], data[i * 4 + 3 - j], "({i}, {j})");
@@ -679,19 +682,24 @@ mod tests {
             y0: 40,
             side: 250,
         };
-        let mut upright = vec![0u8; 192 * 192 * 3];
-        crate::image::crop_resize(
-            &frame,
-            &rect,
-            192,
-            192,
-            &mut Default::default(),
-            &mut upright,
-        );
-        let mut turned = vec![0u8; 192 * 192 * 3];
-        warp_packed(&frame, &FaceCrop::rotated(rect, 1e-12), 192, &mut turned);
-        let worst = max_level_difference(&upright, &turned);
-        assert!(worst <= 2, "{worst} levels apart");
+        // Square, and non-square sizes; all smaller than the crop (magnifying, the 7-bit
+        // weights of the upright path drift a level further).
+        for (width, height) in [(192, 192), (224, 160), (160, 224)] {
+            let mut upright = vec![0u8; width * height * 3];
+            crate::image::crop_resize(
+                &frame,
+                &rect,
+                width,
+                height,
+                &mut Default::default(),
+                &mut upright,
+            );
+            let mut turned = vec![0u8; width * height * 3];
+            let size = SampleSize { width, height };
+            warp_packed(&frame, &FaceCrop::rotated(rect, 1e-12), size, &mut turned);
+            let worst = max_level_difference(&upright, &turned);
+            assert!(worst <= 2, "{size:?}: {worst} levels apart");
+        }
     }
 
     #[test]
@@ -809,20 +817,24 @@ mod tests {
                 (80, 56, 7, 250.0),
             ] {
                 let crop = FaceCrop::rotated(CropRect { x0, y0, side }, f64::to_radians(deg));
-                let size = 70; // more than one chunk, not a multiple of 8
-                let (mut fast, mut slow) = (vec![0u8; size * size * 3], vec![0u8; size * size * 3]);
-                warp_packed(&frame, &crop, size, &mut fast);
-                match format {
-                    PixelFormat::Bgr8 => {
-                        warp_per_pixel::<3, 2, 1, 0>(&frame, &crop, size, &mut slow)
+                // More than one chunk, not a multiple of 8; and a wide, low one.
+                for (width, height) in [(70, 70), (131, 41)] {
+                    let size = SampleSize { width, height };
+                    let pixels = size.pixels();
+                    let (mut fast, mut slow) = (vec![0u8; pixels * 3], vec![0u8; pixels * 3]);
+                    warp_packed(&frame, &crop, size, &mut fast);
+                    match format {
+                        PixelFormat::Bgr8 => {
+                            warp_per_pixel::<3, 2, 1, 0>(&frame, &crop, size, &mut slow)
+                        }
+                        PixelFormat::Rgba8 => {
+                            warp_per_pixel::<4, 0, 1, 2>(&frame, &crop, size, &mut slow)
+                        }
+                        _ => warp_per_pixel::<1, 0, 0, 0>(&frame, &crop, size, &mut slow),
                     }
-                    PixelFormat::Rgba8 => {
-                        warp_per_pixel::<4, 0, 1, 2>(&frame, &crop, size, &mut slow)
-                    }
-                    _ => warp_per_pixel::<1, 0, 0, 0>(&frame, &crop, size, &mut slow),
+                    let worst = max_level_difference(&fast, &slow);
+                    assert!(worst <= 1, "{format:?} {deg}° {size:?}: {worst} levels");
                 }
-                let worst = max_level_difference(&fast, &slow);
-                assert!(worst <= 1, "{format:?} {deg}°: {worst} levels");
             }
         }
     }

@@ -8,7 +8,7 @@
 //! lose one bit), conversion coefficients with 14 fraction bits. Every output byte is within one
 //! level of the float64 definition (tests/yuv.rs checks all 2^24 (Y, U, V) per matrix and range).
 
-use super::crop::FaceCrop;
+use super::crop::{FaceCrop, SampleSize};
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
 use super::hpass::RowTaps;
 use super::warp::{
@@ -482,32 +482,28 @@ impl RowPair {
     }
 }
 
-/// Fused crop of a YUV frame into interleaved RGB (`out_size² × 3` bytes): the separable path for
-/// an upright crop, the per-pixel one for a rotated crop.
+/// Fused crop of a YUV frame into interleaved RGB (`size.pixels() × 3` bytes): the separable path
+/// for an upright crop, the per-pixel one for a rotated crop.
 pub fn crop_yuv(
     frame: &YuvFrame<'_>,
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     scratch: &mut YuvScratch,
     out: &mut [u8],
 ) {
-    assert_eq!(out.len(), out_size * out_size * 3, "output buffer size");
+    assert_eq!(out.len(), size.pixels() * 3, "output buffer size");
     let upright_crop = crop.is_upright();
     match frame.format {
-        FrameFormat::I010 if upright_crop => {
-            upright::<LowTenBits>(frame, crop, out_size, scratch, out)
-        }
-        FrameFormat::I010 => rotated::<LowTenBits>(frame, crop, out_size, scratch, out),
+        FrameFormat::I010 if upright_crop => upright::<LowTenBits>(frame, crop, size, scratch, out),
+        FrameFormat::I010 => rotated::<LowTenBits>(frame, crop, size, scratch, out),
         FrameFormat::P010 | FrameFormat::P016 if upright_crop => {
-            upright::<Word>(frame, crop, out_size, scratch, out)
+            upright::<Word>(frame, crop, size, scratch, out)
         }
-        FrameFormat::P010 | FrameFormat::P016 => {
-            rotated::<Word>(frame, crop, out_size, scratch, out)
-        }
-        _ if upright_crop => upright::<Byte>(frame, crop, out_size, scratch, out),
-        FrameFormat::I420 => rotated_bytes::<1, 0, 0>(frame, crop, out_size, scratch, out),
-        FrameFormat::Nv21 => rotated_bytes::<2, 1, 0>(frame, crop, out_size, scratch, out),
-        _ => rotated_bytes::<2, 0, 1>(frame, crop, out_size, scratch, out),
+        FrameFormat::P010 | FrameFormat::P016 => rotated::<Word>(frame, crop, size, scratch, out),
+        _ if upright_crop => upright::<Byte>(frame, crop, size, scratch, out),
+        FrameFormat::I420 => rotated_bytes::<1, 0, 0>(frame, crop, size, scratch, out),
+        FrameFormat::Nv21 => rotated_bytes::<2, 1, 0>(frame, crop, size, scratch, out),
+        _ => rotated_bytes::<2, 0, 1>(frame, crop, size, scratch, out),
     }
 }
 
@@ -518,7 +514,7 @@ pub fn crop_yuv(
 fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
     frame: &YuvFrame<'a>,
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     scratch: &mut YuvScratch,
     out: &mut [u8],
 ) {
@@ -529,7 +525,7 @@ fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
         source(frame.v, STEP),
     ) else {
         // Unreachable for a frame made by `Frame::new`; kept safe anyway.
-        return rotated::<Byte>(frame, crop, out_size, scratch, out);
+        return rotated::<Byte>(frame, crop, size, scratch, out);
     };
     let convert = YuvToRgb::new(frame.colorimetry.matrix, frame.colorimetry.range);
     let offsets = chroma_offsets(frame.colorimetry.chroma);
@@ -554,20 +550,21 @@ fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
     let mut weights = [Weights::default(); 2];
     let mut samples = [[0u16; CHUNK]; 3];
     let mut rgb = [[0u8; CHUNK]; 3];
-    for (j, row) in rows(crop, out_size).enumerate() {
+    let out_w = size.width;
+    for (j, row) in rows(crop, size).enumerate() {
         let constraints = [
             (row.x, row.dx, lw),
             (row.y, row.dy, lh),
             ((row.x - ox) >> 1, row.dx >> 1, cw),
             ((row.y - oy) >> 1, row.dy >> 1, ch),
         ];
-        let span = interior(out_size, &constraints, |i| {
+        let span = interior(out_w, &constraints, |i| {
             let (x, y) = row.at(i);
             inside(x, lw) && inside(y, lh) && inside((x - ox) >> 1, cw) && inside((y - oy) >> 1, ch)
         });
         let planes = [&luma, &u_plane, &v_plane];
-        for start in (0..out_size).step_by(CHUNK) {
-            let end = (start + CHUNK).min(out_size);
+        for start in (0..out_w).step_by(CHUNK) {
+            let end = (start + CHUNK).min(out_w);
             let [before, within, after] = split_chunk(start, end, span);
             let (wd, wt) = (&mut words, &mut weights);
             // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
@@ -581,7 +578,7 @@ fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
             let [ys, us, vs] = &samples;
             let [r, g, b] = &mut rgb;
             convert.convert_row(&ys[..n], &us[..n], &vs[..n], r, g, b);
-            let pixels = &mut out[3 * (j * out_size + start)..3 * (j * out_size + end)];
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             interleave(&r[..n], &g[..n], &b[..n], pixels);
         }
     }
@@ -654,7 +651,7 @@ unsafe fn gather_yuv<const CLAMP: bool, const STEP: usize, const U: usize, const
 fn rotated<S: Sample>(
     frame: &YuvFrame<'_>,
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     s: &mut YuvScratch,
     out: &mut [u8],
 ) {
@@ -662,9 +659,9 @@ fn rotated<S: Sample>(
     let layout = chroma_layout(frame.format);
     let (ox, oy) = chroma_offsets(frame.colorimetry.chroma);
     let (luma, u_plane, v_plane) = (&frame.luma, &frame.u, &frame.v);
-    s.size(out_size * out_size);
+    s.size(size.pixels());
     let (ys, us, vs) = (&mut s.y, &mut s.u, &mut s.v);
-    for_each_source_point(crop, out_size, |n, x, y| {
+    for_each_source_point(crop, size, |n, x, y| {
         ys[n] = bilinear::<S>(luma, 1, 0, taps_at(x, luma.width), taps_at(y, luma.height));
         let (cx, cy) = (
             taps_at((x - ox) >> 1, u_plane.width),
@@ -684,25 +681,28 @@ fn rotated<S: Sample>(
 fn upright<S: Sample>(
     frame: &YuvFrame<'_>,
     crop: &FaceCrop,
-    out_size: usize,
+    size: SampleSize,
     s: &mut YuvScratch,
     out: &mut [u8],
 ) {
     let convert = YuvToRgb::new(frame.colorimetry.matrix, frame.colorimetry.range);
     let layout = chroma_layout(frame.format);
     let (ox, oy) = chroma_offsets(frame.colorimetry.chroma);
-    let size = out_size as u32;
+    let out_w = size.width;
     let (luma, u_plane, v_plane) = (&frame.luma, &frame.u, &frame.v);
     s.luma_columns.clear();
     s.chroma_columns.clear();
     s.luma_rows.clear();
     s.chroma_rows.clear();
-    for k in 0..out_size {
-        let (x, y) = crop.sample_point(size, k as f64, k as f64);
-        let (x, y) = (to_fixed(x), to_fixed(y));
+    // Upright: a column's x depends on i only, a row's y on j only.
+    for i in 0..out_w {
+        let x = to_fixed(crop.sample_point(size, i as f64, 0.0).0);
         s.luma_columns.push(taps_at(x, luma.width));
-        s.luma_rows.push(taps_at(y, luma.height));
         s.chroma_columns.push(taps_at((x - ox) >> 1, u_plane.width));
+    }
+    for j in 0..size.height {
+        let y = to_fixed(crop.sample_point(size, 0.0, j as f64).1);
+        s.luma_rows.push(taps_at(y, luma.height));
         s.chroma_rows.push(taps_at((y - oy) >> 1, u_plane.height));
     }
     // 8-bit planes go through the table-driven horizontal pass (the same sums, bit for bit);
@@ -720,10 +720,10 @@ fn upright<S: Sample>(
         table(&s.chroma_columns, layout.step, layout.u, &mut s.u_taps);
         table(&s.chroma_columns, layout.step, layout.v, &mut s.v_taps);
     }
-    s.luma.reset(out_size);
-    s.chroma.reset(2 * out_size);
-    s.size(out_size);
-    for (j, out_row) in out.chunks_exact_mut(out_size * 3).enumerate() {
+    s.luma.reset(out_w);
+    s.chroma.reset(2 * out_w);
+    s.size(out_w);
+    for (j, out_row) in out.chunks_exact_mut(out_w * 3).enumerate() {
         let (lo, hi, wy) = s.luma_rows[j];
         let (columns, luma_taps) = (&s.luma_columns, &s.luma_taps);
         s.luma.prepare(lo, hi, |r, buf| {
@@ -741,7 +741,7 @@ fn upright<S: Sample>(
         let (columns, u_taps, v_taps) = (&s.chroma_columns, &s.u_taps, &s.v_taps);
         s.chroma.prepare(clo, chi, |r, buf| {
             let (urow, vrow) = (row_of(u_plane, r), row_of(v_plane, r));
-            let (ub, vb) = buf.split_at_mut(out_size);
+            let (ub, vb) = buf.split_at_mut(out_w);
             if tables {
                 u_taps.interpolate::<BYTE_TO_8_7_SHIFT>(urow, ub);
                 v_taps.interpolate::<BYTE_TO_8_7_SHIFT>(vrow, vb);
@@ -754,8 +754,8 @@ fn upright<S: Sample>(
             }
         });
         let (ct, cb) = (&s.chroma.top.1, &s.chroma.bottom.1);
-        blend_rows(&ct[..out_size], &cb[..out_size], cwy, &mut s.u);
-        blend_rows(&ct[out_size..], &cb[out_size..], cwy, &mut s.v);
+        blend_rows(&ct[..out_w], &cb[..out_w], cwy, &mut s.u);
+        blend_rows(&ct[out_w..], &cb[out_w..], cwy, &mut s.v);
         let [r, g, b] = &mut s.rgb;
         convert.convert_row(&s.y, &s.u, &s.v, r, g, b);
         interleave(r, g, b, out_row);
@@ -839,25 +839,35 @@ mod tests {
                 side: 83,
             };
             let mut scratch = YuvScratch::default();
-            let (mut upright, mut turned) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
-            crop_yuv(
-                &frame,
-                &FaceCrop::from(rect),
-                64,
-                &mut scratch,
-                &mut upright,
-            );
-            let turned_crop = FaceCrop::rotated(rect, 1e-12);
-            crop_yuv(&frame, &turned_crop, 64, &mut scratch, &mut turned);
-            let worst = max_level_difference(&upright, &turned);
-            assert!(worst <= 1, "chroma {chroma}: {worst} levels apart");
+            // Square, and wider than high (the separable path's columns and rows differ).
+            for size in [
+                SampleSize::square(64),
+                SampleSize {
+                    width: 80,
+                    height: 48,
+                },
+            ] {
+                let bytes = size.pixels() * 3;
+                let (mut upright, mut turned) = (vec![0u8; bytes], vec![0u8; bytes]);
+                crop_yuv(
+                    &frame,
+                    &FaceCrop::from(rect),
+                    size,
+                    &mut scratch,
+                    &mut upright,
+                );
+                let turned_crop = FaceCrop::rotated(rect, 1e-12);
+                crop_yuv(&frame, &turned_crop, size, &mut scratch, &mut turned);
+                let worst = max_level_difference(&upright, &turned);
+                assert!(worst <= 1, "chroma {chroma} {size:?}: {worst} levels apart");
+            }
         }
     }
 
     /// The chunked, vectorised turned crop of `frame` against the per-pixel definition it
-    /// replaced for 8-bit frames, at `size` × `size`.
-    fn chunked_vs_per_pixel(frame: &YuvFrame<'_>, crop: &FaceCrop, size: usize) -> u8 {
-        let (mut fast, mut slow) = (vec![0u8; size * size * 3], vec![0u8; size * size * 3]);
+    /// replaced for 8-bit frames, at `size`.
+    fn chunked_vs_per_pixel(frame: &YuvFrame<'_>, crop: &FaceCrop, size: SampleSize) -> u8 {
+        let (mut fast, mut slow) = (vec![0u8; size.pixels() * 3], vec![0u8; size.pixels() * 3]);
         crop_yuv(frame, crop, size, &mut YuvScratch::default(), &mut fast);
         rotated::<Byte>(frame, crop, size, &mut YuvScratch::default(), &mut slow);
         max_level_difference(&fast, &slow)
@@ -884,12 +894,20 @@ mod tests {
                 (60, 40, 9, 200.0),
             ] {
                 let crop = FaceCrop::rotated(CropRect { x0, y0, side }, f64::to_radians(deg));
-                // 70: more than one chunk, not a multiple of 8.
-                let worst = chunked_vs_per_pixel(&frame, &crop, 70);
-                assert!(
-                    worst <= 1,
-                    "format {format} chroma {chroma} {deg}°: {worst} levels"
-                );
+                // 70: more than one chunk, not a multiple of 8; and a wide, low size.
+                for size in [
+                    SampleSize::square(70),
+                    SampleSize {
+                        width: 131,
+                        height: 41,
+                    },
+                ] {
+                    let worst = chunked_vs_per_pixel(&frame, &crop, size);
+                    assert!(
+                        worst <= 1,
+                        "format {format} chroma {chroma} {deg}° {size:?}: {worst} levels"
+                    );
+                }
             }
         }
     }
@@ -972,15 +990,22 @@ mod tests {
                         side: 40,
                     };
                     for crop in [FaceCrop::from(rect), FaceCrop::rotated(rect, 0.6)] {
-                        for size in [192usize, 7] {
-                            let mut out = vec![0u8; size * size * 3];
+                        for size in [
+                            SampleSize::square(192),
+                            SampleSize::square(7),
+                            SampleSize {
+                                width: 9,
+                                height: 5,
+                            },
+                        ] {
+                            let mut out = vec![0u8; size.pixels() * 3];
                             crop_yuv(&frame, &crop, size, &mut YuvScratch::default(), &mut out);
                             for (k, px) in out.chunks_exact(3).enumerate() {
                                 for c in 0..3 {
                                     if let Some(level) = want[c] {
                                         assert_eq!(
                                             px[c], level,
-                                            "format {format} range {range} yuv ({y:#x}, {u:#x}, {v:#x}) upright {} size {size} pixel {k} channel {c}",
+                                            "format {format} range {range} yuv ({y:#x}, {u:#x}, {v:#x}) upright {} size {size:?} pixel {k} channel {c}",
                                             crop.is_upright()
                                         );
                                     }
@@ -1012,7 +1037,11 @@ mod tests {
                     y0: -2,
                     side: 8,
                 };
-                let worst = chunked_vs_per_pixel(&frame, &FaceCrop::rotated(rect, 0.7), 20);
+                let worst = chunked_vs_per_pixel(
+                    &frame,
+                    &FaceCrop::rotated(rect, 0.7),
+                    SampleSize::square(20),
+                );
                 assert!(worst <= 1, "{w}x{h} format {format}: {worst} levels");
             }
         }

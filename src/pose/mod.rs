@@ -4,6 +4,7 @@
 mod canonical_face;
 
 use crate::descriptor::SchemeName;
+use crate::image::SampleSize;
 use crate::model::ModelSpec;
 pub use canonical_face::CANONICAL_FACE;
 
@@ -217,13 +218,13 @@ impl MeshFeatures {
 }
 
 /// The quality of a result: `points` in frame pixels, `crop` the staged RGB crop the model saw
-/// (`side`² pixels), `face_score` as reported (-1: the model has none), `pose` from
+/// (`size` pixels), `face_score` as reported (-1: the model has none), `pose` from
 /// [`head_pose`].
 pub fn quality(
     points: &[f32],
     spec: &ModelSpec,
     crop: &[u8],
-    side: usize,
+    size: SampleSize,
     face_score: f32,
     pose: Pose,
 ) -> Quality {
@@ -280,7 +281,7 @@ pub fn quality(
     };
     // ISO/IEC 29794-5's head-pose component, as OFIQ computes it.
     let frontal = (pose.yaw.cos() * pose.pitch.cos()).powi(2);
-    let sharpness = sharpness(crop, side, spec.crop_scale);
+    let sharpness = sharpness(crop, size, spec.crop_scale);
     let factor = |v: f32| if v.is_nan() { 1.0 } else { v };
     let score = if face_score < 0.0 { 1.0 } else { face_score };
     let overall = score
@@ -299,21 +300,25 @@ pub fn quality(
 }
 
 /// Mean squared 4-neighbour Laplacian of the crop's luma inside the face (the box's share of the
-/// crop: its central 1/crop_scale), in 8-bit units; blur and upscaling flatten it.
-pub fn laplacian_energy(crop: &[u8], side: usize, crop_scale: f64) -> f32 {
-    if side < 3 || crop.len() < side * side * 3 {
+/// crop: its central 1/crop_scale along each axis), in 8-bit units; blur and upscaling flatten it.
+pub fn laplacian_energy(crop: &[u8], size: SampleSize, crop_scale: f64) -> f32 {
+    let SampleSize { width, height } = size;
+    if width < 3 || height < 3 || crop.len() < size.pixels() * 3 {
         return 0.0;
     }
     let luma = |x: usize, y: usize| {
-        let p = &crop[3 * (y * side + x)..];
+        let p = &crop[3 * (y * width + x)..];
         (77.0 * f32::from(p[0]) + 150.0 * f32::from(p[1]) + 29.0 * f32::from(p[2])) / 256.0
     };
-    let inner = ((side as f64 / crop_scale.max(1.0)) as usize).clamp(3, side);
-    let start = ((side - inner) / 2).max(1);
-    let end = (start + inner).min(side - 1);
+    // The central 1/crop_scale of an axis of `len` pixels, one pixel in from its edges.
+    let span = |len: usize| {
+        let inner = ((len as f64 / crop_scale.max(1.0)) as usize).clamp(3, len);
+        let start = ((len - inner) / 2).max(1);
+        start..(start + inner).min(len - 1)
+    };
     let (mut sum, mut count) = (0.0f64, 0usize);
-    for y in start..end {
-        for x in start..end {
+    for y in span(height) {
+        for x in span(width) {
             let l = luma(x - 1, y) + luma(x + 1, y) + luma(x, y - 1) + luma(x, y + 1)
                 - 4.0 * luma(x, y);
             sum += f64::from(l * l);
@@ -329,8 +334,8 @@ pub fn laplacian_energy(crop: &[u8], side: usize, crop_scale: f64) -> f32 {
 
 /// Sharpness in [0, 1): 1 − exp(−E / E_sharp) of the Laplacian energy E (see
 /// [`SHARP_LAPLACIAN_ENERGY`]).
-pub fn sharpness(crop: &[u8], side: usize, crop_scale: f64) -> f32 {
-    1.0 - (-laplacian_energy(crop, side, crop_scale) / SHARP_LAPLACIAN_ENERGY).exp()
+pub fn sharpness(crop: &[u8], size: SampleSize, crop_scale: f64) -> f32 {
+    1.0 - (-laplacian_energy(crop, size, crop_scale) / SHARP_LAPLACIAN_ENERGY).exp()
 }
 
 #[cfg(test)]
@@ -446,6 +451,7 @@ mod tests {
         let pose = head_pose(&points, &spec);
         // A flat crop has no Laplacian energy; a checkerboard a lot.
         let side = 32;
+        let size = SampleSize::square(side);
         let flat = vec![128u8; side * side * 3];
         let board: Vec<u8> = (0..side * side)
             .flat_map(|i| {
@@ -457,9 +463,16 @@ mod tests {
                 [v, v, v]
             })
             .collect();
-        assert_eq!(sharpness(&flat, side, 1.5), 0.0);
-        assert!(sharpness(&board, side, 1.5) > 0.999);
-        let q = quality(&points, &spec, &board, side, 0.9, pose);
+        assert_eq!(sharpness(&flat, size, 1.5), 0.0);
+        assert!(sharpness(&board, size, 1.5) > 0.999);
+        // The same board read as 64 x 16: as sharp, and the flat one as flat.
+        let wide = SampleSize {
+            width: 64,
+            height: 16,
+        };
+        assert!(sharpness(&board, wide, 1.5) > 0.999);
+        assert_eq!(sharpness(&flat, wide, 1.5), 0.0);
+        let q = quality(&points, &spec, &board, size, 0.9, pose);
         assert!((q.frontal - 1.0).abs() < 1e-6);
         // The canonical face at 12 px/cm: eye centres 2 x 3.6 cm apart or so.
         let (r, l) = (
@@ -482,10 +495,10 @@ mod tests {
         assert!((q.overall - want).abs() < 1e-6);
         // Turned 60 degrees: frontal = cos^2(60) = 0.25.
         let turned = posed_face(std::f64::consts::FRAC_PI_3, 0.0, 0.0);
-        let q = quality(&turned, &spec, &board, side, 0.9, head_pose(&turned, &spec));
+        let q = quality(&turned, &spec, &board, size, 0.9, head_pose(&turned, &spec));
         assert!((q.frontal - 0.25).abs() < 1e-4, "{}", q.frontal);
         // No score (-1) and no pose (NaN) count as 1.
-        let q = quality(&points, &spec, &board, side, -1.0, Pose::UNKNOWN);
+        let q = quality(&points, &spec, &board, size, -1.0, Pose::UNKNOWN);
         assert!(q.frontal.is_nan());
         let want = q.sharpness * (q.inter_eye_px / 60.0).min(1.0) * (0.5 + 0.5 * q.eyes_open);
         assert!((q.overall - want).abs() < 1e-6);

@@ -54,23 +54,61 @@ pub enum FakeModel {
     Tract,
     /// Every value of item i = its first crop byte; score 0.9 (cheap, for load).
     FirstByte,
+    /// The shipped 478-point model (models/face_landmarks_478.onnx) on tract, served as its
+    /// descriptor says: FP32 NHWC 256 x 256 `input_12` (byte / 255) in, `Identity`
+    /// [N, 1, 1, 1434] and the raw presence logit `Identity_1` [N, 1, 1, 1] out.
+    Tract478,
 }
 
 #[derive(Clone, Debug)]
 pub struct Served {
+    pub input_name: &'static str,
     pub input_datatype: &'static str,
     pub input_shape: Vec<i64>,
+    pub landmarks_name: &'static str,
     pub landmarks_shape: Vec<i64>,
+    pub score_name: &'static str,
+    pub score_shape: Vec<i64>,
 }
 
 impl Default for Served {
     fn default() -> Self {
         Served {
+            input_name: "input",
             input_datatype: "UINT8",
             input_shape: vec![-1, 192, 192, 3],
+            landmarks_name: "landmarks",
             landmarks_shape: vec![-1, 468, 3],
+            score_name: "face_score",
+            score_shape: vec![-1, 1],
         }
     }
+}
+
+impl Served {
+    /// What Triton's ModelMetadata says of the 478 model ([`FakeModel::Tract478`]).
+    pub fn model_478() -> Self {
+        Served {
+            input_name: "input_12",
+            input_datatype: "FP32",
+            input_shape: vec![-1, 256, 256, 3],
+            landmarks_name: "Identity",
+            landmarks_shape: vec![-1, 1, 1, 1434],
+            score_name: "Identity_1",
+            score_shape: vec![-1, 1, 1, 1],
+        }
+    }
+}
+
+/// The shipped 478 model's path and the spec its descriptor gives.
+pub fn model_478() -> (std::path::PathBuf, lmbatch::model::ModelSpec) {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let text = std::fs::read_to_string(models.join("face_landmarks_478.lmbatch.toml")).unwrap();
+    let d = lmbatch::descriptor::Descriptor::parse(&text, "478").unwrap();
+    (
+        models.join("face_landmarks_478.onnx"),
+        lmbatch::model::ModelSpec::from_descriptor(&d).unwrap(),
+    )
 }
 
 struct Service {
@@ -150,13 +188,21 @@ impl GrpcInferenceService for Service {
             versions: vec!["1".into()],
             platform: "fake".into(),
             inputs: vec![tensor(
-                "input",
+                self.served.input_name,
                 self.served.input_datatype,
                 self.served.input_shape.clone(),
             )],
             outputs: vec![
-                tensor("landmarks", "FP32", self.served.landmarks_shape.clone()),
-                tensor("face_score", "FP32", vec![-1, 1]),
+                tensor(
+                    self.served.landmarks_name,
+                    "FP32",
+                    self.served.landmarks_shape.clone(),
+                ),
+                tensor(
+                    self.served.score_name,
+                    "FP32",
+                    self.served.score_shape.clone(),
+                ),
             ],
             ..Default::default()
         }))
@@ -198,8 +244,13 @@ impl GrpcInferenceService for Service {
             .first()
             .ok_or_else(|| Status::invalid_argument("no raw input"))?;
         let n = input.shape[0] as usize;
-        let crop = 192 * 192 * 3;
-        if input.datatype != "UINT8" || raw.len() != n * crop {
+        let model_478 = self.model == FakeModel::Tract478;
+        // The 478 model takes FP32 NHWC byte / 255: four bytes a value of its RGB crop.
+        let (datatype, crop, value_bytes) = match model_478 {
+            true => ("FP32", 256 * 256 * 3, 4),
+            false => ("UINT8", 192 * 192 * 3, 1),
+        };
+        if input.datatype != datatype || raw.len() != n * crop * value_bytes {
             return Err(Status::invalid_argument(format!(
                 "fake: {} {:?} with {} bytes",
                 input.datatype,
@@ -208,10 +259,18 @@ impl GrpcInferenceService for Service {
             )));
         }
         self.stats.items.fetch_add(n as u64, Ordering::SeqCst);
-        let crops: Vec<&[u8]> = raw.chunks_exact(crop).collect();
+        // The crops again, from the values (byte / 255 rounds back to the byte).
+        let bytes: Vec<u8> = match model_478 {
+            true => raw
+                .chunks_exact(4)
+                .map(|b| (f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * 255.0).round() as u8)
+                .collect(),
+            false => raw.to_vec(),
+        };
+        let crops: Vec<&[u8]> = bytes.chunks_exact(crop).collect();
         let mut out = lmbatch::BatchOutput::default();
         match (self.model, &self.tract) {
-            (FakeModel::Tract, Some(tract)) => tract
+            (FakeModel::Tract | FakeModel::Tract478, Some(tract)) => tract
                 .lock()
                 .infer(&crops, &mut out)
                 .map_err(|e| Status::internal(e.to_string()))?,
@@ -229,18 +288,20 @@ impl GrpcInferenceService for Service {
             points.truncate(points.len() - 4);
         }
         let n = n as i64;
+        // The served shapes with the batch's own size first.
+        let sized = |shape: &[i64]| [&[n][..], &shape[1..]].concat();
         let mut outputs = vec![InferOutputTensor {
-            name: "landmarks".into(),
+            name: self.served.landmarks_name.into(),
             datatype: if faults.wrong_dtype { "FP16" } else { "FP32" }.into(),
-            shape: vec![n, 468, 3],
+            shape: sized(&self.served.landmarks_shape),
             ..Default::default()
         }];
         let mut raw_out = vec![points];
         if !faults.missing_output {
             outputs.push(InferOutputTensor {
-                name: "face_score".into(),
+                name: self.served.score_name.into(),
                 datatype: "FP32".into(),
-                shape: vec![n, 1],
+                shape: sized(&self.served.score_shape),
                 ..Default::default()
             });
             raw_out.push(scores);
@@ -305,16 +366,31 @@ impl FakeServer {
             .enable_all()
             .build()
             .unwrap();
-        let tract = (model == FakeModel::Tract).then(|| {
+        let tract = matches!(model, FakeModel::Tract | FakeModel::Tract478).then(|| {
+            let (source, spec) = match model {
+                FakeModel::Tract478 => {
+                    let (path, mut spec) = model_478();
+                    // Read the score as given: the served output is the network's raw logit.
+                    spec.score = Some(lmbatch::model::ScoreConvention {
+                        kind: lmbatch::descriptor::ScoreKind::Probability,
+                        index: 0,
+                    });
+                    (lmbatch::ModelSource::Path(path), spec)
+                }
+                _ => (
+                    lmbatch::ModelSource::Bundled,
+                    lmbatch::model::ModelSpec::face_landmark_468(),
+                ),
+            };
             let request = lmbatch::backend::OpenRequest {
-                model: lmbatch::ModelSource::Bundled,
+                model: source,
                 max_batch: 32,
                 device_id: 0,
                 engine_cache_dir: None,
                 opt_batch: None,
                 self_check: false,
                 cpu_threads: None,
-                spec: lmbatch::model::ModelSpec::face_landmark_468(),
+                spec,
                 precision: Default::default(),
                 logger: Default::default(),
                 remote: None,

@@ -4,7 +4,11 @@ onnxruntime. Listens on 127.0.0.1 only.
 
 usage: python pytriton_server.py GRPC_PORT HTTP_PORT METRICS_PORT MODEL.onnx [CERT.pem KEY.pem]
 With CERT and KEY, gRPC is served over TLS with that certificate (https:// for the client).
+With LMBATCH_MODEL_478 naming models/face_landmarks_478.onnx, that described model is served too,
+as `face_landmarks_478`, with the tensors its descriptor names (FP32 NHWC 256 in; Identity,
+Identity_1 out).
 """
+import os
 import sys
 
 import numpy as np
@@ -30,7 +34,29 @@ config = TritonConfig(
     metrics_port=metrics_port, allow_metrics=False,
     **(dict(grpc_use_ssl=True, grpc_server_cert=tls[0], grpc_server_key=tls[1]) if tls else {}),
 )
+model_478 = os.environ.get("LMBATCH_MODEL_478")
+session_478 = model_478 and ort.InferenceSession(model_478, providers=["CPUExecutionProvider"])
+
+
+@batch
+def infer_478(input_12):
+    points, score = session_478.run(["Identity", "Identity_1"], {"input_12": input_12})
+    return {"Identity": points, "Identity_1": score}
+
+
 with Triton(config=config) as triton:
+    if session_478:
+        triton.bind(
+            model_name="face_landmarks_478",
+            infer_func=infer_478,
+            inputs=[Tensor(name="input_12", dtype=np.float32, shape=(256, 256, 3))],
+            outputs=[
+                Tensor(name="Identity", dtype=np.float32, shape=(1, 1, 1434)),
+                Tensor(name="Identity_1", dtype=np.float32, shape=(1, 1, 1)),
+            ],
+            config=ModelConfig(max_batch_size=32),
+            strict=False,
+        )
     triton.bind(
         model_name="face_landmark_u8",
         infer_func=infer,

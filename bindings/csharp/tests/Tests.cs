@@ -70,6 +70,7 @@ namespace Lmbatch.Tests
                 Test("CreateFailuresCarryTheLibrarysMessage", CreateFailuresCarryTheLibrarysMessage),
                 Test("ModelInfo", ModelInfoTest),
                 Test("AccuracyOnTheAstronaut", AccuracyOnTheAstronaut),
+                Test("AlignedChip", AlignedChip),
                 Test("ConcurrentEnqueueAndPop", ConcurrentEnqueueAndPop),
                 Test("BadInputs", BadInputs),
                 Test("DecoderFramesAndTiltedFaces", DecoderFramesAndTiltedFaces),
@@ -348,6 +349,29 @@ namespace Lmbatch.Tests
                 Equal(32, info.MaxBatch, "default max batch");
                 if (info.Backend == "cpu-tract")
                     Check(info.FallbackReason.Contains("TensorRT"), "AUTO fell back without a reason: " + info.FallbackReason);
+            }
+        }
+
+        /// <summary>The aligned chip (ABI 1.4): ChipSize 112 gives a 112x112 RGB chip, ChipBgr
+        /// swaps its bytes, no ChipSize gives none.</summary>
+        private static void AlignedChip()
+        {
+            using (var rgb = new Pipeline(new Config { Backend = Backend.Cpu, ChipSize = 112 }))
+            using (var bgr = new Pipeline(new Config { Backend = Backend.Cpu, ChipSize = 112, ChipBgr = true }))
+            using (var plain = Cpu())
+            {
+                Landmarks a, b, c;
+                Equal(Status.Ok, rgb.Enqueue(1, Astronaut(), AstroBox), "enqueue rgb");
+                Equal(Status.Ok, bgr.Enqueue(1, Astronaut(), AstroBox), "enqueue bgr");
+                Equal(Status.Ok, plain.Enqueue(1, Astronaut(), AstroBox), "enqueue plain");
+                Equal(Status.Ok, rgb.PopWait(1, TimeSpan.FromSeconds(60), out a), "pop rgb");
+                Equal(Status.Ok, bgr.PopWait(1, TimeSpan.FromSeconds(60), out b), "pop bgr");
+                Equal(Status.Ok, plain.PopWait(1, TimeSpan.FromSeconds(60), out c), "pop plain");
+                Equal(112, a.ChipSide, "chip side");
+                Equal(112 * 112 * 3, a.Chip.Length, "chip bytes");
+                for (int i = 0; i < a.Chip.Length; i += 3)
+                    Check(a.Chip[i] == b.Chip[i + 2] && a.Chip[i + 2] == b.Chip[i], "pixel " + i / 3 + " is not swapped in BGR");
+                Check(c.Chip == null && c.ChipSide == 0, "a chip without ChipSize");
             }
         }
 

@@ -22,6 +22,7 @@ const LIB_NAME: &str = "libopenvino_c.so";
 type Status = i32;
 
 /// `ov_element_type_e` values lmbatch uses.
+pub const ELEMENT_F16: u32 = 3;
 pub const ELEMENT_F32: u32 = 4;
 pub const ELEMENT_U8: u32 = 16;
 

@@ -13,7 +13,9 @@ pub mod api;
 
 use std::collections::VecDeque;
 
-use api::{CompiledModel, Core, Dimension, InferRequest, Properties, ELEMENT_F32, ELEMENT_U8};
+use api::{
+    CompiledModel, Core, Dimension, InferRequest, Properties, ELEMENT_F16, ELEMENT_F32, ELEMENT_U8,
+};
 
 use super::{
     Backend, BatchOutput, ModelSource, OpenRequest, Overlapped, Precision, MAX_IN_FLIGHT,
@@ -23,7 +25,7 @@ use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogLevel;
 use crate::model::{
-    decode_outputs, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
+    decode_outputs, write_input_f16, write_input_f32, write_input_u8, ModelSpec, DEFAULT_MODEL_ONNX,
 };
 
 pub use api::LIB_ENV;
@@ -48,6 +50,7 @@ fn failed(context: &str, why: String) -> Error {
 /// A batch's input, kept in the slot while its inference reads it.
 enum Input {
     F32(Vec<f32>),
+    F16(Vec<half::f16>),
     U8(Vec<u8>),
 }
 
@@ -195,7 +198,8 @@ impl OpenVinoBackend {
                     .map_err(|why| model_error("infer request", why))?,
                 input: match spec.input.dtype {
                     DType::U8 => Input::U8(vec![0; values]),
-                    _ => Input::F32(vec![0.0; values]),
+                    DType::F16 => Input::F16(vec![half::f16::ZERO; values]),
+                    DType::F32 => Input::F32(vec![0.0; values]),
                 },
                 items: 0,
             });
@@ -287,6 +291,10 @@ impl Overlapped for OpenVinoBackend {
             Input::F32(buffer) => {
                 write_input_f32(crops, spec, &mut buffer[..values]);
                 (ELEMENT_F32, buffer.as_mut_ptr().cast())
+            }
+            Input::F16(buffer) => {
+                write_input_f16(crops, spec, &mut buffer[..values]);
+                (ELEMENT_F16, buffer.as_mut_ptr().cast())
             }
             Input::U8(buffer) => {
                 write_input_u8(crops, spec, &mut buffer[..values]);

@@ -537,7 +537,7 @@ impl RemoteBackend {
             counters: request.remote_counters.clone(),
             logger: request.logger.clone(),
         });
-        let spec = ModelSpec::face_landmark_468();
+        let spec = request.spec.clone();
         let (endpoint, input_name, encoding) = rt.block_on(check_model(&remote, &spec))?;
         remote.health.lock().current = endpoint;
         if encoding == Encoding::F32Nchw {
@@ -579,11 +579,8 @@ impl RemoteBackend {
             model_version: settings.model_version.clone(),
             inputs: vec![InferInputTensor {
                 name: self.input_name.clone(),
-                datatype: self.encoding.datatype().into(),
-                shape: self
-                    .encoding
-                    .shape(n, self.spec.input_size as usize)
-                    .to_vec(),
+                datatype: self.encoding.datatype(&self.spec).into(),
+                shape: self.encoding.shape(n, &self.spec).to_vec(),
                 ..Default::default()
             }],
             outputs: [&self.spec.landmarks_name, &self.spec.score_name]

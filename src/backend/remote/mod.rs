@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Backend, BatchOutput, OpenRequest};
+use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{to_planar, ModelSpec};
+use crate::model::{decode_outputs, to_planar, write_input_bytes, ModelSpec};
 
 /// The model name asked for when the caller gives none.
 pub const DEFAULT_MODEL: &str = "face_landmark_u8";
@@ -161,26 +162,51 @@ impl RemoteCounters {
 /// How the served model takes its input (chosen from its metadata at create).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
-    /// `UINT8 [-1, side, side, 3]`: the staged crops as they are (110,592 bytes a face).
+    /// The bundled model served as its uint8 wrapper: `UINT8 [-1, 192, 192, 3]`, the staged
+    /// crops as they are (110,592 bytes a face).
     U8Nhwc,
-    /// `FP32 [-1, 3, side, side]`, value = byte / 255: four times the bytes.
+    /// The bundled model as it is: `FP32 [-1, 3, 192, 192]`, value = byte / 255: four times the
+    /// bytes.
     F32Nchw,
+    /// A described model: its own input tensor (the descriptor's dtype, layout, channels, size,
+    /// normalisation and transposition), as a local engine takes it.
+    Described,
+}
+
+/// The Open Inference Protocol's name of a descriptor dtype.
+pub fn oip_datatype(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "FP32",
+        DType::F16 => "FP16",
+        DType::U8 => "UINT8",
+    }
 }
 
 impl Encoding {
-    pub fn datatype(self) -> &'static str {
+    pub fn datatype(self, spec: &ModelSpec) -> &'static str {
         match self {
             Encoding::U8Nhwc => "UINT8",
             Encoding::F32Nchw => "FP32",
+            Encoding::Described => oip_datatype(spec.input.dtype),
         }
     }
 
     /// The request's input shape for `n` items.
-    pub fn shape(self, n: usize, side: usize) -> [i64; 4] {
-        let (n, s) = (n as i64, side as i64);
+    pub fn shape(self, n: usize, spec: &ModelSpec) -> [i64; 4] {
+        let (w, h) = (i64::from(spec.input_width), i64::from(spec.input_height));
         match self {
-            Encoding::U8Nhwc => [n, s, s, 3],
-            Encoding::F32Nchw => [n, 3, s, s],
+            Encoding::U8Nhwc => [n as i64, h, w, 3],
+            Encoding::F32Nchw => [n as i64, 3, h, w],
+            Encoding::Described => spec.input_shape(n).map(|d| d as i64),
+        }
+    }
+
+    /// Request bytes of one face.
+    pub fn bytes_per_item(self, spec: &ModelSpec) -> usize {
+        match self {
+            Encoding::U8Nhwc => spec.crop_bytes(),
+            Encoding::F32Nchw => 4 * spec.crop_bytes(),
+            Encoding::Described => spec.input_bytes(),
         }
     }
 }
@@ -194,27 +220,32 @@ pub struct TensorInfo {
 }
 
 /// The served model's input name and encoding, or why it is not a model this library can feed
-/// (the error names the mismatch).
+/// (the error names the mismatch). The bundled model may be served as it is or as its uint8
+/// wrapper; a described model must be served exactly as its descriptor says
+/// ([`check_described`]).
 pub fn choose_encoding(
     spec: &ModelSpec,
     inputs: &[TensorInfo],
     outputs: &[TensorInfo],
 ) -> Result<(String, Encoding)> {
-    let side = i64::from(spec.input_size);
+    if *spec != ModelSpec::face_landmark_468() {
+        return check_described(spec, inputs, outputs).map(|name| (name, Encoding::Described));
+    }
+    let (width, height) = (i64::from(spec.input_width), i64::from(spec.input_height));
     let mismatch = |why: String| Error::new(ErrorKind::ModelError, why);
     let [input] = inputs else {
         return Err(mismatch(format!(
-            "the served model has {} inputs ({}); expected one: UINT8 [-1,{side},{side},3] or FP32 [-1,3,{side},{side}]",
+            "the served model has {} inputs ({}); expected one: UINT8 [-1,{height},{width},3] or FP32 [-1,3,{height},{width}]",
             inputs.len(),
             describe(inputs)
         )));
     };
     let encoding = match (input.datatype.as_str(), input.shape.as_slice()) {
-        ("UINT8", [-1, h, w, 3]) if *h == side && *w == side => Encoding::U8Nhwc,
-        ("FP32", [-1, 3, h, w]) if *h == side && *w == side => Encoding::F32Nchw,
+        ("UINT8", [-1, h, w, 3]) if *h == height && *w == width => Encoding::U8Nhwc,
+        ("FP32", [-1, 3, h, w]) if *h == height && *w == width => Encoding::F32Nchw,
         _ => {
             return Err(mismatch(format!(
-                "the served model's input is {}; expected UINT8 [-1,{side},{side},3] or FP32 [-1,3,{side},{side}] (a dynamic batch dimension first)",
+                "the served model's input is {}; expected UINT8 [-1,{height},{width},3] or FP32 [-1,3,{height},{width}] (a dynamic batch dimension first)",
                 describe(inputs)
             )))
         }
@@ -238,6 +269,86 @@ pub fn choose_encoding(
         }
     }
     Ok((input.name.clone(), encoding))
+}
+
+/// Checks a server's `ModelMetadata` against a model's descriptor: one input with the
+/// descriptor's name, datatype and shape (a dynamic batch first), the points output with
+/// `points.count × points.dims` FP32 values per item and, when the descriptor has a score, the
+/// score output with the column it reads. Returns the input's name; a mismatch is MODEL_ERROR
+/// naming the descriptor key and what the server has.
+pub fn check_described(
+    spec: &ModelSpec,
+    inputs: &[TensorInfo],
+    outputs: &[TensorInfo],
+) -> Result<String> {
+    let mismatch = |why: String| Error::new(ErrorKind::ModelError, why);
+    let [input] = inputs else {
+        return Err(mismatch(format!(
+            "the served model has {} inputs ({}); its descriptor describes one, input.name = {:?}",
+            inputs.len(),
+            describe(inputs),
+            spec.input_name
+        )));
+    };
+    if input.name != spec.input_name {
+        return Err(mismatch(format!(
+            "input.name = {:?}, but the served model's input is {}",
+            spec.input_name,
+            describe(inputs)
+        )));
+    }
+    let datatype = oip_datatype(spec.input.dtype);
+    if input.datatype != datatype {
+        return Err(mismatch(format!(
+            "input.dtype gives {datatype}, but the served input is {}",
+            describe(inputs)
+        )));
+    }
+    let mut shape = vec![-1i64];
+    shape.extend(spec.input_shape(1)[1..].iter().map(|&d| d as i64));
+    if input.shape != shape {
+        return Err(mismatch(format!(
+            "input.size, input.layout, input.channels and input.transpose give {shape:?}, but \
+             the served input is {}",
+            describe(inputs)
+        )));
+    }
+    let per_item = |name: &str, key: &str| -> Result<u64> {
+        let Some(out) = outputs.iter().find(|o| o.name == name) else {
+            return Err(mismatch(format!(
+                "{key} = {name:?}, but the served model has no such output (it has {})",
+                describe(outputs)
+            )));
+        };
+        let (first, rest) = out.shape.split_first().unwrap_or((&0, &[]));
+        match element_count(rest) {
+            Some(count) if out.datatype == "FP32" && *first == -1 => Ok(count),
+            _ => Err(mismatch(format!(
+                "{key} = {name:?} is served as {} {:?}; expected FP32 with a dynamic batch \
+                 dimension (the only one)",
+                out.datatype, out.shape
+            ))),
+        }
+    };
+    let points = per_item(&spec.landmarks_name, "points.output")?;
+    let want = spec.raw_point_values() as u64;
+    if points != want {
+        return Err(mismatch(format!(
+            "points.count x points.dims = {want} values per face, but the served output {:?} \
+             has {points}",
+            spec.landmarks_name
+        )));
+    }
+    if let Some(conv) = spec.score {
+        let columns = per_item(&spec.score_name, "score.output")?;
+        if columns <= u64::from(conv.index) {
+            return Err(mismatch(format!(
+                "score.index = {}, but the served output {:?} has {columns} values per face",
+                conv.index, spec.score_name
+            )));
+        }
+    }
+    Ok(input.name.clone())
 }
 
 /// The number of values a shape holds, or `None` when a dimension is negative (dynamic, or a
@@ -273,7 +384,7 @@ pub fn encode_input(spec: &ModelSpec, encoding: Encoding, crops: &[&[u8]], out: 
             let mut planar = Vec::new();
             to_planar(
                 crops,
-                spec.input_size as usize,
+                spec.sample_size().pixels(),
                 spec.input_scale,
                 &mut planar,
             );
@@ -281,6 +392,10 @@ pub fn encode_input(spec: &ModelSpec, encoding: Encoding, crops: &[&[u8]], out: 
             for v in planar {
                 out.extend_from_slice(&v.to_le_bytes());
             }
+        }
+        Encoding::Described => {
+            out.resize(crops.len() * spec.input_bytes(), 0);
+            write_input_bytes(crops, spec, out);
         }
     }
 }
@@ -296,8 +411,8 @@ pub struct ReplyTensor<'a> {
     pub fp32: &'a [f32],
 }
 
-/// Fills `out` from a reply for `n` items; a wrong type, shape, byte count or a missing output
-/// fails the batch with what was wrong.
+/// Fills `out` from a reply for `n` items, decoded as the descriptor says (`model::decode_outputs`);
+/// a wrong type, shape, byte count or a missing output fails the batch with what was wrong.
 pub fn decode_reply(
     spec: &ModelSpec,
     n: usize,
@@ -305,10 +420,25 @@ pub fn decode_reply(
     out: &mut BatchOutput,
 ) -> Result<()> {
     let fail = |why: String| Error::new(ErrorKind::InferenceFailed, why);
-    for (name, per_item, dst) in [
-        (&spec.landmarks_name, spec.point_floats(), &mut out.points),
-        (&spec.score_name, 1, &mut out.scores),
-    ] {
+    // The score output's values per item: as many as the reply has (at least the column read).
+    let score_columns = match spec.score {
+        None => None,
+        Some(conv) => {
+            let t = outputs.iter().find(|t| t.name == spec.score_name.as_str());
+            let count = t.and_then(|t| element_count(t.shape)).unwrap_or(0) as usize;
+            Some((count / n.max(1)).max(conv.index as usize + 1))
+        }
+    };
+    let (mut raw_points, mut rows) = (Vec::new(), Vec::new());
+    let wanted = [
+        Some((
+            &spec.landmarks_name,
+            spec.raw_point_values(),
+            &mut raw_points,
+        )),
+        score_columns.map(|columns| (&spec.score_name, columns, &mut rows)),
+    ];
+    for (name, per_item, dst) in wanted.into_iter().flatten() {
         let Some(t) = outputs.iter().find(|t| t.name == name.as_str()) else {
             let names: Vec<&str> = outputs.iter().map(|t| t.name).collect();
             return Err(fail(format!(
@@ -351,6 +481,10 @@ pub fn decode_reply(
             }
         }
     }
+    out.points.clear();
+    out.scores.clear();
+    let rows = score_columns.map(|_| rows.as_slice());
+    decode_outputs(&raw_points, rows, n, spec, &mut out.points, &mut out.scores);
     Ok(())
 }
 
@@ -553,6 +687,129 @@ mod tests {
         ];
         let e = choose_encoding(&spec, &u8_in, &short).unwrap_err();
         assert!(e.message().contains("landmarks"), "{e}");
+    }
+
+    /// The 478 model's spec, from its descriptor in models/.
+    fn spec_478() -> ModelSpec {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/face_landmarks_478.lmbatch.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let d = crate::descriptor::Descriptor::parse(&text, path).unwrap();
+        ModelSpec::from_descriptor(&d).unwrap()
+    }
+
+    fn outputs_478() -> Vec<TensorInfo> {
+        vec![
+            t("Identity", "FP32", &[-1, 1, 1, 1434]),
+            t("Identity_1", "FP32", &[-1, 1, 1, 1]),
+        ]
+    }
+
+    #[test]
+    fn a_described_model_must_be_served_as_its_descriptor_says() {
+        let spec = spec_478();
+        let input = [t("input_12", "FP32", &[-1, 256, 256, 3])];
+        assert_eq!(
+            choose_encoding(&spec, &input, &outputs_478()).unwrap(),
+            ("input_12".into(), Encoding::Described)
+        );
+        assert_eq!(Encoding::Described.shape(4, &spec), [4, 256, 256, 3]);
+        assert_eq!(Encoding::Described.datatype(&spec), "FP32");
+        // Each mismatch names the descriptor key and what the server has.
+        let error = |inputs: &[TensorInfo], outputs: &[TensorInfo]| {
+            let e = choose_encoding(&spec, inputs, outputs).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ModelError);
+            e.message().to_string()
+        };
+        let m = error(&[t("image", "FP32", &[-1, 256, 256, 3])], &outputs_478());
+        assert!(m.contains("input.name") && m.contains("\"image\""), "{m}");
+        let m = error(
+            &[t("input_12", "UINT8", &[-1, 256, 256, 3])],
+            &outputs_478(),
+        );
+        assert!(
+            m.contains("input.dtype gives FP32") && m.contains("UINT8"),
+            "{m}"
+        );
+        let m = error(&[t("input_12", "FP32", &[-1, 3, 256, 256])], &outputs_478());
+        assert!(
+            m.contains("[-1, 256, 256, 3]") && m.contains("[-1, 3, 256, 256]"),
+            "{m}"
+        );
+        let m = error(&[t("input_12", "FP32", &[1, 256, 256, 3])], &outputs_478());
+        assert!(m.contains("input.size"), "{m}");
+        let m = error(&input, &[t("Identity", "FP32", &[-1, 1, 1, 1434])]);
+        assert!(m.contains("score.output = \"Identity_1\""), "{m}");
+        let m = error(
+            &input,
+            &[
+                t("Identity", "FP32", &[-1, 468, 3]),
+                t("Identity_1", "FP32", &[-1, 1]),
+            ],
+        );
+        assert!(
+            m.contains("points.count x points.dims = 1434") && m.contains("1404"),
+            "{m}"
+        );
+        let m = error(
+            &input,
+            &[
+                t("Identity", "FP16", &[-1, 1434]),
+                t("Identity_1", "FP32", &[-1, 1]),
+            ],
+        );
+        assert!(m.contains("points.output") && m.contains("FP16"), "{m}");
+        // A score column the output does not have.
+        let mut softmax = spec.clone();
+        softmax.score = Some(crate::model::ScoreConvention {
+            kind: crate::descriptor::ScoreKind::Softmax,
+            index: 1,
+        });
+        let e = check_described(&softmax, &input, &outputs_478()).unwrap_err();
+        assert!(e.message().contains("score.index = 1"), "{e}");
+        // No score in the descriptor: no score output needed.
+        let mut no_score = spec.clone();
+        no_score.score = None;
+        let only_points = [t("Identity", "FP32", &[-1, 1434])];
+        assert!(check_described(&no_score, &input, &only_points).is_ok());
+    }
+
+    #[test]
+    fn a_described_reply_decodes_as_its_descriptor_says() {
+        let spec = spec_478();
+        // Two faces: point values k, a logit of 0 and of ln 3.
+        let points: Vec<f32> = (0..2 * 1434).map(|k| k as f32).collect();
+        let logits = [0.0f32, 3f32.ln()];
+        let outputs = [
+            ReplyTensor {
+                name: "Identity",
+                datatype: "FP32",
+                shape: &[2, 1, 1, 1434],
+                raw: None,
+                fp32: &points,
+            },
+            ReplyTensor {
+                name: "Identity_1",
+                datatype: "FP32",
+                shape: &[2, 1, 1, 1],
+                raw: None,
+                fp32: &logits,
+            },
+        ];
+        let mut out = BatchOutput::default();
+        decode_reply(&spec, 2, &outputs, &mut out).unwrap();
+        assert_eq!(out.points.len(), 2 * 478 * 3);
+        assert_eq!(out.points[1434 + 5], 1439.0);
+        assert!((out.scores[0] - 0.5).abs() < 1e-6 && (out.scores[1] - 0.75).abs() < 1e-6);
+        // The request carries the model's own tensor: NHWC float32 value / 255.
+        let crop: Vec<u8> = (0..spec.crop_bytes()).map(|i| (i % 251) as u8).collect();
+        let mut bytes = Vec::new();
+        encode_input(&spec, Encoding::Described, &[&crop], &mut bytes);
+        assert_eq!(bytes.len(), 256 * 256 * 3 * 4);
+        let value = |i: usize| f32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!(value(4), 4.0 / 255.0);
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! the host would bound throughput. On the GPU it is one pass over 3.5 MB. Where NVRTC is missing the kernel cannot be compiled, and the
 //! backend converts on the host and uploads floats instead (logged at create).
 //!
+//! The kernel does the bundled conventions (float32 NCHW RGB, one scale). A model whose
+//! descriptor says otherwise (NHWC, BGR or GRAY, per-channel mean/std, transposed, f16 or u8)
+//! has its input tensor written on the host by the same code as the CPU engines
+//! (`model::write_input_bytes`) and uploaded as it is.
+//!
 //! cudarc's per-buffer event tracking is turned off: all work goes to ONE stream, in order, and
 //! the backend waits for that stream explicitly, so raw pointers and raw async copies are used.
 //!
@@ -30,7 +35,7 @@ use cudarc::driver::{
 
 use super::nvrtc::{candidates, driver_major, Nvrtc, Target};
 use crate::error::{panic_message, Error, ErrorKind, Result};
-use crate::model::to_planar_into;
+use crate::model::{write_input_bytes, ModelSpec};
 
 fn unavailable(message: String) -> Error {
     Error::new(ErrorKind::BackendUnavailable, message)
@@ -259,26 +264,27 @@ struct OutputBuffer {
     floats_per_item: usize,
 }
 
-/// How crops become the model's float input.
+/// How crops become the model's input tensor.
 enum Upload {
-    /// Upload bytes, convert on the GPU.
+    /// The bundled conventions: upload the crops' bytes, convert to floats on the GPU.
     Gpu {
         kernel: CudaFunction,
         host_u8: Pinned<u8>,
         dev_u8: CudaSlice<u8>,
     },
-    /// No NVRTC: convert on the host, upload floats.
-    Host { host_f32: Pinned<f32> },
+    /// No NVRTC, or a model with other conventions: the host writes the input tensor's bytes
+    /// in the model's dtype and layout, and uploads them.
+    Host { host: Pinned<u8> },
 }
 
 /// Everything one batch needs, sized for `max_batch`.
 pub struct BatchBuffers {
     upload: Upload,
-    dev_input: CudaSlice<f32>,
+    /// The input tensor's bytes (max_batch items in the model's dtype).
+    dev_input: CudaSlice<u8>,
     /// One device buffer per engine output, and the pinned host copies of the ones read back.
     outputs: Vec<OutputBuffer>,
-    side: usize,
-    scale: f32,
+    spec: ModelSpec,
 }
 
 // SAFETY: the raw pointers address memory owned by the buffers; the buffers are used by one
@@ -286,26 +292,27 @@ pub struct BatchBuffers {
 unsafe impl Send for BatchBuffers {}
 
 impl BatchBuffers {
-    /// `kernel`: the conversion kernel ([`compile_kernel`]), or `None` to convert on the host.
+    /// `kernel`: the conversion kernel ([`compile_kernel`]), or `None` to write the input on the
+    /// host; the kernel is used only for a model with the bundled conventions.
     /// `outputs`: floats per item of each engine output, and whether it is read back.
     pub fn new(
         gpu: &Gpu,
         kernel: Option<CudaFunction>,
         max_batch: usize,
-        side: usize,
-        scale: f32,
+        spec: &ModelSpec,
         outputs: &[(usize, bool)],
     ) -> Result<Self> {
         no_panic("buffers", ErrorKind::BackendUnavailable, || {
-            let pixels = max_batch * side * side;
-            let upload = match kernel {
+            let crop_bytes = max_batch * spec.crop_bytes();
+            let input_bytes = max_batch * spec.input_bytes();
+            let upload = match kernel.filter(|_| spec.has_bundled_conventions()) {
                 Some(kernel) => Upload::Gpu {
                     kernel,
-                    host_u8: Pinned::new(gpu, pixels * 3, true)?,
-                    dev_u8: device_zeros(gpu, pixels * 3)?,
+                    host_u8: Pinned::new(gpu, crop_bytes, true)?,
+                    dev_u8: device_zeros(gpu, crop_bytes)?,
                 },
                 None => Upload::Host {
-                    host_f32: Pinned::new(gpu, pixels * 3, true)?,
+                    host: Pinned::new(gpu, input_bytes, true)?,
                 },
             };
             let mut buffers = Vec::with_capacity(outputs.len());
@@ -324,22 +331,21 @@ impl BatchBuffers {
             }
             Ok(BatchBuffers {
                 upload,
-                dev_input: device_zeros(gpu, pixels * 3)?,
+                dev_input: device_zeros(gpu, input_bytes)?,
                 outputs: buffers,
-                side,
-                scale,
+                spec: spec.clone(),
             })
         })
     }
 
-    /// Copies the staged float input of `n` items back to the host (a check, not a hot path).
-    pub fn read_input(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
-        let floats = n * 3 * self.side * self.side;
-        let mut host = vec![0f32; floats];
+    /// Copies the staged input of `n` items back to the host as its bytes (a check, not a hot
+    /// path).
+    pub fn read_input(&self, gpu: &Gpu, n: usize) -> Result<Vec<u8>> {
+        let mut host = vec![0u8; n * self.spec.input_bytes()];
         no_panic("read back", ErrorKind::InferenceFailed, || {
             let src = self.dev_input.device_ptr(&gpu.stream).0;
-            // SAFETY: `host` holds `floats` values and the device input at least as many; the
-            // stream is synchronised before `host` is read.
+            // SAFETY: `host` holds n items' bytes and the device input max_batch ≥ n items';
+            // the stream is synchronised before `host` is read.
             unsafe { cu::memcpy_dtoh_async(&mut host[..], src, gpu.stream.cu_stream()) }
                 .map_err(|e| failed("read back", e))?;
             gpu.synchronize()
@@ -361,8 +367,8 @@ impl BatchBuffers {
 
     /// Queues the upload (and conversion) of `crops` on the stream.
     pub fn stage(&mut self, gpu: &Gpu, crops: &[&[u8]]) -> Result<()> {
-        let crop_bytes = self.side * self.side * 3;
-        let plane = self.side * self.side;
+        let (crop_bytes, plane) = (self.spec.crop_bytes(), self.spec.sample_size().pixels());
+        let scale = self.spec.input_scale;
         let n = crops.len();
         no_panic("upload", ErrorKind::InferenceFailed, || {
             // The raw driver calls below use the thread's current context: make it ours.
@@ -396,15 +402,15 @@ impl BatchBuffers {
                         .arg(&dst)
                         .arg(&pixels_per_crop)
                         .arg(&total)
-                        .arg(&self.scale);
+                        .arg(&scale);
                     // SAFETY: the arguments match the kernel's signature (two device pointers, two
                     // u32, one f32); `total` pixels fit both buffers.
                     unsafe { launch.launch(config) }.map_err(|e| failed("convert kernel", e))?;
                     Ok(())
                 }
-                Upload::Host { host_f32 } => {
-                    let host = host_f32.as_mut_slice(n * crop_bytes);
-                    to_planar_into(crops, self.side, self.scale, host);
+                Upload::Host { host } => {
+                    let host = host.as_mut_slice(n * self.spec.input_bytes());
+                    write_input_bytes(crops, &self.spec, host);
                     let dst = self.dev_input.device_ptr(&gpu.stream).0;
                     // SAFETY: as above; the device input holds max_batch items.
                     unsafe { cu::memcpy_htod_async(dst, host, gpu.stream.cu_stream()) }

@@ -11,7 +11,7 @@ use super::shim::{self, Context, Engine, Runtime, TrtLogger};
 use crate::backend::{self_check, Backend, BatchOutput, OpenRequest, Overlapped, MAX_IN_FLIGHT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogLevel;
-use crate::model::ModelSpec;
+use crate::model::{decode_outputs, ModelSpec};
 
 /// Scratch memory TensorRT may use while building; the default model needs far less.
 const BUILD_WORKSPACE_BYTES: u64 = 1 << 30;
@@ -101,11 +101,10 @@ fn check_batches_follow(
     request: &OpenRequest,
 ) -> Result<()> {
     let (input, outputs) = tensor_names(layout)?;
-    let side = i64::from(spec.input_size);
     let profile = Profile::for_batch(request.max_batch, request.opt_batch);
     for n in [1, profile.opt, profile.max] {
         context
-            .set_input_shape(&input, &[n as i64, 3, side, side])
+            .set_input_shape(&input, &plan::input_dims(spec, n))
             .map_err(|e| Error::new(ErrorKind::ModelError, e.message()))?;
         let shapes = outputs
             .iter()
@@ -204,11 +203,13 @@ fn build_or_load_plan(
         ModelInput::Onnx { bytes, sha256 } => (bytes, sha256),
     };
     let profile = Profile::for_batch(request.max_batch, request.opt_batch);
+    let input_dims = plan::item_dims(spec);
     let key = PlanKey {
         tensorrt: nvinfer.version,
         compute_capability: gpu.identity.compute_capability,
         gpu_uuid: gpu.identity.uuid.clone(),
         model_sha256: sha256,
+        input_dims,
         profile,
         // TensorRT 11 networks are strongly typed: the flag does not exist there.
         fp16: nvinfer.version.major < 11,
@@ -252,8 +253,16 @@ fn build_or_load_plan(
     log(
         LogLevel::Info,
         &format!(
-            "building a TensorRT {} plan for {} (batch {}..{}, opt {}); this takes a while once",
-            nvinfer.version, gpu.identity.name, profile.min, profile.max, profile.opt
+            "building a TensorRT {} plan for {} (batch {}..{}, opt {}, input [N, {}, {}, {}]); \
+             this takes a while once",
+            nvinfer.version,
+            gpu.identity.name,
+            profile.min,
+            profile.max,
+            profile.opt,
+            input_dims[0],
+            input_dims[1],
+            input_dims[2]
         ),
     );
     let (bytes, fp16) = shim::build_plan(
@@ -263,6 +272,7 @@ fn build_or_load_plan(
             onnx: &onnx,
             input_name: &spec.input_name,
             profile,
+            input_dims,
             fp16: key.fp16,
             workspace_bytes: BUILD_WORKSPACE_BYTES,
         },
@@ -308,11 +318,20 @@ impl TrtBackend {
             .map(|(i, o)| {
                 (
                     o.floats_per_item,
-                    i == layout.landmarks || i == layout.score,
+                    i == layout.landmarks || Some(i) == layout.score,
                 )
             })
             .collect();
-        let kernel = compile_kernel(&gpu);
+        // The GPU kernel converts the bundled conventions; any other input is written on the
+        // host in the model's own dtype and layout.
+        let kernel = if spec.has_bundled_conventions() {
+            compile_kernel(&gpu)
+        } else {
+            super::cuda::KernelBuild {
+                outcome: Err("the descriptor's input conventions are written on the host".into()),
+                fell_back: Vec::new(),
+            }
+        };
         for failure in &kernel.fell_back {
             request.logger.log(LogLevel::Warning, failure);
         }
@@ -339,8 +358,7 @@ impl TrtBackend {
                     &gpu,
                     kernel.clone(),
                     request.max_batch,
-                    spec.input_size as usize,
-                    spec.input_scale,
+                    &spec,
                     &read_back,
                 )?,
                 done: gpu.new_event()?,
@@ -438,7 +456,6 @@ impl Overlapped for TrtBackend {
         }
         let index = self.next_slot;
         let slot = &mut self.slots[index];
-        let side = i64::from(self.spec.input_size);
         slot.buffers.stage(&self.gpu, crops)?;
         // The slot's buffers for this run; the shape is the batch's own size.
         self.context
@@ -448,7 +465,7 @@ impl Overlapped for TrtBackend {
                 .set_address(name, slot.buffers.output_address(&self.gpu, i))?;
         }
         self.context
-            .set_input_shape(&self.input_name, &[n as i64, 3, side, side])?;
+            .set_input_shape(&self.input_name, &plan::input_dims(&self.spec, n))?;
         // SAFETY: the backend's own stream, in the context its buffers were allocated in.
         unsafe { self.context.enqueue(self.gpu.raw_stream()) }?;
         slot.buffers.fetch(&self.gpu, n)?;
@@ -468,13 +485,24 @@ impl Overlapped for TrtBackend {
         let slot = &mut self.slots[index];
         self.gpu.wait(&slot.done)?;
         let n = slot.items;
-        let point_floats = self.spec.point_floats();
+        // The score rows first (n × columns floats, small): both outputs borrow the slot.
+        let rows = self.layout.score.map(|index| {
+            let columns = self.layout.outputs[index].floats_per_item;
+            slot.buffers.output(index, n * columns).to_vec()
+        });
+        let raw = slot
+            .buffers
+            .output(self.layout.landmarks, n * self.spec.raw_point_values());
         out.points.clear();
-        out.points
-            .extend_from_slice(slot.buffers.output(self.layout.landmarks, n * point_floats));
         out.scores.clear();
-        out.scores
-            .extend_from_slice(slot.buffers.output(self.layout.score, n));
+        decode_outputs(
+            raw,
+            rows.as_deref(),
+            n,
+            &self.spec,
+            &mut out.points,
+            &mut out.scores,
+        );
         Ok(())
     }
 }

@@ -8,12 +8,26 @@ use sha2::{Digest, Sha256};
 
 use super::library::TrtVersion;
 use crate::backend::ModelSource;
+use crate::descriptor::DType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogLevel;
 use crate::model::{ModelSpec, DEFAULT_MODEL_ONNX};
 
 /// TensorRT's `DataType::kFLOAT`.
 pub const DTYPE_FLOAT: i32 = 0;
+/// TensorRT's `DataType::kHALF`.
+pub const DTYPE_HALF: i32 = 1;
+/// TensorRT's `DataType::kUINT8`.
+pub const DTYPE_UINT8: i32 = 5;
+
+/// The TensorRT data type of a descriptor's `input.dtype`, and its name for messages.
+pub fn engine_dtype(dtype: DType) -> (i32, &'static str) {
+    match dtype {
+        DType::F32 => (DTYPE_FLOAT, "float32"),
+        DType::F16 => (DTYPE_HALF, "float16"),
+        DType::U8 => (DTYPE_UINT8, "uint8"),
+    }
+}
 
 fn model_error(message: String) -> Error {
     Error::new(ErrorKind::ModelError, message)
@@ -95,6 +109,10 @@ pub struct PlanKey {
     /// The GPU's UUID in hex: two cards of one model may still differ in what TensorRT picks.
     pub gpu_uuid: String,
     pub model_sha256: [u8; 32],
+    /// The input's dimensions after the batch, from the descriptor (size, layout, channels,
+    /// transposition): the profile's shapes are `[batch, input_dims…]`, so a model with free
+    /// spatial dimensions gets one plan per described size.
+    pub input_dims: [i64; 3],
     pub profile: Profile,
     pub fp16: bool,
 }
@@ -112,8 +130,9 @@ impl PlanKey {
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .collect();
+        let [d1, d2, d3] = self.input_dims;
         format!(
-            "lmbatch-v1-{model}-trt{}.{}.{}-sm{}{}-{uuid}-b{}-{}-{}-{}.plan",
+            "lmbatch-v2-{model}-trt{}.{}.{}-sm{}{}-{uuid}-in{d1}x{d2}x{d3}-b{}-{}-{}-{}.plan",
             self.tensorrt.major,
             self.tensorrt.minor,
             self.tensorrt.patch,
@@ -223,9 +242,9 @@ pub struct OutputSlot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineLayout {
     pub input: String,
-    /// Index into `outputs` of the landmarks and of the score.
+    /// Index into `outputs` of the landmarks and of the score (`None`: the model has none).
     pub landmarks: usize,
-    pub score: usize,
+    pub score: Option<usize>,
     /// Every output: TensorRT needs an address for each, used or not.
     pub outputs: Vec<OutputSlot>,
 }
@@ -239,6 +258,19 @@ fn item_floats(t: &IoTensor) -> Result<usize> {
         )));
     }
     Ok(rest.iter().product::<i64>() as usize)
+}
+
+/// The input tensor's dimensions for a batch of `n`, as the descriptor gives them (its size,
+/// layout, channels and transposition).
+pub fn input_dims(spec: &ModelSpec, n: usize) -> [i64; 4] {
+    spec.input_shape(n).map(|d| d as i64)
+}
+
+/// The input's dimensions after the batch: the profile's and the cache key's share of the
+/// descriptor.
+pub fn item_dims(spec: &ModelSpec) -> [i64; 3] {
+    let [_, a, b, c] = input_dims(spec, 1);
+    [a, b, c]
 }
 
 /// Checks that an engine is the model the pipeline expects, with a batch profile covering
@@ -258,11 +290,14 @@ pub fn validate(io: &[IoTensor], spec: &ModelSpec, max_batch: usize) -> Result<E
             input.name, spec.input_name
         )));
     }
-    let side = i64::from(spec.input_size);
-    if input.dtype != DTYPE_FLOAT || input.dims.get(1..) != Some(&[3, side, side][..]) {
+    let item = &input_dims(spec, 1)[1..];
+    let (dtype, dtype_name) = engine_dtype(spec.input.dtype);
+    if input.dtype != dtype || input.dims.get(1..) != Some(item) {
         return Err(model_error(format!(
-            "the engine's input {} is dtype {} shape {:?}, expected float32 [N, 3, {side}, {side}]",
-            input.name, input.dtype, input.dims
+            "the engine's input {} is dtype {} shape {:?}, expected {dtype_name} (dtype {dtype}) \
+             [N, {}, {}, {}] (input.dtype, input.size, input.layout, input.channels, \
+             input.transpose)",
+            input.name, input.dtype, input.dims, item[0], item[1], item[2]
         )));
     }
     let batch = input.dims[0];
@@ -299,21 +334,35 @@ pub fn validate(io: &[IoTensor], spec: &ModelSpec, max_batch: usize) -> Result<E
             floats_per_item: item_floats(t)?,
         });
     }
-    let find = |name: &str, floats: usize| -> Result<usize> {
-        let index = outputs
+    let find = |name: &str| -> Result<usize> {
+        outputs
             .iter()
             .position(|o| o.name == name)
-            .ok_or_else(|| model_error(format!("the engine has no output {name}")))?;
-        if outputs[index].floats_per_item != floats {
-            return Err(model_error(format!(
-                "the engine's output {name} has {} values per face, expected {floats}",
-                outputs[index].floats_per_item
-            )));
-        }
-        Ok(index)
+            .ok_or_else(|| model_error(format!("the engine has no output {name}")))
     };
-    let landmarks = find(&spec.landmarks_name, spec.point_floats())?;
-    let score = find(&spec.score_name, 1)?;
+    let landmarks = find(&spec.landmarks_name)?;
+    let want = spec.raw_point_values();
+    if outputs[landmarks].floats_per_item != want {
+        return Err(model_error(format!(
+            "the engine's output {} has {} values per face, expected {want} (points.count x \
+             points.dims)",
+            spec.landmarks_name, outputs[landmarks].floats_per_item
+        )));
+    }
+    let score = match spec.score {
+        None => None,
+        Some(conv) => {
+            let index = find(&spec.score_name)?;
+            if outputs[index].floats_per_item <= conv.index as usize {
+                return Err(model_error(format!(
+                    "the engine's output {} has {} values per face: score.index {} is not one \
+                     of its columns",
+                    spec.score_name, outputs[index].floats_per_item, conv.index
+                )));
+            }
+            Some(index)
+        }
+    };
     Ok(EngineLayout {
         input: input.name.clone(),
         landmarks,
@@ -396,7 +445,7 @@ mod tests {
         let layout = validate(&good(), &ModelSpec::face_landmark_468(), 32).unwrap();
         assert_eq!(layout.input, "input");
         assert_eq!(layout.outputs[layout.landmarks].floats_per_item, 1404);
-        assert_eq!(layout.outputs[layout.score].name, "face_score");
+        assert_eq!(layout.outputs[layout.score.unwrap()].name, "face_score");
     }
 
     #[test]
@@ -418,6 +467,10 @@ mod tests {
         half[2].dtype = 1;
         assert!(error_of(&half, 32).contains("dtype 1"));
 
+        let mut half_input = good();
+        half_input[0].dtype = DTYPE_HALF;
+        assert!(error_of(&half_input, 32).contains("expected float32"));
+
         let mut missing = good();
         missing.remove(1);
         assert!(error_of(&missing, 32).contains("no output face_score"));
@@ -437,6 +490,77 @@ mod tests {
         let mut flat_output = good();
         flat_output[1].dims = vec![1];
         assert!(error_of(&flat_output, 32).contains("output face_score"));
+    }
+
+    /// The spec of a descriptor file under models/, as lm_create reads it.
+    fn described(file: &str) -> ModelSpec {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let d = crate::descriptor::Descriptor::parse(&text, file).unwrap();
+        ModelSpec::from_descriptor(&d).unwrap()
+    }
+
+    #[test]
+    fn the_profile_and_the_engine_check_follow_the_descriptor() {
+        // The 478 model: NHWC float32 256 x 256, points [N, 1, 1, 1434], a logit [N, 1, 1, 1].
+        let spec = described("face_landmarks_478.lmbatch.toml");
+        assert_eq!(input_dims(&spec, 8), [8, 256, 256, 3]);
+        assert_eq!(item_dims(&spec), [256, 256, 3]);
+        let nhwc = |dims: &[i64]| IoTensor {
+            name: "input_12".into(),
+            is_input: true,
+            dtype: DTYPE_FLOAT,
+            dims: dims.to_vec(),
+            min: vec![1, 256, 256, 3],
+            opt: vec![32, 256, 256, 3],
+            max: vec![32, 256, 256, 3],
+        };
+        let engine = vec![
+            nhwc(&[-1, 256, 256, 3]),
+            io("Identity", false, &[-1, 1, 1, 1434]),
+            io("Identity_1", false, &[-1, 1, 1, 1]),
+        ];
+        let layout = validate(&engine, &spec, 32).unwrap();
+        assert_eq!(layout.outputs[layout.landmarks].name, "Identity");
+        assert_eq!(
+            layout.score.map(|i| layout.outputs[i].name.as_str()),
+            Some("Identity_1")
+        );
+        // The bundled model's NCHW input is not the 478's.
+        let mut nchw = engine.clone();
+        nchw[0] = nhwc(&[-1, 3, 256, 256]);
+        let e = validate(&nchw, &spec, 32).unwrap_err();
+        assert!(e.message().contains("[N, 256, 256, 3]"), "{}", e.message());
+        // An f16 or u8 descriptor wants TensorRT's HALF or UINT8 input; a 2-D model without a
+        // score needs no score output.
+        let mut text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/face_landmarks_478.lmbatch.toml"),
+        )
+        .unwrap();
+        text = text.replace("dtype = \"f32\"", "dtype = \"f16\"");
+        let half =
+            ModelSpec::from_descriptor(&crate::descriptor::Descriptor::parse(&text, "t").unwrap())
+                .unwrap();
+        let e = validate(&engine, &half, 32).unwrap_err();
+        assert!(
+            e.message().contains("expected float16 (dtype 1)"),
+            "{}",
+            e.message()
+        );
+        let mut half_engine = engine.clone();
+        half_engine[0].dtype = DTYPE_HALF;
+        assert!(validate(&half_engine, &half, 32).is_ok());
+        assert_eq!(engine_dtype(DType::U8), (DTYPE_UINT8, "uint8"));
+        // A non-square, transposed input: rows are x, so [N, C, width, height].
+        let text = crate::descriptor::BUNDLED_DESCRIPTOR
+            .replacen("size = [192, 192]", "size = [256, 192]", 1)
+            .replacen("transpose = false", "transpose = true", 1);
+        let wide =
+            ModelSpec::from_descriptor(&crate::descriptor::Descriptor::parse(&text, "t").unwrap())
+                .unwrap();
+        assert_eq!(item_dims(&wide), [3, 256, 192]);
     }
 
     #[test]
@@ -470,7 +594,7 @@ mod tests {
         reshaped[layout.landmarks] = vec![32, 1, 1404 * 2];
         assert!(check_output_shapes(&layout, 32, &reshaped).is_err());
         let mut dynamic = shapes(32);
-        dynamic[layout.score] = vec![32, -1];
+        dynamic[layout.score.unwrap()] = vec![32, -1];
         assert!(check_output_shapes(&layout, 32, &dynamic).is_err());
         assert!(check_output_shapes(&layout, 32, &shapes(32)[..1]).is_err());
     }
@@ -547,13 +671,14 @@ mod tests {
             compute_capability: (9, 0),
             gpu_uuid: "GPU-1234-abcd".into(),
             model_sha256: [7; 32],
+            input_dims: [3, 192, 192],
             profile: Profile::for_batch(32, None),
             fp16: true,
         };
         let name = key.file_name();
         assert_eq!(
             name,
-            "lmbatch-v1-0707070707070707-trt10.8.3-sm90-GPU1234abcd-b1-32-32-fp16.plan"
+            "lmbatch-v2-0707070707070707-trt10.8.3-sm90-GPU1234abcd-in3x192x192-b1-32-32-fp16.plan"
         );
         let variants = [
             PlanKey {
@@ -570,6 +695,10 @@ mod tests {
             },
             PlanKey {
                 model_sha256: [8; 32],
+                ..key.clone()
+            },
+            PlanKey {
+                input_dims: [3, 192, 256],
                 ..key.clone()
             },
             PlanKey {

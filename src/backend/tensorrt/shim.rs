@@ -40,6 +40,7 @@ struct RawBuildRequest {
     batch_max: i32,
     fp16: i32,
     workspace_bytes: u64,
+    input_dims: [i64; 3],
 }
 
 #[repr(C)]
@@ -488,6 +489,9 @@ pub struct BuildRequest<'a> {
     /// The input whose dimension 0 is the batch.
     pub input_name: &'a str,
     pub profile: Profile,
+    /// The input's dimensions after the batch, from the descriptor (`plan::input_dims`): a
+    /// dynamic one of the ONNX input takes this value, a fixed one must equal it.
+    pub input_dims: [i64; 3],
     /// Ask for FP16 kernels (TensorRT 10; 11 has no such flag).
     pub fp16: bool,
     pub workspace_bytes: u64,
@@ -510,6 +514,7 @@ pub fn build_plan(
         onnx,
         input_name,
         profile,
+        input_dims,
         fp16,
         workspace_bytes,
     } = *what;
@@ -535,6 +540,7 @@ pub fn build_plan(
         batch_max: profile.max as i32,
         fp16: i32::from(fp16),
         workspace_bytes,
+        input_dims,
     };
     let mut plan: *mut RawPlan = std::ptr::null_mut();
     let mut fp16_used = 0;
@@ -878,6 +884,7 @@ mod tests {
             onnx,
             input_name: "input",
             profile: Profile::for_batch(8, None),
+            input_dims: [3, 192, 192],
             fp16: false,
             workspace_bytes: 1 << 20,
         }
