@@ -138,6 +138,8 @@ fn write_sheet(path: &Path, shots: &[Shot]) -> Result<(), Box<dyn Error>> {
     let mut encoder = png::Encoder::new(std::fs::File::create(path)?, w as u32, h as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Best);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
     encoder.write_header()?.write_image_data(&sheet)?;
     Ok(())
 }

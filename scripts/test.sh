@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust unit and integration tests (C ABI included), then the C/C++ programs
 # under ctest against the freshly built library: once plain (plus valgrind memcheck and the
-# installed-package consumer), once built with AddressSanitizer; then the Go and C# bindings.
+# installed-package consumer), once built with AddressSanitizer; then the Go, C# and Python
+# bindings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,3 +78,6 @@ done
 # The Go (cgo, also under -race) and C# (mono) bindings against the same library.
 bindings/go/run-tests.sh "$lib_dir"
 bindings/csharp/run-tests.sh "$lib_dir"
+# The Python package (PyO3 over the safe Rust API, not the C ABI): its wheel built by maturin
+# (--release), pytest, mypy --strict and the camera worker example, in a venv from PyPI.
+bindings/python/run-tests.sh

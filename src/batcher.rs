@@ -28,7 +28,7 @@ pub struct Job {
     /// Interleaved RGB at the model's input size.
     pub pixels: Vec<u8>,
     /// What the aligned chip is warped from (`chip_size` > 0).
-    pub chip_source: Option<ChipSource>,
+    pub chip_source: Option<Box<ChipSource>>,
     pub enqueued_at: Instant,
 }
 

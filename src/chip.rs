@@ -8,7 +8,12 @@
 //! at M⁻¹(i, j), and pixels past the frame's edge replicate the edge.
 
 use crate::error::{Error, Result};
-use crate::image::{sample_crop, CropRect, CropScratch, Frame, FrameView, PixelFormat, SampleSize};
+use std::borrow::Cow;
+
+use crate::image::{
+    crop_yuv, sample_crop, CropRect, CropScratch, Frame, FrameView, PixelFormat, SampleSize,
+    YuvRegion, YuvScratch,
+};
 
 /// ArcFace's five-point template for a 112 × 112 chip (index space), in the detector order:
 /// the subject's right eye, left eye, nose tip, right and left mouth corners.
@@ -127,14 +132,26 @@ pub fn alignment(five: &[[f64; 2]; 5], chip_size: u32) -> Option<Similarity> {
 }
 
 /// What enqueue keeps of the frame for the chip: the square of side `rect.side` around the box's
-/// centre (frame pixels, may pass the frame's edges, where the edge repeats), as RGB bytes at
+/// centre (frame pixels, may pass the frame's edges, where the edge repeats), sampled at
 /// `size × size` (the frame's own resolution up to [`MAX_SOURCE_SIDE`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChipSource {
     pub rect: CropRect,
     pub size: usize,
-    pub rgb: Vec<u8>,
+    kept: Kept,
 }
+
+/// The kept pixels: RGB (`size`² × 3), or for a YUV frame the plain copy of its planes around the
+/// square, converted on the worker (the caller's enqueue pays a row copy, not a conversion).
+#[derive(Clone, Debug, PartialEq)]
+enum Kept {
+    Rgb(Vec<u8>),
+    Yuv(YuvRegion),
+}
+
+/// Luma pixels copied beyond the square on each side, so that the conversion's interpolation at
+/// the square's edge (chroma siting, the bilinear taps) reads the frame's own samples.
+const YUV_MARGIN: i64 = 4;
 
 impl ChipSource {
     /// The upright square that holds a [`SOURCE_SCALE`] square of the box turned by `theta`:
@@ -144,23 +161,72 @@ impl ChipSource {
         CropRect::for_box(bbox, frame.0, frame.1, SOURCE_SCALE * turned)
     }
 
-    /// Copies the region out of the frame (converted to RGB): a plain row copy at the frame's
-    /// resolution for packed frames, the crop paths' resampling beyond [`MAX_SOURCE_SIDE`] and for
-    /// YUV frames (at 1:1 they sample every pixel centre exactly).
+    /// Copies the region out of the frame: a row copy at the frame's resolution (packed frames
+    /// converted to RGB on the way; YUV frames as their planes, converted by [`warp`](Self::warp)
+    /// on the worker, while the copy holds no more bytes than the largest RGB square), else the
+    /// crop paths' resampling to [`MAX_SOURCE_SIDE`].
     pub fn capture(frame: &Frame<'_>, rect: CropRect, scratch: &mut CropScratch) -> Self {
         let size = rect.side.min(MAX_SOURCE_SIDE) as usize;
-        let mut rgb = vec![0u8; size * size * 3];
-        match frame {
-            Frame::Packed(view) if size == rect.side as usize => copy_rgb(view, &rect, &mut rgb),
-            _ => sample_crop(
-                frame,
-                &rect.into(),
-                SampleSize::square(size),
-                scratch,
-                &mut rgb,
-            ),
+        let full_resolution = size == rect.side as usize;
+        let rgb_bytes = size * size * 3;
+        // A YUV copy stays within the bytes of the largest RGB square.
+        const MAX_KEPT_BYTES: usize = (MAX_SOURCE_SIDE * MAX_SOURCE_SIDE * 3) as usize;
+        let kept = match frame {
+            Frame::Packed(view) if full_resolution => {
+                let mut rgb = vec![0u8; rgb_bytes];
+                copy_rgb(view, &rect, &mut rgb);
+                Kept::Rgb(rgb)
+            }
+            Frame::Yuv(yuv)
+                if full_resolution && {
+                    let (x0, y0, x1, y1) = Self::yuv_bounds(&rect);
+                    yuv.region_bytes(x0, y0, x1, y1) <= MAX_KEPT_BYTES
+                } =>
+            {
+                let (x0, y0, x1, y1) = Self::yuv_bounds(&rect);
+                Kept::Yuv(yuv.copy_region(x0, y0, x1, y1))
+            }
+            _ => {
+                let mut rgb = vec![0u8; rgb_bytes];
+                let size = SampleSize::square(size);
+                sample_crop(frame, &rect.into(), size, scratch, &mut rgb);
+                Kept::Rgb(rgb)
+            }
+        };
+        ChipSource { rect, size, kept }
+    }
+
+    /// The frame pixels a YUV copy of `rect` takes: the square and a margin.
+    fn yuv_bounds(rect: &CropRect) -> (i64, i64, i64, i64) {
+        let side = i64::from(rect.side);
+        (
+            rect.x0 - YUV_MARGIN,
+            rect.y0 - YUV_MARGIN,
+            rect.x0 + side + YUV_MARGIN,
+            rect.y0 + side + YUV_MARGIN,
+        )
+    }
+
+    /// The kept square as RGB, `size`² × 3 bytes: a YUV copy is converted here exactly as the
+    /// crop paths convert the frame (the square at 1:1, the copy's edges the frame's where the
+    /// square passes them).
+    pub fn rgb(&self) -> Cow<'_, [u8]> {
+        match &self.kept {
+            Kept::Rgb(rgb) => Cow::Borrowed(rgb),
+            Kept::Yuv(region) => {
+                let (ox, oy) = region.origin;
+                let rect = CropRect {
+                    x0: self.rect.x0 - ox,
+                    y0: self.rect.y0 - oy,
+                    side: self.rect.side,
+                };
+                let mut rgb = vec![0u8; self.size * self.size * 3];
+                let mut scratch = YuvScratch::default();
+                let size = SampleSize::square(self.size);
+                crop_yuv(&region.frame(), &rect.into(), size, &mut scratch, &mut rgb);
+                Cow::Owned(rgb)
+            }
         }
-        ChipSource { rect, size, rgb }
     }
 
     /// Where frame index-space point (x, y) lies in index space of the kept pixels.
@@ -172,16 +238,16 @@ impl ChipSource {
         )
     }
 
-    /// Bilinear RGB at index-space point (x, y) of the kept pixels, the edge repeated outside.
-    fn bilinear(&self, x: f64, y: f64) -> [f64; 3] {
+    /// Bilinear RGB at index-space point (x, y) of `rgb` (the kept square), the edge repeated
+    /// outside.
+    fn bilinear(&self, rgb: &[u8], x: f64, y: f64) -> [f64; 3] {
         let last = (self.size - 1) as f64;
         let (x, y) = (x.clamp(0.0, last), y.clamp(0.0, last));
         let (x0, y0) = (x.floor(), y.floor());
         let (fx, fy) = (x - x0, y - y0);
         let (x0, y0) = (x0 as usize, y0 as usize);
         let (x1, y1) = ((x0 + 1).min(self.size - 1), (y0 + 1).min(self.size - 1));
-        let px =
-            |xx: usize, yy: usize, c: usize| f64::from(self.rgb[(yy * self.size + xx) * 3 + c]);
+        let px = |xx: usize, yy: usize, c: usize| f64::from(rgb[(yy * self.size + xx) * 3 + c]);
         let mut out = [0.0; 3];
         for (c, o) in out.iter_mut().enumerate() {
             let top = px(x0, y0, c) * (1.0 - fx) + px(x1, y0, c) * fx;
@@ -200,6 +266,7 @@ impl ChipSource {
         format: ChipFormat,
     ) -> Option<Vec<u8>> {
         let to_frame = to_chip.inverse()?;
+        let rgb = self.rgb();
         let side = chip_size as usize;
         let mut chip = vec![0u8; side * side * 3];
         let order = match format {
@@ -210,9 +277,9 @@ impl ChipSource {
             for (i, px) in row.chunks_exact_mut(3).enumerate() {
                 let [fx, fy] = to_frame.apply([i as f64, j as f64]);
                 let (sx, sy) = self.locate(fx, fy);
-                let rgb = self.bilinear(sx, sy);
+                let value = self.bilinear(&rgb, sx, sy);
                 for (slot, &c) in px.iter_mut().zip(&order) {
-                    *slot = (rgb[c] + 0.5).clamp(0.0, 255.0) as u8;
+                    *slot = (value[c] + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
@@ -353,7 +420,8 @@ mod tests {
         };
         let source = ChipSource::capture(&Frame::Packed(view), rect, &mut CropScratch::default());
         assert_eq!(source.size, 16);
-        let at = |i: usize, j: usize| &source.rgb[(j * 16 + i) * 3..(j * 16 + i) * 3 + 3];
+        let rgb = source.rgb();
+        let at = |i: usize, j: usize| &rgb[(j * 16 + i) * 3..(j * 16 + i) * 3 + 3];
         // Column 0 is frame x −5: the edge pixel x 0. Row 15 is frame y 35: the last row, 29.
         assert_eq!(at(0, 0), &data[(20 * 40) * 3..(20 * 40) * 3 + 3]);
         assert_eq!(at(7, 15), &data[(29 * 40 + 2) * 3..(29 * 40 + 2) * 3 + 3]);
@@ -361,7 +429,7 @@ mod tests {
         let bgr: Vec<u8> = data.chunks(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
         let view = FrameView::new(&bgr, w, h, w as usize * 3, PixelFormat::Bgr8).unwrap();
         let swapped = ChipSource::capture(&Frame::Packed(view), rect, &mut CropScratch::default());
-        assert_eq!(swapped.rgb, source.rgb);
+        assert_eq!(swapped.rgb(), source.rgb());
     }
 
     #[test]
@@ -403,6 +471,44 @@ mod tests {
         let want =
             (f64::from(data[(20 * 64 + 10) * 3]) + f64::from(data[(20 * 64 + 11) * 3])) / 2.0;
         assert_eq!(chip[0], (want + 0.5) as u8);
+    }
+
+    #[test]
+    fn a_yuv_copy_converts_to_what_the_frame_itself_gives() {
+        use crate::image::test_util::TestYuv;
+        // Odd sizes and origins, squares inside the frame and past each edge, both sitings.
+        let yuv = TestYuv::new(
+            61,
+            47,
+            |i| (i * 37 % 251) as u8,
+            |i| (64 + i * 11 % 128) as u8,
+        );
+        for format in [16, 17, 18] {
+            for chroma_location in [0, 2] {
+                let raw = yuv.frame(format, chroma_location);
+                let frame = Frame::new(&raw).unwrap();
+                let Frame::Yuv(_) = frame else {
+                    panic!("not a YUV frame");
+                };
+                for (x0, y0, side) in [(7, 9, 21), (10, 4, 30), (-5, -3, 20), (45, 30, 25)] {
+                    let rect = CropRect { x0, y0, side };
+                    let mut scratch = CropScratch::default();
+                    let kept = ChipSource::capture(&frame, rect, &mut scratch);
+                    assert!(
+                        matches!(kept.kept, Kept::Yuv(_)),
+                        "a small square is copied as YUV"
+                    );
+                    let mut direct = vec![0u8; (side * side * 3) as usize];
+                    let size = SampleSize::square(side as usize);
+                    sample_crop(&frame, &rect.into(), size, &mut scratch, &mut direct);
+                    assert_eq!(
+                        kept.rgb().as_ref(),
+                        &direct[..],
+                        "format {format}, siting {chroma_location}, square {rect:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -454,12 +454,18 @@ impl Pipeline {
     /// What enqueue keeps for the aligned chip of a face turned by `theta`: nothing when the
     /// pipeline makes no chips (or for a box whose kept square would pass the crop size limit:
     /// that result then has no chip, `chip_side` 0).
-    fn chip_source(&self, frame: &Frame<'_>, bbox: &FaceBox, theta: f64) -> Option<ChipSource> {
+    fn chip_source(
+        &self,
+        frame: &Frame<'_>,
+        bbox: &FaceBox,
+        theta: f64,
+    ) -> Option<Box<ChipSource>> {
         if !self.keeps_chip {
             return None;
         }
         let rect = ChipSource::region(bbox, theta, (frame.width(), frame.height())).ok()?;
-        Some(FRAME_SCRATCH.with(|s| ChipSource::capture(frame, rect, &mut s.borrow_mut())))
+        let kept = FRAME_SCRATCH.with(|s| ChipSource::capture(frame, rect, &mut s.borrow_mut()));
+        Some(Box::new(kept))
     }
 
     /// Admits a validated face: refuses it early under overload, stages its crop (`fill` writes
@@ -470,7 +476,7 @@ impl Pipeline {
         id: u64,
         crop: FaceCrop,
         fill: impl FnOnce(&mut [u8]),
-        keep: impl FnOnce() -> Option<ChipSource>,
+        keep: impl FnOnce() -> Option<Box<ChipSource>>,
     ) -> Result<()> {
         // Under overload most faces are refused: refuse them before paying for the crop (a
         // duplicate id or a closing pipeline is still named as such, as `admit` would).

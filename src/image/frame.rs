@@ -508,6 +508,117 @@ fn overlap(a: &[u8], b: &[u8]) -> bool {
     !a.is_empty() && !b.is_empty() && a.start < b.end && b.start < a.end
 }
 
+/// An owned copy of a rectangle of a YUV frame, to be cropped later as a frame of its own (the
+/// aligned chip's pixels, converted on the worker rather than in the caller's enqueue). The
+/// rectangle starts on even coordinates, so 4:2:0 chroma keeps its phase.
+#[derive(Clone, Debug, PartialEq)]
+pub struct YuvRegion {
+    format: FrameFormat,
+    colorimetry: Colorimetry,
+    /// Where the copy's pixel (0, 0) was in the frame.
+    pub origin: (i64, i64),
+    width: u32,
+    height: u32,
+    /// Tightly packed rows of each plane (`v` empty for the interleaved formats).
+    luma: Vec<u8>,
+    u: Vec<u8>,
+    v: Vec<u8>,
+}
+
+impl YuvFrame<'_> {
+    /// The bytes [`copy_region`](Self::copy_region) would hold for this rectangle.
+    pub fn region_bytes(&self, x0: i64, y0: i64, x1: i64, y1: i64) -> usize {
+        let (x0, y0, x1, y1) = self.clamp_region(x0, y0, x1, y1);
+        let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
+        self.format
+            .plane_rows(w as u32, h as u32)
+            .iter()
+            .map(|(row, rows)| row * rows)
+            .sum()
+    }
+
+    /// Frame pixels [x0, x1) × [y0, y1), clamped into the frame, the start rounded down to even.
+    fn clamp_region(&self, x0: i64, y0: i64, x1: i64, y1: i64) -> (i64, i64, i64, i64) {
+        let (w, h) = (i64::from(self.width), i64::from(self.height));
+        let x0 = x0.clamp(0, w - 1) & !1;
+        let y0 = y0.clamp(0, h - 1) & !1;
+        (x0, y0, x1.clamp(x0 + 1, w), y1.clamp(y0 + 1, h))
+    }
+
+    /// Copies frame pixels [x0, x1) × [y0, y1) (clamped into the frame, the start rounded down
+    /// to even) with their chroma.
+    pub fn copy_region(&self, x0: i64, y0: i64, x1: i64, y1: i64) -> YuvRegion {
+        let (x0, y0, x1, y1) = self.clamp_region(x0, y0, x1, y1);
+        let s = self.format.bytes_per_sample();
+        let rows = |plane: &Plane<'_>, r: (usize, usize), b: (usize, usize)| {
+            let mut out = Vec::with_capacity((r.1 - r.0) * (b.1 - b.0));
+            for row in r.0..r.1 {
+                let at = row * plane.stride;
+                out.extend_from_slice(&plane.data[at + b.0..at + b.1]);
+            }
+            out
+        };
+        let (x0, y0, x1, y1) = (x0 as usize, y0 as usize, x1 as usize, y1 as usize);
+        let chroma_rows = (y0 / 2, y1.div_ceil(2));
+        let luma = rows(&self.luma, (y0, y1), (x0 * s, x1 * s));
+        let (u, v) = match self.format {
+            FrameFormat::I420 | FrameFormat::I010 => {
+                let cols = ((x0 / 2) * s, x1.div_ceil(2) * s);
+                (
+                    rows(&self.u, chroma_rows, cols),
+                    rows(&self.v, chroma_rows, cols),
+                )
+            }
+            _ => {
+                let cols = ((x0 / 2) * 2 * s, x1.div_ceil(2) * 2 * s);
+                (rows(&self.u, chroma_rows, cols), Vec::new())
+            }
+        };
+        YuvRegion {
+            format: self.format,
+            colorimetry: self.colorimetry,
+            origin: (x0 as i64, y0 as i64),
+            width: (x1 - x0) as u32,
+            height: (y1 - y0) as u32,
+            luma,
+            u,
+            v,
+        }
+    }
+}
+
+impl YuvRegion {
+    /// The copy as a frame of its own (same format and colorimetry).
+    pub fn frame(&self) -> YuvFrame<'_> {
+        let [luma_rows, u_rows, v_rows, _] = self.format.plane_rows(self.width, self.height);
+        let (cw, ch) = (self.width.div_ceil(2), self.height.div_ceil(2));
+        fn plane(data: &[u8], (row_bytes, _): (usize, usize), w: u32, h: u32) -> Plane<'_> {
+            Plane {
+                data,
+                stride: row_bytes,
+                row_bytes,
+                width: w,
+                height: h,
+            }
+        }
+        let luma = plane(&self.luma, luma_rows, self.width, self.height);
+        let u = plane(&self.u, u_rows, cw, ch);
+        let v = match self.format {
+            FrameFormat::I420 | FrameFormat::I010 => plane(&self.v, v_rows, cw, ch),
+            _ => u,
+        };
+        YuvFrame {
+            format: self.format,
+            width: self.width,
+            height: self.height,
+            luma,
+            u,
+            v,
+            colorimetry: self.colorimetry,
+        }
+    }
+}
+
 #[cfg(test)]
 mod planar_tests {
     use super::*;

@@ -15,7 +15,7 @@ pub use crop::{
 };
 pub use frame::{
     frame_byte_len, ChromaLocation, ColorMatrix, ColorRange, Colorimetry, Frame, FrameFormat,
-    FrameRef, FrameView, PixelFormat, YuvFrame, MAX_FRAME_SIDE, MEMORY_HOST,
+    FrameRef, FrameView, PixelFormat, YuvFrame, YuvRegion, MAX_FRAME_SIDE, MEMORY_HOST,
 };
 pub use resize::{crop_resize, ResizeScratch};
 pub use warp::warp_packed;
