@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create bench/.venv (if missing) and install the pinned Python peers' dependencies.
-# Prints the onnxruntime version and the absolute path of the libonnxruntime.so* shipped
-# inside the wheel (the Rust side loads that shared library at run time).
+# Prints the onnxruntime and openvino versions and the absolute paths of the libonnxruntime.so*
+# and libopenvino_c.so* shipped inside the wheels (the Rust side loads them at run time).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="$HERE/.venv"
@@ -24,4 +24,11 @@ if not libs:
     raise SystemExit("libonnxruntime.so* not found under " + capi)
 for p in libs:
     print("libonnxruntime:", os.path.realpath(p))
+import openvino
+ov_libs = sorted(glob.glob(os.path.join(os.path.dirname(openvino.__file__), "libs", "libopenvino_c.so*")))
+print("openvino", openvino.__version__)
+if not ov_libs:
+    raise SystemExit("libopenvino_c.so* not found in the openvino wheel")
+for p in ov_libs:
+    print("libopenvino_c:", os.path.realpath(p))
 PY

@@ -3,7 +3,8 @@
 //! a consumer pops every accepted face; then the same backend's raw batched `infer` on full
 //! batches, for the library's overhead.
 //!
-//!     cargo bench --bench e2e -- [--backend cpu|onnxruntime|auto|remote] [--endpoints URL[,URL]]
+//!     cargo bench --bench e2e -- [--backend cpu|onnxruntime|openvino|auto|remote]
+//!                                [--endpoints URL[,URL]] [--precision fp32|reduced] [--threads N]
 //!                                [--producers 4] [--seconds 20]
 //!                                [--rate FACES_PER_S (0 = as fast as accepted)] [--max-wait-us 10000]
 //!                                [--max-batch 32] [--max-faces N] [--consumer per-id|pop-next|both]
@@ -156,6 +157,10 @@ struct Opts {
     cache_dir: String,
     /// REMOTE: the servers' gRPC endpoints, "http://host:port[,http://host2:port]".
     endpoints: String,
+    /// lm_config.precision (lm_precision).
+    precision: i32,
+    /// lm_config.cpu_threads (0: every core).
+    cpu_threads: u32,
     /// A described model instead of the bundled one, and its descriptor (empty: none given).
     model: String,
     desc: String,
@@ -187,6 +192,7 @@ fn main() {
         choice: match backend_name.as_str() {
             "cpu" | "tract" => BackendChoice::Cpu,
             "onnxruntime" => BackendChoice::OnnxRuntime,
+            "openvino" => BackendChoice::OpenVino,
             "tensorrt" => BackendChoice::TensorRt,
             "remote" => BackendChoice::Remote,
             _ => BackendChoice::Auto,
@@ -202,6 +208,12 @@ fn main() {
         // TensorRT: where plans are cached (so a second run, and trtexec, use the same plan).
         cache_dir: arg(&args, "--cache-dir", String::new()),
         endpoints: arg(&args, "--endpoints", String::new()),
+        precision: match arg(&args, "--precision", "default".to_string()).as_str() {
+            "fp32" => lm_precision::LM_PRECISION_FP32 as i32,
+            "reduced" => lm_precision::LM_PRECISION_REDUCED as i32,
+            _ => lm_precision::LM_PRECISION_DEFAULT as i32,
+        },
+        cpu_threads: arg(&args, "--threads", 0),
         model: arg(&args, "--model", String::new()),
         desc: arg(&args, "--desc", String::new()),
     };
@@ -286,6 +298,8 @@ fn open(o: &Opts) -> *mut lm_handle {
         cfg.model_desc_path = desc_c.as_ptr();
     }
     cfg.max_wait_us = o.max_wait_us;
+    cfg.precision = o.precision;
+    cfg.cpu_threads = o.cpu_threads;
     cfg.max_batch = o.max_batch;
     cfg.queue_capacity = queue;
     cfg.result_capacity = 1 << 16;
@@ -516,9 +530,12 @@ fn run(o: &Opts, faces: &Arc<Vec<Face>>, mode: Completion) -> Run {
     // SAFETY: live handle, writable struct.
     unsafe { lm_get_model_info(h, &mut info) };
     // SAFETY: NUL-terminated.
-    let backend_used = unsafe { std::ffi::CStr::from_ptr(info.backend.as_ptr()) }
+    let mut backend_used = unsafe { std::ffi::CStr::from_ptr(info.backend.as_ptr()) }
         .to_string_lossy()
         .into_owned();
+    if info.precision == lm_precision::LM_PRECISION_BF16 as i32 {
+        backend_used.push_str(" BF16");
+    }
     let rss_end = rss_kib();
     // SAFETY: live handle, all threads joined.
     unsafe { lm_destroy(h) };
@@ -600,9 +617,9 @@ fn raw_and_summary(o: &Opts, faces: &[Face], first: &Run, faces_per_s: f64) {
         engine_cache_dir: (!cache_dir.is_empty()).then(|| cache_dir.clone().into()),
         opt_batch: None,
         self_check: true,
-        cpu_threads: None,
+        cpu_threads: (o.cpu_threads > 0).then_some(o.cpu_threads as usize),
         spec: lmbatch::model::ModelSpec::face_landmark_468(),
-        precision: Default::default(),
+        precision: lmbatch::backend::Precision::from_raw(o.precision).expect("--precision"),
         logger: Default::default(),
         remote: (choice == BackendChoice::Remote).then(|| {
             lmbatch::backend::remote::RemoteSettings::parse(
@@ -652,9 +669,22 @@ fn raw_and_summary(o: &Opts, faces: &[Face], first: &Run, faces_per_s: f64) {
     raw.infer(&batch, &mut out).expect("warm-up");
     let t0 = Instant::now();
     let mut runs = 0;
-    while t0.elapsed() < Duration::from_secs_f64((seconds / 4.0).max(3.0)) {
-        raw.infer(&batch, &mut out).expect("infer");
+    let budget = Duration::from_secs_f64((seconds / 4.0).max(3.0));
+    if let Some(overlapped) = raw.overlapped() {
+        // As the worker drives it: two batches in flight.
+        overlapped.start(&batch).expect("start");
+        while t0.elapsed() < budget {
+            overlapped.start(&batch).expect("start");
+            overlapped.finish(&mut out).expect("finish");
+            runs += 1;
+        }
+        overlapped.finish(&mut out).expect("finish");
         runs += 1;
+    } else {
+        while t0.elapsed() < budget {
+            raw.infer(&batch, &mut out).expect("infer");
+            runs += 1;
+        }
     }
     let raw_faces_per_s = (runs * batch.len()) as f64 / t0.elapsed().as_secs_f64();
     println!(

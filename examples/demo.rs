@@ -93,6 +93,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
                     "auto" => BackendChoice::Auto,
                     "cpu" | "tract" => BackendChoice::Cpu,
                     "onnxruntime" => BackendChoice::OnnxRuntime,
+                    "openvino" => BackendChoice::OpenVino,
                     "tensorrt" => BackendChoice::TensorRt,
                     other => return Err(format!("unknown backend {other:?}").into()),
                 }

@@ -224,8 +224,8 @@ enum lm_backend
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   /**
-   * TensorRT if it can run here, else ONNX Runtime if it loads, else tract (the reasons are in
-   * lm_model_info.fallback_reason).
+   * TensorRT if it can run here, else OpenVINO if it loads, else ONNX Runtime if it loads, else
+   * tract (the reasons are in lm_model_info.fallback_reason).
    */
   LM_BACKEND_AUTO = 0,
   /**
@@ -246,6 +246,12 @@ enum lm_backend
    * NVIDIA Triton, KServe, Seldon MLServer (lm_config.remote_*). Never chosen by AUTO.
    */
   LM_BACKEND_REMOTE = 4,
+  /**
+   * (Since ABI 1.4.) OpenVINO on the CPU, loaded at run time from OPENVINO_LIB_PATH (the
+   * libopenvino_c.so* file or its folder) or the loader's search path;
+   * LM_STATUS_BACKEND_UNAVAILABLE if absent or without its CPU plugin.
+   */
+  LM_BACKEND_OPENVINO = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -558,14 +564,14 @@ typedef struct lm_config {
    */
   const char *remote_ca_file;
   /**
-   * (Since ABI 1.4.) Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the
-   * worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
+   * (Since ABI 1.4.) Threads a CPU engine (OpenVINO, ONNX Runtime, tract) runs one batch on,
+   * the worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
    */
   uint32_t cpu_threads;
   /**
    * (Since ABI 1.4.) An lm_precision value: what the engines may compute in. DEFAULT and FP32
-   * run FP32; REDUCED allows BF16/FP16 where an engine has it (none of this build's engines
-   * does yet: they run FP32 and log one info line). lm_model_info.precision says what runs.
+   * run FP32; REDUCED allows BF16 where an engine has it (OpenVINO on a CPU with BF16;
+   * elsewhere FP32 and one info log line). lm_model_info.precision says what runs.
    */
   int32_t precision;
   /**
@@ -933,7 +939,8 @@ typedef struct lm_model_info {
   uint32_t input_height;
   uint32_t max_batch;
   /**
-   * NUL-terminated: why LM_BACKEND_AUTO did not pick TensorRT; empty if it did or was not asked.
+   * NUL-terminated: why LM_BACKEND_AUTO passed over each engine before the one it picked
+   * (TensorRT, OpenVINO, ONNX Runtime); empty if it picked TensorRT or was not asked.
    */
   char fallback_reason[256];
   /**
@@ -946,7 +953,8 @@ typedef struct lm_model_info {
    */
   char scheme[24];
   /**
-   * (Since ABI 1.4.) An lm_precision value: what runs (LM_PRECISION_FP32 in this build).
+   * (Since ABI 1.4.) An lm_precision value: what runs: LM_PRECISION_FP32, or
+   * LM_PRECISION_BF16 (OpenVINO, precision REDUCED, a CPU with BF16).
    */
   int32_t precision;
 } lm_model_info;

@@ -104,6 +104,7 @@ enum class Backend : int32_t {
   TensorRT = LM_BACKEND_TENSORRT,
   OnnxRuntime = LM_BACKEND_ONNXRUNTIME,
   Remote = LM_BACKEND_REMOTE,  // an Open Inference Protocol server (remote_* below)
+  OpenVino = LM_BACKEND_OPENVINO,  // OpenVINO on the CPU (OPENVINO_LIB_PATH); ABI 1.4
 };
 
 // Thrown by Pipeline's constructor only.

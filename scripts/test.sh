@@ -11,14 +11,24 @@ cd "$(dirname "$0")/.."
 source scripts/system-deps.sh
 lmbatch_ensure_system_packages
 
-# The ONNX Runtime backend is tested with the library of the PyPI onnxruntime wheel (loaded at
-# run time): bench/setup-venv.sh installs it into bench/.venv unless ORT_DYLIB_PATH is already set.
-if [ -z "${ORT_DYLIB_PATH:-}" ]; then
+# The ONNX Runtime and OpenVINO backends are tested with the libraries of the PyPI onnxruntime
+# and openvino wheels (loaded at run time): bench/setup-venv.sh installs both into bench/.venv
+# unless ORT_DYLIB_PATH and OPENVINO_LIB_PATH are already set.
+if [ -z "${ORT_DYLIB_PATH:-}" ] || [ -z "${OPENVINO_LIB_PATH:-}" ]; then
   bench/setup-venv.sh >/dev/null
+fi
+if [ -z "${ORT_DYLIB_PATH:-}" ]; then
   ORT_DYLIB_PATH="$(find "$PWD/bench/.venv" -name 'libonnxruntime.so*' ! -name '*providers*' | sort | head -n 1)"
   export ORT_DYLIB_PATH
 fi
 echo "ONNX Runtime for the tests: $ORT_DYLIB_PATH"
+# The wheel's openvino/libs holds libopenvino_c.so.<version> (no unversioned name): the backend
+# takes the folder and finds it.
+if [ -z "${OPENVINO_LIB_PATH:-}" ]; then
+  OPENVINO_LIB_PATH="$(dirname "$(find "$PWD/bench/.venv" -name 'libopenvino_c.so*' | sort | head -n 1)")"
+  export OPENVINO_LIB_PATH
+fi
+echo "OpenVINO for the tests: $OPENVINO_LIB_PATH"
 
 # The TensorRT shim is compiled against TensorRT's headers (the crates.io package trtx-sys carries
 # NVIDIA's 11.4 headers where TensorRT is not installed), and its run-time loading is tested with

@@ -175,8 +175,8 @@ pub const LM_FACE_ROLL: u32 = 2;
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum lm_backend {
-    /// TensorRT if it can run here, else ONNX Runtime if it loads, else tract (the reasons are in
-    /// lm_model_info.fallback_reason).
+    /// TensorRT if it can run here, else OpenVINO if it loads, else ONNX Runtime if it loads, else
+    /// tract (the reasons are in lm_model_info.fallback_reason).
     LM_BACKEND_AUTO = 0,
     /// tract on the CPU (pure Rust, built in); always available.
     LM_BACKEND_CPU = 1,
@@ -188,6 +188,10 @@ pub enum lm_backend {
     /// (Since ABI 1.3.) Batches go to an Open Inference Protocol (KServe v2) gRPC server:
     /// NVIDIA Triton, KServe, Seldon MLServer (lm_config.remote_*). Never chosen by AUTO.
     LM_BACKEND_REMOTE = 4,
+    /// (Since ABI 1.4.) OpenVINO on the CPU, loaded at run time from OPENVINO_LIB_PATH (the
+    /// libopenvino_c.so* file or its folder) or the loader's search path;
+    /// LM_STATUS_BACKEND_UNAVAILABLE if absent or without its CPU plugin.
+    LM_BACKEND_OPENVINO = 5,
 }
 
 /// An opaque pipeline handle: one worker thread, its queue and its result store.
@@ -361,12 +365,12 @@ pub struct lm_config {
     pub remote_headers: *const c_char,
     /// NULL: the system's roots for https://; else a PEM bundle of trusted roots.
     pub remote_ca_file: *const c_char,
-    /// (Since ABI 1.4.) Threads a CPU engine (ONNX Runtime, tract) runs one batch on, the
-    /// worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
+    /// (Since ABI 1.4.) Threads a CPU engine (OpenVINO, ONNX Runtime, tract) runs one batch on,
+    /// the worker thread included; 0 (default): every core. A VMS keeps cores for its decoders.
     pub cpu_threads: u32,
     /// (Since ABI 1.4.) An lm_precision value: what the engines may compute in. DEFAULT and FP32
-    /// run FP32; REDUCED allows BF16/FP16 where an engine has it (none of this build's engines
-    /// does yet: they run FP32 and log one info line). lm_model_info.precision says what runs.
+    /// run FP32; REDUCED allows BF16 where an engine has it (OpenVINO on a CPU with BF16;
+    /// elsewhere FP32 and one info log line). lm_model_info.precision says what runs.
     pub precision: i32,
     /// (Since ABI 1.4.) The model's descriptor (a TOML file, docs/models.md); NULL: the file
     /// `<model stem>.lmbatch.toml` beside the model, else the model's ONNX metadata_props entry
@@ -449,14 +453,16 @@ pub struct lm_model_info {
     pub input_width: u32,
     pub input_height: u32,
     pub max_batch: u32,
-    /// NUL-terminated: why LM_BACKEND_AUTO did not pick TensorRT; empty if it did or was not asked.
+    /// NUL-terminated: why LM_BACKEND_AUTO passed over each engine before the one it picked
+    /// (TensorRT, OpenVINO, ONNX Runtime); empty if it picked TensorRT or was not asked.
     pub fallback_reason: [c_char; 256],
     /// (Since ABI 1.4.) The model's point dimensions: 3, or 2 (z is written as 0).
     pub dims: u32,
     /// (Since ABI 1.4.) NUL-terminated point scheme of the model's descriptor: "mediapipe468",
     /// "mediapipe478", "five_point" or "custom".
     pub scheme: [c_char; 24],
-    /// (Since ABI 1.4.) An lm_precision value: what runs (LM_PRECISION_FP32 in this build).
+    /// (Since ABI 1.4.) An lm_precision value: what runs: LM_PRECISION_FP32, or
+    /// LM_PRECISION_BF16 (OpenVINO, precision REDUCED, a CPU with BF16).
     pub precision: i32,
 }
 

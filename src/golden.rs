@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::backend::{Backend, BatchOutput};
+use crate::backend::{Backend, BatchOutput, PRECISION_FP32};
 use crate::descriptor::GoldenCheck;
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::{crop_resize, CropRect, FaceBox, FaceCrop, FrameView, PixelFormat};
@@ -24,6 +24,13 @@ pub struct Golden {
     /// The descriptor it came from, for messages.
     origin: String,
 }
+
+/// Added to a descriptor's `tolerance_px` when the engine runs in reduced precision (BF16): BF16
+/// moves the bundled model's points by up to 1.1 px on the faces set (DESIGN "C ABI 1.4") and the
+/// 478 model's golden point by 0.45 px here, against 0.0007 px in FP32. A check in reduced
+/// precision still catches a missing transpose (19 px) or a swapped channel order on most models
+/// (1.5-1.8 px); a descriptor is best verified in FP32.
+pub const REDUCED_PRECISION_ALLOWANCE_PX: f32 = 1.0;
 
 /// What a passing check measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,11 +104,19 @@ impl Golden {
             )));
         }
         let (worst_point, worst_px) = worst_point(&points, &self.expect);
-        if worst_px.is_nan() || worst_px > self.tolerance_px {
+        let (tolerance_px, reduced) = if backend.precision() == PRECISION_FP32 {
+            (self.tolerance_px, "")
+        } else {
+            (
+                self.tolerance_px + REDUCED_PRECISION_ALLOWANCE_PX,
+                " + the reduced-precision allowance",
+            )
+        };
+        if worst_px.is_nan() || worst_px > tolerance_px {
             return Err(fail(format!(
                 "the golden check failed on {}: point {worst_point} lies {worst_px:.3} px from \
-                 check.expect (tolerance_px {}); the descriptor does not describe this model \
-                 (normalisation, channel order, layout or transpose?)",
+                 check.expect (tolerance_px {}{reduced}); the descriptor does not describe this \
+                 model (normalisation, channel order, layout or transpose?)",
                 backend.name(),
                 self.tolerance_px
             )));
@@ -109,7 +124,7 @@ impl Golden {
         Ok(GoldenReport {
             worst_point,
             worst_px,
-            tolerance_px: self.tolerance_px,
+            tolerance_px,
         })
     }
 }

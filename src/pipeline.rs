@@ -164,7 +164,8 @@ pub struct ModelInfo {
     pub dims: u32,
     /// The point scheme: "mediapipe468", "mediapipe478", "five_point" or "custom".
     pub scheme: String,
-    /// What runs: 1 FP32 (every engine of this build).
+    /// What runs (lm_precision): FP32, or BF16 on OpenVINO where REDUCED was asked and the CPU
+    /// has it.
     pub precision: i32,
 }
 
@@ -285,7 +286,7 @@ impl Pipeline {
                             fallback_reason: reason,
                             dims: backend.spec().points.dims,
                             scheme: backend.spec().scheme.label().to_string(),
-                            precision: crate::backend::PRECISION_FP32,
+                            precision: backend.precision(),
                         };
                         let _ = ready_tx.send(Ok((info, backend.spec().clone())));
                         backend

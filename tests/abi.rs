@@ -169,7 +169,7 @@ fn create_reports_why_it_failed_in_the_callers_buffer() {
             "result_capacity",
         ),
         (
-            Box::new(|c| c.backend = 5),
+            Box::new(|c| c.backend = 6),
             LM_STATUS_INVALID_ARGUMENT,
             "backend",
         ),
@@ -300,9 +300,10 @@ fn auto_falls_back_to_the_cpu_and_says_why() {
     let reason = unsafe { CStr::from_ptr(info.fallback_reason.as_ptr()) }
         .to_str()
         .unwrap();
-    // tract, or ONNX Runtime where its library loads (ORT_DYLIB_PATH).
+    // tract, or OpenVINO / ONNX Runtime where its library loads (OPENVINO_LIB_PATH,
+    // ORT_DYLIB_PATH).
     assert!(
-        backend == "cpu-tract" || backend == "cpu-onnxruntime",
+        ["cpu-tract", "cpu-onnxruntime", "cpu-openvino"].contains(&backend),
         "{backend}"
     );
     assert!(reason.contains("TensorRT not used"), "{reason}");

@@ -1,4 +1,5 @@
-//! lm_config.cpu_threads (ABI 1.4): a CPU engine given one thread runs every batch on one thread.
+//! lm_config.cpu_threads (ABI 1.4): a CPU engine given one thread runs every batch on one thread
+//! (tract, ONNX Runtime, OpenVINO).
 //! Checked by CPU accounting, not by speed: over a run of full batches, the CPU time of every
 //! thread but the test's own (which only enqueues and pops) cannot exceed the wall time by more
 //! than scheduling noise when one thread does the work. The same run with two threads is printed
@@ -83,13 +84,14 @@ fn one_thread_means_one_thread(backend: lm_backend) {
         two_cpu / two_wall
     );
     // An engine with a thread pool (ONNX Runtime) keeps it while the handle lives: one thread
-    // more for two threads than for one. (tract's slices are scoped threads per batch: their
-    // count is the unit test of slice_bounds.)
-    if backend == lm_backend::LM_BACKEND_ONNXRUNTIME {
+    // more for two threads than for one. OpenVINO runs one stream per thread up to two, each
+    // with its own thread. (tract's slices are scoped threads per batch: their count is the unit
+    // test of slice_bounds.)
+    if backend == lm_backend::LM_BACKEND_ONNXRUNTIME || backend == lm_backend::LM_BACKEND_OPENVINO {
         assert_eq!(
             two_threads,
             one_threads + 1,
-            "ONNX Runtime's intra-op pool does not follow cpu_threads"
+            "{backend:?}'s threads do not follow cpu_threads"
         );
     }
     // One thread cannot use more CPU than wall time; 10% and two clock ticks cover the
@@ -119,5 +121,9 @@ fn cpu_threads_1_runs_every_batch_on_one_thread() {
         one_thread_means_one_thread(lm_backend::LM_BACKEND_ONNXRUNTIME);
     } else {
         println!("ONNX Runtime skipped: ORT_DYLIB_PATH names no library (scripts/test.sh sets it)");
+    }
+    #[cfg(feature = "openvino")]
+    if openvino_available() {
+        one_thread_means_one_thread(lm_backend::LM_BACKEND_OPENVINO);
     }
 }

@@ -417,8 +417,8 @@ namespace Lmbatch
     /// <summary>lm_backend.</summary>
     public enum Backend
     {
-        /// <summary>TensorRT if it can run here, else ONNX Runtime if it loads, else tract
-        /// (ModelInfo.FallbackReason says why).</summary>
+        /// <summary>TensorRT if it can run here, else OpenVINO if it loads, else ONNX Runtime if it
+        /// loads, else tract (ModelInfo.FallbackReason says why).</summary>
         Auto = 0,
         /// <summary>tract on the CPU; always available.</summary>
         Cpu = 1,
@@ -431,6 +431,9 @@ namespace Lmbatch
         /// Config.RemoteEndpoints; never chosen by Auto. The Pipeline constructor throws with
         /// Status.BackendUnavailable when no endpoint answers, naming each and why. Since ABI 1.3.</summary>
         Remote = 4,
+        /// <summary>OpenVINO on the CPU, loaded at run time (OPENVINO_LIB_PATH: the
+        /// libopenvino_c.so* file or its folder); since ABI 1.4.</summary>
+        OpenVino = 5,
     }
 
     /// <summary>Log levels of the log callback.</summary>

@@ -176,8 +176,8 @@ type Backend int32
 
 // Backends of Config.Backend.
 const (
-	// BackendAuto: TensorRT if it can run here, else ONNX Runtime if it loads, else tract
-	// (ModelInfo.FallbackReason says why).
+	// BackendAuto: TensorRT if it can run here, else OpenVINO if it loads, else ONNX Runtime if
+	// it loads, else tract (ModelInfo.FallbackReason says why).
 	BackendAuto = Backend(C.LM_BACKEND_AUTO)
 	// BackendCPU: tract on the CPU; always available.
 	BackendCPU = Backend(C.LM_BACKEND_CPU)
@@ -191,6 +191,10 @@ const (
 	// named by Config.RemoteEndpoints; never chosen by BackendAuto. New fails with
 	// ErrBackendUnavailable when no endpoint answers, naming each and why. Since ABI 1.3.
 	BackendRemote = Backend(C.LM_BACKEND_REMOTE)
+	// BackendOpenVINO: OpenVINO on the CPU, loaded at run time from OPENVINO_LIB_PATH (the
+	// libopenvino_c.so* file or its folder); New fails with ErrBackendUnavailable where it is
+	// absent or lacks its CPU plugin. Since ABI 1.4.
+	BackendOpenVINO = Backend(C.LM_BACKEND_OPENVINO)
 )
 
 // PixelFormat is the layout of Image.Data (lm_pixel_format).

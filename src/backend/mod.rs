@@ -7,6 +7,9 @@ pub mod null;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
 /// cbindgen:ignore
+#[cfg(feature = "openvino")]
+pub mod openvino;
+/// cbindgen:ignore
 pub mod remote;
 /// cbindgen:ignore
 pub mod self_check;
@@ -38,6 +41,11 @@ pub trait Backend: Send {
     /// Runs ONE inference over `crops` (each `spec().crop_bytes()` of interleaved RGB bytes) and
     /// fills `out` with exactly `crops.len()` items.
     fn infer(&mut self, crops: &[&[u8]], out: &mut BatchOutput) -> Result<()>;
+    /// What runs, as lm_model_info.precision: [`PRECISION_FP32`] unless the engine computes in
+    /// less.
+    fn precision(&self) -> i32 {
+        PRECISION_FP32
+    }
     /// A backend that can queue a batch and return while it runs (a GPU) gives the worker this
     /// view: the worker then stages the next batch while the current one runs (double
     /// buffering). `None` (the default): every batch is one blocking `infer`.
@@ -63,8 +71,8 @@ pub const MAX_IN_FLIGHT: usize = 2;
 /// Which backend `lm_create` asks for (`lm_backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// TensorRT if it can run here, else ONNX Runtime if it loads, else tract; never fails for
-    /// lack of a GPU or of ONNX Runtime.
+    /// TensorRT if it can run here, else OpenVINO if it loads, else ONNX Runtime if it loads,
+    /// else tract; never fails for lack of a GPU, OpenVINO or ONNX Runtime.
     Auto = 0,
     /// tract, in pure Rust; always available.
     Cpu = 1,
@@ -73,6 +81,8 @@ pub enum BackendChoice {
     OnnxRuntime = 3,
     /// An Open Inference Protocol server (Triton, KServe, MLServer); never chosen by AUTO.
     Remote = 4,
+    /// OpenVINO on the CPU, loaded at run time.
+    OpenVino = 5,
 }
 
 impl BackendChoice {
@@ -83,6 +93,7 @@ impl BackendChoice {
             2 => BackendChoice::TensorRt,
             3 => BackendChoice::OnnxRuntime,
             4 => BackendChoice::Remote,
+            5 => BackendChoice::OpenVino,
             other => return Err(Error::invalid(format!("unknown backend {other}"))),
         })
     }
@@ -120,8 +131,9 @@ impl Precision {
     }
 }
 
-/// The numbers lm_model_info.precision reports for what runs.
+/// The numbers lm_model_info.precision reports for what runs (lm_precision).
 pub const PRECISION_FP32: i32 = 1;
+pub const PRECISION_BF16: i32 = 3;
 
 /// What a backend needs to open.
 #[derive(Clone, Debug)]
@@ -134,7 +146,8 @@ pub struct OpenRequest {
     pub opt_batch: Option<usize>,
     /// Run the batch-invariance self-check when a GPU backend opens.
     pub self_check: bool,
-    /// Threads a CPU engine (tract, ONNX Runtime) may run one batch on; `None`: every core.
+    /// Threads a CPU engine (tract, OpenVINO, ONNX Runtime) may run one batch on; `None`: every
+    /// core.
     pub cpu_threads: Option<usize>,
     /// The model's conventions, from its descriptor (resolved before any engine opens).
     pub spec: ModelSpec,
@@ -147,68 +160,70 @@ pub struct OpenRequest {
     pub remote_counters: Arc<remote::RemoteCounters>,
 }
 
-/// Opens the backend for `choice`. Returns it with the reasons AUTO passed over TensorRT (and
-/// ONNX Runtime) — empty when it picked TensorRT or was not asked.
+/// Opens the backend for `choice`. Returns it with the reasons AUTO passed over the engines before
+/// it (TensorRT, OpenVINO, ONNX Runtime) — empty when it picked TensorRT or was not asked.
 pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
-    if request.precision == Precision::Reduced
-        && !matches!(choice, BackendChoice::TensorRt | BackendChoice::Auto)
-    {
+    let (backend, reason) = match choice {
+        BackendChoice::Cpu => (open_cpu(request)?, String::new()),
+        BackendChoice::TensorRt => (open_tensorrt(request)?, String::new()),
+        BackendChoice::OnnxRuntime => (open_onnxruntime(request)?, String::new()),
+        BackendChoice::OpenVino => (open_openvino(request)?, String::new()),
+        BackendChoice::Remote => (open_remote(request)?, String::new()),
+        BackendChoice::Auto => open_auto(request)?,
+    };
+    if request.precision == Precision::Reduced && backend.precision() == PRECISION_FP32 {
         request.logger.log(
             LogLevel::Info,
-            "precision REDUCED: this engine runs FP32 (reduced precision needs OpenVINO's BF16 \
-             or TensorRT's FP16)",
+            &format!(
+                "precision REDUCED: {} runs FP32 here (reduced precision needs OpenVINO on a CPU \
+                 with BF16, or TensorRT's FP16)",
+                backend.name()
+            ),
         );
     }
-    match choice {
-        BackendChoice::Cpu => Ok((open_cpu(request)?, String::new())),
-        BackendChoice::TensorRt => Ok((open_tensorrt(request)?, String::new())),
-        BackendChoice::OnnxRuntime => Ok((open_onnxruntime(request)?, String::new())),
-        BackendChoice::Remote => Ok((open_remote(request)?, String::new())),
-        BackendChoice::Auto => {
-            let mut reasons = Vec::new();
-            for (name, open) in [
-                (
-                    "TensorRT",
-                    open_tensorrt as fn(&OpenRequest) -> Result<Box<dyn Backend>>,
-                ),
-                ("ONNX Runtime", open_onnxruntime),
-            ] {
-                match open(request) {
-                    Ok(backend) => {
-                        let reason = reasons.join("; ");
-                        if !reason.is_empty() {
-                            request
-                                .logger
-                                .log(LogLevel::Info, &format!("{reason}; using {name}"));
-                        }
-                        return Ok((backend, reason));
-                    }
-                    Err(e) if e.kind() == ErrorKind::BackendUnavailable => {
-                        reasons.push(format!("{name} not used: {}", e.message()));
-                    }
-                    Err(e) => return Err(e),
+    Ok((backend, reason))
+}
+
+/// AUTO: the first engine of TensorRT, OpenVINO, ONNX Runtime that can run here, else tract; each
+/// one passed over says why in the returned reason.
+fn open_auto(request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
+    let mut reasons = Vec::new();
+    for (name, open) in [
+        (
+            "TensorRT",
+            open_tensorrt as fn(&OpenRequest) -> Result<Box<dyn Backend>>,
+        ),
+        ("OpenVINO", open_openvino),
+        ("ONNX Runtime", open_onnxruntime),
+    ] {
+        match open(request) {
+            Ok(backend) => {
+                let reason = reasons.join("; ");
+                if !reason.is_empty() {
+                    request
+                        .logger
+                        .log(LogLevel::Info, &format!("{reason}; using {name}"));
                 }
+                return Ok((backend, reason));
             }
-            let reason = reasons.join("; ");
-            request.logger.log(
-                LogLevel::Info,
-                &format!("{reason}; falling back to tract on the CPU"),
-            );
-            Ok((open_cpu(request)?, reason))
+            Err(e) if e.kind() == ErrorKind::BackendUnavailable => {
+                reasons.push(format!("{name} not used: {}", e.message()));
+            }
+            Err(e) => return Err(e),
         }
     }
+    let reason = reasons.join("; ");
+    request.logger.log(
+        LogLevel::Info,
+        &format!("{reason}; falling back to tract on the CPU"),
+    );
+    Ok((open_cpu(request)?, reason))
 }
 
 /// TensorRT, for any described model: the profile's shape and the plan's cache key come from the
 /// descriptor; the bundled conventions are converted by a GPU kernel, any other input is written
 /// on the host in the model's dtype and layout.
 fn open_tensorrt(request: &OpenRequest) -> Result<Box<dyn Backend>> {
-    if request.precision == Precision::Reduced {
-        request.logger.log(
-            LogLevel::Info,
-            "precision REDUCED: this build's TensorRT path runs FP32",
-        );
-    }
     tensorrt::open(request)
 }
 
@@ -228,6 +243,19 @@ fn open_onnxruntime(_request: &OpenRequest) -> Result<Box<dyn Backend>> {
     Err(Error::new(
         ErrorKind::BackendUnavailable,
         "this build of lmbatch has no ONNX Runtime backend (feature onnxruntime is off)",
+    ))
+}
+
+#[cfg(feature = "openvino")]
+fn open_openvino(request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(openvino::OpenVinoBackend::open(request)?))
+}
+
+#[cfg(not(feature = "openvino"))]
+fn open_openvino(_request: &OpenRequest) -> Result<Box<dyn Backend>> {
+    Err(Error::new(
+        ErrorKind::BackendUnavailable,
+        "this build of lmbatch has no OpenVINO backend (feature openvino is off)",
     ))
 }
 

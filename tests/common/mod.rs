@@ -129,6 +129,17 @@ impl EvalFace {
             .sum();
         sum / self.reference.len() as f64 / self.inter_ocular
     }
+
+    /// [`nme`](Self::nme) against other points of this face (e.g. an FP32 run's) instead of the
+    /// reference landmarks; the same inter-ocular normalisation.
+    pub fn nme_against(&self, points: &[f32], reference: &[f32]) -> f64 {
+        let sum: f64 = points
+            .chunks_exact(3)
+            .zip(reference.chunks_exact(3))
+            .map(|(p, r)| f64::from(p[0] - r[0]).hypot(f64::from(p[1] - r[1])))
+            .sum();
+        sum / (points.len() / 3) as f64 / self.inter_ocular
+    }
 }
 
 /// A uniform gray BGR frame with a box in the middle, for tests that do not look at the points.
@@ -464,7 +475,9 @@ pub fn seed(test: &str) -> u64 {
 }
 
 /// The backends to run the conformance tests on: tract always; ONNX Runtime when
-/// `ORT_DYLIB_PATH` names its library (then it must work); TensorRT when
+/// `ORT_DYLIB_PATH` names its library (then it must work); OpenVINO when `OPENVINO_LIB_PATH`
+/// names its library (then it must work; absent, [`openvino_available`] says "skipped: no
+/// OpenVINO", a failure under LMBATCH_REQUIRE_OPENVINO=1); TensorRT when
 /// `LMBATCH_TEST_TENSORRT=1` (a GPU machine with TensorRT: `scripts/gpu-check.sh`).
 pub fn cpu_backends() -> Vec<(i32, &'static str)> {
     let mut backends = vec![(lm_backend::LM_BACKEND_CPU as i32, "cpu-tract")];
@@ -473,8 +486,26 @@ pub fn cpu_backends() -> Vec<(i32, &'static str)> {
     } else {
         println!("ORT_DYLIB_PATH is not set: the ONNX Runtime backend is not tested");
     }
+    if openvino_available() {
+        backends.push((lm_backend::LM_BACKEND_OPENVINO as i32, "cpu-openvino"));
+    }
     if std::env::var("LMBATCH_TEST_TENSORRT").as_deref() == Ok("1") {
         backends.push((lm_backend::LM_BACKEND_TENSORRT as i32, "tensorrt"));
     }
     backends
+}
+
+/// Whether the OpenVINO tests run: `OPENVINO_LIB_PATH` names the library (scripts/test.sh sets
+/// it to the PyPI wheel's). Without it they print "skipped: no OpenVINO" and pass, except under
+/// `LMBATCH_REQUIRE_OPENVINO=1` (CI), where its absence fails the test.
+pub fn openvino_available() -> bool {
+    if std::env::var_os("OPENVINO_LIB_PATH").is_some_and(|v| !v.is_empty()) {
+        return true;
+    }
+    assert!(
+        std::env::var("LMBATCH_REQUIRE_OPENVINO").as_deref() != Ok("1"),
+        "LMBATCH_REQUIRE_OPENVINO=1 but OPENVINO_LIB_PATH is not set (scripts/test.sh sets it)"
+    );
+    println!("skipped: no OpenVINO (OPENVINO_LIB_PATH is not set)");
+    false
 }

@@ -46,6 +46,7 @@ fn parse_backend(name: &str) -> Option<BackendChoice> {
         "cpu" | "tract" => BackendChoice::Cpu,
         "tensorrt" => BackendChoice::TensorRt,
         "onnxruntime" | "ort" => BackendChoice::OnnxRuntime,
+        "openvino" => BackendChoice::OpenVino,
         _ => return None,
     })
 }
@@ -274,7 +275,8 @@ impl PyPipeline {
             invalid(
                 py,
                 format!(
-                    "backend {backend:?} is not one of auto, cpu (tract), tensorrt, onnxruntime"
+                    "backend {backend:?} is not one of auto, cpu (tract), tensorrt, onnxruntime, \
+                     openvino"
                 ),
             )
         })?;

@@ -80,7 +80,7 @@ class Pipeline(_Pipeline):
         # The native constructor's signature (the stubs' _Pipeline.__new__), for type checkers.
         def __init__(
             self,
-            backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort"] = "auto",
+            backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort", "openvino"] = "auto",
             model: Optional[Union[str, "PathLike[str]"]] = None,
             desc: Optional[Union[str, "PathLike[str]"]] = None,
             max_batch: int = 32,

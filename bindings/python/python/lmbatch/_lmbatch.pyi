@@ -118,7 +118,7 @@ class ModelInfo:
 class _Pipeline:
     def __new__(
         cls,
-        backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort"] = "auto",
+        backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort", "openvino"] = "auto",
         model: Optional[_Path] = None,
         desc: Optional[_Path] = None,
         max_batch: int = 32,
