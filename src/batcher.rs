@@ -403,19 +403,19 @@ impl Worker {
                                 score,
                                 pose,
                             );
-                            let chip = self.chip.zip(job.chip_source.as_ref()).and_then(
-                                |(settings, source)| {
+                            let (chip, chip_side) = self
+                                .chip
+                                .zip(job.chip_source.as_ref())
+                                .and_then(|(settings, source)| {
                                     let five = spec.scheme.five_points(&points)?;
                                     let to_chip = crate::chip::alignment(&five, settings.size)?;
-                                    source.warp(&to_chip, settings.size, settings.format)
-                                },
-                            );
-                            let chip_side = match chip {
-                                Some(_) => self.chip.map_or(0, |c| c.size),
-                                None => 0,
-                            };
+                                    let chip =
+                                        source.warp(&to_chip, settings.size, settings.format)?;
+                                    Some((chip, settings.size))
+                                })
+                                .unwrap_or_default();
                             Outcome::Landmarks(Landmarks {
-                                chip: chip.unwrap_or_default(),
+                                chip,
                                 chip_side,
                                 roll,
                                 track_box,

@@ -178,6 +178,7 @@ impl ChipSource {
         let size = rect.side.min(MAX_SOURCE_SIDE) as usize;
         let full_resolution = size == rect.side as usize;
         let rgb_bytes = size * size * 3;
+        let (x0, y0, x1, y1) = Self::yuv_bounds(&rect);
         // A YUV copy stays within the bytes of the largest RGB square.
         const MAX_KEPT_BYTES: usize = (MAX_SOURCE_SIDE * MAX_SOURCE_SIDE * 3) as usize;
         let kept = match frame {
@@ -193,12 +194,8 @@ impl ChipSource {
                 Kept::Rgb(rgb)
             }
             Frame::Yuv(yuv)
-                if full_resolution && {
-                    let (x0, y0, x1, y1) = Self::yuv_bounds(&rect);
-                    yuv.region_bytes(x0, y0, x1, y1) <= MAX_KEPT_BYTES
-                } =>
+                if full_resolution && yuv.region_bytes(x0, y0, x1, y1) <= MAX_KEPT_BYTES =>
             {
-                let (x0, y0, x1, y1) = Self::yuv_bounds(&rect);
                 Kept::Yuv(yuv.copy_region(x0, y0, x1, y1))
             }
             _ => {

@@ -271,3 +271,15 @@ fn open_cpu(_request: &OpenRequest) -> Result<Box<dyn Backend>> {
         "this build of lmbatch has no CPU backend (feature cpu-tract is off)",
     ))
 }
+
+/// An overlapping engine's check of a batch it is asked to start: 1..=max_batch crops.
+#[cfg(any(feature = "openvino", all(feature = "tensorrt", lmbatch_trt_shim)))]
+pub(crate) fn check_batch_size(n: usize, max_batch: usize) -> Result<()> {
+    if n == 0 || n > max_batch {
+        return Err(Error::new(
+            ErrorKind::InferenceFailed,
+            format!("batch of {n} outside 1..={max_batch}"),
+        ));
+    }
+    Ok(())
+}

@@ -270,12 +270,7 @@ impl Overlapped for OpenVinoBackend {
     /// Writes the crops into the next slot's input and starts its request; returns at once.
     fn start(&mut self, crops: &[&[u8]]) -> Result<()> {
         let n = crops.len();
-        if n == 0 || n > self.max_batch {
-            return Err(Error::new(
-                ErrorKind::InferenceFailed,
-                format!("batch of {n} outside 1..={}", self.max_batch),
-            ));
-        }
+        crate::backend::check_batch_size(n, self.max_batch)?;
         if self.started.len() >= MAX_IN_FLIGHT {
             return Err(Error::new(
                 ErrorKind::Internal,
