@@ -3,7 +3,8 @@
 # tritonserver binary of the nvidia-pytriton wheel, model run by a Python callable over
 # onnxruntime) and MLServer (a small custom runtime over onnxruntime), and a second Triton that
 # serves gRPC over TLS with a server certificate made here, for this run, by a test CA (openssl
-# CLI). Starts each server in its own process group, hands the test its PID (the failover test
+# CLI); and, where LMBATCH_PYTHON names a Python with the package installed, its REMOTE tests.
+# Starts each server in its own process group, hands the test its PID (the failover test
 # stops Triton by that PID mid-stream), and stops whatever is left by PID on exit.
 #
 # Without the servers' packages (no venv and LMBATCH_REMOTE_VENV unset) the tests are skipped
@@ -126,4 +127,14 @@ run_real() {
   }
 }
 run_real 6 --test-threads=1 --skip stopping_triton
+# The Python package's backend="remote" against the same servers, where scripts/test.sh installed
+# it (LMBATCH_PYTHON: that venv's python), before the failover test stops Triton.
+if [ -n "${LMBATCH_PYTHON:-}" ]; then
+  (cd "$root" && "$LMBATCH_PYTHON" -m pytest -q -rs -s -p no:cacheprovider \
+    bindings/python/tests/test_remote.py) 2>&1 | tee "$work/pytest.log"
+  grep -q "^4 passed" "$work/pytest.log" || {
+    echo "remote servers: expected the Python package's 4 REMOTE tests to pass" >&2
+    exit 1
+  }
+fi
 run_real 1 --exact stopping_triton_mid_stream_fails_over_to_mlserver_losing_nothing

@@ -52,6 +52,12 @@ if [ -z "${LMBATCH_CONVENTION_PYTHON:-}" ]; then
 fi
 
 cargo test --locked
+# The Python package (PyO3 over the safe Rust API, not the C ABI): its wheel built by maturin
+# (--release), pytest, mypy --strict and the camera worker example, in a venv from PyPI.
+bindings/python/run-tests.sh
+# (That venv, with the package installed, also runs its REMOTE test against the real servers.)
+LMBATCH_PYTHON="$(scripts/python-venv.sh)"
+export LMBATCH_PYTHON
 # LM_BACKEND_REMOTE against real Triton and MLServer servers on 127.0.0.1, from a venv that
 # scripts/remote-venv.sh makes from PyPI (unless LMBATCH_REMOTE_VENV names one); skipped with the
 # reason where the servers' packages cannot be had, except under LMBATCH_REQUIRE_REMOTE_SERVERS=1
@@ -78,6 +84,3 @@ done
 # The Go (cgo, also under -race) and C# (mono) bindings against the same library.
 bindings/go/run-tests.sh "$lib_dir"
 bindings/csharp/run-tests.sh "$lib_dir"
-# The Python package (PyO3 over the safe Rust API, not the C ABI): its wheel built by maturin
-# (--release), pytest, mypy --strict and the camera worker example, in a venv from PyPI.
-bindings/python/run-tests.sh

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lmbatch::backend::remote::RemoteSettings;
 use lmbatch::backend::Precision;
 use lmbatch::chip::ChipFormat;
 use lmbatch::{BackendChoice, Config, Error, Face, FaceBox, FrameRef, ModelSource, Popped};
@@ -47,6 +48,7 @@ fn parse_backend(name: &str) -> Option<BackendChoice> {
         "tensorrt" => BackendChoice::TensorRt,
         "onnxruntime" | "ort" => BackendChoice::OnnxRuntime,
         "openvino" => BackendChoice::OpenVino,
+        "remote" => BackendChoice::Remote,
         _ => return None,
     })
 }
@@ -250,7 +252,9 @@ impl PyPipeline {
         cpu_threads = None, precision = "default", queue_capacity = None, result_capacity = 4096,
         result_ttl_ms = Some(30000.0), drain_timeout_ms = 1000.0, device_id = 0,
         engine_cache_dir = None, opt_batch = None, self_check = true, chip_size = 0,
-        chip_format = "rgb"
+        chip_format = "rgb", remote_endpoints = None, remote_model = None,
+        remote_model_version = None, remote_timeout_ms = 0, remote_connect_timeout_ms = 0,
+        remote_headers = None, remote_ca_file = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -272,13 +276,20 @@ impl PyPipeline {
         self_check: bool,
         chip_size: u32,
         chip_format: &str,
+        remote_endpoints: Option<&str>,
+        remote_model: Option<&str>,
+        remote_model_version: Option<&str>,
+        remote_timeout_ms: u32,
+        remote_connect_timeout_ms: u32,
+        remote_headers: Option<std::collections::BTreeMap<String, String>>,
+        remote_ca_file: Option<PathBuf>,
     ) -> PyResult<Self> {
         let backend = parse_backend(backend).ok_or_else(|| {
             invalid(
                 py,
                 format!(
                     "backend {backend:?} is not one of auto, cpu (tract), tensorrt, onnxruntime, \
-                     openvino"
+                     openvino, remote"
                 ),
             )
         })?;
@@ -297,6 +308,28 @@ impl PyPipeline {
                     format!("chip_format {chip_format:?} is not one of rgb, bgr"),
                 ))
             }
+        };
+        // REMOTE's settings, read only for backend="remote" (as lm_config's remote_* fields).
+        let remote = match backend {
+            BackendChoice::Remote => {
+                let headers = remote_headers.map(|h| {
+                    h.iter()
+                        .map(|(name, value)| format!("{name}: {value}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+                let settings = RemoteSettings::parse(
+                    remote_endpoints,
+                    remote_model,
+                    remote_model_version,
+                    remote_timeout_ms,
+                    remote_connect_timeout_ms,
+                    headers.as_deref(),
+                    remote_ca_file,
+                );
+                Some(settings.map_err(|e| to_py(py, &e, None))?)
+            }
+            _ => None,
         };
         let result_ttl = match result_ttl_ms {
             Some(ms) => Some(millis(py, "result_ttl_ms", ms)?),
@@ -329,7 +362,7 @@ impl PyPipeline {
             chip_size,
             chip_format,
             logger: pump.logger(),
-            remote: None,
+            remote,
             on_ready: Some(pump.ready_callback()),
         };
         // Opening a model takes a while (and may log): without the GIL.
@@ -506,7 +539,8 @@ impl PyPipeline {
     }
 
     fn stats(&self, py: Python<'_>) -> PyResult<Stats> {
-        Ok(Stats::from(self.core(py)?.stats()))
+        let core = self.core(py)?;
+        Ok(Stats::new(core.stats(), core.remote_stats()))
     }
 
     fn model_info(&self, py: Python<'_>) -> PyResult<ModelInfo> {

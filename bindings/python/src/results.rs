@@ -128,6 +128,9 @@ pub struct Stats {
     pub infer_us_p50: u64,
     pub infer_us_p99: u64,
     pub degraded: bool,
+    /// REMOTE: batches sent again to another endpoint, and switches of endpoint (0 elsewhere).
+    pub remote_retries: u64,
+    pub remote_failovers: u64,
 }
 
 #[pymethods]
@@ -142,8 +145,9 @@ impl Stats {
     }
 }
 
-impl From<lmbatch::Stats> for Stats {
-    fn from(s: lmbatch::Stats) -> Self {
+impl Stats {
+    /// The core's snapshot and REMOTE's counters (`lmbatch::Pipeline::remote_stats`).
+    pub fn new(s: lmbatch::Stats, (remote_retries, remote_failovers): (u64, u64)) -> Self {
         let c = s.counters;
         Stats {
             accepted: c.accepted,
@@ -164,6 +168,8 @@ impl From<lmbatch::Stats> for Stats {
             infer_us_p50: s.infer_us_p50,
             infer_us_p99: s.infer_us_p99,
             degraded: s.degraded,
+            remote_retries,
+            remote_failovers,
         }
     }
 }

@@ -13,7 +13,7 @@ import atexit
 import threading
 import weakref
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Dict, Literal, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, Literal, Mapping, Optional, TypeVar, Union
 
 from ._errors import (
     BackendUnavailable,
@@ -80,7 +80,7 @@ class Pipeline(_Pipeline):
         # The native constructor's signature (the stubs' _Pipeline.__new__), for type checkers.
         def __init__(
             self,
-            backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort", "openvino"] = "auto",
+            backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort", "openvino", "remote"] = "auto",
             model: Optional[Union[str, "PathLike[str]"]] = None,
             desc: Optional[Union[str, "PathLike[str]"]] = None,
             max_batch: int = 32,
@@ -97,6 +97,13 @@ class Pipeline(_Pipeline):
             self_check: bool = True,
             chip_size: int = 0,
             chip_format: Literal["rgb", "bgr"] = "rgb",
+            remote_endpoints: Optional[str] = None,
+            remote_model: Optional[str] = None,
+            remote_model_version: Optional[str] = None,
+            remote_timeout_ms: int = 0,
+            remote_connect_timeout_ms: int = 0,
+            remote_headers: Optional[Mapping[str, str]] = None,
+            remote_ca_file: Optional[Union[str, "PathLike[str]"]] = None,
         ) -> None: ...
 
     else:

@@ -3,7 +3,7 @@
 import asyncio
 from os import PathLike
 from types import TracebackType
-from typing import Callable, Literal, Optional, Sequence, Tuple, Type, Union
+from typing import Callable, Literal, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -94,6 +94,10 @@ class Stats:
     def infer_us_p99(self) -> int: ...
     @property
     def degraded(self) -> bool: ...
+    @property
+    def remote_retries(self) -> int: ...
+    @property
+    def remote_failovers(self) -> int: ...
 
 class ModelInfo:
     @property
@@ -118,7 +122,7 @@ class ModelInfo:
 class _Pipeline:
     def __new__(
         cls,
-        backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort", "openvino"] = "auto",
+        backend: Literal["auto", "cpu", "tract", "tensorrt", "onnxruntime", "ort", "openvino", "remote"] = "auto",
         model: Optional[_Path] = None,
         desc: Optional[_Path] = None,
         max_batch: int = 32,
@@ -135,6 +139,13 @@ class _Pipeline:
         self_check: bool = True,
         chip_size: int = 0,
         chip_format: Literal["rgb", "bgr"] = "rgb",
+        remote_endpoints: Optional[str] = None,
+        remote_model: Optional[str] = None,
+        remote_model_version: Optional[str] = None,
+        remote_timeout_ms: int = 0,
+        remote_connect_timeout_ms: int = 0,
+        remote_headers: Optional[Mapping[str, str]] = None,
+        remote_ca_file: Optional[_Path] = None,
     ) -> "_Pipeline": ...
     def enqueue(
         self,
