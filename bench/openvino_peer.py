@@ -106,6 +106,11 @@ def run_async(compiled, xs, seconds):
     return runs, wall, lat, jobs
 
 
+def crop_batch(preprocess, faces, first, buf):
+    """Crops faces first, first + 1, ... (cycled) into the batch buffer; their crop geometries."""
+    return [preprocess(faces[(first + i) % len(faces)], buf[i]) for i in range(len(buf))]
+
+
 def run_sync_crop(compiled, faces, batch, seconds):
     """Crop + infer + map back, one batch after another (peers.run_direct_batch with OpenVINO)."""
     request = compiled.create_infer_request()
@@ -116,10 +121,8 @@ def run_sync_crop(compiled, faces, batch, seconds):
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         ts = time.perf_counter()
-        geoms = []
-        for i in range(batch):
-            geoms.append(preprocess(faces[k % len(faces)], buf[i]))
-            k += 1
+        geoms = crop_batch(preprocess, faces, k, buf)
+        k += batch
         request.infer({0: buf}, share_inputs=True)
         points = request.get_output_tensor(0).data
         for i in range(batch):
@@ -152,10 +155,8 @@ def run_async_crop(compiled, faces, batch, seconds):
             lat.append(time.perf_counter() - started)
             runs += 1
         started = time.perf_counter()
-        geoms = []
-        for i in range(batch):
-            geoms.append(preprocess(faces[k % len(faces)], buf[i]))
-            k += 1
+        geoms = crop_batch(preprocess, faces, k, buf)
+        k += batch
         request.start_async({0: buf}, share_inputs=True)
         pending[j] = (geoms, started)
         j = 1 - j

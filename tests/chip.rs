@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use lmbatch::ffi::lm_status::*;
 use lmbatch::ffi::*;
-use lmbatch::{BackendChoice, Config, Face, FrameRef, Pipeline, Popped};
+use lmbatch::{BackendChoice, Config, Face, FrameRef, Pipeline};
 
 const TEMPLATE: [[f64; 2]; 5] = [
     [38.2946, 51.6963],
@@ -30,13 +30,6 @@ fn pipeline(chip_size: u32, max_batch: usize) -> Pipeline {
         ..Config::default()
     })
     .expect("tract pipeline")
-}
-
-fn popped(p: &Pipeline, id: u64) -> lmbatch::Landmarks {
-    match p.pop_wait(id, Duration::from_secs(120)) {
-        Popped::Landmarks(l) => l,
-        other => panic!("id {id}: {other:?}"),
-    }
 }
 
 /// The five points of the 468 mesh (eye centres from the corners, nose tip, mouth corners), in

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use lmbatch::image::{Mirror, SampleSize};
-use lmbatch::{BackendChoice, Config, Face, FrameRef, Pipeline, Popped};
+use lmbatch::{BackendChoice, Config, Face, FrameRef, Pipeline};
 
 fn pipeline() -> Pipeline {
     Pipeline::new(Config {
@@ -22,13 +22,6 @@ fn pipeline() -> Pipeline {
         ..Config::default()
     })
     .expect("tract pipeline")
-}
-
-fn popped(p: &Pipeline, id: u64) -> lmbatch::Landmarks {
-    match p.pop_wait(id, Duration::from_secs(120)) {
-        Popped::Landmarks(l) => l,
-        other => panic!("id {id}: {other:?}"),
-    }
 }
 
 /// The frame's pixels, tightly strided, and the memory of the same image mirrored by `m`.

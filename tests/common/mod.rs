@@ -509,3 +509,12 @@ pub fn openvino_available() -> bool {
     println!("skipped: no OpenVINO (OPENVINO_LIB_PATH is not set)");
     false
 }
+
+/// The landmarks of `id`, waited for up to two minutes (tract on a loaded machine); any other
+/// final state fails the test, naming it.
+pub fn popped(p: &lmbatch::Pipeline, id: u64) -> lmbatch::Landmarks {
+    match p.pop_wait(id, Duration::from_secs(120)) {
+        lmbatch::Popped::Landmarks(l) => l,
+        other => panic!("id {id}: {other:?}"),
+    }
+}
