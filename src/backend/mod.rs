@@ -272,14 +272,78 @@ fn open_cpu(_request: &OpenRequest) -> Result<Box<dyn Backend>> {
     ))
 }
 
-/// An overlapping engine's check of a batch it is asked to start: 1..=max_batch crops.
+/// Which of an overlapping engine's [`MAX_IN_FLIGHT`] slots (buffers and a request or stream
+/// each) a batch runs in: slots start in turn and finish oldest first.
 #[cfg(any(feature = "openvino", all(feature = "tensorrt", lmbatch_trt_shim)))]
-pub(crate) fn check_batch_size(n: usize, max_batch: usize) -> Result<()> {
-    if n == 0 || n > max_batch {
-        return Err(Error::new(
-            ErrorKind::InferenceFailed,
-            format!("batch of {n} outside 1..={max_batch}"),
-        ));
+#[derive(Debug, Default)]
+pub(crate) struct SlotRing {
+    started: std::collections::VecDeque<usize>,
+    next: usize,
+}
+
+#[cfg(any(feature = "openvino", all(feature = "tensorrt", lmbatch_trt_shim)))]
+impl SlotRing {
+    /// The slot a batch of `n` crops starts in: 1..=max_batch crops, and a slot free.
+    pub(crate) fn next(&self, n: usize, max_batch: usize) -> Result<usize> {
+        if n == 0 || n > max_batch {
+            return Err(Error::new(
+                ErrorKind::InferenceFailed,
+                format!("batch of {n} outside 1..={max_batch}"),
+            ));
+        }
+        if self.started.len() >= MAX_IN_FLIGHT {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "more batches started than the backend has slots",
+            ));
+        }
+        Ok(self.next)
     }
-    Ok(())
+
+    /// The slot [`next`](Self::next) gave has started.
+    pub(crate) fn started(&mut self) {
+        self.started.push_back(self.next);
+        self.next = (self.next + 1) % MAX_IN_FLIGHT;
+    }
+
+    /// The oldest started slot, which the caller now waits for.
+    pub(crate) fn finish(&mut self) -> Result<usize> {
+        self.started
+            .pop_front()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "finish without a started batch"))
+    }
+}
+
+#[cfg(all(
+    test,
+    any(feature = "openvino", all(feature = "tensorrt", lmbatch_trt_shim))
+))]
+mod slot_ring_tests {
+    use super::*;
+
+    #[test]
+    fn slots_start_in_turn_finish_oldest_first_and_never_three_at_once() {
+        let mut ring = SlotRing::default();
+        assert_eq!(ring.finish().unwrap_err().kind(), ErrorKind::Internal);
+        assert_eq!(
+            ring.next(0, 8).unwrap_err().kind(),
+            ErrorKind::InferenceFailed
+        );
+        assert_eq!(
+            ring.next(9, 8).unwrap_err().kind(),
+            ErrorKind::InferenceFailed
+        );
+        for expected in [0, 1] {
+            assert_eq!(ring.next(8, 8).unwrap(), expected);
+            ring.started();
+        }
+        let third = ring.next(1, 8).unwrap_err();
+        assert_eq!(third.kind(), ErrorKind::Internal);
+        assert!(third.message().contains("more batches started"));
+        assert_eq!(ring.finish().unwrap(), 0);
+        // Slot 0 is free again and next in turn; slot 1 still runs.
+        assert_eq!(ring.next(3, 8).unwrap(), 0);
+        ring.started();
+        assert_eq!((ring.finish().unwrap(), ring.finish().unwrap()), (1, 0));
+    }
 }

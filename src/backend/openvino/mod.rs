@@ -11,14 +11,12 @@
 
 pub mod api;
 
-use std::collections::VecDeque;
-
 use api::{
     CompiledModel, Core, Dimension, InferRequest, Properties, ELEMENT_F16, ELEMENT_F32, ELEMENT_U8,
 };
 
 use super::{
-    Backend, BatchOutput, ModelSource, OpenRequest, Overlapped, Precision, MAX_IN_FLIGHT,
+    Backend, BatchOutput, ModelSource, OpenRequest, Overlapped, Precision, SlotRing, MAX_IN_FLIGHT,
     PRECISION_BF16, PRECISION_FP32,
 };
 use crate::descriptor::DType;
@@ -67,8 +65,7 @@ pub struct OpenVinoBackend {
     slots: Vec<Slot>,
     _compiled: CompiledModel,
     _core: Core,
-    started: VecDeque<usize>,
-    next_slot: usize,
+    ring: SlotRing,
     spec: ModelSpec,
     max_batch: usize,
     precision: i32,
@@ -208,8 +205,7 @@ impl OpenVinoBackend {
             slots,
             _compiled: compiled,
             _core: core,
-            started: VecDeque::with_capacity(MAX_IN_FLIGHT),
-            next_slot: 0,
+            ring: SlotRing::default(),
             spec,
             max_batch: request.max_batch,
             precision,
@@ -270,14 +266,7 @@ impl Overlapped for OpenVinoBackend {
     /// Writes the crops into the next slot's input and starts its request; returns at once.
     fn start(&mut self, crops: &[&[u8]]) -> Result<()> {
         let n = crops.len();
-        crate::backend::check_batch_size(n, self.max_batch)?;
-        if self.started.len() >= MAX_IN_FLIGHT {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                "more batches started than the backend has requests",
-            ));
-        }
-        let index = self.next_slot;
+        let index = self.ring.next(n, self.max_batch)?;
         let spec = &self.spec;
         let slot = &mut self.slots[index];
         let values = n * spec.input_values();
@@ -305,17 +294,13 @@ impl Overlapped for OpenVinoBackend {
         .and_then(|()| slot.request.start())
         .map_err(|why| failed("cannot start the batch", why))?;
         slot.items = n;
-        self.started.push_back(index);
-        self.next_slot = (index + 1) % self.slots.len();
+        self.ring.started();
         Ok(())
     }
 
     /// Waits for the oldest started batch and decodes its points and scores.
     fn finish(&mut self, out: &mut BatchOutput) -> Result<()> {
-        let index = self
-            .started
-            .pop_front()
-            .ok_or_else(|| Error::new(ErrorKind::Internal, "finish without a started batch"))?;
+        let index = self.ring.finish()?;
         let spec = &self.spec;
         let slot = &mut self.slots[index];
         let n = slot.items;

@@ -1,14 +1,15 @@
 //! The TensorRT backend proper: opening (library, GPU, plan, engine, buffers, self-check) and
 //! running one batch.
 
-use std::collections::VecDeque;
 use std::ffi::CString;
 
 use super::cuda::{compile_kernel, BatchBuffers, Event, Gpu};
 use super::library::{NvInfer, OnnxParserLib};
 use super::plan::{self, EngineLayout, ModelInput, PlanFate, PlanKey, Profile};
 use super::shim::{self, Context, Engine, Runtime, TrtLogger};
-use crate::backend::{self_check, Backend, BatchOutput, OpenRequest, Overlapped, MAX_IN_FLIGHT};
+use crate::backend::{
+    self_check, Backend, BatchOutput, OpenRequest, Overlapped, SlotRing, MAX_IN_FLIGHT,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::LogLevel;
 use crate::model::{decode_outputs, ModelSpec};
@@ -33,9 +34,7 @@ pub struct TrtBackend {
     _logger: TrtLogger,
     slots: Vec<Slot>,
     gpu: Gpu,
-    /// Slots started and not yet finished, oldest first.
-    started: VecDeque<usize>,
-    next_slot: usize,
+    ring: SlotRing,
     spec: ModelSpec,
     max_batch: usize,
     layout: EngineLayout,
@@ -373,8 +372,7 @@ impl TrtBackend {
             _logger: logger,
             slots,
             gpu,
-            started: VecDeque::with_capacity(MAX_IN_FLIGHT),
-            next_slot: 0,
+            ring: SlotRing::default(),
             spec,
             max_batch: request.max_batch,
             layout,
@@ -442,14 +440,7 @@ impl Overlapped for TrtBackend {
     /// download on the stream; returns without waiting.
     fn start(&mut self, crops: &[&[u8]]) -> Result<()> {
         let n = crops.len();
-        crate::backend::check_batch_size(n, self.max_batch)?;
-        if self.started.len() >= MAX_IN_FLIGHT {
-            return Err(Error::new(
-                ErrorKind::Internal,
-                "more batches started than the backend has slots",
-            ));
-        }
-        let index = self.next_slot;
+        let index = self.ring.next(n, self.max_batch)?;
         let slot = &mut self.slots[index];
         slot.buffers.stage(&self.gpu, crops)?;
         // The slot's buffers for this run; the shape is the batch's own size.
@@ -466,17 +457,13 @@ impl Overlapped for TrtBackend {
         slot.buffers.fetch(&self.gpu, n)?;
         self.gpu.record(&slot.done)?;
         slot.items = n;
-        self.started.push_back(index);
-        self.next_slot = (index + 1) % self.slots.len();
+        self.ring.started();
         Ok(())
     }
 
     /// Waits for the oldest started batch and copies its points and scores out.
     fn finish(&mut self, out: &mut BatchOutput) -> Result<()> {
-        let index = self
-            .started
-            .pop_front()
-            .ok_or_else(|| Error::new(ErrorKind::Internal, "finish without a started batch"))?;
+        let index = self.ring.finish()?;
         let slot = &mut self.slots[index];
         self.gpu.wait(&slot.done)?;
         let n = slot.items;
