@@ -963,6 +963,8 @@ typedef struct lm_model_info {
 
 
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

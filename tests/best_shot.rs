@@ -355,43 +355,17 @@ fn quality_falls_with_blur_and_downscale_and_ignores_the_mirror() {
 /// within 15°.
 #[test]
 fn a_turned_frame_turns_head_roll_only_and_frontal_faces_face_the_camera() {
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(data_dir().join("faces_rotated/manifest.json")).unwrap(),
-    )
-    .unwrap();
     let h = cpu_handle(1, 0);
     let faces = eval_faces();
     let deg = |r: f32| f64::from(r).to_degrees();
     let wrap = |d: f64| (d + 540.0) % 360.0 - 180.0;
     println!("case                                   θ deg   Δroll−θ  Δyaw   Δpitch (degrees)");
     let mut errors = Vec::new();
-    for (n, case) in m["cases"].as_array().unwrap().iter().enumerate() {
-        let boxes = case["boxes"].as_array().unwrap();
-        let source = case["source_case"].as_str().unwrap();
-        let upright: Vec<_> = faces.iter().filter(|f| f.case == source).collect();
-        // Faces cut by the source frame's edge differ by construction: the turned frames fill
-        // with grey where the upright frame repeats its edge.
-        if boxes.len() != 1
-            || upright.len() != 1
-            || boxes[0]["low_confidence"].as_bool().unwrap()
-            || source.contains("edge")
-        {
-            continue;
-        }
-        let pixels = std::fs::read(
-            data_dir()
-                .join("faces_rotated")
-                .join(case["raw_file"].as_str().unwrap()),
-        )
-        .unwrap();
-        let (w, ht) = (
-            case["width"].as_u64().unwrap() as u32,
-            case["height"].as_u64().unwrap() as u32,
-        );
-        let b = &boxes[0];
+    for (n, t) in turned_faces().iter().enumerate() {
+        let (pixels, w, ht) = (&t.pixels, t.width, t.height);
         let frame = lm_frame {
             struct_size: std::mem::size_of::<lm_frame>(),
-            format: format_code(case["pixel_format"].as_str().unwrap()),
+            format: t.format,
             width: w,
             height: ht,
             planes: [
@@ -406,19 +380,14 @@ fn a_turned_frame_turns_head_roll_only_and_frontal_faces_face_the_camera() {
             chroma_location: 0,
             memory: 0,
         };
-        let roll = b["truth_roll_deg"].as_f64().unwrap().to_radians() as f32;
+        let [x1, y1, x2, y2] = t.bbox;
         let face = lm_face {
             struct_size: std::mem::size_of::<lm_face>(),
-            r#box: lm_box {
-                x1: b["box"][0].as_f64().unwrap() as f32,
-                y1: b["box"][1].as_f64().unwrap() as f32,
-                x2: b["box"][2].as_f64().unwrap() as f32,
-                y2: b["box"][3].as_f64().unwrap() as f32,
-            },
+            r#box: lm_box { x1, y1, x2, y2 },
             flags: LM_FACE_ROLL,
             right_eye: [0.0; 2],
             left_eye: [0.0; 2],
-            roll,
+            roll: t.truth_roll,
         };
         let mut points = vec![0f32; 468 * 3];
         let mut turned = landmarks_buf(&mut points);
@@ -433,13 +402,8 @@ fn a_turned_frame_turns_head_roll_only_and_frontal_faces_face_the_camera() {
                 LM_STATUS_OK
             );
         }
-        let up = landmarks(
-            h,
-            6000 + n as u64,
-            &upright[0].image(),
-            &upright[0].lm_box(),
-        );
-        let theta = case["rotation_deg"].as_f64().unwrap();
+        let up = landmarks(h, 6000 + n as u64, &t.upright.image(), &t.upright.lm_box());
+        let theta = t.rotation_deg;
         let e = [
             wrap(deg(turned.head_roll) - deg(up.head_roll) - theta),
             deg(turned.yaw) - deg(up.yaw),
@@ -447,10 +411,7 @@ fn a_turned_frame_turns_head_roll_only_and_frontal_faces_face_the_camera() {
         ];
         println!(
             "{:38} {theta:6.0}  {:+7.2}  {:+5.2}  {:+6.2}",
-            case["name"].as_str().unwrap(),
-            e[0],
-            e[1],
-            e[2]
+            t.name, e[0], e[1], e[2]
         );
         errors.push(e);
     }

@@ -270,59 +270,24 @@ fn centre(chip: &[u8]) -> Vec<u8> {
 /// that kept the roll would be far off: the upright chip turned by 90° is the control.
 #[test]
 fn tilted_faces_give_upright_chips() {
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(data_dir().join("faces_rotated/manifest.json")).unwrap(),
-    )
-    .unwrap();
     let p = pipeline(112, 1);
-    let faces = eval_faces();
     let mut all = Vec::new();
     println!("case                                   roll deg  PSNR vs upright chip  PSNR vs it turned 90° (middle halves)");
-    for (n, case) in m["cases"].as_array().unwrap().iter().enumerate() {
-        let name = case["name"].as_str().unwrap();
-        let source = case["source_case"].as_str().unwrap();
-        let boxes = case["boxes"].as_array().unwrap();
-        let upright: Vec<_> = faces.iter().filter(|f| f.case == source).collect();
-        // Faces cut by the source frame's edge differ by construction: the turned frames fill
-        // with grey where the upright frame repeats its edge (so only the chips' middle halves
-        // are compared for the others, whose chips may reach past the frame at their rims).
-        if boxes.len() != 1
-            || upright.len() != 1
-            || boxes[0]["low_confidence"].as_bool().unwrap()
-            || source.contains("edge")
-        {
-            continue;
-        }
-        let upright = upright[0];
-        let pixels = std::fs::read(
-            data_dir()
-                .join("faces_rotated")
-                .join(case["raw_file"].as_str().unwrap()),
-        )
-        .unwrap();
-        let (w, h) = (
-            case["width"].as_u64().unwrap() as u32,
-            case["height"].as_u64().unwrap() as u32,
-        );
-        let b = &boxes[0];
-        let bbox = [0, 1, 2, 3].map(|i| b["box"][i].as_f64().unwrap() as f32);
-        let roll = b["truth_roll_deg"].as_f64().unwrap().to_radians() as f32;
-        let face = Face::with_roll(
-            lmbatch::FaceBox {
-                x1: bbox[0],
-                y1: bbox[1],
-                x2: bbox[2],
-                y2: bbox[3],
-            },
-            roll,
-        );
-        let format = format_code(case["pixel_format"].as_str().unwrap());
+    // Only the chips' middle halves are compared: a chip may reach past the frame at its rims.
+    for (n, t) in turned_faces().iter().enumerate() {
+        let (name, upright, roll) = (&t.name, &t.upright, t.truth_roll);
+        let face = Face::with_roll(t.face_box(), roll);
         let frame = FrameRef {
-            format,
-            width: w,
-            height: h,
-            planes: [Some(&pixels[..]), None, None, None],
-            strides: [if format == 4 { w } else { 3 * w } as usize, 0, 0, 0],
+            format: t.format,
+            width: t.width,
+            height: t.height,
+            planes: [Some(&t.pixels[..]), None, None, None],
+            strides: [
+                if t.format == 4 { t.width } else { 3 * t.width } as usize,
+                0,
+                0,
+                0,
+            ],
             ..FrameRef::default()
         };
         let id = 1000 + n as u64;

@@ -30,11 +30,6 @@ struct RotFace {
     low_confidence: bool,
 }
 
-fn manifest() -> serde_json::Value {
-    let path = data_dir().join("faces_rotated/manifest.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 fn points(v: &serde_json::Value) -> Vec<[f64; 3]> {
     v.as_array()
         .unwrap()
@@ -65,7 +60,7 @@ fn frame_of(c: &serde_json::Value) -> RotFrame {
 }
 
 fn cases() -> Vec<(RotFrame, Vec<RotFace>)> {
-    let m = manifest();
+    let m = rotated_manifest();
     m["cases"]
         .as_array()
         .unwrap()
@@ -326,7 +321,7 @@ fn the_roll_is_used_exactly() {
 
 #[test]
 fn a_face_is_followed_through_a_half_turn_from_one_detector_box() {
-    let m = manifest();
+    let m = rotated_manifest();
     let track = &m["tracks"][0];
     let frames = track["frames"].as_array().unwrap();
     assert_eq!(frames.len(), 19);
@@ -415,7 +410,7 @@ fn the_track_fields_follow_the_rule() {
     // The first tracking frame with its detector box and roll: track_box / track_roll against the
     // manifest's next_box / next_roll (the float64 rule on the reference points; ours come from our
     // own points, so within what the points differ by).
-    let m = manifest();
+    let m = rotated_manifest();
     let fr = &m["tracks"][0]["frames"][0];
     let h = cpu_handle(1, 0);
     let frame = frame_of(fr);

@@ -518,3 +518,69 @@ pub fn popped(p: &lmbatch::Pipeline, id: u64) -> lmbatch::Landmarks {
         other => panic!("id {id}: {other:?}"),
     }
 }
+
+/// The rotated set's manifest (tests/data/faces_rotated).
+pub fn rotated_manifest() -> serde_json::Value {
+    let path = data_dir().join("faces_rotated/manifest.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A frame of the rotated set turned from an evaluation-set frame whose single face it holds,
+/// confidently and away from the source frame's edge (there the turned frame fills with grey
+/// where the upright one repeats its edge, so the two differ by construction): the pairs the
+/// metamorphic tests compare.
+pub struct TurnedFace {
+    pub name: String,
+    pub pixels: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub format: i32,
+    pub bbox: [f32; 4],
+    /// The set's true roll of the face in the turned frame, radians.
+    pub truth_roll: f32,
+    /// How far the frame was turned, degrees.
+    pub rotation_deg: f64,
+    /// The same face in the upright frame.
+    pub upright: EvalFace,
+}
+
+impl TurnedFace {
+    pub fn face_box(&self) -> lmbatch::FaceBox {
+        let [x1, y1, x2, y2] = self.bbox;
+        lmbatch::FaceBox { x1, y1, x2, y2 }
+    }
+}
+
+pub fn turned_faces() -> Vec<TurnedFace> {
+    let faces = eval_faces();
+    let dir = data_dir().join("faces_rotated");
+    rotated_manifest()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|case| {
+            let boxes = case["boxes"].as_array().unwrap();
+            let source = case["source_case"].as_str().unwrap();
+            let upright: Vec<_> = faces.iter().filter(|f| f.case == source).collect();
+            if boxes.len() != 1
+                || upright.len() != 1
+                || boxes[0]["low_confidence"].as_bool().unwrap()
+                || source.contains("edge")
+            {
+                return None;
+            }
+            let b = &boxes[0];
+            Some(TurnedFace {
+                name: case["name"].as_str().unwrap().into(),
+                pixels: std::fs::read(dir.join(case["raw_file"].as_str().unwrap())).unwrap(),
+                width: case["width"].as_u64().unwrap() as u32,
+                height: case["height"].as_u64().unwrap() as u32,
+                format: format_code(case["pixel_format"].as_str().unwrap()),
+                bbox: [0, 1, 2, 3].map(|i| b["box"][i].as_f64().unwrap() as f32),
+                truth_roll: b["truth_roll_deg"].as_f64().unwrap().to_radians() as f32,
+                rotation_deg: case["rotation_deg"].as_f64().unwrap(),
+                upright: upright[0].clone(),
+            })
+        })
+        .collect()
+}
