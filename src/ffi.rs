@@ -635,7 +635,11 @@ fn fill_c_string(dst: &mut [c_char], text: &str) {
         return;
     };
     let bytes = text.as_bytes();
-    let n = bytes.len().min(room);
+    // Cut at a character: a C string never ends inside a UTF-8 sequence.
+    let mut n = bytes.len().min(room);
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
     for (d, s) in dst.iter_mut().zip(&bytes[..n]) {
         *d = *s as c_char;
     }
@@ -1620,7 +1624,11 @@ pub unsafe extern "C" fn lm_get_model_info(
             precision: i.precision,
         };
         fill_c_string(&mut info.backend, &i.backend);
-        fill_c_string(&mut info.fallback_reason, &i.fallback_reason);
+        let room = info.fallback_reason.len() - 1;
+        fill_c_string(
+            &mut info.fallback_reason,
+            &crate::backend::fit_reasons(&i.fallback_reasons, room),
+        );
         fill_c_string(&mut info.scheme, &i.scheme);
         let ends = field_ends!(info, lm_model_info; struct_size, backend, num_points, input_width,
             input_height, max_batch, fallback_reason, dims, scheme, precision);

@@ -160,6 +160,8 @@ pub struct ModelInfo {
     pub max_batch: u32,
     /// Why AUTO did not pick TensorRT; empty if it did or was not asked.
     pub fallback_reason: String,
+    /// The same, one reason per engine AUTO passed over.
+    pub fallback_reasons: Vec<String>,
     /// 2 or 3: the model's point dimensions (2: z is 0).
     pub dims: u32,
     /// The point scheme: "mediapipe468", "mediapipe478", "five_point" or "custom".
@@ -216,7 +218,7 @@ impl Pipeline {
         let choice = config.backend;
         let counters = request.remote_counters.clone();
         let mut pipeline = Self::start(config, move || {
-            let (mut backend, reason) = backend::open(choice, &request)?;
+            let (mut backend, reasons) = backend::open(choice, &request)?;
             // The descriptor's golden case, through the engine that will run the batches.
             if let Some(golden) = golden {
                 let report = golden.verify(backend.as_mut())?;
@@ -231,7 +233,7 @@ impl Pipeline {
                     ),
                 );
             }
-            Ok((backend, reason))
+            Ok((backend, reasons))
         })?;
         pipeline.remote_counters = counters;
         Ok(pipeline)
@@ -242,12 +244,12 @@ impl Pipeline {
     where
         F: FnOnce() -> Result<Box<dyn Backend>> + Send + 'static,
     {
-        Self::start(config, move || open().map(|b| (b, String::new())))
+        Self::start(config, move || open().map(|b| (b, Vec::new())))
     }
 
     fn start<F>(config: Config, open: F) -> Result<Pipeline>
     where
-        F: FnOnce() -> Result<(Box<dyn Backend>, String)> + Send + 'static,
+        F: FnOnce() -> Result<(Box<dyn Backend>, Vec<String>)> + Send + 'static,
     {
         let queue_capacity = config.validate()?;
         // One slot more than callers may fill, so the shutdown sentinel always fits.
@@ -276,14 +278,15 @@ impl Pipeline {
                 let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
                     .unwrap_or_else(|p| Err(Error::new(ErrorKind::Panic, panic_message(&*p))));
                 let backend = match opened {
-                    Ok((backend, reason)) => {
+                    Ok((backend, reasons)) => {
                         let info = ModelInfo {
                             backend: backend.name().to_string(),
                             num_points: backend.spec().num_points,
                             input_width: backend.spec().input_width,
                             input_height: backend.spec().input_height,
                             max_batch: backend.max_batch() as u32,
-                            fallback_reason: reason,
+                            fallback_reason: reasons.join("; "),
+                            fallback_reasons: reasons,
                             dims: backend.spec().points.dims,
                             scheme: backend.spec().scheme.label().to_string(),
                             precision: backend.precision(),

@@ -161,14 +161,17 @@ pub struct OpenRequest {
 }
 
 /// Opens the backend for `choice`. Returns it with the reasons AUTO passed over the engines before
-/// it (TensorRT, OpenVINO, ONNX Runtime) — empty when it picked TensorRT or was not asked.
-pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
-    let (backend, reason) = match choice {
-        BackendChoice::Cpu => (open_cpu(request)?, String::new()),
-        BackendChoice::TensorRt => (open_tensorrt(request)?, String::new()),
-        BackendChoice::OnnxRuntime => (open_onnxruntime(request)?, String::new()),
-        BackendChoice::OpenVino => (open_openvino(request)?, String::new()),
-        BackendChoice::Remote => (open_remote(request)?, String::new()),
+/// it (TensorRT, OpenVINO, ONNX Runtime), one each — none when it picked TensorRT or was not asked.
+pub fn open(
+    choice: BackendChoice,
+    request: &OpenRequest,
+) -> Result<(Box<dyn Backend>, Vec<String>)> {
+    let (backend, reasons) = match choice {
+        BackendChoice::Cpu => (open_cpu(request)?, Vec::new()),
+        BackendChoice::TensorRt => (open_tensorrt(request)?, Vec::new()),
+        BackendChoice::OnnxRuntime => (open_onnxruntime(request)?, Vec::new()),
+        BackendChoice::OpenVino => (open_openvino(request)?, Vec::new()),
+        BackendChoice::Remote => (open_remote(request)?, Vec::new()),
         BackendChoice::Auto => open_auto(request)?,
     };
     if request.precision == Precision::Reduced && backend.precision() == PRECISION_FP32 {
@@ -181,12 +184,47 @@ pub fn open(choice: BackendChoice, request: &OpenRequest) -> Result<(Box<dyn Bac
             ),
         );
     }
-    Ok((backend, reason))
+    Ok((backend, reasons))
+}
+
+/// The reasons as one line of at most `room` bytes (`lm_model_info.fallback_reason`): joined by
+/// "; " where they fit, else each cut to a fair share (ending "...") so that every engine passed
+/// over is still named: a long TensorRT reason must not hide why OpenVINO was not used.
+pub fn fit_reasons(reasons: &[String], room: usize) -> String {
+    const SEPARATOR: &str = "; ";
+    const CUT: &str = "...";
+    let joined = reasons.join(SEPARATOR);
+    if joined.len() <= room || reasons.is_empty() {
+        return joined;
+    }
+    let available = room.saturating_sub(SEPARATOR.len() * (reasons.len() - 1));
+    // The largest share b with Σ min(len, b) ≤ available: short reasons keep all of theirs.
+    let mut lengths: Vec<usize> = reasons.iter().map(String::len).collect();
+    lengths.sort_unstable();
+    let (mut left, mut share) = (available, available / reasons.len());
+    for (i, &len) in lengths.iter().enumerate() {
+        share = left / (lengths.len() - i);
+        if len > share {
+            break;
+        }
+        left -= len;
+    }
+    let cut = |r: &String| {
+        if r.len() <= share {
+            return r.clone();
+        }
+        let mut end = share.saturating_sub(CUT.len());
+        while !r.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}{CUT}", &r[..end])
+    };
+    reasons.iter().map(cut).collect::<Vec<_>>().join(SEPARATOR)
 }
 
 /// AUTO: the first engine of TensorRT, OpenVINO, ONNX Runtime that can run here, else tract; each
-/// one passed over says why in the returned reason.
-fn open_auto(request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
+/// one passed over says why in the returned reasons.
+fn open_auto(request: &OpenRequest) -> Result<(Box<dyn Backend>, Vec<String>)> {
     let mut reasons = Vec::new();
     for (name, open) in [
         (
@@ -204,7 +242,7 @@ fn open_auto(request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
                         .logger
                         .log(LogLevel::Info, &format!("{reason}; using {name}"));
                 }
-                return Ok((backend, reason));
+                return Ok((backend, reasons));
             }
             Err(e) if e.kind() == ErrorKind::BackendUnavailable => {
                 reasons.push(format!("{name} not used: {}", e.message()));
@@ -217,7 +255,7 @@ fn open_auto(request: &OpenRequest) -> Result<(Box<dyn Backend>, String)> {
         LogLevel::Info,
         &format!("{reason}; falling back to tract on the CPU"),
     );
-    Ok((open_cpu(request)?, reason))
+    Ok((open_cpu(request)?, reasons))
 }
 
 /// TensorRT, for any described model: the profile's shape and the plan's cache key come from the
@@ -345,5 +383,50 @@ mod slot_ring_tests {
         assert_eq!(ring.next(3, 8).unwrap(), 0);
         ring.started();
         assert_eq!((ring.finish().unwrap(), ring.finish().unwrap()), (1, 0));
+    }
+}
+
+#[cfg(test)]
+mod fit_reasons_tests {
+    use super::fit_reasons;
+
+    #[test]
+    fn reasons_that_fit_are_joined_whole() {
+        let r = vec![
+            "TensorRT not used: a".to_string(),
+            "OpenVINO not used: b".into(),
+        ];
+        assert_eq!(
+            fit_reasons(&r, 255),
+            "TensorRT not used: a; OpenVINO not used: b"
+        );
+        assert_eq!(fit_reasons(&[], 255), "");
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_so_that_every_engine_is_named() {
+        let r = vec![
+            format!("TensorRT not used: {}", "x".repeat(400)),
+            "OpenVINO not used: no libopenvino_c.so".to_string(),
+            format!("ONNX Runtime not used: {}", "é".repeat(100)),
+        ];
+        let line = fit_reasons(&r, 255);
+        assert!(line.len() <= 255, "{} bytes", line.len());
+        for name in [
+            "TensorRT not used",
+            "OpenVINO not used: no libopenvino_c.so;",
+            "ONNX Runtime",
+        ] {
+            assert!(line.contains(name), "{name} missing from {line:?}");
+        }
+        // The short one whole, the two long ones cut at a character, each to the same share.
+        let parts: Vec<&str> = line.split("; ").collect();
+        assert!(parts[0].ends_with("...") && parts[2].ends_with("..."));
+        assert!(parts[0].len().abs_diff(parts[2].len()) <= 3, "{parts:?}");
+        assert!(
+            line.len() >= 255 - 6,
+            "room left unused: {} bytes",
+            line.len()
+        );
     }
 }
