@@ -112,3 +112,18 @@ def test_strided_views_read_the_same_pixels(pipeline: lmbatch.Pipeline) -> None:
         else:
             np.testing.assert_array_equal(p, points[0], err_msg=name)
     assert face.nme(points[0]) <= 0.01
+
+
+def test_backward_yuv_planes_are_packed_and_read_the_same(pipeline: lmbatch.Pipeline) -> None:
+    """A YUV plane running backwards (y[::-1] of a flipped copy) cannot be read as a mirrored frame
+    (chroma siting is not mirror-symmetric): it is packed first, and gives the same points."""
+    face = next(f for f in eval_faces() if f.case == "astronaut_rgb8_native")
+    y, uv = to_nv12_bt601_full(face.frame, face.fmt)
+    backward_y = np.ascontiguousarray(y[::-1])[::-1]
+    backward_uv = np.ascontiguousarray(uv[:, ::-1])[:, ::-1]
+    assert backward_y.strides[0] < 0 and backward_uv.strides[1] < 0
+    pipeline.enqueue_nv12(1, y, uv, face.box, color_matrix=5, color_range=2, chroma_location=2)
+    pipeline.enqueue_nv12(2, backward_y, backward_uv, face.box, color_matrix=5, color_range=2,
+                          chroma_location=2)
+    np.testing.assert_array_equal(pipeline.pop_wait(2, timeout=60.0).points,
+                                  pipeline.pop_wait(1, timeout=60.0).points)
