@@ -268,6 +268,114 @@ impl<'a> Source<'a> {
         }
         u64::from_le_bytes(word)
     }
+
+    /// `N` bytes (at most 8) from `offset` and from `offset + stride`, little-endian: the same
+    /// taps in a row and the row below.
+    ///
+    /// # Safety
+    /// `offset <= data.len() − stride − N` (what [`Offsets::at`] returns).
+    #[inline(always)]
+    pub(crate) unsafe fn rows<const N: usize>(&self, offset: usize) -> (u64, u64) {
+        debug_assert!(N <= 8 && offset + self.stride + N <= self.data.len());
+        let read = |at: usize| {
+            let mut word = [0u8; 8];
+            // SAFETY: at + N <= data.len() (the caller's bound on offset, plus stride at most).
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.data.as_ptr().add(at), word.as_mut_ptr(), N);
+            }
+            u64::from_le_bytes(word)
+        };
+        (read(offset), read(offset + self.stride))
+    }
+}
+
+/// The rounded positions `pos + k·step` (k = 0..CHUNK) of one axis of a chunk, in 1/4096 px
+/// (`index · 4096 + weight`, what [`taps`] takes apart), computed in i32 lanes: `pos` and `step`
+/// are split at the rounding bit into a quotient and a remainder, and the remainders of 64 steps
+/// stay below 2^27, so each lane is exact modulo 2^32, and exactly right wherever the position
+/// lies in a plane (below 2^27 for `MAX_FRAME_SIDE`). Lanes outside the plane hold garbage that
+/// the caller does not use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Axis {
+    quotient: i32,
+    step_quotient: i32,
+    remainder: u32,
+    step_remainder: u32,
+    shift: u32,
+}
+
+impl Axis {
+    /// The axis of positions `pos + k·step` (fixed point), or with `halved` of `(pos + k·step) >> 1`
+    /// (a chroma plane's): `(⌊p/2⌋ + R) >> 20 = (p + 2R) >> 21` for integers.
+    pub(crate) fn new(pos: i64, step: i64, halved: bool) -> Self {
+        let shift = POS_BITS - WEIGHT_BITS + u32::from(halved);
+        let at = pos.wrapping_add(ROUND << u32::from(halved));
+        let mask = (1i64 << shift) - 1;
+        Axis {
+            // Truncation is the point: each lane is exact modulo 2^32.
+            quotient: (at >> shift) as i32,
+            step_quotient: (step >> shift) as i32,
+            remainder: (at & mask) as u32,
+            step_remainder: (step & mask) as u32,
+            shift,
+        }
+    }
+
+    /// The rounded position of slot `k < CHUNK`.
+    #[inline(always)]
+    pub(crate) fn at(&self, k: usize) -> i32 {
+        debug_assert!(k < CHUNK);
+        let k = k as u32;
+        // remainder + k·step_remainder < 2^21 · 64: no overflow.
+        let carry = (self.remainder + k * self.step_remainder) >> self.shift;
+        self.quotient
+            .wrapping_add((k as i32).wrapping_mul(self.step_quotient))
+            .wrapping_add(carry as i32)
+    }
+}
+
+/// The index of a rounded position ([`Axis::at`]).
+#[inline(always)]
+pub(crate) fn lane_index(q: i32) -> i32 {
+    q >> WEIGHT_BITS
+}
+
+/// The weight of a rounded position ([`Axis::at`]).
+#[inline(always)]
+pub(crate) fn lane_weight(q: i32) -> u16 {
+    (q & (WEIGHT_ONE as i32 - 1)) as u16
+}
+
+/// The tap offsets of a plane in i32 lanes: `row · stride + column · step`, kept in
+/// `[0, limit]` so that `N` bytes from an offset and from the offset one row down lie in the
+/// plane's data whatever the lanes compute (then tests compare the taps, not memory safety).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Offsets {
+    stride: i32,
+    step: i32,
+    limit: i32,
+}
+
+impl Offsets {
+    /// For reads of `n` bytes at a column of `step` bytes in `src`; `None` if its offsets do not
+    /// fit i32 lanes or it has fewer than two rows' worth of bytes.
+    pub(crate) fn new(src: &Source<'_>, step: usize, n: usize) -> Option<Self> {
+        let limit = src.data.len().checked_sub(src.stride)?.checked_sub(n)?;
+        Some(Offsets {
+            stride: i32::try_from(src.stride).ok()?,
+            step: i32::try_from(step).ok()?,
+            limit: i32::try_from(limit).ok()?,
+        })
+    }
+
+    /// The offset of the taps of rounded positions `qx`, `qy`, clamped into `[0, limit]`.
+    #[inline(always)]
+    pub(crate) fn at(&self, qx: i32, qy: i32) -> u32 {
+        let offset = lane_index(qy)
+            .wrapping_mul(self.stride)
+            .wrapping_add(lane_index(qx).wrapping_mul(self.step));
+        offset.max(0).min(self.limit) as u32
+    }
 }
 
 /// The bilinear blend of each of `channels` over the first `n` pixels of a chunk into `out`: each
@@ -445,9 +553,65 @@ pub fn warp_packed(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize, out
     }
 }
 
-/// Chunk by chunk: gather the taps of each pixel as words (clamped only outside the row's
-/// interior), blend them in 16-bit lanes, round to bytes, interleave.
+/// Chunk by chunk: the taps of each pixel as words (positions, offsets and weights computed in
+/// i32 lanes, AVX2 where the CPU has it; clamped taps only outside the row's interior), blended
+/// in 16-bit lanes, rounded to bytes, interleaved.
 fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    frame: &FrameView<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    out: &mut [u8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, out) };
+    }
+    warp_with::<BPP, R, G, B, true>(frame, crop, size, out)
+}
+
+/// Whether the CPU has AVX2 (std caches the answer: one atomic load after the first call).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+/// [`warp_with`] compiled for AVX2: the lane loops run eight i32 lanes at a time.
+///
+/// # Safety
+/// The CPU must have AVX2 ([`has_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn warp_avx2<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    frame: &FrameView<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    out: &mut [u8],
+) {
+    warp_with::<BPP, R, G, B, true>(frame, crop, size, out)
+}
+
+/// Bytes read per tap pair on the lane path: two gray pixels, or a word holding two BGR(A)
+/// pixels (three-byte pixels read two bytes past the right tap).
+const fn pair_bytes(bpp: usize) -> usize {
+    if bpp == 1 {
+        2
+    } else {
+        8
+    }
+}
+
+/// The turned packed crop; `LANES` computes the interior's taps in i32 lanes, else pixel by
+/// pixel as before them (the reference the tests hold the lane path to, byte for byte).
+#[inline(always)]
+fn warp_with<
+    const BPP: usize,
+    const R: usize,
+    const G: usize,
+    const B: usize,
+    const LANES: bool,
+>(
     frame: &FrameView<'_>,
     crop: &FaceCrop,
     size: SampleSize,
@@ -458,6 +622,17 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
         // Unreachable for a view made by `FrameView::new`; kept safe anyway.
         return warp_per_pixel::<BPP, R, G, B>(frame, crop, size, out);
     };
+    let lanes = if LANES {
+        Offsets::new(&src, BPP, pair_bytes(BPP))
+    } else {
+        None
+    };
+    // An eight-byte read of three-byte pixels covers a third: its column must exist too.
+    let x_len = if lanes.is_some() && BPP == 3 {
+        w - 1
+    } else {
+        w
+    };
     let channel = |c: usize| Channel {
         left: c,
         right: BPP + c,
@@ -465,22 +640,37 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
     };
     let mut words = Words::default();
     let mut weights = [Weights::default()];
+    let mut offsets = [0u32; CHUNK];
     let mut blended = [[0u16; CHUNK]; 3];
     let mut bytes = [[0u8; CHUNK]; 3];
     let out_w = size.width;
     for (j, row) in rows(crop, size).enumerate() {
-        let span = interior(out_w, &[(row.x, row.dx, w), (row.y, row.dy, h)], |i| {
+        let span = interior(out_w, &[(row.x, row.dx, x_len), (row.y, row.dy, h)], |i| {
             let (x, y) = row.at(i);
-            inside(x, w) && inside(y, h)
+            inside(x, x_len) && inside(y, h)
         });
         for start in (0..out_w).step_by(CHUNK) {
             let end = (start + CHUNK).min(out_w);
             let [before, within, after] = split_chunk(start, end, span);
             let [wt] = &mut weights;
-            // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
+            match lanes {
+                Some(lanes) if !within.is_empty() => {
+                    let (x, y) = row.at(start);
+                    let (ax, ay) = (Axis::new(x, row.dx, false), Axis::new(y, row.dy, false));
+                    lane_taps(&ax, &ay, &lanes, &mut offsets, wt);
+                    let slots = within.start - start..within.end - start;
+                    // SAFETY: the offsets lie in [0, limit] (`Offsets::at`).
+                    unsafe { load_pairs::<BPP>(&src, &offsets, slots, &mut words) };
+                }
+                // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
+                _ => unsafe {
+                    gather_packed::<false, BPP>(&src, &row, within, start, &mut words, wt);
+                },
+            }
+            // After the lanes, which fill every slot.
+            // SAFETY: clamped taps lie in the frame.
             unsafe {
                 gather_packed::<true, BPP>(&src, &row, before, start, &mut words, wt);
-                gather_packed::<false, BPP>(&src, &row, within, start, &mut words, wt);
                 gather_packed::<true, BPP>(&src, &row, after, start, &mut words, wt);
             }
             let n = end - start;
@@ -502,6 +692,57 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
             let [r, g, b] = if BPP == 1 { [0, 0, 0] } else { [0, 1, 2] };
             interleave(&bytes[r][..n], &bytes[g][..n], &bytes[b][..n], pixels);
         }
+    }
+}
+
+/// The tap offsets and weights of every slot of a chunk whose slot 0 sits at the axes' first
+/// positions, in i32 lanes (a fixed count, so the loop vectorises whole).
+#[inline(always)]
+fn lane_taps(
+    x: &Axis,
+    y: &Axis,
+    lanes: &Offsets,
+    offsets: &mut [u32; CHUNK],
+    weights: &mut Weights,
+) {
+    for (k, ((o, wx), wy)) in offsets
+        .iter_mut()
+        .zip(&mut weights.x)
+        .zip(&mut weights.y)
+        .enumerate()
+    {
+        let (qx, qy) = (x.at(k), y.at(k));
+        *o = lanes.at(qx, qy);
+        *wx = lane_weight(qx);
+        *wy = lane_weight(qy);
+    }
+}
+
+/// The tap words of the slots `slots` from their offsets: one read per source row.
+///
+/// # Safety
+/// `src`'s [`Offsets`] made `offsets` (for `pair_bytes(BPP)`-byte reads).
+#[inline(always)]
+unsafe fn load_pairs<const BPP: usize>(
+    src: &Source<'_>,
+    offsets: &[u32; CHUNK],
+    slots: std::ops::Range<usize>,
+    words: &mut Words,
+) {
+    let (tops, bottoms) = (
+        &mut words.top[slots.clone()],
+        &mut words.bottom[slots.clone()],
+    );
+    for ((o, top), bottom) in offsets[slots].iter().zip(tops).zip(bottoms) {
+        // SAFETY: the caller's offsets leave room for the read and the row below.
+        let (t, b) = unsafe {
+            if BPP == 1 {
+                src.rows::<2>(*o as usize)
+            } else {
+                src.rows::<8>(*o as usize)
+            }
+        };
+        (*top, *bottom) = (t, b);
     }
 }
 
@@ -798,6 +1039,105 @@ mod tests {
             interior(10, &[(row.x, row.dx, 1), (row.y, row.dy, 9)], |_| false),
             (0, 0)
         );
+    }
+
+    /// A random turned crop of a `w × h` frame: boxes from a few pixels to twice the frame, centred
+    /// inside, across the edges or outside, at any angle, at a random output size (odd widths,
+    /// more than one chunk).
+    pub(crate) fn random_crop(rng: &mut XorShift, w: u32, h: u32) -> (FaceCrop, SampleSize) {
+        let mut next = |m: u64| rng.below(m) as i64;
+        let side = 2 + next(2 * u64::from(w.max(h)));
+        let (cx, cy) = (next(u64::from(w) + 40) - 20, next(u64::from(h) + 40) - 20);
+        // Whole degrees, fractions, and the hair of roll that is nearly upright.
+        let angle = match next(4) {
+            0 => 1e-12,
+            1 => f64::to_radians(next(360) as f64),
+            _ => next(1 << 20) as f64 / f64::from(1 << 20) * std::f64::consts::TAU,
+        };
+        let rect = CropRect {
+            x0: cx - side / 2,
+            y0: cy - side / 2,
+            side: side as u32,
+        };
+        let size = SampleSize {
+            width: 1 + next(150) as usize,
+            height: 1 + next(40) as usize,
+        };
+        (FaceCrop::rotated(rect, angle), size)
+    }
+
+    /// The lane path (baseline, and AVX2 where the CPU has it) against the per-pixel taps it
+    /// replaced, byte for byte.
+    fn lanes_vs_per_pixel_taps<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+        frame: &FrameView<'_>,
+        crop: &FaceCrop,
+        size: SampleSize,
+    ) -> Result<(), String> {
+        let pixels = size.pixels() * 3;
+        let mut want = vec![0u8; pixels];
+        warp_with::<BPP, R, G, B, false>(frame, crop, size, &mut want);
+        let mut got = vec![0u8; pixels];
+        warp_with::<BPP, R, G, B, true>(frame, crop, size, &mut got);
+        let mut paths = vec![("baseline", got.clone())];
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, &mut got) };
+            paths.push(("avx2", got));
+        }
+        for (path, got) in paths {
+            if let Some(n) = (0..pixels).find(|&n| got[n] != want[n]) {
+                return Err(format!("{path}: byte {n}: {} vs {}", got[n], want[n]));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_lane_taps_give_the_per_pixel_taps_byte_for_byte() {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let mut tested = 0;
+        for format in [
+            PixelFormat::Bgr8,
+            PixelFormat::Rgb8,
+            PixelFormat::Bgra8,
+            PixelFormat::Rgba8,
+            PixelFormat::Gray8,
+        ] {
+            let bpp = format.bytes_per_pixel();
+            // Odd sizes and padded strides, one row or column, a tight last row.
+            for (w, h, pad) in [(83, 59, 3), (64, 48, 0), (1, 17, 1), (23, 1, 0), (2, 2, 5)] {
+                let stride = bpp * w as usize + pad;
+                let len = stride * (h as usize - 1) + bpp * w as usize;
+                let data: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                let frame = FrameView::new(&data, w, h, stride, format).unwrap();
+                for _ in 0..60 {
+                    let (crop, size) = random_crop(&mut rng, w, h);
+                    let result = match format {
+                        PixelFormat::Bgr8 => {
+                            lanes_vs_per_pixel_taps::<3, 2, 1, 0>(&frame, &crop, size)
+                        }
+                        PixelFormat::Rgb8 => {
+                            lanes_vs_per_pixel_taps::<3, 0, 1, 2>(&frame, &crop, size)
+                        }
+                        PixelFormat::Bgra8 => {
+                            lanes_vs_per_pixel_taps::<4, 2, 1, 0>(&frame, &crop, size)
+                        }
+                        PixelFormat::Rgba8 => {
+                            lanes_vs_per_pixel_taps::<4, 0, 1, 2>(&frame, &crop, size)
+                        }
+                        PixelFormat::Gray8 => {
+                            lanes_vs_per_pixel_taps::<1, 0, 0, 0>(&frame, &crop, size)
+                        }
+                    };
+                    if let Err(e) = result {
+                        panic!("{format:?} {w}x{h}+{pad} {crop:?} {size:?}: {e}");
+                    }
+                    tested += 1;
+                }
+            }
+        }
+        println!("{tested} crops, byte for byte");
     }
 
     #[test]
