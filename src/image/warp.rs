@@ -382,9 +382,11 @@ impl Offsets {
 /// pair of horizontal taps blended into 8.7 with the 12-bit weight (rounded), then the two rows
 /// blended either as `blend_rows` does (8.7 out, 15-bit weights, high halves: bit for bit the
 /// upright YUV path) or, with `EXACT`, exactly with the 12-bit weight and rounded once to a byte
-/// (the packed path, one rounding closer to the float rule).
+/// (the packed path, one rounding closer to the float rule). `WIDE`: sixteen pixels at a time
+/// with AVX2 where the CPU has it, for callers compiled for AVX2 (elsewhere its instructions
+/// would not inline).
 #[inline(always)]
-pub(crate) fn blend_words<const C: usize, const EXACT: bool>(
+pub(crate) fn blend_words<const C: usize, const EXACT: bool, const WIDE: bool>(
     words: &Words,
     weights: &[Weights],
     channels: [Channel; C],
@@ -392,7 +394,15 @@ pub(crate) fn blend_words<const C: usize, const EXACT: bool>(
     out: &mut [[u16; CHUNK]; C],
 ) {
     #[cfg(target_arch = "x86_64")]
-    let done = simd::blend_words::<C, EXACT>(words, weights, channels, n, out);
+    let done = {
+        let wide = if WIDE && has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { avx2::blend_words::<C, EXACT>(words, weights, channels, n, out) }
+        } else {
+            0
+        };
+        simd::blend_words::<C, EXACT>(words, weights, channels, wide, n, out)
+    };
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
     blend_words_scalar::<C, EXACT>(words, weights, channels, done..n.min(CHUNK), out);
@@ -437,8 +447,8 @@ fn mul_high_u(a: u16, b: u16) -> u16 {
     ((u32::from(a) * u32::from(b)) >> 16) as u16
 }
 
-/// SSE2 (baseline on x86-64) form of [`blend_words`], eight pixels at a time, bit for bit the
-/// scalar definition; returns how many pixels it did (a multiple of 8).
+/// SSE2 (baseline on x86-64) form of [`blend_words`], eight pixels at a time from `from`, bit
+/// for bit the scalar definition; returns up to which pixel it did (a multiple of 8).
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use super::{Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_ONE};
@@ -484,6 +494,7 @@ mod simd {
         words: &Words,
         weights: &[Weights],
         channels: [Channel; C],
+        from: usize,
         n: usize,
         out: &mut [[u16; CHUNK]; C],
     ) -> usize {
@@ -495,7 +506,7 @@ mod simd {
             let half = _mm_set1_epi32(16);
             let exact_half = _mm_set1_epi32(1 << (EXACT_SHIFT - 1));
             let load = |a: &[u16; CHUNK], k: usize| _mm_loadu_si128(a.as_ptr().add(k).cast());
-            for k in (0..n).step_by(8) {
+            for k in (from..n).step_by(8) {
                 let top = byte_lanes(&words.top, k);
                 let bottom = byte_lanes(&words.bottom, k);
                 for (o, ch) in out.iter_mut().zip(channels) {
@@ -541,6 +552,136 @@ mod simd {
     }
 }
 
+/// AVX2 form of [`blend_words`]: the SSE2 form's instructions on 256-bit registers, sixteen
+/// pixels at a time (pixels k..k + 8 in the low 128 bits, k + 8..k + 16 in the high ones, as
+/// the in-lane unpacks keep them), so bit for bit the scalar definition too. Inlined whole into
+/// a caller compiled for AVX2, so the channels' byte lanes stay in registers.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_ONE};
+    use std::arch::x86_64::*;
+
+    /// Bytes 0..8 of the sixteen words at `k` as sixteen u16 lanes each: the SSE2 transpose of
+    /// words k..k + 8 in the low half and k + 8..k + 16 in the high half.
+    ///
+    /// # Safety
+    /// AVX2; `k + 16 <= CHUNK`.
+    #[inline(always)]
+    unsafe fn byte_lanes(words: &[u64; CHUNK], k: usize) -> [__m256i; 8] {
+        debug_assert!(k + 16 <= CHUNK);
+        // SAFETY: 8-byte loads of words k..k + 16 <= CHUNK (the caller's bound).
+        let r: [__m256i; 8] = std::array::from_fn(|i| unsafe {
+            let p = words.as_ptr().add(k + i);
+            _mm256_inserti128_si256::<1>(
+                _mm256_castsi128_si256(_mm_loadl_epi64(p.cast())),
+                _mm_loadl_epi64(p.add(8).cast()),
+            )
+        });
+        let t0 = _mm256_unpacklo_epi8(r[0], r[1]);
+        let t1 = _mm256_unpacklo_epi8(r[2], r[3]);
+        let t2 = _mm256_unpacklo_epi8(r[4], r[5]);
+        let t3 = _mm256_unpacklo_epi8(r[6], r[7]);
+        let (u0, u1) = (_mm256_unpacklo_epi16(t0, t1), _mm256_unpackhi_epi16(t0, t1));
+        let (u2, u3) = (_mm256_unpacklo_epi16(t2, t3), _mm256_unpackhi_epi16(t2, t3));
+        let v = [
+            _mm256_unpacklo_epi32(u0, u2),
+            _mm256_unpackhi_epi32(u0, u2),
+            _mm256_unpacklo_epi32(u1, u3),
+            _mm256_unpackhi_epi32(u1, u3),
+        ];
+        let zero = _mm256_setzero_si256();
+        [
+            _mm256_unpacklo_epi8(v[0], zero),
+            _mm256_unpackhi_epi8(v[0], zero),
+            _mm256_unpacklo_epi8(v[1], zero),
+            _mm256_unpackhi_epi8(v[1], zero),
+            _mm256_unpacklo_epi8(v[2], zero),
+            _mm256_unpackhi_epi8(v[2], zero),
+            _mm256_unpacklo_epi8(v[3], zero),
+            _mm256_unpackhi_epi8(v[3], zero),
+        ]
+    }
+
+    /// `a·(1 − w) + b·w` per lane with `(1 − w, w)` interleaved in `w_lo`, `w_hi`, plus `half`,
+    /// shifted right by `SHIFT`, packed back to sixteen i16 lanes.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn lerp<const SHIFT: i32>(
+        a: __m256i,
+        b: __m256i,
+        (w_lo, w_hi): (__m256i, __m256i),
+        half: __m256i,
+    ) -> __m256i {
+        let lo = _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), w_lo);
+        let hi = _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), w_hi);
+        let lo = _mm256_srai_epi32::<SHIFT>(_mm256_add_epi32(lo, half));
+        let hi = _mm256_srai_epi32::<SHIFT>(_mm256_add_epi32(hi, half));
+        _mm256_packs_epi32(lo, hi)
+    }
+
+    /// `(1 − w, w)` interleaved for [`lerp`].
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn pairs(w: __m256i) -> (__m256i, __m256i) {
+        let w0 = _mm256_sub_epi16(_mm256_set1_epi16(WEIGHT_ONE as i16), w);
+        (_mm256_unpacklo_epi16(w0, w), _mm256_unpackhi_epi16(w0, w))
+    }
+
+    /// Returns how many pixels it did (a multiple of 16).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn blend_words<const C: usize, const EXACT: bool>(
+        words: &Words,
+        weights: &[Weights],
+        channels: [Channel; C],
+        n: usize,
+        out: &mut [[u16; CHUNK]; C],
+    ) -> usize {
+        let n = n.min(CHUNK) / 16 * 16;
+        let one = _mm256_set1_epi16(WEIGHT_ONE as i16);
+        let half = _mm256_set1_epi32(16);
+        let exact_half = _mm256_set1_epi32(1 << (EXACT_SHIFT - 1));
+        for k in (0..n).step_by(16) {
+            // SAFETY: k + 16 <= n <= CHUNK.
+            let (top, bottom) =
+                unsafe { (byte_lanes(&words.top, k), byte_lanes(&words.bottom, k)) };
+            for (o, ch) in out.iter_mut().zip(channels) {
+                let w = &weights[ch.weights];
+                // SAFETY: sixteen u16 at k + 16 <= CHUNK (unaligned loads).
+                let (wx, wy) = unsafe {
+                    (
+                        _mm256_loadu_si256(w.x.as_ptr().add(k).cast()),
+                        _mm256_loadu_si256(w.y.as_ptr().add(k).cast()),
+                    )
+                };
+                let wxs = pairs(wx);
+                let t = lerp::<5>(top[ch.left], top[ch.right], wxs, half);
+                let b = lerp::<5>(bottom[ch.left], bottom[ch.right], wxs, half);
+                let blended = if EXACT {
+                    // Rows <= 32640, weights <= 4096: sums < 2^31.
+                    lerp::<{ EXACT_SHIFT as i32 }>(t, b, pairs(wy), exact_half)
+                } else {
+                    let wa = _mm256_slli_epi16::<3>(_mm256_sub_epi16(one, wy));
+                    let wb = _mm256_slli_epi16::<3>(wy);
+                    _mm256_add_epi16(
+                        _mm256_mulhi_epu16(_mm256_slli_epi16::<1>(t), wa),
+                        _mm256_mulhi_epu16(_mm256_slli_epi16::<1>(b), wb),
+                    )
+                };
+                // SAFETY: sixteen u16 at k + 16 <= CHUNK (unaligned store).
+                unsafe { _mm256_storeu_si256(o.as_mut_ptr().add(k).cast(), blended) };
+            }
+        }
+        n
+    }
+}
+
 /// Rotated crop of a packed frame into interleaved RGB (`size.pixels() × 3` bytes).
 pub fn warp_packed(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize, out: &mut [u8]) {
     assert_eq!(out.len(), size.pixels() * 3, "output buffer size");
@@ -567,7 +708,7 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
         // SAFETY: the CPU has AVX2.
         return unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, out) };
     }
-    warp_with::<BPP, R, G, B, true>(frame, crop, size, out)
+    warp_with::<BPP, R, G, B, true, false>(frame, crop, size, out)
 }
 
 /// Whether the CPU has AVX2 (std caches the answer: one atomic load after the first call).
@@ -589,7 +730,7 @@ unsafe fn warp_avx2<const BPP: usize, const R: usize, const G: usize, const B: u
     size: SampleSize,
     out: &mut [u8],
 ) {
-    warp_with::<BPP, R, G, B, true>(frame, crop, size, out)
+    warp_with::<BPP, R, G, B, true, true>(frame, crop, size, out)
 }
 
 /// Bytes read per tap pair on the lane path: two gray pixels, or a word holding two BGR(A)
@@ -603,7 +744,8 @@ const fn pair_bytes(bpp: usize) -> usize {
 }
 
 /// The turned packed crop; `LANES` computes the interior's taps in i32 lanes, else pixel by
-/// pixel as before them (the reference the tests hold the lane path to, byte for byte).
+/// pixel as before them (the reference the tests hold the lane path to, byte for byte); `WIDE`
+/// blends with AVX2 (see [`blend_words`]).
 #[inline(always)]
 fn warp_with<
     const BPP: usize,
@@ -611,6 +753,7 @@ fn warp_with<
     const G: usize,
     const B: usize,
     const LANES: bool,
+    const WIDE: bool,
 >(
     frame: &FrameView<'_>,
     crop: &FaceCrop,
@@ -677,10 +820,10 @@ fn warp_with<
             if BPP == 1 {
                 let [gray, ..] = &mut blended;
                 let gray = std::array::from_mut(gray);
-                blend_words::<1, true>(&words, &weights, [channel(0)], n, gray);
+                blend_words::<1, true, WIDE>(&words, &weights, [channel(0)], n, gray);
             } else {
                 let channels = [channel(R), channel(G), channel(B)];
-                blend_words::<3, true>(&words, &weights, channels, n, &mut blended);
+                blend_words::<3, true, WIDE>(&words, &weights, channels, n, &mut blended);
             }
             let channels = if BPP == 1 { 1 } else { 3 };
             for (b, v) in bytes.iter_mut().zip(&blended).take(channels) {
@@ -968,8 +1111,10 @@ mod tests {
         });
         for n in [CHUNK, 61, 8, 3] {
             let (mut fast, mut slow) = ([[0u16; CHUNK]; 3], [[0u16; CHUNK]; 3]);
-            blend_words::<3, false>(&words, &weights, channels, n, &mut fast);
             blend_words_scalar::<3, false>(&words, &weights, channels, 0..n, &mut slow);
+            blend_words::<3, false, true>(&words, &weights, channels, n, &mut fast);
+            assert_eq!(fast, slow, "{n} pixels, wide");
+            blend_words::<3, false, false>(&words, &weights, channels, n, &mut fast);
             assert_eq!(fast, slow, "{n} pixels");
             assert!(
                 fast.iter().all(|c| c[n..].iter().all(|&v| v == 0)),
@@ -977,8 +1122,10 @@ mod tests {
             );
             assert_eq!(slow[0][0], 255 << 7, "weight 0 keeps the top-left tap");
             let (mut fast, mut slow) = ([[0u16; CHUNK]; 3], [[0u16; CHUNK]; 3]);
-            blend_words::<3, true>(&words, &weights, channels, n, &mut fast);
             blend_words_scalar::<3, true>(&words, &weights, channels, 0..n, &mut slow);
+            blend_words::<3, true, true>(&words, &weights, channels, n, &mut fast);
+            assert_eq!(fast, slow, "{n} pixels, exact, wide");
+            blend_words::<3, true, false>(&words, &weights, channels, n, &mut fast);
             assert_eq!(fast, slow, "{n} pixels, exact");
             assert_eq!(slow[0][0], 255, "weight 0 keeps the top-left tap");
             assert!(slow.iter().flatten().all(|&v| v <= 255));
@@ -1075,9 +1222,9 @@ mod tests {
     ) -> Result<(), String> {
         let pixels = size.pixels() * 3;
         let mut want = vec![0u8; pixels];
-        warp_with::<BPP, R, G, B, false>(frame, crop, size, &mut want);
+        warp_with::<BPP, R, G, B, false, false>(frame, crop, size, &mut want);
         let mut got = vec![0u8; pixels];
-        warp_with::<BPP, R, G, B, true>(frame, crop, size, &mut got);
+        warp_with::<BPP, R, G, B, true, false>(frame, crop, size, &mut got);
         let mut paths = vec![("baseline", got.clone())];
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {

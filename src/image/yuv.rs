@@ -574,7 +574,7 @@ fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
                 gather_yuv::<true, STEP, U, V>(planes, offsets, &row, after, start, wd, wt);
             }
             let n = end - start;
-            blend_words::<3, false>(&words, &weights, channels, n, &mut samples);
+            blend_words::<3, false, false>(&words, &weights, channels, n, &mut samples);
             let [ys, us, vs] = &samples;
             let [r, g, b] = &mut rgb;
             convert.convert_row(&ys[..n], &us[..n], &vs[..n], r, g, b);
