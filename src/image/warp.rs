@@ -964,7 +964,7 @@ fn warp_per_pixel<const BPP: usize, const R: usize, const G: usize, const B: usi
 mod tests {
     use super::*;
     use crate::image::crop::CropRect;
-    use crate::image::test_util::{max_level_difference, XorShift};
+    use crate::image::test_util::{max_level_difference, random_crop, XorShift};
 
     /// The float rule (DESIGN): bilinear at P − ½ with clamped taps, rounded half up.
     fn reference(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize) -> Vec<u8> {
@@ -1186,31 +1186,6 @@ mod tests {
             interior(10, &[(row.x, row.dx, 1), (row.y, row.dy, 9)], |_| false),
             (0, 0)
         );
-    }
-
-    /// A random turned crop of a `w × h` frame: boxes from a few pixels to twice the frame, centred
-    /// inside, across the edges or outside, at any angle, at a random output size (odd widths,
-    /// more than one chunk).
-    pub(crate) fn random_crop(rng: &mut XorShift, w: u32, h: u32) -> (FaceCrop, SampleSize) {
-        let mut next = |m: u64| rng.below(m) as i64;
-        let side = 2 + next(2 * u64::from(w.max(h)));
-        let (cx, cy) = (next(u64::from(w) + 40) - 20, next(u64::from(h) + 40) - 20);
-        // Whole degrees, fractions, and the hair of roll that is nearly upright.
-        let angle = match next(4) {
-            0 => 1e-12,
-            1 => f64::to_radians(next(360) as f64),
-            _ => next(1 << 20) as f64 / f64::from(1 << 20) * std::f64::consts::TAU,
-        };
-        let rect = CropRect {
-            x0: cx - side / 2,
-            y0: cy - side / 2,
-            side: side as u32,
-        };
-        let size = SampleSize {
-            width: 1 + next(150) as usize,
-            height: 1 + next(40) as usize,
-        };
-        (FaceCrop::rotated(rect, angle), size)
     }
 
     /// The lane path (baseline, and AVX2 where the CPU has it) against the per-pixel taps it
