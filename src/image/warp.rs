@@ -552,86 +552,103 @@ mod simd {
     }
 }
 
-/// AVX2 form of [`blend_words`]: the SSE2 form's instructions on 256-bit registers, sixteen
-/// pixels at a time (pixels k..k + 8 in the low 128 bits, k + 8..k + 16 in the high ones, as
-/// the in-lane unpacks keep them), so bit for bit the scalar definition too. Inlined whole into
-/// a caller compiled for AVX2, so the channels' byte lanes stay in registers.
+/// AVX2 form of [`blend_words`], eight pixels at a time in 32-bit lanes, bit for bit the scalar
+/// definition: each channel's (left, right) taps are shuffled straight out of the words into
+/// 16-bit pairs (one `vpshufb` per four words), so one `vpmaddwd` blends a row; the two rows are
+/// paired the same way. Inlined whole into a caller compiled for AVX2, so the shuffle masks
+/// are constants and the lanes stay in registers.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_ONE};
     use std::arch::x86_64::*;
 
-    /// Bytes 0..8 of the sixteen words at `k` as sixteen u16 lanes each: the SSE2 transpose of
-    /// words k..k + 8 in the low half and k + 8..k + 16 in the high half.
-    ///
-    /// # Safety
-    /// AVX2; `k + 16 <= CHUNK`.
-    #[inline(always)]
-    unsafe fn byte_lanes(words: &[u64; CHUNK], k: usize) -> [__m256i; 8] {
-        debug_assert!(k + 16 <= CHUNK);
-        // SAFETY: 8-byte loads of words k..k + 16 <= CHUNK (the caller's bound).
-        let r: [__m256i; 8] = std::array::from_fn(|i| unsafe {
-            let p = words.as_ptr().add(k + i);
-            _mm256_inserti128_si256::<1>(
-                _mm256_castsi128_si256(_mm_loadl_epi64(p.cast())),
-                _mm_loadl_epi64(p.add(8).cast()),
-            )
-        });
-        let t0 = _mm256_unpacklo_epi8(r[0], r[1]);
-        let t1 = _mm256_unpacklo_epi8(r[2], r[3]);
-        let t2 = _mm256_unpacklo_epi8(r[4], r[5]);
-        let t3 = _mm256_unpacklo_epi8(r[6], r[7]);
-        let (u0, u1) = (_mm256_unpacklo_epi16(t0, t1), _mm256_unpackhi_epi16(t0, t1));
-        let (u2, u3) = (_mm256_unpacklo_epi16(t2, t3), _mm256_unpackhi_epi16(t2, t3));
-        let v = [
-            _mm256_unpacklo_epi32(u0, u2),
-            _mm256_unpackhi_epi32(u0, u2),
-            _mm256_unpacklo_epi32(u1, u3),
-            _mm256_unpackhi_epi32(u1, u3),
-        ];
-        let zero = _mm256_setzero_si256();
-        [
-            _mm256_unpacklo_epi8(v[0], zero),
-            _mm256_unpackhi_epi8(v[0], zero),
-            _mm256_unpacklo_epi8(v[1], zero),
-            _mm256_unpackhi_epi8(v[1], zero),
-            _mm256_unpacklo_epi8(v[2], zero),
-            _mm256_unpackhi_epi8(v[2], zero),
-            _mm256_unpacklo_epi8(v[3], zero),
-            _mm256_unpackhi_epi8(v[3], zero),
-        ]
-    }
-
-    /// `a·(1 − w) + b·w` per lane with `(1 − w, w)` interleaved in `w_lo`, `w_hi`, plus `half`,
-    /// shifted right by `SHIFT`, packed back to sixteen i16 lanes.
+    /// The `vpshufb` mask that turns the two words of each 128-bit lane into two dwords
+    /// `byte(left) | byte(right) << 16`, in the low half of the lane or, with `high`, the high.
     ///
     /// # Safety
     /// AVX2.
     #[inline(always)]
-    unsafe fn lerp<const SHIFT: i32>(
-        a: __m256i,
-        b: __m256i,
-        (w_lo, w_hi): (__m256i, __m256i),
+    unsafe fn pair_mask(ch: Channel, high: bool) -> __m256i {
+        let mut mask = [-128i8; 16];
+        let base = if high { 8 } else { 0 };
+        for (word, at) in [(0, base), (8, base + 4)] {
+            mask[at] = (word + ch.left) as i8;
+            mask[at + 2] = (word + ch.right) as i8;
+        }
+        // SAFETY: 16 bytes from a 16-byte array.
+        unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(mask.as_ptr().cast())) }
+    }
+
+    /// Words k, k + 1, k + 4, k + 5 (`first`) or k + 2, k + 3, k + 6, k + 7: shuffled by the two
+    /// masks and or-ed, their pairs land in pixel order.
+    ///
+    /// # Safety
+    /// AVX2; `k + 8 <= CHUNK`.
+    #[inline(always)]
+    unsafe fn quad(words: &[u64; CHUNK], k: usize, first: bool) -> __m256i {
+        debug_assert!(k + 8 <= CHUNK);
+        let at = if first { k } else { k + 2 };
+        // SAFETY: two 16-byte loads of words at..at + 2 and at + 4..at + 6 <= CHUNK.
+        unsafe {
+            let p = words.as_ptr().add(at);
+            _mm256_inserti128_si256::<1>(
+                _mm256_castsi128_si256(_mm_loadu_si128(p.cast())),
+                _mm_loadu_si128(p.add(4).cast()),
+            )
+        }
+    }
+
+    /// Eight 12-bit weights at `k` as dwords `(4096 − w) | w << 16`, for `vpmaddwd`.
+    ///
+    /// # Safety
+    /// AVX2; `k + 8 <= CHUNK`.
+    #[inline(always)]
+    unsafe fn weight_pairs(w: &[u16; CHUNK], k: usize) -> (__m256i, __m256i) {
+        debug_assert!(k + 8 <= CHUNK);
+        // SAFETY: eight u16 at k + 8 <= CHUNK.
+        unsafe {
+            let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(w.as_ptr().add(k).cast()));
+            let one = _mm256_set1_epi32(WEIGHT_ONE as i32);
+            let w0 = _mm256_sub_epi32(one, w);
+            (_mm256_or_si256(w0, _mm256_slli_epi32::<16>(w)), w)
+        }
+    }
+
+    /// One row of a channel: its (left, right) pairs out of the row's two quads, blended with
+    /// the weight pairs into 8.7 (rounded).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn horizontal(
+        (first, second): (__m256i, __m256i),
+        (lo, hi): (__m256i, __m256i),
+        w: __m256i,
         half: __m256i,
     ) -> __m256i {
-        let lo = _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), w_lo);
-        let hi = _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), w_hi);
-        let lo = _mm256_srai_epi32::<SHIFT>(_mm256_add_epi32(lo, half));
-        let hi = _mm256_srai_epi32::<SHIFT>(_mm256_add_epi32(hi, half));
-        _mm256_packs_epi32(lo, hi)
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let pairs = _mm256_or_si256(
+                _mm256_shuffle_epi8(first, lo),
+                _mm256_shuffle_epi8(second, hi),
+            );
+            // a·(1 − w) + b·w per lane, exact (samples <= 255, weights <= 4096).
+            let h = _mm256_madd_epi16(pairs, w);
+            _mm256_srai_epi32::<5>(_mm256_add_epi32(h, half))
+        }
     }
 
-    /// `(1 − w, w)` interleaved for [`lerp`].
+    /// `mul_high_u(row·2, w)` per 32-bit lane: the product stays below 2^31.
     ///
     /// # Safety
     /// AVX2.
     #[inline(always)]
-    unsafe fn pairs(w: __m256i) -> (__m256i, __m256i) {
-        let w0 = _mm256_sub_epi16(_mm256_set1_epi16(WEIGHT_ONE as i16), w);
-        (_mm256_unpacklo_epi16(w0, w), _mm256_unpackhi_epi16(w0, w))
+    unsafe fn high_half(row: __m256i, w: __m256i) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe { _mm256_srli_epi32::<16>(_mm256_mullo_epi32(_mm256_slli_epi32::<1>(row), w)) }
     }
 
-    /// Returns how many pixels it did (a multiple of 16).
+    /// Returns how many pixels it did (a multiple of 8).
     ///
     /// # Safety
     /// AVX2.
@@ -643,39 +660,46 @@ mod avx2 {
         n: usize,
         out: &mut [[u16; CHUNK]; C],
     ) -> usize {
-        let n = n.min(CHUNK) / 16 * 16;
-        let one = _mm256_set1_epi16(WEIGHT_ONE as i16);
-        let half = _mm256_set1_epi32(16);
-        let exact_half = _mm256_set1_epi32(1 << (EXACT_SHIFT - 1));
-        for k in (0..n).step_by(16) {
-            // SAFETY: k + 16 <= n <= CHUNK.
-            let (top, bottom) =
-                unsafe { (byte_lanes(&words.top, k), byte_lanes(&words.bottom, k)) };
-            for (o, ch) in out.iter_mut().zip(channels) {
-                let w = &weights[ch.weights];
-                // SAFETY: sixteen u16 at k + 16 <= CHUNK (unaligned loads).
-                let (wx, wy) = unsafe {
-                    (
-                        _mm256_loadu_si256(w.x.as_ptr().add(k).cast()),
-                        _mm256_loadu_si256(w.y.as_ptr().add(k).cast()),
-                    )
-                };
-                let wxs = pairs(wx);
-                let t = lerp::<5>(top[ch.left], top[ch.right], wxs, half);
-                let b = lerp::<5>(bottom[ch.left], bottom[ch.right], wxs, half);
-                let blended = if EXACT {
-                    // Rows <= 32640, weights <= 4096: sums < 2^31.
-                    lerp::<{ EXACT_SHIFT as i32 }>(t, b, pairs(wy), exact_half)
-                } else {
-                    let wa = _mm256_slli_epi16::<3>(_mm256_sub_epi16(one, wy));
-                    let wb = _mm256_slli_epi16::<3>(wy);
-                    _mm256_add_epi16(
-                        _mm256_mulhi_epu16(_mm256_slli_epi16::<1>(t), wa),
-                        _mm256_mulhi_epu16(_mm256_slli_epi16::<1>(b), wb),
-                    )
-                };
-                // SAFETY: sixteen u16 at k + 16 <= CHUNK (unaligned store).
-                unsafe { _mm256_storeu_si256(o.as_mut_ptr().add(k).cast(), blended) };
+        let n = n.min(CHUNK) / 8 * 8;
+        // SAFETY: AVX2 (the caller's); every load and store covers 8 pixels at k + 8 <= n <= CHUNK
+        // (unaligned forms).
+        unsafe {
+            // No closures here: they would not inherit the caller's AVX2 (nor inline it).
+            let zero = _mm256_setzero_si256();
+            let mut masks = [(zero, zero); C];
+            for (mask, ch) in masks.iter_mut().zip(channels) {
+                *mask = (pair_mask(ch, false), pair_mask(ch, true));
+            }
+            let half = _mm256_set1_epi32(16);
+            let exact_half = _mm256_set1_epi32(1 << (EXACT_SHIFT - 1));
+            let one = _mm256_set1_epi32(WEIGHT_ONE as i32);
+            for k in (0..n).step_by(8) {
+                let rows = [
+                    (quad(&words.top, k, true), quad(&words.top, k, false)),
+                    (quad(&words.bottom, k, true), quad(&words.bottom, k, false)),
+                ];
+                for ((o, ch), (lo, hi)) in out.iter_mut().zip(channels).zip(masks) {
+                    let w = &weights[ch.weights];
+                    let (wx, _) = weight_pairs(&w.x, k);
+                    let t = horizontal(rows[0], (lo, hi), wx, half);
+                    let b = horizontal(rows[1], (lo, hi), wx, half);
+                    let (wy_pairs, wy) = weight_pairs(&w.y, k);
+                    let blended = if EXACT {
+                        // Rows <= 32640, weights <= 4096: sums < 2^31.
+                        let pairs = _mm256_or_si256(t, _mm256_slli_epi32::<16>(b));
+                        let v = _mm256_madd_epi16(pairs, wy_pairs);
+                        _mm256_srai_epi32::<{ EXACT_SHIFT as i32 }>(_mm256_add_epi32(v, exact_half))
+                    } else {
+                        // The high halves of (row·2)·(weight·8) as `blend_rows` takes them.
+                        let wa = _mm256_slli_epi32::<3>(_mm256_sub_epi32(one, wy));
+                        let wb = _mm256_slli_epi32::<3>(wy);
+                        _mm256_add_epi32(high_half(t, wa), high_half(b, wb))
+                    };
+                    // Eight values below 2^16 to u16, in order.
+                    let packed =
+                        _mm256_permute4x64_epi64::<0x08>(_mm256_packus_epi32(blended, blended));
+                    _mm_storeu_si128(o.as_mut_ptr().add(k).cast(), _mm256_castsi256_si128(packed));
+                }
             }
         }
         n

@@ -697,21 +697,25 @@ unsafe fn load_yuv<const STEP: usize>(
     slots: std::ops::Range<usize>,
     words: &mut Words,
 ) {
-    for k in slots {
+    let (tops, bottoms) = (
+        &mut words.top[slots.clone()],
+        &mut words.bottom[slots.clone()],
+    );
+    let (lo, uo, vo) = (&lo[slots.clone()], &uo[slots.clone()], &vo[slots]);
+    for ((((top, bottom), l), u), v) in tops.iter_mut().zip(bottoms).zip(lo).zip(uo).zip(vo) {
         // SAFETY: the caller's offsets leave room for each read and the row below.
         let ((yt, yb), (ct, cb)) = unsafe {
-            let y = luma.rows::<2>(lo[k] as usize);
+            let y = luma.rows::<2>(*l as usize);
             let c = if STEP == 2 {
-                u_plane.rows::<4>(uo[k] as usize)
+                u_plane.rows::<4>(*u as usize)
             } else {
-                let (ut, ub) = u_plane.rows::<2>(uo[k] as usize);
-                let (vt, vb) = v_plane.rows::<2>(vo[k] as usize);
+                let (ut, ub) = u_plane.rows::<2>(*u as usize);
+                let (vt, vb) = v_plane.rows::<2>(*v as usize);
                 (ut | vt << 16, ub | vb << 16)
             };
             (y, c)
         };
-        words.top[k] = yt | ct << 16;
-        words.bottom[k] = yb | cb << 16;
+        (*top, *bottom) = (yt | ct << 16, yb | cb << 16);
     }
 }
 
