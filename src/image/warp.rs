@@ -269,6 +269,14 @@ impl<'a> Source<'a> {
         u64::from_le_bytes(word)
     }
 
+    /// The first byte of the data and of its second row: reads at an offset from [`Offsets`]
+    /// (at most `limit + n`) from either stay in the data.
+    #[inline(always)]
+    pub(crate) fn row_pointers(&self) -> (*const u8, *const u8) {
+        let base = self.data.as_ptr();
+        (base, base.wrapping_add(self.stride))
+    }
+
     /// `N` bytes (at most 8) from `offset` and from `offset + stride`, little-endian: the same
     /// taps in a row and the row below.
     ///
@@ -648,6 +656,77 @@ mod avx2 {
         unsafe { _mm256_srli_epi32::<16>(_mm256_mullo_epi32(_mm256_slli_epi32::<1>(row), w)) }
     }
 
+    /// One channel of eight pixels blended exactly ([`super::blend_words`] with `EXACT`), as
+    /// eight i32 lanes holding bytes.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn exact(
+        rows: [(__m256i, __m256i); 2],
+        masks: (__m256i, __m256i),
+        (wx, wy): (__m256i, __m256i),
+    ) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let half = _mm256_set1_epi32(16);
+            let t = horizontal(rows[0], masks, wx, half);
+            let b = horizontal(rows[1], masks, wx, half);
+            // Rows <= 32640, weights <= 4096: sums < 2^31.
+            let v = _mm256_madd_epi16(_mm256_or_si256(t, _mm256_slli_epi32::<16>(b)), wy);
+            let exact_half = _mm256_set1_epi32(1 << (EXACT_SHIFT - 1));
+            _mm256_srai_epi32::<{ EXACT_SHIFT as i32 }>(_mm256_add_epi32(v, exact_half))
+        }
+    }
+
+    /// The exact blend of three channels (one weight set) straight into interleaved bytes:
+    /// 24 bytes per eight pixels, each 16-byte store reaching 4 bytes past its pixels (so `out`
+    /// holds `super::RGB_BYTES`). Returns how many pixels it did (a multiple of 8).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn blend_rgb(
+        words: &Words,
+        weights: &Weights,
+        channels: [Channel; 3],
+        n: usize,
+        out: &mut [u8; super::RGB_BYTES],
+    ) -> usize {
+        let n = n.min(CHUNK) / 8 * 8;
+        // SAFETY: AVX2 (the caller's); loads cover 8 pixels at k + 8 <= n <= CHUNK, stores 16
+        // bytes at 3k and 3k + 12, below 3·CHUNK + 4.
+        unsafe {
+            let [r, g, b] = channels;
+            let (r, g, b) = (
+                (pair_mask(r, false), pair_mask(r, true)),
+                (pair_mask(g, false), pair_mask(g, true)),
+                (pair_mask(b, false), pair_mask(b, true)),
+            );
+            // Per 128-bit lane: R0..3 G0..3 B0..3 (B0..3) to R0 G0 B0 R1 ..., 4 bytes spare.
+            let order = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128,
+            ));
+            for k in (0..n).step_by(8) {
+                let rows = [
+                    (quad(&words.top, k, true), quad(&words.top, k, false)),
+                    (quad(&words.bottom, k, true), quad(&words.bottom, k, false)),
+                ];
+                let w = (weight_pairs(&weights.x, k).0, weight_pairs(&weights.y, k).0);
+                let (red, green, blue) = (exact(rows, r, w), exact(rows, g, w), exact(rows, b, w));
+                let bytes = _mm256_packus_epi16(
+                    _mm256_packus_epi32(red, green),
+                    _mm256_packus_epi32(blue, blue),
+                );
+                let pixels = _mm256_shuffle_epi8(bytes, order);
+                let at = out.as_mut_ptr().add(3 * k);
+                _mm_storeu_si128(at.cast(), _mm256_castsi256_si128(pixels));
+                _mm_storeu_si128(at.add(12).cast(), _mm256_extracti128_si256::<1>(pixels));
+            }
+        }
+        n
+    }
+
     /// Returns how many pixels it did (a multiple of 8).
     ///
     /// # Safety
@@ -757,6 +836,11 @@ unsafe fn warp_avx2<const BPP: usize, const R: usize, const G: usize, const B: u
     warp_with::<BPP, R, G, B, true, true>(frame, crop, size, out)
 }
 
+/// The interleaved RGB of a chunk as the AVX2 blend writes it: 24 bytes per eight pixels, each
+/// store 4 bytes long.
+#[cfg(target_arch = "x86_64")]
+const RGB_BYTES: usize = 3 * CHUNK + 4;
+
 /// Bytes read per tap pair on the lane path: two gray pixels, or a word holding two BGR(A)
 /// pixels (three-byte pixels read two bytes past the right tap).
 const fn pair_bytes(bpp: usize) -> usize {
@@ -810,6 +894,8 @@ fn warp_with<
     let mut offsets = [0u32; CHUNK];
     let mut blended = [[0u16; CHUNK]; 3];
     let mut bytes = [[0u8; CHUNK]; 3];
+    #[cfg(target_arch = "x86_64")]
+    let mut rgb = [0u8; RGB_BYTES];
     let out_w = size.width;
     for (j, row) in rows(crop, size).enumerate() {
         let span = interior(out_w, &[(row.x, row.dx, x_len), (row.y, row.dy, h)], |i| {
@@ -841,13 +927,34 @@ fn warp_with<
                 gather_packed::<true, BPP>(&src, &row, after, start, &mut words, wt);
             }
             let n = end - start;
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
+            let rgb_channels = [channel(R), channel(G), channel(B)];
+            #[cfg(target_arch = "x86_64")]
+            if WIDE && BPP != 1 && has_avx2() {
+                // SAFETY: the CPU has AVX2.
+                let done =
+                    unsafe { avx2::blend_rgb(&words, &weights[0], rgb_channels, n, &mut rgb) };
+                pixels[..3 * done].copy_from_slice(&rgb[..3 * done]);
+                blend_words_scalar::<3, true>(
+                    &words,
+                    &weights,
+                    rgb_channels,
+                    done..n,
+                    &mut blended,
+                );
+                for (k, px) in pixels.chunks_exact_mut(3).enumerate().skip(done) {
+                    for (byte, channel) in px.iter_mut().zip(&blended) {
+                        *byte = channel[k] as u8;
+                    }
+                }
+                continue;
+            }
             if BPP == 1 {
                 let [gray, ..] = &mut blended;
                 let gray = std::array::from_mut(gray);
                 blend_words::<1, true, WIDE>(&words, &weights, [channel(0)], n, gray);
             } else {
-                let channels = [channel(R), channel(G), channel(B)];
-                blend_words::<3, true, WIDE>(&words, &weights, channels, n, &mut blended);
+                blend_words::<3, true, WIDE>(&words, &weights, rgb_channels, n, &mut blended);
             }
             let channels = if BPP == 1 { 1 } else { 3 };
             for (b, v) in bytes.iter_mut().zip(&blended).take(channels) {
@@ -855,7 +962,6 @@ fn warp_with<
                     *b = *v as u8;
                 }
             }
-            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             let [r, g, b] = if BPP == 1 { [0, 0, 0] } else { [0, 1, 2] };
             interleave(&bytes[r][..n], &bytes[g][..n], &bytes[b][..n], pixels);
         }
@@ -900,17 +1006,30 @@ unsafe fn load_pairs<const BPP: usize>(
         &mut words.top[slots.clone()],
         &mut words.bottom[slots.clone()],
     );
+    let (above, below) = src.row_pointers();
     for ((o, top), bottom) in offsets[slots].iter().zip(tops).zip(bottoms) {
+        let o = *o as usize;
         // SAFETY: the caller's offsets leave room for the read and the row below.
-        let (t, b) = unsafe {
+        (*top, *bottom) = unsafe {
             if BPP == 1 {
-                src.rows::<2>(*o as usize)
+                (read_le::<2>(above, o), read_le::<2>(below, o))
             } else {
-                src.rows::<8>(*o as usize)
+                (read_le::<8>(above, o), read_le::<8>(below, o))
             }
         };
-        (*top, *bottom) = (t, b);
     }
+}
+
+/// `N` bytes (at most 8) at `base + offset`, little-endian.
+///
+/// # Safety
+/// The `N` bytes lie in one allocation `base` points into.
+#[inline(always)]
+pub(crate) unsafe fn read_le<const N: usize>(base: *const u8, offset: usize) -> u64 {
+    let mut word = [0u8; 8];
+    // SAFETY: the caller's bytes.
+    unsafe { std::ptr::copy_nonoverlapping(base.add(offset), word.as_mut_ptr(), N) };
+    u64::from_le_bytes(word)
 }
 
 /// The tap words and weights of the pixels `range` of `row` into chunk slots `range − start`:
