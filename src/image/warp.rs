@@ -566,7 +566,7 @@ mod simd {
 /// paired the same way. Inlined whole into a caller compiled for AVX2, so the shuffle masks
 /// are constants and the lanes stay in registers.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::{Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_ONE};
     use std::arch::x86_64::*;
 
@@ -576,7 +576,7 @@ mod avx2 {
     /// # Safety
     /// AVX2.
     #[inline(always)]
-    unsafe fn pair_mask(ch: Channel, high: bool) -> __m256i {
+    pub(crate) unsafe fn pair_mask(ch: Channel, high: bool) -> __m256i {
         let mut mask = [-128i8; 16];
         let base = if high { 8 } else { 0 };
         for (word, at) in [(0, base), (8, base + 4)] {
@@ -593,7 +593,7 @@ mod avx2 {
     /// # Safety
     /// AVX2; `k + 8 <= CHUNK`.
     #[inline(always)]
-    unsafe fn quad(words: &[u64; CHUNK], k: usize, first: bool) -> __m256i {
+    pub(crate) unsafe fn quad(words: &[u64; CHUNK], k: usize, first: bool) -> __m256i {
         debug_assert!(k + 8 <= CHUNK);
         let at = if first { k } else { k + 2 };
         // SAFETY: two 16-byte loads of words at..at + 2 and at + 4..at + 6 <= CHUNK.
@@ -611,7 +611,7 @@ mod avx2 {
     /// # Safety
     /// AVX2; `k + 8 <= CHUNK`.
     #[inline(always)]
-    unsafe fn weight_pairs(w: &[u16; CHUNK], k: usize) -> (__m256i, __m256i) {
+    pub(crate) unsafe fn weight_pairs(w: &[u16; CHUNK], k: usize) -> (__m256i, __m256i) {
         debug_assert!(k + 8 <= CHUNK);
         // SAFETY: eight u16 at k + 8 <= CHUNK.
         unsafe {
@@ -628,7 +628,7 @@ mod avx2 {
     /// # Safety
     /// AVX2.
     #[inline(always)]
-    unsafe fn horizontal(
+    pub(crate) unsafe fn horizontal(
         (first, second): (__m256i, __m256i),
         (lo, hi): (__m256i, __m256i),
         w: __m256i,
@@ -651,7 +651,7 @@ mod avx2 {
     /// # Safety
     /// AVX2.
     #[inline(always)]
-    unsafe fn high_half(row: __m256i, w: __m256i) -> __m256i {
+    pub(crate) unsafe fn high_half(row: __m256i, w: __m256i) -> __m256i {
         // SAFETY: AVX2 (the caller's).
         unsafe { _mm256_srli_epi32::<16>(_mm256_mullo_epi32(_mm256_slli_epi32::<1>(row), w)) }
     }
@@ -679,6 +679,53 @@ mod avx2 {
         }
     }
 
+    /// One channel of eight pixels blended as [`super::blend_words`] without `EXACT` does
+    /// (8.7 in i32 lanes); `(wx, wy)`: the x weight pairs and the raw y weights.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn rounded_rows(
+        rows: [(__m256i, __m256i); 2],
+        masks: (__m256i, __m256i),
+        (wx, wy): (__m256i, __m256i),
+    ) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let half = _mm256_set1_epi32(16);
+            let t = horizontal(rows[0], masks, wx, half);
+            let b = horizontal(rows[1], masks, wx, half);
+            // The high halves of (row·2)·(weight·8) as `blend_rows` takes them.
+            let wa =
+                _mm256_slli_epi32::<3>(_mm256_sub_epi32(_mm256_set1_epi32(WEIGHT_ONE as i32), wy));
+            let wb = _mm256_slli_epi32::<3>(wy);
+            _mm256_add_epi32(high_half(t, wa), high_half(b, wb))
+        }
+    }
+
+    /// Eight pixels' R, G, B (i32 lanes, clamped to bytes as `vpackssdw` then `vpackuswb`
+    /// clamp) as 24 interleaved bytes at `at` (a 16-byte store at `at` and at `at + 12`).
+    ///
+    /// # Safety
+    /// AVX2; 28 bytes writable at `at`.
+    #[inline(always)]
+    pub(crate) unsafe fn store_rgb(red: __m256i, green: __m256i, blue: __m256i, at: *mut u8) {
+        // SAFETY: AVX2 (the caller's); the caller's 28 bytes.
+        unsafe {
+            // Per 128-bit lane: R0..3 G0..3 B0..3 (B0..3) to R0 G0 B0 R1 ..., 4 bytes spare.
+            let order = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128,
+            ));
+            let bytes = _mm256_packus_epi16(
+                _mm256_packs_epi32(red, green),
+                _mm256_packs_epi32(blue, blue),
+            );
+            let pixels = _mm256_shuffle_epi8(bytes, order);
+            _mm_storeu_si128(at.cast(), _mm256_castsi256_si128(pixels));
+            _mm_storeu_si128(at.add(12).cast(), _mm256_extracti128_si256::<1>(pixels));
+        }
+    }
+
     /// The exact blend of three channels (one weight set) straight into interleaved bytes:
     /// 24 bytes per eight pixels, each 16-byte store reaching 4 bytes past its pixels (so `out`
     /// holds `super::RGB_BYTES`). Returns how many pixels it did (a multiple of 8).
@@ -703,10 +750,6 @@ mod avx2 {
                 (pair_mask(g, false), pair_mask(g, true)),
                 (pair_mask(b, false), pair_mask(b, true)),
             );
-            // Per 128-bit lane: R0..3 G0..3 B0..3 (B0..3) to R0 G0 B0 R1 ..., 4 bytes spare.
-            let order = _mm256_broadcastsi128_si256(_mm_setr_epi8(
-                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128,
-            ));
             for k in (0..n).step_by(8) {
                 let rows = [
                     (quad(&words.top, k, true), quad(&words.top, k, false)),
@@ -714,14 +757,7 @@ mod avx2 {
                 ];
                 let w = (weight_pairs(&weights.x, k).0, weight_pairs(&weights.y, k).0);
                 let (red, green, blue) = (exact(rows, r, w), exact(rows, g, w), exact(rows, b, w));
-                let bytes = _mm256_packus_epi16(
-                    _mm256_packus_epi32(red, green),
-                    _mm256_packus_epi32(blue, blue),
-                );
-                let pixels = _mm256_shuffle_epi8(bytes, order);
-                let at = out.as_mut_ptr().add(3 * k);
-                _mm_storeu_si128(at.cast(), _mm256_castsi256_si128(pixels));
-                _mm_storeu_si128(at.add(12).cast(), _mm256_extracti128_si256::<1>(pixels));
+                store_rgb(red, green, blue, out.as_mut_ptr().add(3 * k));
             }
         }
         n
@@ -839,7 +875,7 @@ unsafe fn warp_avx2<const BPP: usize, const R: usize, const G: usize, const B: u
 /// The interleaved RGB of a chunk as the AVX2 blend writes it: 24 bytes per eight pixels, each
 /// store 4 bytes long.
 #[cfg(target_arch = "x86_64")]
-const RGB_BYTES: usize = 3 * CHUNK + 4;
+pub(crate) const RGB_BYTES: usize = 3 * CHUNK + 4;
 
 /// Bytes read per tap pair on the lane path: two gray pixels, or a word holding two BGR(A)
 /// pixels (three-byte pixels read two bytes past the right tap).

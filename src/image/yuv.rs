@@ -11,13 +11,13 @@
 use super::crop::{FaceCrop, SampleSize};
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
 use super::hpass::RowTaps;
-#[cfg(target_arch = "x86_64")]
-use super::warp::has_avx2;
 use super::warp::{
     blend_words, for_each_source_point, inside, interior, lane_weight, rows, split_chunk, taps,
     taps_at, to_fixed, Axis, Channel, Offsets, Row, Source, Weights, Words, CHUNK, POS_BITS,
     WEIGHT_BITS, WEIGHT_ONE,
 };
+#[cfg(target_arch = "x86_64")]
+use super::warp::{has_avx2, RGB_BYTES};
 
 /// Fraction bits of the conversion coefficients. All but Bu (1.77..2.14) fit an i16 then; Bu is
 /// kept as 2 + a small remainder.
@@ -414,6 +414,98 @@ mod simd {
     }
 }
 
+/// The AVX2 turned YUV crop's last steps in registers: the blend of [`blend_words`] without
+/// `EXACT` (luma weights for channel 0, chroma for 1 and 2), the conversion of
+/// [`YuvToRgb::convert_row`] and the interleave, eight pixels at a time, bit for bit.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::super::warp::avx2::{pair_mask, quad, rounded_rows, store_rgb, weight_pairs};
+    use super::super::warp::{Channel, Weights, Words, CHUNK, RGB_BYTES};
+    use super::{YuvToRgb, CENTRE, COEF_BITS, CONVERT_SHIFT};
+    use std::arch::x86_64::*;
+
+    /// `(x + ½) >> CONVERT_SHIFT` per lane (the bytes' clamp comes with the packing).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn level(x: __m256i) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let round = _mm256_set1_epi32(1 << (CONVERT_SHIFT - 1));
+            _mm256_srai_epi32::<{ CONVERT_SHIFT as i32 }>(_mm256_add_epi32(x, round))
+        }
+    }
+
+    /// Returns how many pixels it did (a multiple of 8); their RGB bytes are in `out`.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn blend_convert(
+        c: &YuvToRgb,
+        words: &Words,
+        [lw, cw]: &[Weights; 2],
+        [yc, uc, vc]: [Channel; 3],
+        n: usize,
+        out: &mut [u8; RGB_BYTES],
+    ) -> usize {
+        let n = n.min(CHUNK) / 8 * 8;
+        // SAFETY: AVX2 (the caller's); loads cover 8 pixels at k + 8 <= n <= CHUNK, stores 28
+        // bytes from 3k <= 3·CHUNK − 24.
+        unsafe {
+            let (ym, um, vm) = (
+                (pair_mask(yc, false), pair_mask(yc, true)),
+                (pair_mask(uc, false), pair_mask(uc, true)),
+                (pair_mask(vc, false), pair_mask(vc, true)),
+            );
+            // (Ky, coefficient) pairs for vpmaddwd, as the SSE2 conversion has them.
+            let with_ky = |k: i16| (i32::from(k) << 16) | i32::from(c.ky as u16);
+            let (k_r, k_g, k_b) = (
+                _mm256_set1_epi32(with_ky(c.rv)),
+                _mm256_set1_epi32(with_ky(c.gu)),
+                _mm256_set1_epi32(with_ky(c.bu_minus_2)),
+            );
+            let gv = _mm256_set1_epi32(i32::from(c.gv));
+            let (y0, centre) = (
+                _mm256_set1_epi32(i32::from(c.y_offset)),
+                _mm256_set1_epi32(i32::from(CENTRE)),
+            );
+            let low = _mm256_set1_epi32(0xffff);
+            for k in (0..n).step_by(8) {
+                let rows = [
+                    (quad(&words.top, k, true), quad(&words.top, k, false)),
+                    (quad(&words.bottom, k, true), quad(&words.bottom, k, false)),
+                ];
+                let luma = (weight_pairs(&lw.x, k).0, weight_pairs(&lw.y, k).1);
+                let chroma = (weight_pairs(&cw.x, k).0, weight_pairs(&cw.y, k).1);
+                let y = rounded_rows(rows, ym, luma);
+                let cu = _mm256_sub_epi32(rounded_rows(rows, um, chroma), centre);
+                let cv = _mm256_sub_epi32(rounded_rows(rows, vm, chroma), centre);
+                // (y − y0, c) as i16 pairs: exact 32-bit sums as in `convert_row`.
+                let yy = _mm256_and_si256(_mm256_sub_epi32(y, y0), low);
+                let yv = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cv));
+                let yu = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cu));
+                let red = _mm256_madd_epi16(yv, k_r);
+                let green =
+                    _mm256_add_epi32(_mm256_madd_epi16(yu, k_g), _mm256_mullo_epi32(cv, gv));
+                // Bu = remainder + 2: cu·2^15.
+                let blue = _mm256_add_epi32(
+                    _mm256_madd_epi16(yu, k_b),
+                    _mm256_slli_epi32::<{ COEF_BITS as i32 + 1 }>(cu),
+                );
+                store_rgb(
+                    level(red),
+                    level(green),
+                    level(blue),
+                    out.as_mut_ptr().add(3 * k),
+                );
+            }
+        }
+        n
+    }
+}
+
 /// The samples of row `r` of a plane (its padding excluded).
 fn row_of<'a>(plane: &Plane<'a>, r: usize) -> &'a [u8] {
     let start = r * plane.stride;
@@ -608,6 +700,8 @@ fn rotated_bytes_with<
     let mut words = Words::default();
     let mut weights = [Weights::default(); 2];
     let mut chunk_offsets = [[0u32; CHUNK]; 3];
+    #[cfg(target_arch = "x86_64")]
+    let mut fused = [0u8; RGB_BYTES];
     let mut samples = [[0u16; CHUNK]; 3];
     let mut rgb = [[0u8; CHUNK]; 3];
     let out_w = size.width;
@@ -653,11 +747,22 @@ fn rotated_bytes_with<
                 gather_yuv::<true, STEP, U, V>(planes, offsets, &row, after, start, wd, wt);
             }
             let n = end - start;
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
+            #[cfg(target_arch = "x86_64")]
+            if WIDE && has_avx2() {
+                // SAFETY: the CPU has AVX2.
+                let done = unsafe {
+                    avx2::blend_convert(&convert, &words, &weights, channels, n, &mut fused)
+                };
+                if done == n {
+                    pixels.copy_from_slice(&fused[..3 * n]);
+                    continue;
+                }
+            }
             blend_words::<3, false, WIDE>(&words, &weights, channels, n, &mut samples);
             let [ys, us, vs] = &samples;
             let [r, g, b] = &mut rgb;
             convert.convert_row(&ys[..n], &us[..n], &vs[..n], r, g, b);
-            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             interleave(&r[..n], &g[..n], &b[..n], pixels);
         }
     }
