@@ -329,16 +329,27 @@ impl Axis {
         }
     }
 
-    /// The rounded position of slot `k < CHUNK`.
+    /// The quotient and remainder of slot 0; [`Axis::step`] moves them a slot on (added, not
+    /// multiplied, so the vectorised loops keep induction variables).
     #[inline(always)]
-    pub(crate) fn at(&self, k: usize) -> i32 {
-        debug_assert!(k < CHUNK);
-        let k = k as u32;
-        // remainder + k·step_remainder < 2^21 · 64: no overflow.
-        let carry = (self.remainder + k * self.step_remainder) >> self.shift;
-        self.quotient
-            .wrapping_add((k as i32).wrapping_mul(self.step_quotient))
-            .wrapping_add(carry as i32)
+    pub(crate) fn first(&self) -> (i32, u32) {
+        (self.quotient, self.remainder)
+    }
+
+    /// The next slot's quotient and remainder. Remainders of slots below `CHUNK` stay below
+    /// 2^21 · 65: no overflow.
+    #[inline(always)]
+    pub(crate) fn step(&self, (q, r): (i32, u32)) -> (i32, u32) {
+        (
+            q.wrapping_add(self.step_quotient),
+            r.wrapping_add(self.step_remainder),
+        )
+    }
+
+    /// The rounded position of a slot's quotient and remainder.
+    #[inline(always)]
+    pub(crate) fn value(&self, (q, r): (i32, u32)) -> i32 {
+        q.wrapping_add((r >> self.shift) as i32)
     }
 }
 
@@ -1014,16 +1025,13 @@ fn lane_taps(
     offsets: &mut [u32; CHUNK],
     weights: &mut Weights,
 ) {
-    for (k, ((o, wx), wy)) in offsets
-        .iter_mut()
-        .zip(&mut weights.x)
-        .zip(&mut weights.y)
-        .enumerate()
-    {
-        let (qx, qy) = (x.at(k), y.at(k));
+    let (mut at_x, mut at_y) = (x.first(), y.first());
+    for ((o, wx), wy) in offsets.iter_mut().zip(&mut weights.x).zip(&mut weights.y) {
+        let (qx, qy) = (x.value(at_x), y.value(at_y));
         *o = lanes.at(qx, qy);
         *wx = lane_weight(qx);
         *wy = lane_weight(qy);
+        (at_x, at_y) = (x.step(at_x), y.step(at_y));
     }
 }
 
@@ -1392,6 +1400,37 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    #[test]
+    fn the_lane_positions_are_the_taps_of_every_position_inside() {
+        // Positions far outside (i32 wrap) and inside, steps of any sign and size up to 8 px,
+        // halved (chroma) or not: wherever the scalar taps lie inside a 32768-px plane, the
+        // lane position splits into the same index and weight.
+        let mut rng = XorShift(0x1234_5678_9abc_def1);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let pos = rng.below(1 << 50) as i64 - (1 << 49);
+            let step = rng.below(1 << 36) as i64 - (1 << 35);
+            let halved = rng.below(2) == 1;
+            let axis = Axis::new(pos, step, halved);
+            let mut at = axis.first();
+            for k in 0..CHUNK as i64 {
+                let p = pos + k * step;
+                let p = if halved { p >> 1 } else { p };
+                if inside(p, 32768) {
+                    let q = axis.value(at);
+                    let (index, _, weight) = taps_at(p, 32768);
+                    assert_eq!(
+                        (lane_index(q) as usize, lane_weight(q) as u32),
+                        (index, weight)
+                    );
+                    checked += 1;
+                }
+                at = axis.step(at);
+            }
+        }
+        assert!(checked > 10_000, "only {checked} positions inside");
     }
 
     #[test]

@@ -730,7 +730,7 @@ fn rotated_bytes_with<
                         Axis::new(x - ox, row.dx, true),
                         Axis::new(y - oy, row.dy, true),
                     ];
-                    lane_taps_yuv(&axes, &lanes, &mut chunk_offsets, wt);
+                    lane_taps_yuv::<STEP>(&axes, &lanes, &mut chunk_offsets, wt);
                     let slots = within.start - start..within.end - start;
                     // SAFETY: the offsets lie in [0, limit] (`Offsets::at`).
                     unsafe { load_yuv::<STEP>(planes, &chunk_offsets, slots, wd) };
@@ -769,24 +769,39 @@ fn rotated_bytes_with<
 }
 
 /// The luma, U and V tap offsets and the luma and chroma weights of every slot of a chunk whose
-/// slot 0 sits at the axes' first positions (luma x, y; chroma x, y), in i32 lanes.
+/// slot 0 sits at the axes' first positions (luma x, y; chroma x, y), in i32 lanes; V's only
+/// for I420 (`STEP` 1: NV12/NV21 read both from U's offsets).
 #[inline(always)]
-fn lane_taps_yuv(
+fn lane_taps_yuv<const STEP: usize>(
     [lx, ly, cx, cy]: &[Axis; 4],
     [luma, u, v]: &[Offsets; 3],
     offsets: &mut [[u32; CHUNK]; 3],
     [lw, cw]: &mut [Weights; 2],
 ) {
     let [lo, uo, vo] = offsets;
+    let mut at = [lx.first(), ly.first(), cx.first(), cy.first()];
     for k in 0..CHUNK {
-        let (qx, qy, qcx, qcy) = (lx.at(k), ly.at(k), cx.at(k), cy.at(k));
+        let (qx, qy, qcx, qcy) = (
+            lx.value(at[0]),
+            ly.value(at[1]),
+            cx.value(at[2]),
+            cy.value(at[3]),
+        );
         lo[k] = luma.at(qx, qy);
         uo[k] = u.at(qcx, qcy);
-        vo[k] = v.at(qcx, qcy);
+        if STEP == 1 {
+            vo[k] = v.at(qcx, qcy);
+        }
         lw.x[k] = lane_weight(qx);
         lw.y[k] = lane_weight(qy);
         cw.x[k] = lane_weight(qcx);
         cw.y[k] = lane_weight(qcy);
+        at = [
+            lx.step(at[0]),
+            ly.step(at[1]),
+            cx.step(at[2]),
+            cy.step(at[3]),
+        ];
     }
 }
 
