@@ -14,8 +14,17 @@ the headline:
 The model is compiled for a STATIC batch of B (what a user would write for a fixed batch size),
 INFERENCE_NUM_THREADS = cores, INFERENCE_PRECISION_HINT f32 or bf16 set explicitly.
 
+With --crop, each mode also runs end to end as the ONNX Runtime peer does (bench/peers.py): per
+batch, the faces are cropped and normalised from their frames by the same numpy Preprocessor, run,
+and their points mapped back to frame pixels, all timed:
+
+  latency-sync+crop       crop B faces, infer(), map back, in a loop
+  throughput-async+crop   two requests (THROUGHPUT): crop the next batch while the other runs
+
+These rows ("openvino-direct FP32 crop+decode") are the peer with what lmbatch's figures include.
+
   bench/.venv/bin/python bench/openvino_peer.py --seconds 10 [--cores N] [--batch-sizes 8,32]
-                                                [--precisions f32,bf16]
+                                                [--precisions f32,bf16] [--crop]
 
 Output: one JSON object per precision ({"name", "faces_per_s", "p50_ms", "p99_ms", "details"}),
 then a table of every run.
@@ -28,7 +37,7 @@ import time
 import numpy as np
 import openvino as ov
 
-from peers import DEFAULT_FACES, DEFAULT_MODEL, SIZE, Preprocessor, load_faces, pct
+from peers import DEFAULT_FACES, DEFAULT_MODEL, SIZE, Preprocessor, load_faces, pct, to_frame
 
 
 def batches(faces, batch):
@@ -97,6 +106,67 @@ def run_async(compiled, xs, seconds):
     return runs, wall, lat, jobs
 
 
+def run_sync_crop(compiled, faces, batch, seconds):
+    """Crop + infer + map back, one batch after another (peers.run_direct_batch with OpenVINO)."""
+    request = compiled.create_infer_request()
+    buf = np.empty((batch, 3, SIZE, SIZE), np.float32)
+    preprocess = Preprocessor()
+    request.infer({0: buf}, share_inputs=True)                    # untimed warm-up
+    k, runs, lat = 0, 0, []
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        ts = time.perf_counter()
+        geoms = []
+        for i in range(batch):
+            geoms.append(preprocess(faces[k % len(faces)], buf[i]))
+            k += 1
+        request.infer({0: buf}, share_inputs=True)
+        points = request.get_output_tensor(0).data
+        for i in range(batch):
+            to_frame(points[i], geoms[i])
+        lat.append(time.perf_counter() - ts)
+        runs += 1
+    return runs, time.perf_counter() - t0, lat, 1
+
+
+def run_async_crop(compiled, faces, batch, seconds):
+    """Two requests, each with its own input: while one runs, the next batch is cropped into the
+    other's buffer; a request's points are mapped back when it is waited for."""
+    slots = [(compiled.create_infer_request(), np.empty((batch, 3, SIZE, SIZE), np.float32))
+             for _ in range(2)]
+    preprocess = Preprocessor()
+    for request, buf in slots:                                    # untimed warm-up
+        request.infer({0: buf}, share_inputs=True)
+    pending = [None, None]                                        # (geoms, started) per slot
+    k, runs, lat = 0, 0, []
+    t0 = time.perf_counter()
+    j = 0
+    while time.perf_counter() - t0 < seconds:
+        request, buf = slots[j]
+        if pending[j] is not None:
+            request.wait()
+            geoms, started = pending[j]
+            points = request.get_output_tensor(0).data
+            for i in range(batch):
+                to_frame(points[i], geoms[i])
+            lat.append(time.perf_counter() - started)
+            runs += 1
+        started = time.perf_counter()
+        geoms = []
+        for i in range(batch):
+            geoms.append(preprocess(faces[k % len(faces)], buf[i]))
+            k += 1
+        request.start_async({0: buf}, share_inputs=True)
+        pending[j] = (geoms, started)
+        j = 1 - j
+    for (request, _), p in zip(slots, pending):                   # the last two count too
+        if p is not None:
+            request.wait()
+            lat.append(time.perf_counter() - p[1])
+            runs += 1
+    return runs, time.perf_counter() - t0, lat, 2
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0, help="per mode, batch size and precision")
@@ -105,6 +175,8 @@ def main():
     ap.add_argument("--precisions", default="f32,bf16")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--faces", default=DEFAULT_FACES)
+    ap.add_argument("--crop", action="store_true",
+                    help="also run end to end: the ONNX Runtime peer's crop, inference, map back")
     a = ap.parse_args()
 
     avail = sorted(os.sched_getaffinity(0))
@@ -119,35 +191,46 @@ def main():
         if precision == "bf16" and "BF16" not in capabilities:
             print(f"# openvino-direct: this CPU has no BF16 ({capabilities}); bf16 skipped")
             continue
-        per = []
+        per, per_crop = [], []
         for batch in [int(b) for b in a.batch_sizes.split(",")]:
             xs = batches(faces, batch)
-            for mode, hint, runner in (("latency-sync", "LATENCY", run_sync),
-                                       ("throughput-async", "THROUGHPUT", run_async)):
+            modes = [("latency-sync", "LATENCY", run_sync, per, xs),
+                     ("throughput-async", "THROUGHPUT", run_async, per, xs)]
+            if a.crop:
+                modes += [("latency-sync+crop", "LATENCY", run_sync_crop, per_crop, faces),
+                          ("throughput-async+crop", "THROUGHPUT", run_async_crop, per_crop, faces)]
+            for mode, hint, runner, into, data in modes:
                 compiled = compile_for(core, a.model, batch, hint, precision, cores)
                 streams = compiled.get_property("NUM_STREAMS")
-                runs, wall, lat, jobs = runner(compiled, xs, a.seconds)
-                per.append({"mode": mode, "batch": batch, "streams": int(streams), "requests": jobs,
-                            "faces_per_s": round(runs * batch / wall, 2),
-                            "batch_p50_ms": pct(lat, 50), "batch_p99_ms": pct(lat, 99)})
+                runs, wall, lat, jobs = runner(compiled, data, batch, a.seconds) \
+                    if runner in (run_sync_crop, run_async_crop) else runner(compiled, data, a.seconds)
+                into.append({"mode": mode, "batch": batch, "streams": int(streams), "requests": jobs,
+                             "faces_per_s": round(runs * batch / wall, 2),
+                             "batch_p50_ms": pct(lat, 50), "batch_p99_ms": pct(lat, 99)})
                 del compiled
-        best = max(per, key=lambda r: r["faces_per_s"])
-        name = "openvino-direct " + ("BF16" if precision == "bf16" else "FP32")
-        row = {"name": name, "faces_per_s": best["faces_per_s"], "p50_ms": best["batch_p50_ms"],
-               "p99_ms": best["batch_p99_ms"],
-               "details": {"best": f'{best["mode"]} batch {best["batch"]}', "runs": per,
-                           "timed": "inference only (inputs preprocessed once, untimed)",
-                           "env": {"cores": cores, "openvino": ov.get_version(),
-                                   "capabilities": capabilities}}}
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+        label = "BF16" if precision == "bf16" else "FP32"
+        for name, runs_, timed in (("openvino-direct " + label, per,
+                                    "inference only (inputs preprocessed once, untimed)"),
+                                   ("openvino-direct " + label + " crop+decode", per_crop,
+                                    "crop (peers.Preprocessor) + inference + map back, all timed")):
+            if not runs_:
+                continue
+            best = max(runs_, key=lambda r: r["faces_per_s"])
+            row = {"name": name, "faces_per_s": best["faces_per_s"], "p50_ms": best["batch_p50_ms"],
+                   "p99_ms": best["batch_p99_ms"],
+                   "details": {"best": f'{best["mode"]} batch {best["batch"]}', "runs": runs_,
+                               "timed": timed,
+                               "env": {"cores": cores, "openvino": ov.get_version(),
+                                       "capabilities": capabilities}}}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     print()
-    print(f"cores={cores}  openvino {ov.get_version()}  (inference only)")
-    print(f"{'run':<60}{'faces/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"cores={cores}  openvino {ov.get_version()}  (+crop: crop and map back timed too)")
+    print(f"{'run':<76}{'faces/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for r in rows:
         for p in r["details"]["runs"]:
             label = f'{r["name"]} {p["mode"]} b{p["batch"]} ({p["streams"]} streams, {p["requests"]} req)'
-            print(f"{label:<60}{p['faces_per_s']:>10.1f}{p['batch_p50_ms']:>10.2f}{p['batch_p99_ms']:>10.2f}")
+            print(f"{label:<76}{p['faces_per_s']:>10.1f}{p['batch_p50_ms']:>10.2f}{p['batch_p99_ms']:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use std::borrow::Cow;
 
 use crate::image::{
-    crop_yuv, sample_crop, CropRect, CropScratch, Frame, FrameView, PixelFormat, SampleSize,
-    YuvRegion, YuvScratch,
+    crop_yuv, sample_crop, CropRect, CropScratch, Frame, FrameView, Mirror, PixelFormat,
+    SampleSize, YuvRegion, YuvScratch,
 };
 
 /// ArcFace's five-point template for a 112 × 112 chip (index space), in the detector order:
@@ -139,6 +139,10 @@ pub struct ChipSource {
     pub rect: CropRect,
     pub size: usize,
     kept: Kept,
+    /// How the frame's memory mirrors its image: `kept` holds the memory's square, `kept_rect`
+    /// (`rect` mirrored), turned back by [`rgb`](Self::rgb).
+    mirror: Mirror,
+    kept_rect: CropRect,
 }
 
 /// The kept pixels: RGB (`size`² × 3), or for a YUV frame the plain copy of its planes around the
@@ -175,6 +179,19 @@ impl ChipSource {
     /// bytes than the largest RGB square), else the crop paths' resampling to
     /// [`MAX_SOURCE_SIDE`].
     pub fn capture(frame: &Frame<'_>, rect: CropRect, scratch: &mut CropScratch) -> Self {
+        Self::capture_mirrored(frame, rect, Mirror::NONE, scratch)
+    }
+
+    /// [`capture`](Self::capture) from a packed frame whose memory mirrors its image (see
+    /// `Pipeline::enqueue_mirrored_frame`): `rect` is in the image; the memory's square is kept.
+    pub fn capture_mirrored(
+        frame: &Frame<'_>,
+        rect: CropRect,
+        mirror: Mirror,
+        scratch: &mut CropScratch,
+    ) -> Self {
+        let view_rect = rect;
+        let rect = rect.mirrored(frame.width(), frame.height(), mirror);
         let size = rect.side.min(MAX_SOURCE_SIDE) as usize;
         let full_resolution = size == rect.side as usize;
         let rgb_bytes = size * size * 3;
@@ -205,7 +222,13 @@ impl ChipSource {
                 Kept::Rgb(rgb)
             }
         };
-        ChipSource { rect, size, kept }
+        ChipSource {
+            rect: view_rect,
+            size,
+            kept,
+            mirror,
+            kept_rect: rect,
+        }
     }
 
     /// The frame pixels a YUV copy of `rect` takes: the square and a margin.
@@ -223,6 +246,19 @@ impl ChipSource {
     /// crop paths convert the frame (the square at 1:1, the copy's edges the frame's where the
     /// square passes them).
     pub fn rgb(&self) -> Cow<'_, [u8]> {
+        let rgb = self.memory_rgb();
+        if self.mirror.is_none() {
+            return rgb;
+        }
+        let mut rgb = rgb.into_owned();
+        self.mirror
+            .apply(&mut rgb, SampleSize::square(self.size), 3);
+        Cow::Owned(rgb)
+    }
+
+    /// The kept square as it lies in the frame's memory.
+    fn memory_rgb(&self) -> Cow<'_, [u8]> {
+        let kept_rect = self.kept_rect;
         match &self.kept {
             Kept::Rgb(rgb) => Cow::Borrowed(rgb),
             Kept::Packed {
@@ -238,9 +274,9 @@ impl ChipSource {
                 // own they always are (a failure would leave the chip grey, never panic).
                 if let Ok(view) = FrameView::new(data, *width, *height, stride, *format) {
                     let rect = CropRect {
-                        x0: self.rect.x0 - ox,
-                        y0: self.rect.y0 - oy,
-                        side: self.rect.side,
+                        x0: kept_rect.x0 - ox,
+                        y0: kept_rect.y0 - oy,
+                        side: kept_rect.side,
                     };
                     copy_rgb(&view, &rect, &mut rgb);
                 }
@@ -249,9 +285,9 @@ impl ChipSource {
             Kept::Yuv(region) => {
                 let (ox, oy) = region.origin;
                 let rect = CropRect {
-                    x0: self.rect.x0 - ox,
-                    y0: self.rect.y0 - oy,
-                    side: self.rect.side,
+                    x0: kept_rect.x0 - ox,
+                    y0: kept_rect.y0 - oy,
+                    side: kept_rect.side,
                 };
                 let mut rgb = vec![0u8; self.size * self.size * 3];
                 let mut scratch = YuvScratch::default();

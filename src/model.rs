@@ -343,7 +343,7 @@ pub fn to_planar_into(crops: &[&[u8]], plane: usize, scale: f32, out: &mut [f32]
 
 /// The byte of channel `c` (in the model's channel order) of an RGB pixel.
 #[inline(always)]
-fn channel_byte(px: &[u8], channels: Channels, c: usize) -> u8 {
+fn channel_byte(px: &[u8; 3], channels: Channels, c: usize) -> u8 {
     match channels {
         Channels::Rgb => px[c],
         Channels::Bgr => px[2 - c],
@@ -365,27 +365,69 @@ fn write_input<T: Copy>(
     out: &mut [T],
     value: impl Fn(u8, usize) -> T,
 ) {
-    let width = spec.input_width as usize;
-    let (rows, columns) = spec.tensor_rows_columns();
-    let conv = &spec.input;
-    let c_count = conv.channels.count();
     let per_item = spec.input_values();
     for (crop, item) in crops.iter().zip(out.chunks_exact_mut(per_item)) {
-        for r in 0..rows {
-            for col in 0..columns {
-                // The tensor's (row r, column col) is the crop's (x = col, y = r), or
-                // (x = r, y = col) transposed.
-                let (sx, sy) = if conv.transpose { (r, col) } else { (col, r) };
-                let px = &crop[3 * (sy * width + sx)..3 * (sy * width + sx) + 3];
-                for c in 0..c_count {
-                    let at = match conv.layout {
-                        Layout::Nchw => (c * rows + r) * columns + col,
-                        Layout::Nhwc => (r * columns + col) * c_count + c,
-                    };
-                    item[at] = value(channel_byte(px, conv.channels, c), c);
+        write_item(crop, spec, item, &value);
+    }
+}
+
+/// One item of [`write_input`]. The untransposed layouts (every model seen so far) walk the crop
+/// once per plane (NCHW) or once (NHWC) with the channel choice fixed outside the pixel loop:
+/// the general per-value loop cost as much as the crop itself.
+fn write_item<T: Copy>(
+    crop: &[u8],
+    spec: &ModelSpec,
+    item: &mut [T],
+    value: &impl Fn(u8, usize) -> T,
+) {
+    let conv = &spec.input;
+    let channels = conv.channels;
+    let c_count = channels.count();
+    let (pixels, _) = crop[..spec.crop_bytes()].as_chunks::<3>();
+    if !conv.transpose {
+        match conv.layout {
+            Layout::Nchw => {
+                for (c, plane) in item.chunks_exact_mut(pixels.len()).enumerate() {
+                    match channels {
+                        Channels::Rgb => plane_from(plane, pixels, |p| value(p[c], c)),
+                        Channels::Bgr => plane_from(plane, pixels, |p| value(p[2 - c], c)),
+                        Channels::Gray => {
+                            plane_from(plane, pixels, |p| value(channel_byte(p, channels, c), c))
+                        }
+                    }
+                }
+            }
+            Layout::Nhwc => {
+                for (values, p) in item.chunks_exact_mut(c_count).zip(pixels) {
+                    for (c, v) in values.iter_mut().enumerate() {
+                        *v = value(channel_byte(p, channels, c), c);
+                    }
                 }
             }
         }
+        return;
+    }
+    let width = spec.input_width as usize;
+    let (rows, columns) = spec.tensor_rows_columns();
+    for r in 0..rows {
+        for col in 0..columns {
+            // The tensor's (row r, column col) is the crop's (x = r, y = col) when transposed.
+            let px = &pixels[col * width + r];
+            for c in 0..c_count {
+                let at = match conv.layout {
+                    Layout::Nchw => (c * rows + r) * columns + col,
+                    Layout::Nhwc => (r * columns + col) * c_count + c,
+                };
+                item[at] = value(channel_byte(px, channels, c), c);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn plane_from<T>(plane: &mut [T], pixels: &[[u8; 3]], f: impl Fn(&[u8; 3]) -> T) {
+    for (v, p) in plane.iter_mut().zip(pixels) {
+        *v = f(p);
     }
 }
 
@@ -585,6 +627,50 @@ mod tests {
         write_input_f32(&[&crop], &spec, &mut general);
         to_planar(&[&crop], 9, spec.input_scale, &mut planar);
         assert_eq!(general, planar);
+    }
+
+    #[test]
+    fn the_plane_walk_is_the_per_value_formula() {
+        // A 5 x 4 crop of scattered bytes, untransposed, every layout and channel order: each
+        // value where the general formula puts it, bit for bit.
+        let crop: Vec<u8> = (0..60u32).map(|i| (i * 97 % 251) as u8).collect();
+        for layout in ["NCHW", "NHWC"] {
+            for (channels, mean, std) in [
+                ("RGB", "[1.0, 2.0, 3.0]", "[50.0, 60.0, 70.0]"),
+                ("BGR", "[1.0, 2.0, 3.0]", "[50.0, 60.0, 70.0]"),
+                ("GRAY", "[4.0]", "[80.0]"),
+            ] {
+                let spec = spec_with(&[
+                    ("size = [192, 192]", "size = [5, 4]"),
+                    ("layout = \"NCHW\"", &format!("layout = \"{layout}\"")),
+                    ("channels = \"RGB\"", &format!("channels = \"{channels}\"")),
+                    ("mean = [0.0, 0.0, 0.0]", &format!("mean = {mean}")),
+                    ("std = [255.0, 255.0, 255.0]", &format!("std = {std}")),
+                ]);
+                let mut out = vec![0f32; spec.input_values()];
+                write_input_f32(&[&crop], &spec, &mut out);
+                let c_count = spec.input.channels.count();
+                for y in 0..4 {
+                    for x in 0..5 {
+                        let px: &[u8; 3] = crop[3 * (y * 5 + x)..][..3].try_into().unwrap();
+                        for c in 0..c_count {
+                            let at = match spec.input.layout {
+                                Layout::Nchw => (c * 4 + y) * 5 + x,
+                                Layout::Nhwc => (y * 5 + x) * c_count + c,
+                            };
+                            let byte = channel_byte(px, spec.input.channels, c);
+                            let want =
+                                (f32::from(byte) - spec.input.mean[c]) * (1.0 / spec.input.std[c]);
+                            assert_eq!(
+                                out[at].to_bits(),
+                                want.to_bits(),
+                                "{layout} {channels} ({x}, {y}) c {c}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::golden::Golden;
 use crate::image::{
     sample_crop, CropRect, CropScratch, Face, FaceBox, FaceCrop, Frame, FrameRef, FrameView,
-    PixelFormat, ResizeScratch,
+    Mirror, PixelFormat, ResizeScratch,
 };
 use crate::log::{LogLevel, Logger};
 use crate::model::ModelSpec;
@@ -400,7 +400,7 @@ impl Pipeline {
                     )
                 })
             },
-            || self.chip_source(&Frame::Packed(view), face, 0.0),
+            || self.chip_source(&Frame::Packed(view), face, 0.0, Mirror::NONE),
         )
     }
 
@@ -412,7 +412,30 @@ impl Pipeline {
     /// format needs, a plane too short, overlapping planes, an odd stride of a 16-bit format,
     /// unknown format, colorimetry or flag values, and non-finite eyes or roll.
     pub fn enqueue_frame(&self, id: u64, frame: &FrameRef<'_>, face: &Face) -> Result<()> {
+        self.enqueue_mirrored_frame(id, frame, Mirror::NONE, face)
+    }
+
+    /// [`enqueue_frame`](Self::enqueue_frame) for a packed frame whose memory holds the image
+    /// mirrored: bottom-up rows (a negative row stride, a bottom-up bitmap) and/or right-to-left
+    /// pixels. `frame` describes the memory as it lies (positive strides from its lowest
+    /// address); `face` and every result are in the image's coordinates. Nothing is copied: the
+    /// crop reads the mirrored square and mirrors its own output, so the model sees the image's
+    /// crop (the same source points; a bilinear weight rounded the other way may move a level).
+    ///
+    /// Errors: as `enqueue_frame`; `InvalidArgument` for a mirrored YUV frame.
+    pub fn enqueue_mirrored_frame(
+        &self,
+        id: u64,
+        frame: &FrameRef<'_>,
+        mirror: Mirror,
+        face: &Face,
+    ) -> Result<()> {
         let checked = Frame::new(frame).and_then(|f| {
+            if !mirror.is_none() && matches!(f, Frame::Yuv(_)) {
+                return Err(Error::invalid(format!(
+                    "a mirrored frame ({mirror:?}) must be packed; YUV planes are read top-down"
+                )));
+            }
             let turned = FaceCrop::for_face(face, f.width(), f.height(), self.spec.crop_scale)?;
             // The model's descriptor may say crop.rotate = false: its crops stay upright (the
             // eyes and roll were still checked; the chip's pixels still follow them).
@@ -426,15 +449,17 @@ impl Pipeline {
             Ok(v) => v,
             Err(e) => return Err(self.refuse_invalid(id, "lm_enqueue_frame", e)),
         };
+        let read = crop.mirrored(frame.width(), frame.height(), mirror);
         self.submit(
             id,
             crop,
             |pixels| {
                 let size = self.spec.sample_size();
                 FRAME_SCRATCH
-                    .with(|s| sample_crop(&frame, &crop, size, &mut s.borrow_mut(), pixels))
+                    .with(|s| sample_crop(&frame, &read, size, &mut s.borrow_mut(), pixels));
+                mirror.apply(pixels, size, 3);
             },
-            || self.chip_source(&frame, &face.bbox, theta),
+            || self.chip_source(&frame, &face.bbox, theta, mirror),
         )
     }
 
@@ -459,12 +484,14 @@ impl Pipeline {
         frame: &Frame<'_>,
         bbox: &FaceBox,
         theta: f64,
+        mirror: Mirror,
     ) -> Option<Box<ChipSource>> {
         if !self.keeps_chip {
             return None;
         }
         let rect = ChipSource::region(bbox, theta, (frame.width(), frame.height())).ok()?;
-        let kept = FRAME_SCRATCH.with(|s| ChipSource::capture(frame, rect, &mut s.borrow_mut()));
+        let kept = FRAME_SCRATCH
+            .with(|s| ChipSource::capture_mirrored(frame, rect, mirror, &mut s.borrow_mut()));
         Some(Box::new(kept))
     }
 

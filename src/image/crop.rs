@@ -68,6 +68,20 @@ impl CropRect {
         })
     }
 
+    /// The same square in the memory of a `width × height` frame mirrored by `mirror`.
+    pub fn mirrored(&self, width: u32, height: u32, mirror: Mirror) -> CropRect {
+        let side = i64::from(self.side);
+        let flip = |start: i64, len: u32, on: bool| match on {
+            true => i64::from(len) - start - side,
+            false => start,
+        };
+        CropRect {
+            x0: flip(self.x0, width, mirror.columns),
+            y0: flip(self.y0, height, mirror.rows),
+            side: self.side,
+        }
+    }
+
     /// Maps a point from the model input (`size`: the square sampled at width × height) back to
     /// frame pixels; z is on x's scale.
     pub fn to_frame(&self, size: SampleSize, x: f32, y: f32, z: f32) -> [f32; 3] {
@@ -77,6 +91,51 @@ impl CropRect {
             (self.y0 as f64 + f64::from(y) * ky) as f32,
             (f64::from(z) * kx) as f32,
         ]
+    }
+}
+
+/// How a packed frame's memory holds the image it shows: `rows`, bottom-up (a negative row
+/// stride: a bottom-up bitmap, numpy's `frame[::-1]`); `columns`, each row's pixels right to left
+/// (`frame[:, ::-1]`). The crop of a mirrored frame samples its memory at the mirrored square and
+/// mirrors its own output back, so nothing is copied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mirror {
+    pub rows: bool,
+    pub columns: bool,
+}
+
+impl Mirror {
+    pub const NONE: Mirror = Mirror {
+        rows: false,
+        columns: false,
+    };
+
+    pub fn is_none(self) -> bool {
+        self == Mirror::NONE
+    }
+
+    /// Mirrors a tightly packed image of `size` pixels of `pixel` bytes in place.
+    pub fn apply(self, image: &mut [u8], size: SampleSize, pixel: usize) {
+        let row_bytes = size.width * pixel;
+        let image = &mut image[..size.height * row_bytes];
+        if self.rows {
+            let (mut top, mut bottom) = (0, size.height.saturating_sub(1));
+            while top < bottom {
+                let (upper, lower) = image.split_at_mut(bottom * row_bytes);
+                upper[top * row_bytes..][..row_bytes].swap_with_slice(&mut lower[..row_bytes]);
+                (top, bottom) = (top + 1, bottom - 1);
+            }
+        }
+        if self.columns {
+            for row in image.chunks_exact_mut(row_bytes) {
+                // Reversing the bytes reverses the pixels and each pixel's bytes; reversing
+                // each pixel again restores its byte order.
+                row.reverse();
+                for px in row.chunks_exact_mut(pixel) {
+                    px.reverse();
+                }
+            }
+        }
     }
 }
 
@@ -220,6 +279,17 @@ impl FaceCrop {
             cos: theta.cos(),
             sin: theta.sin(),
         }
+    }
+
+    /// The crop that reads the memory of a `width × height` frame mirrored by `mirror` at the
+    /// source points of this one, its output mirrored by `mirror` (undone by [`Mirror::apply`]):
+    /// the square mirrored, and the turn reversed by each mirror.
+    pub fn mirrored(&self, width: u32, height: u32, mirror: Mirror) -> FaceCrop {
+        let theta = match mirror.rows != mirror.columns {
+            true => -self.theta,
+            false => self.theta,
+        };
+        FaceCrop::rotated(self.rect.mirrored(width, height, mirror), theta)
     }
 
     /// Whether the separable upright path applies (θ exactly 0).

@@ -10,8 +10,8 @@ mod warp;
 mod yuv;
 
 pub use crop::{
-    track_region, CropRect, Face, FaceBox, FaceCrop, SampleSize, MAX_CROP_SIDE, MESH_LEFT_EYE,
-    MESH_RIGHT_EYE,
+    track_region, CropRect, Face, FaceBox, FaceCrop, Mirror, SampleSize, MAX_CROP_SIDE,
+    MESH_LEFT_EYE, MESH_RIGHT_EYE,
 };
 pub use frame::{
     frame_byte_len, ChromaLocation, ColorMatrix, ColorRange, Colorimetry, Frame, FrameFormat,
@@ -198,6 +198,171 @@ pub(crate) mod test_util {
                 strides,
                 chroma_location,
                 ..FrameRef::default()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::test_util::{max_level_difference, XorShift};
+    use super::*;
+
+    /// The memory of `image` (packed, `pixel` bytes, tightly strided) mirrored by `mirror`.
+    fn mirrored_memory(
+        image: &[u8],
+        width: usize,
+        height: usize,
+        pixel: usize,
+        m: Mirror,
+    ) -> Vec<u8> {
+        let mut memory = image.to_vec();
+        m.apply(&mut memory, SampleSize { width, height }, pixel);
+        memory
+    }
+
+    #[test]
+    fn a_mirror_applied_twice_is_no_mirror() {
+        let size = SampleSize {
+            width: 5,
+            height: 4,
+        };
+        let image: Vec<u8> = (0..60).collect();
+        for m in [(false, true), (true, false), (true, true)] {
+            let m = Mirror {
+                rows: m.0,
+                columns: m.1,
+            };
+            let once = mirrored_memory(&image, 5, 4, 3, m);
+            assert_ne!(once, image);
+            // Pixel (x=0, y=0) lands where the mirror sends it, its bytes in order.
+            let (x, y) = (if m.columns { 4 } else { 0 }, if m.rows { 3 } else { 0 });
+            assert_eq!(once[3 * (y * 5 + x)..][..3], [0, 1, 2]);
+            let mut twice = once.clone();
+            m.apply(&mut twice, size, 3);
+            assert_eq!(twice, image);
+        }
+    }
+
+    #[test]
+    fn a_mirrored_crop_reads_the_same_source_points() {
+        let (w, h) = (64u32, 48u32);
+        let size = SampleSize {
+            width: 7,
+            height: 5,
+        };
+        for theta in [0.0, 0.3, -2.0, 1e-12] {
+            let crop = FaceCrop::rotated(
+                CropRect {
+                    x0: -6,
+                    y0: 20,
+                    side: 40,
+                },
+                theta,
+            );
+            for (rows, columns) in [(false, true), (true, false), (true, true)] {
+                let m = Mirror { rows, columns };
+                let mirrored = crop.mirrored(w, h, m);
+                for j in 0..size.height {
+                    for i in 0..size.width {
+                        let (x, y) = crop.sample_point(size, i as f64, j as f64);
+                        let (mi, mj) = (
+                            if columns { size.width - 1 - i } else { i },
+                            if rows { size.height - 1 - j } else { j },
+                        );
+                        let (mx, my) = mirrored.sample_point(size, mi as f64, mj as f64);
+                        let want_x = if columns { f64::from(w) - 1.0 - x } else { x };
+                        let want_y = if rows { f64::from(h) - 1.0 - y } else { y };
+                        assert!(
+                            (mx - want_x).abs() < 1e-9 && (my - want_y).abs() < 1e-9,
+                            "θ {theta} {m:?} ({i}, {j}): ({mx}, {my}) vs ({want_x}, {want_y})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_crop_of_mirrored_memory_mirrored_back_is_the_crop_of_the_image() {
+        let mut rng = XorShift(0x5eed_f11e);
+        let (w, h) = (61usize, 47usize);
+        for format in [PixelFormat::Bgr8, PixelFormat::Rgba8, PixelFormat::Gray8] {
+            let pixel = format.bytes_per_pixel();
+            let image: Vec<u8> = (0..w * h * pixel).map(|_| rng.below(256) as u8).collect();
+            for (rows, columns) in [(false, true), (true, false), (true, true)] {
+                let m = Mirror { rows, columns };
+                let memory = mirrored_memory(&image, w, h, pixel, m);
+                let view = |data| {
+                    Frame::Packed(
+                        FrameView::new(data, w as u32, h as u32, w * pixel, format).unwrap(),
+                    )
+                };
+                for (rect, theta) in [
+                    (
+                        CropRect {
+                            x0: 10,
+                            y0: 5,
+                            side: 30,
+                        },
+                        0.0,
+                    ),
+                    (
+                        CropRect {
+                            x0: -8,
+                            y0: 30,
+                            side: 33,
+                        },
+                        0.0,
+                    ),
+                    (
+                        CropRect {
+                            x0: 20,
+                            y0: -4,
+                            side: 50,
+                        },
+                        0.7,
+                    ),
+                    (
+                        CropRect {
+                            x0: 3,
+                            y0: 3,
+                            side: 12,
+                        },
+                        -2.5,
+                    ),
+                ] {
+                    let crop = FaceCrop::rotated(rect, theta);
+                    let size = SampleSize {
+                        width: 24,
+                        height: 20,
+                    };
+                    let mut want = vec![0u8; size.pixels() * 3];
+                    sample_crop(
+                        &view(&image),
+                        &crop,
+                        size,
+                        &mut CropScratch::default(),
+                        &mut want,
+                    );
+                    let mut got = vec![0u8; size.pixels() * 3];
+                    let mirrored = crop.mirrored(w as u32, h as u32, m);
+                    sample_crop(
+                        &view(&memory),
+                        &mirrored,
+                        size,
+                        &mut CropScratch::default(),
+                        &mut got,
+                    );
+                    m.apply(&mut got, size, 3);
+                    // The same source points; only a bilinear weight rounded the other way may
+                    // move a level.
+                    let worst = max_level_difference(&got, &want);
+                    assert!(
+                        worst <= 1,
+                        "{format:?} {m:?} {rect:?} θ {theta}: {worst} levels"
+                    );
+                }
             }
         }
     }

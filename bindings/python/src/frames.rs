@@ -1,13 +1,14 @@
-//! numpy arrays as the core's frames. An array whose rows are packed pixels (any positive row
-//! stride: a slice of a bigger frame, padded rows; or channels reversed, read as the other
-//! channel order) is handed to the core as it is; any other layout numpy allows (a negative row
-//! or column stride, a column step) is gathered into a packed copy, because the core's samplers
-//! read packed rows. Either way the array is read only during the call.
+//! numpy arrays as the core's frames. An array whose pixels are packed is read in place: any row
+//! stride (a slice of a bigger frame, padded rows), rows or pixels running backwards (a negative
+//! stride: `frame[::-1]`, `frame[:, ::-1]`, handed to the core as a mirrored frame), channels
+//! reversed (read as the other channel order). Only a column step (`frame[:, ::2]`), a 4-channel
+//! reversal and a backwards YUV plane are gathered into a packed copy. Either way the array is
+//! read only during the call.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use lmbatch::image::MAX_FRAME_SIDE;
+use lmbatch::image::{Mirror, MAX_FRAME_SIDE};
 use numpy::{
     PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
@@ -81,8 +82,8 @@ fn gather(base: ArrayPtr, g: &Geometry, reversed: bool) -> Vec<u8> {
     packed
 }
 
-/// One plane: its bytes, row stride (of the bytes the core reads), and whether its channel order
-/// is reversed (a `[..., ::-1]` view, read as the swapped format).
+/// One plane: its bytes, row stride (of the bytes the core reads), whether its channel order is
+/// reversed (a `[..., ::-1]` view, read as the swapped format), and how its memory mirrors it.
 pub struct Plane<'a> {
     pub bytes: Bytes<'a>,
     pub stride: usize,
@@ -90,6 +91,7 @@ pub struct Plane<'a> {
     pub cols: usize,
     pub channels: usize,
     pub reversed: bool,
+    pub mirror: Mirror,
 }
 
 /// The shape and byte strides of an array of bytes, `(rows, cols, channels)` (channels 1 and
@@ -102,8 +104,9 @@ pub struct Geometry {
     pub strides: [isize; 3],
 }
 
-/// How the core can read an array: straight from its memory, starting `offset` bytes from the
-/// array's data pointer with `stride` bytes per row, or only from a packed copy.
+/// How the core can read an array: straight from its memory, from the array's lowest address
+/// (`offset` bytes from its data pointer) with `stride` bytes per row, mirrored by `mirror`
+/// where rows or pixels run backwards; or only from a packed copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Direct {
@@ -111,6 +114,7 @@ pub enum Access {
         stride: usize,
         len: usize,
         reversed: bool,
+        mirror: Mirror,
     },
     Gather {
         reversed: bool,
@@ -131,15 +135,25 @@ pub fn access(g: &Geometry) -> Result<Access, String> {
     let row_bytes = g.cols * g.channels;
     // Reversed channels with 4 per pixel would be ARGB/ABGR, which the core does not read.
     let direct_channels = !reversed || g.channels == 3;
-    let packed_pixels = g.cols == 1 || col == pixel;
-    let rows_forward = g.rows == 1 || row >= row_bytes as isize;
-    if direct_channels && packed_pixels && rows_forward {
-        let stride = if g.rows == 1 { row_bytes } else { row as usize };
+    let packed_pixels = g.cols == 1 || col.abs() == pixel;
+    let rows_apart = g.rows == 1 || row.unsigned_abs() >= row_bytes;
+    if direct_channels && packed_pixels && rows_apart {
+        let stride = if g.rows == 1 {
+            row_bytes
+        } else {
+            row.unsigned_abs()
+        };
+        // Each axis that runs backwards starts the memory at its far end.
+        let lowest = |n: usize, step: isize| (n as isize - 1) * step.min(0);
         return Ok(Access::Direct {
-            offset: if reversed { -(pixel - 1) } else { 0 },
+            offset: lowest(g.rows, row) + lowest(g.cols, col) + lowest(g.channels, chan),
             stride,
             len: stride * (g.rows - 1) + row_bytes,
             reversed,
+            mirror: Mirror {
+                rows: g.rows > 1 && row < 0,
+                columns: g.cols > 1 && col < 0,
+            },
         });
     }
     Ok(Access::Gather { reversed })
@@ -203,28 +217,40 @@ pub fn geometry(
 }
 
 /// The plane of a checked array: borrowed when the core can read it in place, else packed.
+/// `mirrored_ok`: whether the caller reads a mirrored plane (packed frames); a YUV plane that
+/// runs backwards is packed instead.
 ///
 /// The returned bytes borrow the array's memory; `array` must stay alive (and unmodified by the
 /// caller's other threads, as for the C ABI's frames) while they are used.
-pub fn plane<'a>(array: &'a Bound<'_, PyAny>, g: &Geometry) -> Result<Plane<'a>, String> {
-    let access = access(g)?;
+pub fn plane<'a>(
+    array: &'a Bound<'_, PyAny>,
+    g: &Geometry,
+    mirrored_ok: bool,
+) -> Result<Plane<'a>, String> {
+    let access = match access(g)? {
+        Access::Direct {
+            mirror, reversed, ..
+        } if !mirrored_ok && !mirror.is_none() => Access::Gather { reversed },
+        a => a,
+    };
     let typed = array
         .cast::<PyArrayDyn<u8>>()
         .map_err(|_| "not a uint8 array".to_string())?;
     let base = typed.data() as *const u8;
-    let (bytes, stride, reversed) = match access {
+    let (bytes, stride, reversed, mirror) = match access {
         Access::Direct {
             offset,
             stride,
             len,
             reversed,
+            mirror,
         } => {
             // SAFETY: numpy guarantees that every element of the array addresses valid memory
             // that lives as long as the array object; `offset .. offset + len` covers exactly
-            // the bytes from the first element's first channel (the lowest address of a
-            // channel-reversed pixel) to the last row's last byte, all of which are elements.
+            // the bytes from the element at the lowest address (the far end of each axis that
+            // runs backwards) to the one at the highest, all of which are the array's.
             let slice = unsafe { std::slice::from_raw_parts(base.offset(offset), len) };
-            (Bytes::Borrowed(slice), stride, reversed)
+            (Bytes::Borrowed(slice), stride, reversed, mirror)
         }
         Access::Gather { reversed } => (
             Bytes::Strided {
@@ -235,6 +261,7 @@ pub fn plane<'a>(array: &'a Bound<'_, PyAny>, g: &Geometry) -> Result<Plane<'a>,
             },
             g.cols * g.channels,
             reversed,
+            Mirror::NONE,
         ),
     };
     Ok(Plane {
@@ -244,6 +271,7 @@ pub fn plane<'a>(array: &'a Bound<'_, PyAny>, g: &Geometry) -> Result<Plane<'a>,
         cols: g.cols,
         channels: g.channels,
         reversed,
+        mirror,
     })
 }
 
@@ -260,49 +288,78 @@ mod tests {
         }
     }
 
+    fn direct(offset: isize, stride: usize, len: usize, reversed: bool, mirror: Mirror) -> Access {
+        Access::Direct {
+            offset,
+            stride,
+            len,
+            reversed,
+            mirror,
+        }
+    }
+
+    const ROWS: Mirror = Mirror {
+        rows: true,
+        columns: false,
+    };
+    const COLUMNS: Mirror = Mirror {
+        rows: false,
+        columns: true,
+    };
+
     #[test]
     fn packed_rows_are_read_in_place() {
         assert_eq!(
             access(&g(4, 5, 3, [15, 3, 1])),
-            Ok(Access::Direct {
-                offset: 0,
-                stride: 15,
-                len: 60,
-                reversed: false
-            })
+            Ok(direct(0, 15, 60, false, Mirror::NONE))
         );
         // A slice of a wider frame: the row stride is the parent's.
         assert_eq!(
             access(&g(4, 5, 3, [300, 3, 1])),
-            Ok(Access::Direct {
-                offset: 0,
-                stride: 300,
-                len: 915,
-                reversed: false
-            })
+            Ok(direct(0, 300, 915, false, Mirror::NONE))
         );
         // BGR read as RGB: the view starts at the pixel's last byte.
         assert_eq!(
             access(&g(2, 2, 3, [6, 3, -1])),
-            Ok(Access::Direct {
-                offset: -2,
-                stride: 6,
-                len: 12,
-                reversed: true
-            })
+            Ok(direct(-2, 6, 12, true, Mirror::NONE))
+        );
+    }
+
+    #[test]
+    fn backward_rows_and_pixels_are_read_in_place_as_a_mirrored_frame() {
+        // frame[::-1]: the memory starts at the view's last row.
+        assert_eq!(
+            access(&g(4, 5, 3, [-15, 3, 1])),
+            Ok(direct(-45, 15, 60, false, ROWS))
+        );
+        // frame[:, ::-1]: each row's memory starts at the view's last pixel.
+        assert_eq!(
+            access(&g(4, 5, 3, [15, -3, 1])),
+            Ok(direct(-12, 15, 60, false, COLUMNS))
+        );
+        // frame[::-1, ::-1, ::-1] of a slice of a wider frame: both mirrors, channels swapped.
+        assert_eq!(
+            access(&g(4, 5, 3, [-300, -3, -1])),
+            Ok(direct(
+                -900 - 12 - 2,
+                300,
+                915,
+                true,
+                Mirror {
+                    rows: true,
+                    columns: true
+                }
+            ))
+        );
+        // One row or one column runs nowhere: no mirror.
+        assert_eq!(
+            access(&g(1, 5, 3, [-15, 3, 1])),
+            Ok(direct(0, 15, 15, false, Mirror::NONE))
         );
     }
 
     #[test]
     fn other_layouts_are_gathered_or_refused() {
-        assert_eq!(
-            access(&g(4, 5, 3, [-15, 3, 1])),
-            Ok(Access::Gather { reversed: false })
-        );
-        assert_eq!(
-            access(&g(4, 5, 3, [15, -3, 1])),
-            Ok(Access::Gather { reversed: false })
-        );
         assert_eq!(
             access(&g(4, 5, 1, [10, 2, 1])),
             Ok(Access::Gather { reversed: false })
@@ -310,6 +367,11 @@ mod tests {
         assert_eq!(
             access(&g(4, 5, 4, [20, 4, -1])),
             Ok(Access::Gather { reversed: true })
+        );
+        // Rows that overlap are not a frame the core reads.
+        assert_eq!(
+            access(&g(4, 5, 3, [-10, 3, 1])),
+            Ok(Access::Gather { reversed: false })
         );
         assert!(access(&g(4, 5, 3, [30, 6, 2]))
             .unwrap_err()

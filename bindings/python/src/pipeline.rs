@@ -178,7 +178,9 @@ impl PyPipeline {
                 strides,
                 ..frame
             };
-            core.enqueue_frame(id, &frame, &face)
+            // Only a packed frame's single plane may be mirrored (YUV planes are packed first).
+            let mirror = planes.first().map(|p| p.mirror).unwrap_or_default();
+            core.enqueue_mirrored_frame(id, &frame, mirror, &face)
         })
         .map_err(|e| to_py(py, &e, Some(id)))
     }
@@ -231,7 +233,7 @@ fn yuv_planes<'a>(
     let mut planes = Vec::with_capacity(arrays.len());
     for (array, what, channels) in arrays {
         let g = geometry(array, what, channels)?;
-        let p = plane(array, &g)?;
+        let p = plane(array, &g, false)?;
         if p.reversed {
             return Err(format!("{what}: reversed channels are not a YUV layout"));
         }
@@ -364,7 +366,7 @@ impl PyPipeline {
             self.refuse(py, &core, event_id, "enqueue", message)
         })?;
         let checked = geometry(frame, "frame", &[3, 4]).and_then(|g| {
-            let p = plane(frame, &g)?;
+            let p = plane(frame, &g, true)?;
             let format = packed_format(p.channels, fmt, p.reversed)?;
             Ok((p, format))
         });

@@ -82,7 +82,10 @@ def test_decoder_frames_match_their_references(pipeline: lmbatch.Pipeline) -> No
 
 def test_strided_views_read_the_same_pixels(pipeline: lmbatch.Pipeline) -> None:
     """A slice of a bigger frame, a vertical and a horizontal negative-stride view, and reversed
-    channels: the same pixels give the same points as the packed array."""
+    channels: the same pixels give the same points as the packed array. The negative strides are
+    read in place as a mirrored frame (the same source points; a bilinear weight rounded the other
+    way may move a crop level), so their points agree to a thousandth of a pixel, the others
+    exactly."""
     face = next(f for f in eval_faces() if f.case == "astronaut_rgb8_native")
     frame = np.ascontiguousarray(face.frame[..., ::-1])  # BGR
     x1, y1, x2, y2 = face.box
@@ -93,6 +96,9 @@ def test_strided_views_read_the_same_pixels(pipeline: lmbatch.Pipeline) -> None:
         "slice of a bigger frame": (big[40:40 + frame.shape[0], 20:20 + frame.shape[1]], None),
         "rows reversed in memory": (np.ascontiguousarray(frame[::-1])[::-1], None),
         "columns reversed in memory": (np.ascontiguousarray(frame[:, ::-1])[:, ::-1], None),
+        "rows, columns and channels reversed in memory, in a bigger frame": (
+            np.ascontiguousarray(big[::-1, ::-1, ::-1])[::-1, ::-1, ::-1][
+                40:40 + frame.shape[0], 20:20 + frame.shape[1]], None),
         "channels reversed (RGB memory read as BGR)": (np.ascontiguousarray(frame[..., ::-1])[..., ::-1], None),
         "every other column of a doubled frame": (np.repeat(frame, 2, axis=1)[:, ::2], None),
     }
@@ -101,5 +107,8 @@ def test_strided_views_read_the_same_pixels(pipeline: lmbatch.Pipeline) -> None:
         pipeline.enqueue(i, view, (x1, y1, x2, y2), fmt=fmt)
     points = [pipeline.pop_wait(i, timeout=60.0).points for i in range(len(views))]
     for name, p in zip(views, points):
-        np.testing.assert_array_equal(p, points[0], err_msg=name)
+        if "reversed in memory" in name and "channels reversed (" not in name:
+            np.testing.assert_allclose(p, points[0], rtol=0, atol=1e-3, err_msg=name)
+        else:
+            np.testing.assert_array_equal(p, points[0], err_msg=name)
     assert face.nme(points[0]) <= 0.01
