@@ -738,8 +738,9 @@ pub(crate) mod avx2 {
     }
 
     /// The exact blend of three channels (one weight set) straight into interleaved bytes:
-    /// 24 bytes per eight pixels, each 16-byte store reaching 4 bytes past its pixels (so `out`
-    /// holds `super::RGB_BYTES`). Returns how many pixels it did (a multiple of 8).
+    /// 24 bytes per eight pixels, each 16-byte store reaching 4 bytes past its pixels (so it
+    /// stops 4 bytes short of the end of `out`). Returns how many pixels it did (a multiple
+    /// of 8).
     ///
     /// # Safety
     /// AVX2.
@@ -749,11 +750,11 @@ pub(crate) mod avx2 {
         weights: &Weights,
         channels: [Channel; 3],
         n: usize,
-        out: &mut [u8; super::RGB_BYTES],
+        out: &mut [u8],
     ) -> usize {
-        let n = n.min(CHUNK) / 8 * 8;
+        let n = n.min(CHUNK).min(out.len().saturating_sub(4) / 3) / 8 * 8;
         // SAFETY: AVX2 (the caller's); loads cover 8 pixels at k + 8 <= n <= CHUNK, stores 16
-        // bytes at 3k and 3k + 12, below 3·CHUNK + 4.
+        // bytes at 3k and 3k + 12, ending at 3(n − 8) + 28 = 3n + 4 <= out.len().
         unsafe {
             let [r, g, b] = channels;
             let (r, g, b) = (
@@ -883,11 +884,6 @@ unsafe fn warp_avx2<const BPP: usize, const R: usize, const G: usize, const B: u
     warp_with::<BPP, R, G, B, true, true>(frame, crop, size, out)
 }
 
-/// The interleaved RGB of a chunk as the AVX2 blend writes it: 24 bytes per eight pixels, each
-/// store 4 bytes long.
-#[cfg(target_arch = "x86_64")]
-pub(crate) const RGB_BYTES: usize = 3 * CHUNK + 4;
-
 /// Bytes read per tap pair on the lane path: two gray pixels, or a word holding two BGR(A)
 /// pixels (three-byte pixels read two bytes past the right tap).
 const fn pair_bytes(bpp: usize) -> usize {
@@ -941,8 +937,6 @@ fn warp_with<
     let mut offsets = [0u32; CHUNK];
     let mut blended = [[0u16; CHUNK]; 3];
     let mut bytes = [[0u8; CHUNK]; 3];
-    #[cfg(target_arch = "x86_64")]
-    let mut rgb = [0u8; RGB_BYTES];
     let out_w = size.width;
     for (j, row) in rows(crop, size).enumerate() {
         let span = interior(out_w, &[(row.x, row.dx, x_len), (row.y, row.dy, h)], |i| {
@@ -974,14 +968,15 @@ fn warp_with<
                 gather_packed::<true, BPP>(&src, &row, after, start, &mut words, wt);
             }
             let n = end - start;
-            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             let rgb_channels = [channel(R), channel(G), channel(B)];
             #[cfg(target_arch = "x86_64")]
             if WIDE && BPP != 1 && has_avx2() {
+                // Straight into the output (the stores' spare bytes land on the next pixels,
+                // written after; the last few pixels of the crop take the scalar blend).
+                let rest = &mut out[3 * (j * out_w + start)..];
                 // SAFETY: the CPU has AVX2.
-                let done =
-                    unsafe { avx2::blend_rgb(&words, &weights[0], rgb_channels, n, &mut rgb) };
-                pixels[..3 * done].copy_from_slice(&rgb[..3 * done]);
+                let done = unsafe { avx2::blend_rgb(&words, &weights[0], rgb_channels, n, rest) };
+                let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
                 blend_words_scalar::<3, true>(
                     &words,
                     &weights,
@@ -1010,6 +1005,7 @@ fn warp_with<
                 }
             }
             let [r, g, b] = if BPP == 1 { [0, 0, 0] } else { [0, 1, 2] };
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             interleave(&bytes[r][..n], &bytes[g][..n], &bytes[b][..n], pixels);
         }
     }

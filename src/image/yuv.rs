@@ -11,13 +11,13 @@
 use super::crop::{FaceCrop, SampleSize};
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
 use super::hpass::RowTaps;
+#[cfg(target_arch = "x86_64")]
+use super::warp::has_avx2;
 use super::warp::{
     blend_words, for_each_source_point, inside, interior, lane_weight, rows, split_chunk, taps,
     taps_at, to_fixed, Axis, Channel, Offsets, Row, Source, Weights, Words, CHUNK, POS_BITS,
     WEIGHT_BITS, WEIGHT_ONE,
 };
-#[cfg(target_arch = "x86_64")]
-use super::warp::{has_avx2, RGB_BYTES};
 
 /// Fraction bits of the conversion coefficients. All but Bu (1.77..2.14) fit an i16 then; Bu is
 /// kept as 2 + a small remainder.
@@ -420,7 +420,7 @@ mod simd {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::super::warp::avx2::{pair_mask, quad, rounded_rows, store_rgb, weight_pairs};
-    use super::super::warp::{Channel, Weights, Words, CHUNK, RGB_BYTES};
+    use super::super::warp::{Channel, Weights, Words, CHUNK};
     use super::{YuvToRgb, CENTRE, COEF_BITS, CONVERT_SHIFT};
     use std::arch::x86_64::*;
 
@@ -437,7 +437,8 @@ mod avx2 {
         }
     }
 
-    /// Returns how many pixels it did (a multiple of 8); their RGB bytes are in `out`.
+    /// Returns how many pixels it did (a multiple of 8, stopping 4 bytes short of the end of
+    /// `out`: each 16-byte store reaches 4 bytes past its pixels); their RGB bytes are in `out`.
     ///
     /// # Safety
     /// AVX2.
@@ -448,11 +449,11 @@ mod avx2 {
         [lw, cw]: &[Weights; 2],
         [yc, uc, vc]: [Channel; 3],
         n: usize,
-        out: &mut [u8; RGB_BYTES],
+        out: &mut [u8],
     ) -> usize {
-        let n = n.min(CHUNK) / 8 * 8;
+        let n = n.min(CHUNK).min(out.len().saturating_sub(4) / 3) / 8 * 8;
         // SAFETY: AVX2 (the caller's); loads cover 8 pixels at k + 8 <= n <= CHUNK, stores 28
-        // bytes from 3k <= 3·CHUNK − 24.
+        // bytes from 3k, ending at 3(n − 8) + 28 = 3n + 4 <= out.len().
         unsafe {
             let (ym, um, vm) = (
                 (pair_mask(yc, false), pair_mask(yc, true)),
@@ -700,8 +701,6 @@ fn rotated_bytes_with<
     let mut words = Words::default();
     let mut weights = [Weights::default(); 2];
     let mut chunk_offsets = [[0u32; CHUNK]; 3];
-    #[cfg(target_arch = "x86_64")]
-    let mut fused = [0u8; RGB_BYTES];
     let mut samples = [[0u16; CHUNK]; 3];
     let mut rgb = [[0u8; CHUNK]; 3];
     let out_w = size.width;
@@ -747,18 +746,19 @@ fn rotated_bytes_with<
                 gather_yuv::<true, STEP, U, V>(planes, offsets, &row, after, start, wd, wt);
             }
             let n = end - start;
-            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             #[cfg(target_arch = "x86_64")]
             if WIDE && has_avx2() {
+                // Straight into the output (the stores' spare bytes land on the next pixels,
+                // written after; the crop's last chunk may take the path below).
+                let rest = &mut out[3 * (j * out_w + start)..];
                 // SAFETY: the CPU has AVX2.
-                let done = unsafe {
-                    avx2::blend_convert(&convert, &words, &weights, channels, n, &mut fused)
-                };
+                let done =
+                    unsafe { avx2::blend_convert(&convert, &words, &weights, channels, n, rest) };
                 if done == n {
-                    pixels.copy_from_slice(&fused[..3 * n]);
                     continue;
                 }
             }
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             blend_words::<3, false, WIDE>(&words, &weights, channels, n, &mut samples);
             let [ys, us, vs] = &samples;
             let [r, g, b] = &mut rgb;
