@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import resource
 import sys
 import threading
 import time
@@ -23,6 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import lmbatch  # noqa: E402
 from evalset import eval_faces  # noqa: E402
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of every thread of the process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -38,6 +45,7 @@ def main() -> None:
     rejected = [0] * a.producers
     with lmbatch.Pipeline(backend=a.backend, max_batch=a.max_batch, max_wait_ms=a.max_wait_us / 1000.0) as p:
         start = time.perf_counter()
+        cpu_start = cpu_seconds()
         deadline = start + a.seconds
 
         def produce(k: int) -> None:
@@ -80,6 +88,7 @@ def main() -> None:
         sent.put(None)
         consumer.join()
         elapsed = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu_start
         stats = p.stats()
         backend = p.model_info().backend
     total_us.sort()
@@ -88,9 +97,12 @@ def main() -> None:
     fps = popped / elapsed
     print(f"python e2e: backend {backend}, {a.producers} producers, {elapsed:.1f} s")
     print(f"faces/s {fps:.1f}; popped {popped}, failed {failed}, rejected queue-full {sum(rejected)}")
+    # What the process spent per face, every thread: noisy neighbours change faces/s far more.
+    print(f"cpu ms per face {cpu * 1e3 / max(popped, 1):.3f} ({cpu:.1f} CPU s over {elapsed:.1f} s)")
     print(f"total latency p50 {p50:.0f} us, p99 {p99:.0f} us; batches {stats.batches}")
     print(json.dumps({"api": "python", "backend": backend, "faces_per_s": round(fps, 1),
-                      "popped": popped, "failed": failed, "p50_us": round(p50), "p99_us": round(p99)}))
+                      "popped": popped, "failed": failed,
+                      "cpu_ms_per_face": round(cpu * 1e3 / max(popped, 1), 3), "p50_us": round(p50), "p99_us": round(p99)}))
 
 
 if __name__ == "__main__":
