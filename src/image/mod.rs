@@ -96,6 +96,35 @@ pub(crate) mod test_util {
         }
     }
 
+    /// A random turned crop of a `w × h` frame: boxes from a few pixels to twice the frame, centred
+    /// inside, across the edges or outside, at any angle, at a random output size (odd widths,
+    /// more than one chunk).
+    pub(crate) fn random_crop(
+        rng: &mut XorShift,
+        w: u32,
+        h: u32,
+    ) -> (super::FaceCrop, super::SampleSize) {
+        let mut next = |m: u64| rng.below(m) as i64;
+        let side = 2 + next(2 * u64::from(w.max(h)));
+        let (cx, cy) = (next(u64::from(w) + 40) - 20, next(u64::from(h) + 40) - 20);
+        // Whole degrees, fractions, and the hair of roll that is nearly upright.
+        let angle = match next(4) {
+            0 => 1e-12,
+            1 => f64::to_radians(next(360) as f64),
+            _ => next(1 << 20) as f64 / f64::from(1 << 20) * std::f64::consts::TAU,
+        };
+        let rect = super::CropRect {
+            x0: cx - side / 2,
+            y0: cy - side / 2,
+            side: side as u32,
+        };
+        let size = super::SampleSize {
+            width: 1 + next(150) as usize,
+            height: 1 + next(40) as usize,
+        };
+        (super::FaceCrop::rotated(rect, angle), size)
+    }
+
     /// The largest per-byte difference between two crops, in levels.
     pub(crate) fn max_level_difference(a: &[u8], b: &[u8]) -> u8 {
         assert_eq!(a.len(), b.len(), "crops of different sizes");

@@ -268,15 +268,144 @@ impl<'a> Source<'a> {
         }
         u64::from_le_bytes(word)
     }
+
+    /// The first byte of the data and of its second row: reads at an offset from [`Offsets`]
+    /// (at most `limit + n`) from either stay in the data.
+    #[inline(always)]
+    pub(crate) fn row_pointers(&self) -> (*const u8, *const u8) {
+        let base = self.data.as_ptr();
+        (base, base.wrapping_add(self.stride))
+    }
+
+    /// `N` bytes (at most 8) from `offset` and from `offset + stride`, little-endian: the same
+    /// taps in a row and the row below.
+    ///
+    /// # Safety
+    /// `offset <= data.len() − stride − N` (what [`Offsets::at`] returns).
+    #[inline(always)]
+    pub(crate) unsafe fn rows<const N: usize>(&self, offset: usize) -> (u64, u64) {
+        debug_assert!(N <= 8 && offset + self.stride + N <= self.data.len());
+        let read = |at: usize| {
+            let mut word = [0u8; 8];
+            // SAFETY: at + N <= data.len() (the caller's bound on offset, plus stride at most).
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.data.as_ptr().add(at), word.as_mut_ptr(), N);
+            }
+            u64::from_le_bytes(word)
+        };
+        (read(offset), read(offset + self.stride))
+    }
+}
+
+/// The rounded positions `pos + k·step` (k = 0..CHUNK) of one axis of a chunk, in 1/4096 px
+/// (`index · 4096 + weight`, what [`taps`] takes apart), computed in i32 lanes: `pos` and `step`
+/// are split at the rounding bit into a quotient and a remainder, and the remainders of 64 steps
+/// stay below 2^27, so each lane is exact modulo 2^32, and exactly right wherever the position
+/// lies in a plane (below 2^27 for `MAX_FRAME_SIDE`). Lanes outside the plane hold garbage that
+/// the caller does not use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Axis {
+    quotient: i32,
+    step_quotient: i32,
+    remainder: u32,
+    step_remainder: u32,
+    shift: u32,
+}
+
+impl Axis {
+    /// The axis of positions `pos + k·step` (fixed point), or with `halved` of `(pos + k·step) >> 1`
+    /// (a chroma plane's): `(⌊p/2⌋ + R) >> 20 = (p + 2R) >> 21` for integers.
+    pub(crate) fn new(pos: i64, step: i64, halved: bool) -> Self {
+        let shift = POS_BITS - WEIGHT_BITS + u32::from(halved);
+        let at = pos.wrapping_add(ROUND << u32::from(halved));
+        let mask = (1i64 << shift) - 1;
+        Axis {
+            // Truncation is the point: each lane is exact modulo 2^32.
+            quotient: (at >> shift) as i32,
+            step_quotient: (step >> shift) as i32,
+            remainder: (at & mask) as u32,
+            step_remainder: (step & mask) as u32,
+            shift,
+        }
+    }
+
+    /// The quotient and remainder of slot 0; [`Axis::step`] moves them a slot on (added, not
+    /// multiplied, so the vectorised loops keep induction variables).
+    #[inline(always)]
+    pub(crate) fn first(&self) -> (i32, u32) {
+        (self.quotient, self.remainder)
+    }
+
+    /// The next slot's quotient and remainder. Remainders of slots below `CHUNK` stay below
+    /// 2^21 · 65: no overflow.
+    #[inline(always)]
+    pub(crate) fn step(&self, (q, r): (i32, u32)) -> (i32, u32) {
+        (
+            q.wrapping_add(self.step_quotient),
+            r.wrapping_add(self.step_remainder),
+        )
+    }
+
+    /// The rounded position of a slot's quotient and remainder.
+    #[inline(always)]
+    pub(crate) fn value(&self, (q, r): (i32, u32)) -> i32 {
+        q.wrapping_add((r >> self.shift) as i32)
+    }
+}
+
+/// The index of a rounded position ([`Axis::at`]).
+#[inline(always)]
+pub(crate) fn lane_index(q: i32) -> i32 {
+    q >> WEIGHT_BITS
+}
+
+/// The weight of a rounded position ([`Axis::at`]).
+#[inline(always)]
+pub(crate) fn lane_weight(q: i32) -> u16 {
+    (q & (WEIGHT_ONE as i32 - 1)) as u16
+}
+
+/// The tap offsets of a plane in i32 lanes: `row · stride + column · step`, kept in
+/// `[0, limit]` so that `N` bytes from an offset and from the offset one row down lie in the
+/// plane's data whatever the lanes compute (then tests compare the taps, not memory safety).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Offsets {
+    stride: i32,
+    step: i32,
+    limit: i32,
+}
+
+impl Offsets {
+    /// For reads of `n` bytes at a column of `step` bytes in `src`; `None` if its offsets do not
+    /// fit i32 lanes or it has fewer than two rows' worth of bytes.
+    pub(crate) fn new(src: &Source<'_>, step: usize, n: usize) -> Option<Self> {
+        let limit = src.data.len().checked_sub(src.stride)?.checked_sub(n)?;
+        Some(Offsets {
+            stride: i32::try_from(src.stride).ok()?,
+            step: i32::try_from(step).ok()?,
+            limit: i32::try_from(limit).ok()?,
+        })
+    }
+
+    /// The offset of the taps of rounded positions `qx`, `qy`, clamped into `[0, limit]`.
+    #[inline(always)]
+    pub(crate) fn at(&self, qx: i32, qy: i32) -> u32 {
+        let offset = lane_index(qy)
+            .wrapping_mul(self.stride)
+            .wrapping_add(lane_index(qx).wrapping_mul(self.step));
+        offset.max(0).min(self.limit) as u32
+    }
 }
 
 /// The bilinear blend of each of `channels` over the first `n` pixels of a chunk into `out`: each
 /// pair of horizontal taps blended into 8.7 with the 12-bit weight (rounded), then the two rows
 /// blended either as `blend_rows` does (8.7 out, 15-bit weights, high halves: bit for bit the
 /// upright YUV path) or, with `EXACT`, exactly with the 12-bit weight and rounded once to a byte
-/// (the packed path, one rounding closer to the float rule).
+/// (the packed path, one rounding closer to the float rule). `WIDE`: sixteen pixels at a time
+/// with AVX2 where the CPU has it, for callers compiled for AVX2 (elsewhere its instructions
+/// would not inline).
 #[inline(always)]
-pub(crate) fn blend_words<const C: usize, const EXACT: bool>(
+pub(crate) fn blend_words<const C: usize, const EXACT: bool, const WIDE: bool>(
     words: &Words,
     weights: &[Weights],
     channels: [Channel; C],
@@ -284,7 +413,15 @@ pub(crate) fn blend_words<const C: usize, const EXACT: bool>(
     out: &mut [[u16; CHUNK]; C],
 ) {
     #[cfg(target_arch = "x86_64")]
-    let done = simd::blend_words::<C, EXACT>(words, weights, channels, n, out);
+    let done = {
+        let wide = if WIDE && has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { avx2::blend_words::<C, EXACT>(words, weights, channels, n, out) }
+        } else {
+            0
+        };
+        simd::blend_words::<C, EXACT>(words, weights, channels, wide, n, out)
+    };
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
     blend_words_scalar::<C, EXACT>(words, weights, channels, done..n.min(CHUNK), out);
@@ -329,8 +466,8 @@ fn mul_high_u(a: u16, b: u16) -> u16 {
     ((u32::from(a) * u32::from(b)) >> 16) as u16
 }
 
-/// SSE2 (baseline on x86-64) form of [`blend_words`], eight pixels at a time, bit for bit the
-/// scalar definition; returns how many pixels it did (a multiple of 8).
+/// SSE2 (baseline on x86-64) form of [`blend_words`], eight pixels at a time from `from`, bit
+/// for bit the scalar definition; returns up to which pixel it did (a multiple of 8).
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use super::{Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_ONE};
@@ -376,6 +513,7 @@ mod simd {
         words: &Words,
         weights: &[Weights],
         channels: [Channel; C],
+        from: usize,
         n: usize,
         out: &mut [[u16; CHUNK]; C],
     ) -> usize {
@@ -387,7 +525,7 @@ mod simd {
             let half = _mm_set1_epi32(16);
             let exact_half = _mm_set1_epi32(1 << (EXACT_SHIFT - 1));
             let load = |a: &[u16; CHUNK], k: usize| _mm_loadu_si128(a.as_ptr().add(k).cast());
-            for k in (0..n).step_by(8) {
+            for k in (from..n).step_by(8) {
                 let top = byte_lanes(&words.top, k);
                 let bottom = byte_lanes(&words.bottom, k);
                 for (o, ch) in out.iter_mut().zip(channels) {
@@ -433,6 +571,268 @@ mod simd {
     }
 }
 
+/// AVX2 form of [`blend_words`], eight pixels at a time in 32-bit lanes, bit for bit the scalar
+/// definition: each channel's (left, right) taps are shuffled straight out of the words into
+/// 16-bit pairs (one `vpshufb` per four words), so one `vpmaddwd` blends a row; the two rows are
+/// paired the same way. Inlined whole into a caller compiled for AVX2, so the shuffle masks
+/// are constants and the lanes stay in registers.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::{Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_ONE};
+    use std::arch::x86_64::*;
+
+    /// The `vpshufb` mask that turns the two words of each 128-bit lane into two dwords
+    /// `byte(left) | byte(right) << 16`, in the low half of the lane or, with `high`, the high.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn pair_mask(ch: Channel, high: bool) -> __m256i {
+        let mut mask = [-128i8; 16];
+        let base = if high { 8 } else { 0 };
+        for (word, at) in [(0, base), (8, base + 4)] {
+            mask[at] = (word + ch.left) as i8;
+            mask[at + 2] = (word + ch.right) as i8;
+        }
+        // SAFETY: 16 bytes from a 16-byte array.
+        unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(mask.as_ptr().cast())) }
+    }
+
+    /// Words k, k + 1, k + 4, k + 5 (`first`) or k + 2, k + 3, k + 6, k + 7: shuffled by the two
+    /// masks and or-ed, their pairs land in pixel order.
+    ///
+    /// # Safety
+    /// AVX2; `k + 8 <= CHUNK`.
+    #[inline(always)]
+    pub(crate) unsafe fn quad(words: &[u64; CHUNK], k: usize, first: bool) -> __m256i {
+        debug_assert!(k + 8 <= CHUNK);
+        let at = if first { k } else { k + 2 };
+        // SAFETY: two 16-byte loads of words at..at + 2 and at + 4..at + 6 <= CHUNK.
+        unsafe {
+            let p = words.as_ptr().add(at);
+            _mm256_inserti128_si256::<1>(
+                _mm256_castsi128_si256(_mm_loadu_si128(p.cast())),
+                _mm_loadu_si128(p.add(4).cast()),
+            )
+        }
+    }
+
+    /// Eight 12-bit weights at `k` as dwords `(4096 − w) | w << 16`, for `vpmaddwd`.
+    ///
+    /// # Safety
+    /// AVX2; `k + 8 <= CHUNK`.
+    #[inline(always)]
+    pub(crate) unsafe fn weight_pairs(w: &[u16; CHUNK], k: usize) -> (__m256i, __m256i) {
+        debug_assert!(k + 8 <= CHUNK);
+        // SAFETY: eight u16 at k + 8 <= CHUNK.
+        unsafe {
+            let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(w.as_ptr().add(k).cast()));
+            let one = _mm256_set1_epi32(WEIGHT_ONE as i32);
+            let w0 = _mm256_sub_epi32(one, w);
+            (_mm256_or_si256(w0, _mm256_slli_epi32::<16>(w)), w)
+        }
+    }
+
+    /// One row of a channel: its (left, right) pairs out of the row's two quads, blended with
+    /// the weight pairs into 8.7 (rounded).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn horizontal(
+        (first, second): (__m256i, __m256i),
+        (lo, hi): (__m256i, __m256i),
+        w: __m256i,
+        half: __m256i,
+    ) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let pairs = _mm256_or_si256(
+                _mm256_shuffle_epi8(first, lo),
+                _mm256_shuffle_epi8(second, hi),
+            );
+            // a·(1 − w) + b·w per lane, exact (samples <= 255, weights <= 4096).
+            let h = _mm256_madd_epi16(pairs, w);
+            _mm256_srai_epi32::<5>(_mm256_add_epi32(h, half))
+        }
+    }
+
+    /// `mul_high_u(row·2, w)` per 32-bit lane: the product stays below 2^31.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn high_half(row: __m256i, w: __m256i) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe { _mm256_srli_epi32::<16>(_mm256_mullo_epi32(_mm256_slli_epi32::<1>(row), w)) }
+    }
+
+    /// One channel of eight pixels blended exactly ([`super::blend_words`] with `EXACT`), as
+    /// eight i32 lanes holding bytes.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn exact(
+        rows: [(__m256i, __m256i); 2],
+        masks: (__m256i, __m256i),
+        (wx, wy): (__m256i, __m256i),
+    ) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let half = _mm256_set1_epi32(16);
+            let t = horizontal(rows[0], masks, wx, half);
+            let b = horizontal(rows[1], masks, wx, half);
+            // Rows <= 32640, weights <= 4096: sums < 2^31.
+            let v = _mm256_madd_epi16(_mm256_or_si256(t, _mm256_slli_epi32::<16>(b)), wy);
+            let exact_half = _mm256_set1_epi32(1 << (EXACT_SHIFT - 1));
+            _mm256_srai_epi32::<{ EXACT_SHIFT as i32 }>(_mm256_add_epi32(v, exact_half))
+        }
+    }
+
+    /// One channel of eight pixels blended as [`super::blend_words`] without `EXACT` does
+    /// (8.7 in i32 lanes); `(wx, wy)`: the x weight pairs and the raw y weights.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn rounded_rows(
+        rows: [(__m256i, __m256i); 2],
+        masks: (__m256i, __m256i),
+        (wx, wy): (__m256i, __m256i),
+    ) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let half = _mm256_set1_epi32(16);
+            let t = horizontal(rows[0], masks, wx, half);
+            let b = horizontal(rows[1], masks, wx, half);
+            // The high halves of (row·2)·(weight·8) as `blend_rows` takes them.
+            let wa =
+                _mm256_slli_epi32::<3>(_mm256_sub_epi32(_mm256_set1_epi32(WEIGHT_ONE as i32), wy));
+            let wb = _mm256_slli_epi32::<3>(wy);
+            _mm256_add_epi32(high_half(t, wa), high_half(b, wb))
+        }
+    }
+
+    /// Eight pixels' R, G, B (i32 lanes, clamped to bytes as `vpackssdw` then `vpackuswb`
+    /// clamp) as 24 interleaved bytes at `at` (a 16-byte store at `at` and at `at + 12`).
+    ///
+    /// # Safety
+    /// AVX2; 28 bytes writable at `at`.
+    #[inline(always)]
+    pub(crate) unsafe fn store_rgb(red: __m256i, green: __m256i, blue: __m256i, at: *mut u8) {
+        // SAFETY: AVX2 (the caller's); the caller's 28 bytes.
+        unsafe {
+            // Per 128-bit lane: R0..3 G0..3 B0..3 (B0..3) to R0 G0 B0 R1 ..., 4 bytes spare.
+            let order = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128,
+            ));
+            let bytes = _mm256_packus_epi16(
+                _mm256_packs_epi32(red, green),
+                _mm256_packs_epi32(blue, blue),
+            );
+            let pixels = _mm256_shuffle_epi8(bytes, order);
+            _mm_storeu_si128(at.cast(), _mm256_castsi256_si128(pixels));
+            _mm_storeu_si128(at.add(12).cast(), _mm256_extracti128_si256::<1>(pixels));
+        }
+    }
+
+    /// The exact blend of three channels (one weight set) straight into interleaved bytes:
+    /// 24 bytes per eight pixels, each 16-byte store reaching 4 bytes past its pixels (so it
+    /// stops 4 bytes short of the end of `out`). Returns how many pixels it did (a multiple
+    /// of 8).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn blend_rgb(
+        words: &Words,
+        weights: &Weights,
+        channels: [Channel; 3],
+        n: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let n = n.min(CHUNK).min(out.len().saturating_sub(4) / 3) / 8 * 8;
+        // SAFETY: AVX2 (the caller's); loads cover 8 pixels at k + 8 <= n <= CHUNK, stores 16
+        // bytes at 3k and 3k + 12, ending at 3(n − 8) + 28 = 3n + 4 <= out.len().
+        unsafe {
+            let [r, g, b] = channels;
+            let (r, g, b) = (
+                (pair_mask(r, false), pair_mask(r, true)),
+                (pair_mask(g, false), pair_mask(g, true)),
+                (pair_mask(b, false), pair_mask(b, true)),
+            );
+            for k in (0..n).step_by(8) {
+                let rows = [
+                    (quad(&words.top, k, true), quad(&words.top, k, false)),
+                    (quad(&words.bottom, k, true), quad(&words.bottom, k, false)),
+                ];
+                let w = (weight_pairs(&weights.x, k).0, weight_pairs(&weights.y, k).0);
+                let (red, green, blue) = (exact(rows, r, w), exact(rows, g, w), exact(rows, b, w));
+                store_rgb(red, green, blue, out.as_mut_ptr().add(3 * k));
+            }
+        }
+        n
+    }
+
+    /// Returns how many pixels it did (a multiple of 8).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn blend_words<const C: usize, const EXACT: bool>(
+        words: &Words,
+        weights: &[Weights],
+        channels: [Channel; C],
+        n: usize,
+        out: &mut [[u16; CHUNK]; C],
+    ) -> usize {
+        let n = n.min(CHUNK) / 8 * 8;
+        // SAFETY: AVX2 (the caller's); every load and store covers 8 pixels at k + 8 <= n <= CHUNK
+        // (unaligned forms).
+        unsafe {
+            // No closures here: they would not inherit the caller's AVX2 (nor inline it).
+            let zero = _mm256_setzero_si256();
+            let mut masks = [(zero, zero); C];
+            for (mask, ch) in masks.iter_mut().zip(channels) {
+                *mask = (pair_mask(ch, false), pair_mask(ch, true));
+            }
+            let half = _mm256_set1_epi32(16);
+            let exact_half = _mm256_set1_epi32(1 << (EXACT_SHIFT - 1));
+            let one = _mm256_set1_epi32(WEIGHT_ONE as i32);
+            for k in (0..n).step_by(8) {
+                let rows = [
+                    (quad(&words.top, k, true), quad(&words.top, k, false)),
+                    (quad(&words.bottom, k, true), quad(&words.bottom, k, false)),
+                ];
+                for ((o, ch), (lo, hi)) in out.iter_mut().zip(channels).zip(masks) {
+                    let w = &weights[ch.weights];
+                    let (wx, _) = weight_pairs(&w.x, k);
+                    let t = horizontal(rows[0], (lo, hi), wx, half);
+                    let b = horizontal(rows[1], (lo, hi), wx, half);
+                    let (wy_pairs, wy) = weight_pairs(&w.y, k);
+                    let blended = if EXACT {
+                        // Rows <= 32640, weights <= 4096: sums < 2^31.
+                        let pairs = _mm256_or_si256(t, _mm256_slli_epi32::<16>(b));
+                        let v = _mm256_madd_epi16(pairs, wy_pairs);
+                        _mm256_srai_epi32::<{ EXACT_SHIFT as i32 }>(_mm256_add_epi32(v, exact_half))
+                    } else {
+                        // The high halves of (row·2)·(weight·8) as `blend_rows` takes them.
+                        let wa = _mm256_slli_epi32::<3>(_mm256_sub_epi32(one, wy));
+                        let wb = _mm256_slli_epi32::<3>(wy);
+                        _mm256_add_epi32(high_half(t, wa), high_half(b, wb))
+                    };
+                    // Eight values below 2^16 to u16, in order.
+                    let packed =
+                        _mm256_permute4x64_epi64::<0x08>(_mm256_packus_epi32(blended, blended));
+                    _mm_storeu_si128(o.as_mut_ptr().add(k).cast(), _mm256_castsi256_si128(packed));
+                }
+            }
+        }
+        n
+    }
+}
+
 /// Rotated crop of a packed frame into interleaved RGB (`size.pixels() × 3` bytes).
 pub fn warp_packed(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize, out: &mut [u8]) {
     assert_eq!(out.len(), size.pixels() * 3, "output buffer size");
@@ -445,9 +845,67 @@ pub fn warp_packed(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize, out
     }
 }
 
-/// Chunk by chunk: gather the taps of each pixel as words (clamped only outside the row's
-/// interior), blend them in 16-bit lanes, round to bytes, interleave.
+/// Chunk by chunk: the taps of each pixel as words (positions, offsets and weights computed in
+/// i32 lanes, AVX2 where the CPU has it; clamped taps only outside the row's interior), blended
+/// in 16-bit lanes, rounded to bytes, interleaved.
 fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    frame: &FrameView<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    out: &mut [u8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, out) };
+    }
+    warp_with::<BPP, R, G, B, true, false>(frame, crop, size, out)
+}
+
+/// Whether the CPU has AVX2 (std caches the answer: one atomic load after the first call).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+/// [`warp_with`] compiled for AVX2: the lane loops run eight i32 lanes at a time.
+///
+/// # Safety
+/// The CPU must have AVX2 ([`has_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn warp_avx2<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    frame: &FrameView<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    out: &mut [u8],
+) {
+    warp_with::<BPP, R, G, B, true, true>(frame, crop, size, out)
+}
+
+/// Bytes read per tap pair on the lane path: two gray pixels, or a word holding two BGR(A)
+/// pixels (three-byte pixels read two bytes past the right tap).
+const fn pair_bytes(bpp: usize) -> usize {
+    if bpp == 1 {
+        2
+    } else {
+        8
+    }
+}
+
+/// The turned packed crop; `LANES` computes the interior's taps in i32 lanes, else pixel by
+/// pixel as before them (the reference the tests hold the lane path to, byte for byte); `WIDE`
+/// blends with AVX2 (see [`blend_words`]).
+#[inline(always)]
+fn warp_with<
+    const BPP: usize,
+    const R: usize,
+    const G: usize,
+    const B: usize,
+    const LANES: bool,
+    const WIDE: bool,
+>(
     frame: &FrameView<'_>,
     crop: &FaceCrop,
     size: SampleSize,
@@ -458,6 +916,17 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
         // Unreachable for a view made by `FrameView::new`; kept safe anyway.
         return warp_per_pixel::<BPP, R, G, B>(frame, crop, size, out);
     };
+    let lanes = if LANES {
+        Offsets::new(&src, BPP, pair_bytes(BPP))
+    } else {
+        None
+    };
+    // An eight-byte read of three-byte pixels covers a third: its column must exist too.
+    let x_len = if lanes.is_some() && BPP == 3 {
+        w - 1
+    } else {
+        w
+    };
     let channel = |c: usize| Channel {
         left: c,
         right: BPP + c,
@@ -465,32 +934,69 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
     };
     let mut words = Words::default();
     let mut weights = [Weights::default()];
+    let mut offsets = [0u32; CHUNK];
     let mut blended = [[0u16; CHUNK]; 3];
     let mut bytes = [[0u8; CHUNK]; 3];
     let out_w = size.width;
     for (j, row) in rows(crop, size).enumerate() {
-        let span = interior(out_w, &[(row.x, row.dx, w), (row.y, row.dy, h)], |i| {
+        let span = interior(out_w, &[(row.x, row.dx, x_len), (row.y, row.dy, h)], |i| {
             let (x, y) = row.at(i);
-            inside(x, w) && inside(y, h)
+            inside(x, x_len) && inside(y, h)
         });
         for start in (0..out_w).step_by(CHUNK) {
             let end = (start + CHUNK).min(out_w);
             let [before, within, after] = split_chunk(start, end, span);
             let [wt] = &mut weights;
-            // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
+            match lanes {
+                Some(lanes) if !within.is_empty() => {
+                    let (x, y) = row.at(start);
+                    let (ax, ay) = (Axis::new(x, row.dx, false), Axis::new(y, row.dy, false));
+                    lane_taps(&ax, &ay, &lanes, &mut offsets, wt);
+                    let slots = within.start - start..within.end - start;
+                    // SAFETY: the offsets lie in [0, limit] (`Offsets::at`).
+                    unsafe { load_pairs::<BPP>(&src, &offsets, slots, &mut words) };
+                }
+                // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
+                _ => unsafe {
+                    gather_packed::<false, BPP>(&src, &row, within, start, &mut words, wt);
+                },
+            }
+            // After the lanes, which fill every slot.
+            // SAFETY: clamped taps lie in the frame.
             unsafe {
                 gather_packed::<true, BPP>(&src, &row, before, start, &mut words, wt);
-                gather_packed::<false, BPP>(&src, &row, within, start, &mut words, wt);
                 gather_packed::<true, BPP>(&src, &row, after, start, &mut words, wt);
             }
             let n = end - start;
+            let rgb_channels = [channel(R), channel(G), channel(B)];
+            #[cfg(target_arch = "x86_64")]
+            if WIDE && BPP != 1 && has_avx2() {
+                // Straight into the output (the stores' spare bytes land on the next pixels,
+                // written after; the last few pixels of the crop take the scalar blend).
+                let rest = &mut out[3 * (j * out_w + start)..];
+                // SAFETY: the CPU has AVX2.
+                let done = unsafe { avx2::blend_rgb(&words, &weights[0], rgb_channels, n, rest) };
+                let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
+                blend_words_scalar::<3, true>(
+                    &words,
+                    &weights,
+                    rgb_channels,
+                    done..n,
+                    &mut blended,
+                );
+                for (k, px) in pixels.chunks_exact_mut(3).enumerate().skip(done) {
+                    for (byte, channel) in px.iter_mut().zip(&blended) {
+                        *byte = channel[k] as u8;
+                    }
+                }
+                continue;
+            }
             if BPP == 1 {
                 let [gray, ..] = &mut blended;
                 let gray = std::array::from_mut(gray);
-                blend_words::<1, true>(&words, &weights, [channel(0)], n, gray);
+                blend_words::<1, true, WIDE>(&words, &weights, [channel(0)], n, gray);
             } else {
-                let channels = [channel(R), channel(G), channel(B)];
-                blend_words::<3, true>(&words, &weights, channels, n, &mut blended);
+                blend_words::<3, true, WIDE>(&words, &weights, rgb_channels, n, &mut blended);
             }
             let channels = if BPP == 1 { 1 } else { 3 };
             for (b, v) in bytes.iter_mut().zip(&blended).take(channels) {
@@ -498,11 +1004,72 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
                     *b = *v as u8;
                 }
             }
-            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             let [r, g, b] = if BPP == 1 { [0, 0, 0] } else { [0, 1, 2] };
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             interleave(&bytes[r][..n], &bytes[g][..n], &bytes[b][..n], pixels);
         }
     }
+}
+
+/// The tap offsets and weights of every slot of a chunk whose slot 0 sits at the axes' first
+/// positions, in i32 lanes (a fixed count, so the loop vectorises whole).
+#[inline(always)]
+fn lane_taps(
+    x: &Axis,
+    y: &Axis,
+    lanes: &Offsets,
+    offsets: &mut [u32; CHUNK],
+    weights: &mut Weights,
+) {
+    let (mut at_x, mut at_y) = (x.first(), y.first());
+    for ((o, wx), wy) in offsets.iter_mut().zip(&mut weights.x).zip(&mut weights.y) {
+        let (qx, qy) = (x.value(at_x), y.value(at_y));
+        *o = lanes.at(qx, qy);
+        *wx = lane_weight(qx);
+        *wy = lane_weight(qy);
+        (at_x, at_y) = (x.step(at_x), y.step(at_y));
+    }
+}
+
+/// The tap words of the slots `slots` from their offsets: one read per source row.
+///
+/// # Safety
+/// `src`'s [`Offsets`] made `offsets` (for `pair_bytes(BPP)`-byte reads).
+#[inline(always)]
+unsafe fn load_pairs<const BPP: usize>(
+    src: &Source<'_>,
+    offsets: &[u32; CHUNK],
+    slots: std::ops::Range<usize>,
+    words: &mut Words,
+) {
+    let (tops, bottoms) = (
+        &mut words.top[slots.clone()],
+        &mut words.bottom[slots.clone()],
+    );
+    let (above, below) = src.row_pointers();
+    for ((o, top), bottom) in offsets[slots].iter().zip(tops).zip(bottoms) {
+        let o = *o as usize;
+        // SAFETY: the caller's offsets leave room for the read and the row below.
+        (*top, *bottom) = unsafe {
+            if BPP == 1 {
+                (read_le::<2>(above, o), read_le::<2>(below, o))
+            } else {
+                (read_le::<8>(above, o), read_le::<8>(below, o))
+            }
+        };
+    }
+}
+
+/// `N` bytes (at most 8) at `base + offset`, little-endian.
+///
+/// # Safety
+/// The `N` bytes lie in one allocation `base` points into.
+#[inline(always)]
+pub(crate) unsafe fn read_le<const N: usize>(base: *const u8, offset: usize) -> u64 {
+    let mut word = [0u8; 8];
+    // SAFETY: the caller's bytes.
+    unsafe { std::ptr::copy_nonoverlapping(base.add(offset), word.as_mut_ptr(), N) };
+    u64::from_le_bytes(word)
 }
 
 /// The tap words and weights of the pixels `range` of `row` into chunk slots `range − start`:
@@ -580,7 +1147,7 @@ fn warp_per_pixel<const BPP: usize, const R: usize, const G: usize, const B: usi
 mod tests {
     use super::*;
     use crate::image::crop::CropRect;
-    use crate::image::test_util::{max_level_difference, XorShift};
+    use crate::image::test_util::{max_level_difference, random_crop, XorShift};
 
     /// The float rule (DESIGN): bilinear at P − ½ with clamped taps, rounded half up.
     fn reference(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize) -> Vec<u8> {
@@ -727,8 +1294,10 @@ mod tests {
         });
         for n in [CHUNK, 61, 8, 3] {
             let (mut fast, mut slow) = ([[0u16; CHUNK]; 3], [[0u16; CHUNK]; 3]);
-            blend_words::<3, false>(&words, &weights, channels, n, &mut fast);
             blend_words_scalar::<3, false>(&words, &weights, channels, 0..n, &mut slow);
+            blend_words::<3, false, true>(&words, &weights, channels, n, &mut fast);
+            assert_eq!(fast, slow, "{n} pixels, wide");
+            blend_words::<3, false, false>(&words, &weights, channels, n, &mut fast);
             assert_eq!(fast, slow, "{n} pixels");
             assert!(
                 fast.iter().all(|c| c[n..].iter().all(|&v| v == 0)),
@@ -736,8 +1305,10 @@ mod tests {
             );
             assert_eq!(slow[0][0], 255 << 7, "weight 0 keeps the top-left tap");
             let (mut fast, mut slow) = ([[0u16; CHUNK]; 3], [[0u16; CHUNK]; 3]);
-            blend_words::<3, true>(&words, &weights, channels, n, &mut fast);
             blend_words_scalar::<3, true>(&words, &weights, channels, 0..n, &mut slow);
+            blend_words::<3, true, true>(&words, &weights, channels, n, &mut fast);
+            assert_eq!(fast, slow, "{n} pixels, exact, wide");
+            blend_words::<3, true, false>(&words, &weights, channels, n, &mut fast);
             assert_eq!(fast, slow, "{n} pixels, exact");
             assert_eq!(slow[0][0], 255, "weight 0 keeps the top-left tap");
             assert!(slow.iter().flatten().all(|&v| v <= 255));
@@ -798,6 +1369,111 @@ mod tests {
             interior(10, &[(row.x, row.dx, 1), (row.y, row.dy, 9)], |_| false),
             (0, 0)
         );
+    }
+
+    /// The lane path (baseline, and AVX2 where the CPU has it) against the per-pixel taps it
+    /// replaced, byte for byte.
+    fn lanes_vs_per_pixel_taps<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+        frame: &FrameView<'_>,
+        crop: &FaceCrop,
+        size: SampleSize,
+    ) -> Result<(), String> {
+        let pixels = size.pixels() * 3;
+        let mut want = vec![0u8; pixels];
+        warp_with::<BPP, R, G, B, false, false>(frame, crop, size, &mut want);
+        let mut got = vec![0u8; pixels];
+        warp_with::<BPP, R, G, B, true, false>(frame, crop, size, &mut got);
+        let mut paths = vec![("baseline", got.clone())];
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, &mut got) };
+            paths.push(("avx2", got));
+        }
+        for (path, got) in paths {
+            if let Some(n) = (0..pixels).find(|&n| got[n] != want[n]) {
+                return Err(format!("{path}: byte {n}: {} vs {}", got[n], want[n]));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_lane_positions_are_the_taps_of_every_position_inside() {
+        // Positions far outside (i32 wrap) and inside, steps of any sign and size up to 8 px,
+        // halved (chroma) or not: wherever the scalar taps lie inside a 32768-px plane, the
+        // lane position splits into the same index and weight.
+        let mut rng = XorShift(0x1234_5678_9abc_def1);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let pos = rng.below(1 << 50) as i64 - (1 << 49);
+            let step = rng.below(1 << 36) as i64 - (1 << 35);
+            let halved = rng.below(2) == 1;
+            let axis = Axis::new(pos, step, halved);
+            let mut at = axis.first();
+            for k in 0..CHUNK as i64 {
+                let p = pos + k * step;
+                let p = if halved { p >> 1 } else { p };
+                if inside(p, 32768) {
+                    let q = axis.value(at);
+                    let (index, _, weight) = taps_at(p, 32768);
+                    assert_eq!(
+                        (lane_index(q) as usize, lane_weight(q) as u32),
+                        (index, weight)
+                    );
+                    checked += 1;
+                }
+                at = axis.step(at);
+            }
+        }
+        assert!(checked > 10_000, "only {checked} positions inside");
+    }
+
+    #[test]
+    fn the_lane_taps_give_the_per_pixel_taps_byte_for_byte() {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let mut tested = 0;
+        for format in [
+            PixelFormat::Bgr8,
+            PixelFormat::Rgb8,
+            PixelFormat::Bgra8,
+            PixelFormat::Rgba8,
+            PixelFormat::Gray8,
+        ] {
+            let bpp = format.bytes_per_pixel();
+            // Odd sizes and padded strides, one row or column, a tight last row.
+            for (w, h, pad) in [(83, 59, 3), (64, 48, 0), (1, 17, 1), (23, 1, 0), (2, 2, 5)] {
+                let stride = bpp * w as usize + pad;
+                let len = stride * (h as usize - 1) + bpp * w as usize;
+                let data: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                let frame = FrameView::new(&data, w, h, stride, format).unwrap();
+                for _ in 0..60 {
+                    let (crop, size) = random_crop(&mut rng, w, h);
+                    let result = match format {
+                        PixelFormat::Bgr8 => {
+                            lanes_vs_per_pixel_taps::<3, 2, 1, 0>(&frame, &crop, size)
+                        }
+                        PixelFormat::Rgb8 => {
+                            lanes_vs_per_pixel_taps::<3, 0, 1, 2>(&frame, &crop, size)
+                        }
+                        PixelFormat::Bgra8 => {
+                            lanes_vs_per_pixel_taps::<4, 2, 1, 0>(&frame, &crop, size)
+                        }
+                        PixelFormat::Rgba8 => {
+                            lanes_vs_per_pixel_taps::<4, 0, 1, 2>(&frame, &crop, size)
+                        }
+                        PixelFormat::Gray8 => {
+                            lanes_vs_per_pixel_taps::<1, 0, 0, 0>(&frame, &crop, size)
+                        }
+                    };
+                    if let Err(e) = result {
+                        panic!("{format:?} {w}x{h}+{pad} {crop:?} {size:?}: {e}");
+                    }
+                    tested += 1;
+                }
+            }
+        }
+        println!("{tested} crops, byte for byte");
     }
 
     #[test]

@@ -11,9 +11,12 @@
 use super::crop::{FaceCrop, SampleSize};
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
 use super::hpass::RowTaps;
+#[cfg(target_arch = "x86_64")]
+use super::warp::has_avx2;
 use super::warp::{
-    blend_words, for_each_source_point, inside, interior, rows, split_chunk, taps, taps_at,
-    to_fixed, Channel, Row, Source, Weights, Words, CHUNK, POS_BITS, WEIGHT_BITS, WEIGHT_ONE,
+    blend_words, for_each_source_point, inside, interior, lane_weight, rows, split_chunk, taps,
+    taps_at, to_fixed, Axis, Channel, Offsets, Row, Source, Weights, Words, CHUNK, POS_BITS,
+    WEIGHT_BITS, WEIGHT_ONE,
 };
 
 /// Fraction bits of the conversion coefficients. All but Bu (1.77..2.14) fit an i16 then; Bu is
@@ -411,6 +414,99 @@ mod simd {
     }
 }
 
+/// The AVX2 turned YUV crop's last steps in registers: the blend of [`blend_words`] without
+/// `EXACT` (luma weights for channel 0, chroma for 1 and 2), the conversion of
+/// [`YuvToRgb::convert_row`] and the interleave, eight pixels at a time, bit for bit.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::super::warp::avx2::{pair_mask, quad, rounded_rows, store_rgb, weight_pairs};
+    use super::super::warp::{Channel, Weights, Words, CHUNK};
+    use super::{YuvToRgb, CENTRE, COEF_BITS, CONVERT_SHIFT};
+    use std::arch::x86_64::*;
+
+    /// `(x + ½) >> CONVERT_SHIFT` per lane (the bytes' clamp comes with the packing).
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn level(x: __m256i) -> __m256i {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let round = _mm256_set1_epi32(1 << (CONVERT_SHIFT - 1));
+            _mm256_srai_epi32::<{ CONVERT_SHIFT as i32 }>(_mm256_add_epi32(x, round))
+        }
+    }
+
+    /// Returns how many pixels it did (a multiple of 8, stopping 4 bytes short of the end of
+    /// `out`: each 16-byte store reaches 4 bytes past its pixels); their RGB bytes are in `out`.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn blend_convert(
+        c: &YuvToRgb,
+        words: &Words,
+        [lw, cw]: &[Weights; 2],
+        [yc, uc, vc]: [Channel; 3],
+        n: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let n = n.min(CHUNK).min(out.len().saturating_sub(4) / 3) / 8 * 8;
+        // SAFETY: AVX2 (the caller's); loads cover 8 pixels at k + 8 <= n <= CHUNK, stores 28
+        // bytes from 3k, ending at 3(n − 8) + 28 = 3n + 4 <= out.len().
+        unsafe {
+            let (ym, um, vm) = (
+                (pair_mask(yc, false), pair_mask(yc, true)),
+                (pair_mask(uc, false), pair_mask(uc, true)),
+                (pair_mask(vc, false), pair_mask(vc, true)),
+            );
+            // (Ky, coefficient) pairs for vpmaddwd, as the SSE2 conversion has them.
+            let with_ky = |k: i16| (i32::from(k) << 16) | i32::from(c.ky as u16);
+            let (k_r, k_g, k_b) = (
+                _mm256_set1_epi32(with_ky(c.rv)),
+                _mm256_set1_epi32(with_ky(c.gu)),
+                _mm256_set1_epi32(with_ky(c.bu_minus_2)),
+            );
+            let gv = _mm256_set1_epi32(i32::from(c.gv));
+            let (y0, centre) = (
+                _mm256_set1_epi32(i32::from(c.y_offset)),
+                _mm256_set1_epi32(i32::from(CENTRE)),
+            );
+            let low = _mm256_set1_epi32(0xffff);
+            for k in (0..n).step_by(8) {
+                let rows = [
+                    (quad(&words.top, k, true), quad(&words.top, k, false)),
+                    (quad(&words.bottom, k, true), quad(&words.bottom, k, false)),
+                ];
+                let luma = (weight_pairs(&lw.x, k).0, weight_pairs(&lw.y, k).1);
+                let chroma = (weight_pairs(&cw.x, k).0, weight_pairs(&cw.y, k).1);
+                let y = rounded_rows(rows, ym, luma);
+                let cu = _mm256_sub_epi32(rounded_rows(rows, um, chroma), centre);
+                let cv = _mm256_sub_epi32(rounded_rows(rows, vm, chroma), centre);
+                // (y − y0, c) as i16 pairs: exact 32-bit sums as in `convert_row`.
+                let yy = _mm256_and_si256(_mm256_sub_epi32(y, y0), low);
+                let yv = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cv));
+                let yu = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cu));
+                let red = _mm256_madd_epi16(yv, k_r);
+                let green =
+                    _mm256_add_epi32(_mm256_madd_epi16(yu, k_g), _mm256_mullo_epi32(cv, gv));
+                // Bu = remainder + 2: cu·2^15.
+                let blue = _mm256_add_epi32(
+                    _mm256_madd_epi16(yu, k_b),
+                    _mm256_slli_epi32::<{ COEF_BITS as i32 + 1 }>(cu),
+                );
+                store_rgb(
+                    level(red),
+                    level(green),
+                    level(blue),
+                    out.as_mut_ptr().add(3 * k),
+                );
+            }
+        }
+        n
+    }
+}
+
 /// The samples of row `r` of a plane (its padding excluded).
 fn row_of<'a>(plane: &Plane<'a>, r: usize) -> &'a [u8] {
     let start = r * plane.stride;
@@ -508,10 +604,53 @@ pub fn crop_yuv(
 }
 
 /// The turned crop of an 8-bit frame, chunk by chunk: gather the luma and chroma taps of each
-/// pixel as words (clamped only outside the row's interior; U at `STEP·x + U`, V at `STEP·x + V`
-/// of their planes), blend them in 16-bit lanes with the upright path's arithmetic, convert and
+/// pixel as words (positions, offsets and weights in i32 lanes, AVX2 where the CPU has it;
+/// clamped only outside the row's interior; U at `STEP·x + U`, V at `STEP·x + V` of their
+/// planes), blend them in 16-bit lanes with the upright path's arithmetic, convert and
 /// interleave. No tables, no allocation.
-fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
+fn rotated_bytes<const STEP: usize, const U: usize, const V: usize>(
+    frame: &YuvFrame<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    scratch: &mut YuvScratch,
+    out: &mut [u8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { rotated_bytes_avx2::<STEP, U, V>(frame, crop, size, scratch, out) };
+    }
+    rotated_bytes_with::<STEP, U, V, true, false>(frame, crop, size, scratch, out)
+}
+
+/// [`rotated_bytes_with`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2 ([`has_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rotated_bytes_avx2<const STEP: usize, const U: usize, const V: usize>(
+    frame: &YuvFrame<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    scratch: &mut YuvScratch,
+    out: &mut [u8],
+) {
+    rotated_bytes_with::<STEP, U, V, true, true>(frame, crop, size, scratch, out)
+}
+
+/// The turned crop of an 8-bit frame; `LANES` computes the interior's taps in i32 lanes, else
+/// pixel by pixel as before them (the reference the tests hold the lane path to, byte for
+/// byte); `WIDE` blends with AVX2 (see [`blend_words`]).
+#[inline(always)]
+fn rotated_bytes_with<
+    'a,
+    const STEP: usize,
+    const U: usize,
+    const V: usize,
+    const LANES: bool,
+    const WIDE: bool,
+>(
     frame: &YuvFrame<'a>,
     crop: &FaceCrop,
     size: SampleSize,
@@ -526,6 +665,19 @@ fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
     ) else {
         // Unreachable for a frame made by `Frame::new`; kept safe anyway.
         return rotated::<Byte>(frame, crop, size, scratch, out);
+    };
+    let lanes = if LANES {
+        // Luma pairs; NV12/NV21 chroma quads, I420 U and V pairs.
+        match (
+            Offsets::new(&luma, 1, 2),
+            Offsets::new(&u_plane, STEP, 2 * STEP),
+            Offsets::new(&v_plane, STEP, 2 * STEP),
+        ) {
+            (Some(l), Some(u), Some(v)) => Some([l, u, v]),
+            _ => None,
+        }
+    } else {
+        None
     };
     let convert = YuvToRgb::new(frame.colorimetry.matrix, frame.colorimetry.range);
     let offsets = chroma_offsets(frame.colorimetry.chroma);
@@ -548,6 +700,7 @@ fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
     };
     let mut words = Words::default();
     let mut weights = [Weights::default(); 2];
+    let mut chunk_offsets = [[0u32; CHUNK]; 3];
     let mut samples = [[0u16; CHUNK]; 3];
     let mut rgb = [[0u8; CHUNK]; 3];
     let out_w = size.width;
@@ -567,20 +720,122 @@ fn rotated_bytes<'a, const STEP: usize, const U: usize, const V: usize>(
             let end = (start + CHUNK).min(out_w);
             let [before, within, after] = split_chunk(start, end, span);
             let (wd, wt) = (&mut words, &mut weights);
-            // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
+            match lanes {
+                Some(lanes) if !within.is_empty() => {
+                    let (x, y) = row.at(start);
+                    let axes = [
+                        Axis::new(x, row.dx, false),
+                        Axis::new(y, row.dy, false),
+                        Axis::new(x - ox, row.dx, true),
+                        Axis::new(y - oy, row.dy, true),
+                    ];
+                    lane_taps_yuv::<STEP>(&axes, &lanes, &mut chunk_offsets, wt);
+                    let slots = within.start - start..within.end - start;
+                    // SAFETY: the offsets lie in [0, limit] (`Offsets::at`).
+                    unsafe { load_yuv::<STEP>(planes, &chunk_offsets, slots, wd) };
+                }
+                // SAFETY: `within` is inside the row's interior, where no tap needs clamping.
+                _ => unsafe {
+                    gather_yuv::<false, STEP, U, V>(planes, offsets, &row, within, start, wd, wt);
+                },
+            }
+            // After the lanes, which fill every slot.
+            // SAFETY: clamped taps lie in their planes.
             unsafe {
                 gather_yuv::<true, STEP, U, V>(planes, offsets, &row, before, start, wd, wt);
-                gather_yuv::<false, STEP, U, V>(planes, offsets, &row, within, start, wd, wt);
                 gather_yuv::<true, STEP, U, V>(planes, offsets, &row, after, start, wd, wt);
             }
             let n = end - start;
-            blend_words::<3, false>(&words, &weights, channels, n, &mut samples);
+            #[cfg(target_arch = "x86_64")]
+            if WIDE && has_avx2() {
+                // Straight into the output (the stores' spare bytes land on the next pixels,
+                // written after; the crop's last chunk may take the path below).
+                let rest = &mut out[3 * (j * out_w + start)..];
+                // SAFETY: the CPU has AVX2.
+                let done =
+                    unsafe { avx2::blend_convert(&convert, &words, &weights, channels, n, rest) };
+                if done == n {
+                    continue;
+                }
+            }
+            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
+            blend_words::<3, false, WIDE>(&words, &weights, channels, n, &mut samples);
             let [ys, us, vs] = &samples;
             let [r, g, b] = &mut rgb;
             convert.convert_row(&ys[..n], &us[..n], &vs[..n], r, g, b);
-            let pixels = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
             interleave(&r[..n], &g[..n], &b[..n], pixels);
         }
+    }
+}
+
+/// The luma, U and V tap offsets and the luma and chroma weights of every slot of a chunk whose
+/// slot 0 sits at the axes' first positions (luma x, y; chroma x, y), in i32 lanes; V's only
+/// for I420 (`STEP` 1: NV12/NV21 read both from U's offsets).
+#[inline(always)]
+fn lane_taps_yuv<const STEP: usize>(
+    [lx, ly, cx, cy]: &[Axis; 4],
+    [luma, u, v]: &[Offsets; 3],
+    offsets: &mut [[u32; CHUNK]; 3],
+    [lw, cw]: &mut [Weights; 2],
+) {
+    let [lo, uo, vo] = offsets;
+    let mut at = [lx.first(), ly.first(), cx.first(), cy.first()];
+    for k in 0..CHUNK {
+        let (qx, qy, qcx, qcy) = (
+            lx.value(at[0]),
+            ly.value(at[1]),
+            cx.value(at[2]),
+            cy.value(at[3]),
+        );
+        lo[k] = luma.at(qx, qy);
+        uo[k] = u.at(qcx, qcy);
+        if STEP == 1 {
+            vo[k] = v.at(qcx, qcy);
+        }
+        lw.x[k] = lane_weight(qx);
+        lw.y[k] = lane_weight(qy);
+        cw.x[k] = lane_weight(qcx);
+        cw.y[k] = lane_weight(qcy);
+        at = [
+            lx.step(at[0]),
+            ly.step(at[1]),
+            cx.step(at[2]),
+            cy.step(at[3]),
+        ];
+    }
+}
+
+/// The tap words of the slots `slots` from their offsets (the layout of [`gather_yuv`]): a luma
+/// pair per row, and an NV12/NV21 chroma quad or an I420 U pair and V pair.
+///
+/// # Safety
+/// The planes' [`Offsets`] made `offsets` (2-byte luma reads, `2·STEP`-byte chroma reads).
+#[inline(always)]
+unsafe fn load_yuv<const STEP: usize>(
+    [luma, u_plane, v_plane]: [&Source<'_>; 3],
+    [lo, uo, vo]: &[[u32; CHUNK]; 3],
+    slots: std::ops::Range<usize>,
+    words: &mut Words,
+) {
+    let (tops, bottoms) = (
+        &mut words.top[slots.clone()],
+        &mut words.bottom[slots.clone()],
+    );
+    let (lo, uo, vo) = (&lo[slots.clone()], &uo[slots.clone()], &vo[slots]);
+    for ((((top, bottom), l), u), v) in tops.iter_mut().zip(bottoms).zip(lo).zip(uo).zip(vo) {
+        // SAFETY: the caller's offsets leave room for each read and the row below.
+        let ((yt, yb), (ct, cb)) = unsafe {
+            let y = luma.rows::<2>(*l as usize);
+            let c = if STEP == 2 {
+                u_plane.rows::<4>(*u as usize)
+            } else {
+                let (ut, ub) = u_plane.rows::<2>(*u as usize);
+                let (vt, vb) = v_plane.rows::<2>(*v as usize);
+                (ut | vt << 16, ub | vb << 16)
+            };
+            (y, c)
+        };
+        (*top, *bottom) = (yt | ct << 16, yb | cb << 16);
     }
 }
 
@@ -765,7 +1020,7 @@ fn upright<S: Sample>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::test_util::{max_level_difference, TestYuv, XorShift};
+    use crate::image::test_util::{max_level_difference, random_crop, TestYuv, XorShift};
     use crate::image::{CropRect, Frame, FrameRef};
 
     #[test]
@@ -910,6 +1165,96 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The lane path (baseline, and AVX2 where the CPU has it) of an 8-bit frame against the
+    /// per-pixel taps it replaced, byte for byte.
+    fn lanes_vs_per_pixel_taps<const STEP: usize, const U: usize, const V: usize>(
+        frame: &YuvFrame<'_>,
+        crop: &FaceCrop,
+        size: SampleSize,
+    ) -> Result<(), String> {
+        let pixels = size.pixels() * 3;
+        let scratch = &mut YuvScratch::default();
+        let mut want = vec![0u8; pixels];
+        rotated_bytes_with::<STEP, U, V, false, false>(frame, crop, size, scratch, &mut want);
+        let mut got = vec![0u8; pixels];
+        rotated_bytes_with::<STEP, U, V, true, false>(frame, crop, size, scratch, &mut got);
+        let mut paths = vec![("baseline", got.clone())];
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            unsafe { rotated_bytes_avx2::<STEP, U, V>(frame, crop, size, scratch, &mut got) };
+            paths.push(("avx2", got));
+        }
+        for (path, got) in paths {
+            if let Some(n) = (0..pixels).find(|&n| got[n] != want[n]) {
+                return Err(format!("{path}: byte {n}: {} vs {}", got[n], want[n]));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_lane_taps_give_the_per_pixel_taps_byte_for_byte() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut tested = 0;
+        // Odd and even sizes, padded strides, frames of one or two rows or columns.
+        for (w, h, pad) in [
+            (67u32, 45u32, 3usize),
+            (64, 36, 0),
+            (1, 9, 2),
+            (15, 1, 1),
+            (2, 3, 0),
+        ] {
+            let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
+            let mut noise = |n: usize| (0..n).map(|_| rng.below(256) as u8).collect::<Vec<u8>>();
+            // Every plane's last row is tight: reads past it would leave the slice.
+            let plane = |stride: usize, rows: usize, row: usize| stride * (rows - 1) + row;
+            let (ls, us, uvs) = (w as usize + pad, cw + pad + 1, 2 * cw + pad);
+            let luma = noise(plane(ls, h as usize, w as usize));
+            let (u, v) = (noise(plane(us, ch, cw)), noise(plane(us + 2, ch, cw)));
+            let uv = noise(plane(uvs, ch, 2 * cw));
+            for (format, chroma_location) in [(16, 1), (17, 2), (18, 3), (16, 3), (18, 1)] {
+                let (planes, strides) = if format == 18 {
+                    (
+                        [Some(&luma[..]), Some(&u[..]), Some(&v[..]), None],
+                        [ls, us, us + 2, 0],
+                    )
+                } else {
+                    (
+                        [Some(&luma[..]), Some(&uv[..]), None, None],
+                        [ls, uvs, 0, 0],
+                    )
+                };
+                let raw = FrameRef {
+                    format,
+                    width: w,
+                    height: h,
+                    planes,
+                    strides,
+                    chroma_location,
+                    color_matrix: 1,
+                    ..FrameRef::default()
+                };
+                let Ok(Frame::Yuv(frame)) = Frame::new(&raw) else {
+                    panic!("valid frame {w}x{h} format {format}")
+                };
+                for _ in 0..40 {
+                    let (crop, size) = random_crop(&mut rng, w, h);
+                    let result = match format {
+                        16 => lanes_vs_per_pixel_taps::<2, 0, 1>(&frame, &crop, size),
+                        17 => lanes_vs_per_pixel_taps::<2, 1, 0>(&frame, &crop, size),
+                        _ => lanes_vs_per_pixel_taps::<1, 0, 0>(&frame, &crop, size),
+                    };
+                    if let Err(e) = result {
+                        panic!("format {format} {w}x{h}+{pad} chroma {chroma_location} {crop:?} {size:?}: {e}");
+                    }
+                    tested += 1;
+                }
+            }
+        }
+        println!("{tested} crops, byte for byte");
     }
 
     /// The planes of a 16-bit frame (P010 19, P016 20: two planes; I010 21: three) holding one
