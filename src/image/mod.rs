@@ -125,6 +125,17 @@ pub(crate) mod test_util {
         (super::FaceCrop::rotated(rect, angle), size)
     }
 
+    /// Each path's crop against the reference crop, byte for byte: the first difference, named
+    /// by its path, as the error.
+    pub(crate) fn same_bytes(paths: Vec<(&str, Vec<u8>)>, want: &[u8]) -> Result<(), String> {
+        for (path, got) in paths {
+            if let Some(n) = (0..want.len()).find(|&n| got[n] != want[n]) {
+                return Err(format!("{path}: byte {n}: {} vs {}", got[n], want[n]));
+            }
+        }
+        Ok(())
+    }
+
     /// The largest per-byte difference between two crops, in levels.
     pub(crate) fn max_level_difference(a: &[u8], b: &[u8]) -> u8 {
         assert_eq!(a.len(), b.len(), "crops of different sizes");

@@ -1147,7 +1147,7 @@ fn warp_per_pixel<const BPP: usize, const R: usize, const G: usize, const B: usi
 mod tests {
     use super::*;
     use crate::image::crop::CropRect;
-    use crate::image::test_util::{max_level_difference, random_crop, XorShift};
+    use crate::image::test_util::{max_level_difference, random_crop, same_bytes, XorShift};
 
     /// The float rule (DESIGN): bilinear at P − ½ with clamped taps, rounded half up.
     fn reference(frame: &FrameView<'_>, crop: &FaceCrop, size: SampleSize) -> Vec<u8> {
@@ -1390,12 +1390,7 @@ mod tests {
             unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, &mut got) };
             paths.push(("avx2", got));
         }
-        for (path, got) in paths {
-            if let Some(n) = (0..pixels).find(|&n| got[n] != want[n]) {
-                return Err(format!("{path}: byte {n}: {} vs {}", got[n], want[n]));
-            }
-        }
-        Ok(())
+        same_bytes(paths, &want)
     }
 
     #[test]

@@ -1020,7 +1020,9 @@ fn upright<S: Sample>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::test_util::{max_level_difference, random_crop, TestYuv, XorShift};
+    use crate::image::test_util::{
+        max_level_difference, random_crop, same_bytes, TestYuv, XorShift,
+    };
     use crate::image::{CropRect, Frame, FrameRef};
 
     #[test]
@@ -1187,12 +1189,7 @@ mod tests {
             unsafe { rotated_bytes_avx2::<STEP, U, V>(frame, crop, size, scratch, &mut got) };
             paths.push(("avx2", got));
         }
-        for (path, got) in paths {
-            if let Some(n) = (0..pixels).find(|&n| got[n] != want[n]) {
-                return Err(format!("{path}: byte {n}: {} vs {}", got[n], want[n]));
-            }
-        }
-        Ok(())
+        same_bytes(paths, &want)
     }
 
     #[test]
