@@ -2,6 +2,8 @@
 //! geometry (upright or turned by the face's roll), and the one-pass sampling of the crop into the
 //! model's input. Everything here is pure: the caller's frame is read only during the enqueue.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod crop;
 mod frame;
 mod hpass;

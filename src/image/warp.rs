@@ -1,6 +1,8 @@
 //! The rotated crop: every output pixel samples the frame bilinearly at its own turned source
 //! point (DESIGN, "Crop with roll θ"). Fixed point, no allocation.
 
+#[cfg(target_arch = "x86_64")]
+use super::avx512::{self, has_avx512};
 use super::crop::{FaceCrop, SampleSize};
 use super::frame::{FrameView, PixelFormat};
 use super::yuv::interleave;
@@ -123,6 +125,10 @@ pub(crate) fn interior(
     constraints: &[(i64, i64, u32)],
     ok: impl Fn(usize) -> bool,
 ) -> (usize, usize) {
+    // The usual case, a face away from the frame's edges: both ends inside, so all of the row.
+    if n > 0 && ok(0) && ok(n - 1) {
+        return (0, n);
+    }
     let (mut lo, mut hi) = (0.0f64, n as f64);
     for &(pos, step, len) in constraints {
         let (pos, step) = ((pos + ROUND) as f64, step as f64);
@@ -329,6 +335,30 @@ impl Axis {
         }
     }
 
+    /// The parts of slot 0 and of a step: quotient, step's quotient, remainder, step's
+    /// remainder, and the shift that joins them (for lanes built elsewhere).
+    pub(crate) fn parts(&self) -> (i32, i32, u32, u32, u32) {
+        (
+            self.quotient,
+            self.step_quotient,
+            self.remainder,
+            self.step_remainder,
+            self.shift,
+        )
+    }
+
+    /// The rounded position of slot `k` (below `CHUNK`).
+    #[inline(always)]
+    pub(crate) fn value_at(&self, k: u32) -> i32 {
+        let q = self
+            .quotient
+            .wrapping_add(self.step_quotient.wrapping_mul(k as i32));
+        let r = self
+            .remainder
+            .wrapping_add(self.step_remainder.wrapping_mul(k));
+        q.wrapping_add((r >> self.shift) as i32)
+    }
+
     /// The quotient and remainder of slot 0; [`Axis::step`] moves them a slot on (added, not
     /// multiplied, so the vectorised loops keep induction variables).
     #[inline(always)]
@@ -372,7 +402,7 @@ pub(crate) fn lane_weight(q: i32) -> u16 {
 pub(crate) struct Offsets {
     stride: i32,
     step: i32,
-    limit: i32,
+    pub(crate) limit: i32,
 }
 
 impl Offsets {
@@ -428,7 +458,7 @@ pub(crate) fn blend_words<const C: usize, const EXACT: bool, const WIDE: bool>(
 }
 
 /// Where the exact vertical blend rounds: 7 fraction bits of the rows plus 12 of the weight.
-const EXACT_SHIFT: u32 = 7 + WEIGHT_BITS;
+pub(crate) const EXACT_SHIFT: u32 = 7 + WEIGHT_BITS;
 
 /// The definition of [`blend_words`] for the pixels `range`.
 fn blend_words_scalar<const C: usize, const EXACT: bool>(
@@ -855,6 +885,11 @@ fn warp<const BPP: usize, const R: usize, const G: usize, const B: usize>(
     out: &mut [u8],
 ) {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512 F, BW, VBMI (and so AVX2).
+        return unsafe { warp_avx512::<BPP, R, G, B>(frame, crop, size, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2.
         return unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, out) };
@@ -882,6 +917,113 @@ unsafe fn warp_avx2<const BPP: usize, const R: usize, const G: usize, const B: u
     out: &mut [u8],
 ) {
     warp_with::<BPP, R, G, B, true, true>(frame, crop, size, out)
+}
+
+/// The turned crop compiled for AVX-512: colour through [`warp_windows`], gray as AVX2 does.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VBMI ([`has_avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vbmi")]
+unsafe fn warp_avx512<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    frame: &FrameView<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    out: &mut [u8],
+) {
+    if BPP == 1 {
+        return warp_with::<BPP, R, G, B, true, true>(frame, crop, size, out);
+    }
+    // SAFETY: the CPU has AVX-512 F, BW, VBMI (this function's contract).
+    unsafe { warp_windows::<BPP, R, G, B>(frame, crop, size, out) }
+}
+
+/// The turned colour crop with AVX-512, row by row: the row's interior in groups of sixteen
+/// pixels ([`avx512::group_rgb`]: taps picked from a window of source rows held in registers
+/// where they fit, loaded per pixel where not), its clamped ends chunk by chunk as
+/// [`warp_with`] gathers them. Bit for bit `warp_with`'s exact blend.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VBMI; `BPP` is 3 or 4.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn warp_windows<const BPP: usize, const R: usize, const G: usize, const B: usize>(
+    frame: &FrameView<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    out: &mut [u8],
+) {
+    debug_assert!(BPP == 3 || BPP == 4);
+    let (w, h) = (frame.width, frame.height);
+    let src = Source::new(frame.data, frame.stride, w, h, BPP);
+    let Some((src, lanes)) = src.and_then(|src| Some((src, Offsets::new(&src, BPP, 8)?))) else {
+        // A frame too small or too large for the lanes.
+        return warp_with::<BPP, R, G, B, true, false>(frame, crop, size, out);
+    };
+    // An eight-byte read of three-byte pixels covers a third: its column must exist too.
+    let x_len = if BPP == 3 { w - 1 } else { w };
+    let channel = |c: usize| Channel {
+        left: c,
+        right: BPP + c,
+        weights: 0,
+    };
+    let channels = [channel(R), channel(G), channel(B)];
+    let mut words = Words::default();
+    let mut records = avx512::Records::default();
+    let mut weights = Weights::default();
+    let plane = avx512::Plane {
+        data: frame.data,
+        stride: src.stride,
+        limit: lanes.limit as usize,
+    };
+    let out_w = size.width;
+    for (j, row) in rows(crop, size).enumerate() {
+        let (lo, hi) = interior(out_w, &[(row.x, row.dx, x_len), (row.y, row.dy, h)], |i| {
+            let (x, y) = row.at(i);
+            inside(x, x_len) && inside(y, h)
+        });
+        let line = &mut out[3 * j * out_w..3 * (j + 1) * out_w];
+        for ends in [0..lo, hi..out_w] {
+            for start in ends.clone().step_by(CHUNK) {
+                let end = (start + CHUNK).min(ends.end);
+                let n = end - start;
+                // SAFETY: clamped taps lie in the frame.
+                unsafe {
+                    gather_packed::<true, BPP>(
+                        &src,
+                        &row,
+                        start..end,
+                        start,
+                        &mut words,
+                        &mut weights,
+                    )
+                };
+                records.copy_words(&words, 0..n);
+                let pixels = &mut line[3 * start..3 * end];
+                // SAFETY: the caller's AVX-512; `pixels` holds the n pixels.
+                unsafe { avx512::blend_rgb(&records, &weights, channels, n, pixels) };
+            }
+        }
+        for start in (lo..hi).step_by(avx512::STEP) {
+            let m = (hi - start).min(avx512::STEP);
+            let (x, y) = row.at(start);
+            let axes = [Axis::new(x, row.dx, false), Axis::new(y, row.dy, false)];
+            let pixels = &mut line[3 * start..3 * (start + m)];
+            // SAFETY: the caller's AVX-512; the m pixels from `start` lie in the row's
+            // interior; `pixels` holds them.
+            unsafe {
+                avx512::group_rgb::<BPP>(
+                    &plane,
+                    axes,
+                    m,
+                    channels,
+                    pixels,
+                    &mut records,
+                    &mut weights,
+                )
+            };
+        }
+    }
 }
 
 /// Bytes read per tap pair on the lane path: two gray pixels, or a word holding two BGR(A)
@@ -1388,7 +1530,13 @@ mod tests {
         if has_avx2() {
             // SAFETY: the CPU has AVX2.
             unsafe { warp_avx2::<BPP, R, G, B>(frame, crop, size, &mut got) };
-            paths.push(("avx2", got));
+            paths.push(("avx2", got.clone()));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512 F, BW, VBMI.
+            unsafe { warp_avx512::<BPP, R, G, B>(frame, crop, size, &mut got) };
+            paths.push(("avx512", got));
         }
         same_bytes(paths, &want)
     }
