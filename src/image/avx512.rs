@@ -22,6 +22,23 @@ fn opaque(index: __m512i) -> __m512i {
     std::hint::black_box(index)
 }
 
+/// How many groups took a window and how many loaded records, on this thread: the tests check
+/// that they exercised both.
+#[cfg(test)]
+thread_local! {
+    pub(crate) static TAKEN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Counts a group's path ([`TAKEN`]) in tests; nothing otherwise.
+#[inline(always)]
+fn taken(_window: bool) {
+    #[cfg(test)]
+    TAKEN.with(|t| {
+        let (w, r) = t.get();
+        t.set(if _window { (w + 1, r) } else { (w, r + 1) });
+    });
+}
+
 /// Pixels per step.
 pub(crate) const STEP: usize = 16;
 
@@ -276,12 +293,21 @@ unsafe fn vertical(rows: __m512i, wy: __m512i) -> __m512i {
     }
 }
 
-/// A packed plane as the groups read it: its bytes, the distance between rows, and the largest
-/// offset from which 8 bytes and the 8 bytes a row down still lie in it.
+/// A plane as the groups read it: its bytes and the distance between rows.
+#[derive(Clone, Copy)]
 pub(crate) struct Plane<'a> {
     pub(crate) data: &'a [u8],
     pub(crate) stride: usize,
-    pub(crate) limit: usize,
+}
+
+/// Four rows of 32 bytes of a plane in two registers (rows 0, 1 and rows 2, 3), from the
+/// sample at (`left`, `top`): a byte's index in them is `row · 32 + column byte`.
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    upper: __m512i,
+    lower: __m512i,
+    left: i32,
+    top: i32,
 }
 
 /// The rounded positions of an axis's sixteen first slots, in lanes (`Axis::value` of each).
@@ -289,7 +315,7 @@ pub(crate) struct Plane<'a> {
 /// # Safety
 /// AVX-512 F.
 #[inline(always)]
-unsafe fn positions(axis: &Axis) -> __m512i {
+pub(crate) unsafe fn positions(axis: &Axis) -> __m512i {
     let (q, step_q, r, step_r, shift) = axis.parts();
     // SAFETY: the caller's AVX-512.
     unsafe {
@@ -306,17 +332,149 @@ unsafe fn positions(axis: &Axis) -> __m512i {
     }
 }
 
-/// `(4096 − w) | w << 16` of each lane's weight (the low 12 bits of its position).
+/// The source index of slot `k`'s position on `axis`.
+#[inline(always)]
+fn tap_index(axis: &Axis, k: usize) -> i64 {
+    i64::from(axis.value_at(k as u32) >> WEIGHT_BITS)
+}
+
+/// The window of `plane` that holds the taps (left and right, top and bottom) of slots 0..m
+/// of the axes, for samples of `step` bytes, if they fit four rows of 32 bytes: the positions
+/// are monotone along a row, so the end slots bound every slot's.
+///
+/// # Safety
+/// AVX-512 F; `0 < m <= 16`.
+#[inline(always)]
+pub(crate) unsafe fn window(
+    plane: &Plane<'_>,
+    [x, y]: [&Axis; 2],
+    m: usize,
+    step: usize,
+) -> Option<Window> {
+    let (first_x, last_x) = (tap_index(x, 0), tap_index(x, m - 1));
+    let (first_y, last_y) = (tap_index(y, 0), tap_index(y, m - 1));
+    let (left, top) = (first_x.min(last_x), first_y.min(last_y));
+    // The right tap's last byte, (Δx + 1)·step + step − 1, and the bottom tap's row, Δy + 1.
+    let fits = ((first_x - last_x).abs() + 2) * step as i64 <= 32
+        && (first_y - last_y).abs() + 2 <= 4
+        && left >= 0
+        && top >= 0;
+    if !fits {
+        return None;
+    }
+    let s = plane.stride;
+    let at = (top as usize)
+        .checked_mul(s)?
+        .checked_add(left as usize * step)?;
+    if at.checked_add(3 * s + 32)? > plane.data.len() {
+        return None;
+    }
+    taken(true);
+    // SAFETY: the caller's AVX-512; four reads of 32 bytes from at + k·s, which end inside the
+    // plane's bytes (checked above).
+    unsafe {
+        let p = plane.data.as_ptr().add(at);
+        let row = |k: usize| _mm256_loadu_si256(p.add(k * s).cast());
+        Some(Window {
+            upper: _mm512_inserti64x4::<1>(_mm512_castsi256_si512(row(0)), row(1)),
+            lower: _mm512_inserti64x4::<1>(_mm512_castsi256_si512(row(2)), row(3)),
+            left: left as i32,
+            top: top as i32,
+        })
+    }
+}
+
+/// Each lane's top-left tap in `window` (source indices `xi`, `yi`; samples of `step` bytes):
+/// `(y − top)·32 + (x − left)·step`, in the low and the high half of the lane. Lanes outside
+/// the window get garbage indices: a permute reads only its registers, whatever the indices.
 ///
 /// # Safety
 /// AVX-512 F.
 #[inline(always)]
-unsafe fn lane_weight_pairs(position: __m512i) -> __m512i {
+pub(crate) unsafe fn window_taps(window: &Window, xi: __m512i, yi: __m512i, step: i32) -> __m512i {
+    // SAFETY: the caller's AVX-512.
+    unsafe {
+        let row = _mm512_slli_epi32::<5>(_mm512_sub_epi32(yi, _mm512_set1_epi32(window.top)));
+        let column = _mm512_mullo_epi32(
+            _mm512_sub_epi32(xi, _mm512_set1_epi32(window.left)),
+            _mm512_set1_epi32(step),
+        );
+        let taps = _mm512_add_epi32(row, column);
+        _mm512_or_si512(taps, _mm512_slli_epi32::<16>(taps))
+    }
+}
+
+/// The horizontal blends (8.7, rounded) of a sample's two rows for sixteen pixels, picked out
+/// of `window` at `taps` plus `(left, right)` bytes; `wx`: the x weight pairs.
+///
+/// # Safety
+/// AVX-512 F, BW, VBMI.
+#[inline(always)]
+pub(crate) unsafe fn window_rows(
+    window: &Window,
+    taps: __m512i,
+    (left, right): (usize, usize),
+    wx: __m512i,
+) -> (__m512i, __m512i) {
+    // SAFETY: the caller's AVX-512.
+    unsafe {
+        let bytes = _mm512_set1_epi32(0x00ff_00ff);
+        let half = _mm512_set1_epi32(16);
+        let at = _mm512_add_epi32(taps, _mm512_set1_epi32((left | right << 16) as i32));
+        let below = _mm512_add_epi32(at, _mm512_set1_epi32(32 | 32 << 16));
+        let (upper, lower) = (window.upper, window.lower);
+        let top = _mm512_and_si512(_mm512_permutex2var_epi8(upper, at, lower), bytes);
+        let bottom = _mm512_and_si512(_mm512_permutex2var_epi8(upper, below, lower), bytes);
+        // a·(1 − w) + b·w per lane, exact (samples <= 255, weights <= 4096).
+        let top = _mm512_srai_epi32::<5>(_mm512_add_epi32(_mm512_madd_epi16(top, wx), half));
+        let bottom = _mm512_srai_epi32::<5>(_mm512_add_epi32(_mm512_madd_epi16(bottom, wx), half));
+        (top, bottom)
+    }
+}
+
+/// The exact vertical blend (the packed path's rule) of sixteen pixels' rows (8.7) with the y
+/// weight pairs, rounded once to a byte.
+///
+/// # Safety
+/// AVX-512 F, BW.
+#[inline(always)]
+unsafe fn exact_rows((top, bottom): (__m512i, __m512i), wy: __m512i) -> __m512i {
+    // SAFETY: the caller's AVX-512.
+    unsafe { vertical(_mm512_or_si512(top, _mm512_slli_epi32::<16>(bottom)), wy) }
+}
+
+/// The vertical blend of the upright YUV path (`blend_rows`): the high halves of (row·2) and
+/// (weight·8), added, 8.7; `wy`: the raw y weights.
+///
+/// # Safety
+/// AVX-512 F.
+#[inline(always)]
+pub(crate) unsafe fn rounded_rows((top, bottom): (__m512i, __m512i), wy: __m512i) -> __m512i {
+    // SAFETY: the caller's AVX-512.
+    unsafe {
+        let one = _mm512_set1_epi32(WEIGHT_ONE as i32);
+        let wa = _mm512_slli_epi32::<3>(_mm512_sub_epi32(one, wy));
+        let wb = _mm512_slli_epi32::<3>(wy);
+        // Rows <= 32640 (doubled < 2^16), weights <= 32768: products < 2^31.
+        let top = _mm512_srli_epi32::<16>(_mm512_mullo_epi32(_mm512_slli_epi32::<1>(top), wa));
+        let bottom =
+            _mm512_srli_epi32::<16>(_mm512_mullo_epi32(_mm512_slli_epi32::<1>(bottom), wb));
+        _mm512_add_epi32(top, bottom)
+    }
+}
+
+/// `(4096 − w) | w << 16` of each lane's weight (the low 12 bits of its position), and the
+/// weight as it is.
+///
+/// # Safety
+/// AVX-512 F.
+#[inline(always)]
+pub(crate) unsafe fn lane_weights(position: __m512i) -> (__m512i, __m512i) {
     // SAFETY: the caller's AVX-512.
     unsafe {
         let w = _mm512_and_si512(position, _mm512_set1_epi32(WEIGHT_ONE as i32 - 1));
         let w0 = _mm512_sub_epi32(_mm512_set1_epi32(WEIGHT_ONE as i32), w);
-        _mm512_or_si512(w0, _mm512_slli_epi32::<16>(w))
+        (_mm512_or_si512(w0, _mm512_slli_epi32::<16>(w)), w)
     }
 }
 
@@ -334,18 +492,20 @@ unsafe fn store_weights(position: __m512i, w: &mut [u16; CHUNK]) {
 }
 
 /// Sixteen pixels of the packed turned crop, of which the first `m` are written to `out`: the
-/// pixels whose slot 0 sits at the axes' first positions (x, y). Where the taps of the `m`
-/// pixels span at most four source rows and 32 bytes of each (a face upscaled: the usual
-/// case for small faces), the four rows are loaded once into two registers and every tap is
-/// picked out of them by byte permutes; elsewhere each pixel's taps are loaded as records and
-/// blended as [`blend_rgb`] does. Bit for bit either way.
+/// pixels whose slot 0 sits at the axes' first positions (x, y). Where their taps fit a
+/// [`window`] (a face upscaled: the usual case for small faces), every tap is picked out of
+/// it by byte permutes; elsewhere each pixel's taps are loaded as records (offsets clamped
+/// into `[0, limit]`) and blended as [`blend_rgb`] does. Bit for bit either way.
 ///
 /// # Safety
 /// AVX-512 F, BW, VBMI; `BPP` is 3 or 4; `0 < m <= 16`; the taps of the `m` pixels lie inside
-/// the plane (a row's interior, for reads of 8 bytes); `out` holds `3 · m` bytes.
+/// the plane (a row's interior, for reads of 8 bytes), and 8 bytes from any offset up to
+/// `limit` and a row below it too; `out` holds `3 · m` bytes.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) unsafe fn group_rgb<const BPP: usize>(
     plane: &Plane<'_>,
+    limit: usize,
     [x, y]: [Axis; 2],
     m: usize,
     [r, g, b]: [Channel; 3],
@@ -354,52 +514,19 @@ pub(crate) unsafe fn group_rgb<const BPP: usize>(
     weights: &mut Weights,
 ) {
     debug_assert!((1..=STEP).contains(&m) && out.len() >= 3 * m);
-    let (first_x, last_x) = (tap_index(&x, 0), tap_index(&x, m - 1));
-    let (first_y, last_y) = (tap_index(&y, 0), tap_index(&y, m - 1));
-    let (left, top) = (first_x.min(last_x), first_y.min(last_y));
-    // Monotone positions: the ends bound every pixel's. The window: 4 rows of 32 bytes from
-    // (left, top), holding each right tap (x + 1) and bottom tap (y + 1).
-    let fits = (first_x - last_x).abs() + 2 <= (32 / BPP) as i64
-        && (first_y - last_y).abs() + 2 <= 4
-        && left >= 0
-        && top >= 0;
-    let window = (top as usize)
-        .checked_mul(plane.stride)
-        .and_then(|at| at.checked_add(left as usize * BPP))
-        .filter(|&at| fits && at + 3 * plane.stride + 32 <= plane.data.len());
-    // SAFETY: the caller's AVX-512; the window's loads lie in the plane's bytes (checked
-    // above), the records' are clamped into [0, limit]; stores of 3m bytes into `out`.
+    // SAFETY: the caller's AVX-512, taps and bytes; the window's loads are checked by
+    // `window`, the records' offsets clamped into [0, limit]; stores of 3m bytes into `out`.
     unsafe {
         let (qx, qy) = (positions(&x), positions(&y));
         let xi = _mm512_srai_epi32::<{ WEIGHT_BITS }>(qx);
         let yi = _mm512_srai_epi32::<{ WEIGHT_BITS }>(qy);
-        if let Some(at) = window {
-            let p = plane.data.as_ptr().add(at);
-            let s = plane.stride;
-            let upper = _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_loadu_si256(p.cast())),
-                _mm256_loadu_si256(p.add(s).cast()),
-            );
-            let lower = _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_loadu_si256(p.add(2 * s).cast())),
-                _mm256_loadu_si256(p.add(3 * s).cast()),
-            );
-            // Each pixel's top-left tap in the window, (y − top)·32 + (x − left)·BPP, in the
-            // low and the high half of its lane. Lanes past m hold garbage indices: a permute
-            // reads only its registers, whatever the indices.
-            let taps = _mm512_add_epi32(
-                _mm512_slli_epi32::<5>(_mm512_sub_epi32(yi, _mm512_set1_epi32(top as i32))),
-                _mm512_mullo_epi32(
-                    _mm512_sub_epi32(xi, _mm512_set1_epi32(left as i32)),
-                    _mm512_set1_epi32(BPP as i32),
-                ),
-            );
-            let taps = _mm512_or_si512(taps, _mm512_slli_epi32::<16>(taps));
-            let (wx, wy) = (lane_weight_pairs(qx), lane_weight_pairs(qy));
+        if let Some(w) = window(plane, [&x, &y], m, BPP) {
+            let taps = window_taps(&w, xi, yi, BPP as i32);
+            let ((wx, _), (wy, _)) = (lane_weights(qx), lane_weights(qy));
             let rgb = [
-                vertical(window_rows(upper, lower, taps, r, wx), wy),
-                vertical(window_rows(upper, lower, taps, g, wx), wy),
-                vertical(window_rows(upper, lower, taps, b, wx), wy),
+                exact_rows(window_rows(&w, taps, (r.left, r.right), wx), wy),
+                exact_rows(window_rows(&w, taps, (g.left, g.right), wx), wy),
+                exact_rows(window_rows(&w, taps, (b.left, b.right), wx), wy),
             ];
             store_rgb(rgb, interleave_index(), out.as_mut_ptr(), m);
             return;
@@ -410,8 +537,9 @@ pub(crate) unsafe fn group_rgb<const BPP: usize>(
         );
         let offsets = _mm512_min_epi32(
             _mm512_max_epi32(offsets, _mm512_setzero_si512()),
-            _mm512_set1_epi32(plane.limit as i32),
+            _mm512_set1_epi32(limit as i32),
         );
+        taken(false);
         let mut slots = [0u32; CHUNK];
         _mm512_storeu_si512(slots.as_mut_ptr().cast(), offsets);
         let below = plane.data.as_ptr().wrapping_add(plane.stride);
@@ -419,40 +547,5 @@ pub(crate) unsafe fn group_rgb<const BPP: usize>(
         store_weights(qx, &mut weights.x);
         store_weights(qy, &mut weights.y);
         blend_rgb(records, weights, [r, g, b], m, out);
-    }
-}
-
-/// The source index of slot `k`'s position on `axis`.
-#[inline(always)]
-fn tap_index(axis: &Axis, k: usize) -> i64 {
-    i64::from(axis.value_at(k as u32) >> WEIGHT_BITS)
-}
-
-/// The rows of a channel of sixteen pixels picked out of a window (four rows of 32 bytes in two
-/// registers) at each lane's tap index `taps` (in its low and high half), each blended
-/// horizontally into 8.7, rounded, joined as dwords `top | bottom << 16`.
-///
-/// # Safety
-/// AVX-512 F, BW, VBMI.
-#[inline(always)]
-unsafe fn window_rows(
-    upper: __m512i,
-    lower: __m512i,
-    taps: __m512i,
-    ch: Channel,
-    wx: __m512i,
-) -> __m512i {
-    // SAFETY: the caller's AVX-512.
-    unsafe {
-        let bytes = _mm512_set1_epi32(0x00ff_00ff);
-        let half = _mm512_set1_epi32(16);
-        let at = _mm512_add_epi32(taps, _mm512_set1_epi32((ch.left | ch.right << 16) as i32));
-        let below = _mm512_add_epi32(at, _mm512_set1_epi32(32 | 32 << 16));
-        let top = _mm512_and_si512(_mm512_permutex2var_epi8(upper, at, lower), bytes);
-        let bottom = _mm512_and_si512(_mm512_permutex2var_epi8(upper, below, lower), bytes);
-        // a·(1 − w) + b·w per lane, exact (samples <= 255, weights <= 4096).
-        let top = _mm512_srai_epi32::<5>(_mm512_add_epi32(_mm512_madd_epi16(top, wx), half));
-        let bottom = _mm512_srai_epi32::<5>(_mm512_add_epi32(_mm512_madd_epi16(bottom, wx), half));
-        _mm512_or_si512(top, _mm512_slli_epi32::<16>(bottom))
     }
 }

@@ -974,8 +974,8 @@ unsafe fn warp_windows<const BPP: usize, const R: usize, const G: usize, const B
     let plane = avx512::Plane {
         data: frame.data,
         stride: src.stride,
-        limit: lanes.limit as usize,
     };
+    let limit = lanes.limit as usize;
     let out_w = size.width;
     for (j, row) in rows(crop, size).enumerate() {
         let (lo, hi) = interior(out_w, &[(row.x, row.dx, x_len), (row.y, row.dy, h)], |i| {
@@ -1014,6 +1014,7 @@ unsafe fn warp_windows<const BPP: usize, const R: usize, const G: usize, const B
             unsafe {
                 avx512::group_rgb::<BPP>(
                     &plane,
+                    limit,
                     axes,
                     m,
                     channels,
@@ -1574,6 +1575,8 @@ mod tests {
 
     #[test]
     fn the_lane_taps_give_the_per_pixel_taps_byte_for_byte() {
+        #[cfg(target_arch = "x86_64")]
+        avx512::TAKEN.with(|t| t.set((0, 0)));
         let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         let mut tested = 0;
         for format in [
@@ -1617,6 +1620,15 @@ mod tests {
             }
         }
         println!("{tested} crops, byte for byte");
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            let (windows, records) = avx512::TAKEN.with(|t| t.get());
+            println!("AVX-512 groups: {windows} from windows, {records} from records");
+            assert!(
+                windows > 1000 && records > 1000,
+                "{windows} windows, {records} records"
+            );
+        }
     }
 
     #[test]

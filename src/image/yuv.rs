@@ -8,6 +8,8 @@
 //! lose one bit), conversion coefficients with 14 fraction bits. Every output byte is within one
 //! level of the float64 definition (tests/yuv.rs checks all 2^24 (Y, U, V) per matrix and range).
 
+#[cfg(target_arch = "x86_64")]
+use super::avx512::{has_avx512, Plane as Window512Plane, STEP as STEP_512};
 use super::crop::{FaceCrop, SampleSize};
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
 use super::hpass::RowTaps;
@@ -507,6 +509,125 @@ mod avx2 {
     }
 }
 
+/// The AVX-512 turned YUV crop of sixteen pixels from windows of the planes: the taps picked
+/// out of four rows of each plane held in registers, blended as [`blend_words`] without
+/// `EXACT` (luma weights for Y, chroma for U and V), converted as [`YuvToRgb::convert_row`]
+/// and interleaved; bit for bit the AVX2 form.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::super::avx512::{
+        interleave_index, lane_weights, positions, rounded_rows, store_rgb, window, window_rows,
+        window_taps, Plane,
+    };
+    use super::super::warp::{Axis, WEIGHT_BITS};
+    use super::{YuvToRgb, CENTRE, COEF_BITS, CONVERT_SHIFT};
+    use std::arch::x86_64::*;
+
+    /// `(x + ½) >> CONVERT_SHIFT` per lane (the bytes' clamp comes with the store).
+    ///
+    /// # Safety
+    /// AVX-512 F.
+    #[inline(always)]
+    unsafe fn level(x: __m512i) -> __m512i {
+        // SAFETY: the caller's AVX-512.
+        unsafe {
+            let round = _mm512_set1_epi32(1 << (CONVERT_SHIFT - 1));
+            _mm512_srai_epi32::<{ CONVERT_SHIFT }>(_mm512_add_epi32(x, round))
+        }
+    }
+
+    /// Each lane's source index (its position without the weight's bits).
+    ///
+    /// # Safety
+    /// AVX-512 F.
+    #[inline(always)]
+    unsafe fn index_of(position: __m512i) -> __m512i {
+        // SAFETY: the caller's AVX-512.
+        unsafe { _mm512_srai_epi32::<{ WEIGHT_BITS }>(position) }
+    }
+
+    /// Sixteen pixels (the first `m` written to `out`) whose slot 0 sits at the axes' first
+    /// positions (luma x, y; chroma x, y), if the taps of the `m` pixels fit a window of each
+    /// plane; `false`, with nothing written, if not. U at `STEP·x + U` of its plane, V at
+    /// `STEP·x + V` of its.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, VBMI; `0 < m <= 16`; the taps of the `m` pixels lie inside their planes;
+    /// `out` holds `3 · m` bytes.
+    #[inline(always)]
+    pub(super) unsafe fn group<const STEP: usize, const U: usize, const V: usize>(
+        c: &YuvToRgb,
+        [luma, u_plane, v_plane]: [Plane<'_>; 3],
+        [lx, ly, cx, cy]: &[Axis; 4],
+        m: usize,
+        out: &mut [u8],
+    ) -> bool {
+        debug_assert!(out.len() >= 3 * m);
+        // SAFETY: the caller's AVX-512 and taps; `window` checks its loads; a store of 3m bytes.
+        unsafe {
+            let Some(yw) = window(&luma, [lx, ly], m, 1) else {
+                return false;
+            };
+            let Some(uw) = window(&u_plane, [cx, cy], m, STEP) else {
+                return false;
+            };
+            // NV12/NV21: V shares U's window; I420: V's plane has U's size, so the same place.
+            let vw = if STEP == 2 {
+                uw
+            } else {
+                let Some(vw) = window(&v_plane, [cx, cy], m, 1) else {
+                    return false;
+                };
+                vw
+            };
+            let [qlx, qly, qcx, qcy] = [positions(lx), positions(ly), positions(cx), positions(cy)];
+            let (lwx, lwy) = (lane_weights(qlx).0, lane_weights(qly).1);
+            let (cwx, cwy) = (lane_weights(qcx).0, lane_weights(qcy).1);
+            let (lxi, lyi) = (index_of(qlx), index_of(qly));
+            let (cxi, cyi) = (index_of(qcx), index_of(qcy));
+            let luma_taps = window_taps(&yw, lxi, lyi, 1);
+            let chroma_taps = window_taps(&uw, cxi, cyi, STEP as i32);
+            let (u_bytes, v_bytes) = if STEP == 2 {
+                ((U, U + 2), (V, V + 2))
+            } else {
+                ((0, 1), (0, 1))
+            };
+            let centre = _mm512_set1_epi32(i32::from(CENTRE));
+            let y = rounded_rows(window_rows(&yw, luma_taps, (0, 1), lwx), lwy);
+            let cu = rounded_rows(window_rows(&uw, chroma_taps, u_bytes, cwx), cwy);
+            let cv = rounded_rows(window_rows(&vw, chroma_taps, v_bytes, cwx), cwy);
+            let (cu, cv) = (_mm512_sub_epi32(cu, centre), _mm512_sub_epi32(cv, centre));
+            // (Ky, coefficient) pairs for vpmaddwd, as the AVX2 conversion has them.
+            let with_ky = |k: i16| (i32::from(k) << 16) | i32::from(c.ky as u16);
+            let (k_r, k_g, k_b) = (
+                _mm512_set1_epi32(with_ky(c.rv)),
+                _mm512_set1_epi32(with_ky(c.gu)),
+                _mm512_set1_epi32(with_ky(c.bu_minus_2)),
+            );
+            // (y − y0, c) as i16 pairs: exact 32-bit sums as in `convert_row`.
+            let yy = _mm512_and_si512(
+                _mm512_sub_epi32(y, _mm512_set1_epi32(i32::from(c.y_offset))),
+                _mm512_set1_epi32(0xffff),
+            );
+            let yv = _mm512_or_si512(yy, _mm512_slli_epi32::<16>(cv));
+            let yu = _mm512_or_si512(yy, _mm512_slli_epi32::<16>(cu));
+            let red = _mm512_madd_epi16(yv, k_r);
+            let green = _mm512_add_epi32(
+                _mm512_madd_epi16(yu, k_g),
+                _mm512_mullo_epi32(cv, _mm512_set1_epi32(i32::from(c.gv))),
+            );
+            // Bu = remainder + 2: cu·2^15.
+            let blue = _mm512_add_epi32(
+                _mm512_madd_epi16(yu, k_b),
+                _mm512_slli_epi32::<{ COEF_BITS + 1 }>(cu),
+            );
+            let rgb = [level(red), level(green), level(blue)];
+            store_rgb(rgb, interleave_index(), out.as_mut_ptr(), m);
+        }
+        true
+    }
+}
+
 /// The samples of row `r` of a plane (its padding excluded).
 fn row_of<'a>(plane: &Plane<'a>, r: usize) -> &'a [u8] {
     let start = r * plane.stride;
@@ -616,11 +737,16 @@ fn rotated_bytes<const STEP: usize, const U: usize, const V: usize>(
     out: &mut [u8],
 ) {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512 F, BW, VBMI (and so AVX2).
+        return unsafe { rotated_bytes_avx512::<STEP, U, V>(frame, crop, size, scratch, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU has AVX2.
         return unsafe { rotated_bytes_avx2::<STEP, U, V>(frame, crop, size, scratch, out) };
     }
-    rotated_bytes_with::<STEP, U, V, true, false>(frame, crop, size, scratch, out)
+    rotated_bytes_with::<STEP, U, V, true, false, false>(frame, crop, size, scratch, out)
 }
 
 /// [`rotated_bytes_with`] compiled for AVX2.
@@ -636,12 +762,30 @@ unsafe fn rotated_bytes_avx2<const STEP: usize, const U: usize, const V: usize>(
     scratch: &mut YuvScratch,
     out: &mut [u8],
 ) {
-    rotated_bytes_with::<STEP, U, V, true, true>(frame, crop, size, scratch, out)
+    rotated_bytes_with::<STEP, U, V, true, true, false>(frame, crop, size, scratch, out)
+}
+
+/// [`rotated_bytes_with`] compiled for AVX-512: chunks whose taps fit windows of the planes go
+/// through [`avx512::group`], the others as with AVX2.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VBMI ([`has_avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vbmi")]
+unsafe fn rotated_bytes_avx512<const STEP: usize, const U: usize, const V: usize>(
+    frame: &YuvFrame<'_>,
+    crop: &FaceCrop,
+    size: SampleSize,
+    scratch: &mut YuvScratch,
+    out: &mut [u8],
+) {
+    rotated_bytes_with::<STEP, U, V, true, true, true>(frame, crop, size, scratch, out)
 }
 
 /// The turned crop of an 8-bit frame; `LANES` computes the interior's taps in i32 lanes, else
 /// pixel by pixel as before them (the reference the tests hold the lane path to, byte for
-/// byte); `WIDE` blends with AVX2 (see [`blend_words`]).
+/// byte); `WIDE` blends with AVX2 (see [`blend_words`]); `X512` takes a chunk inside every
+/// plane through windows of the planes with AVX-512 where they fit ([`avx512::group`]).
 #[inline(always)]
 fn rotated_bytes_with<
     'a,
@@ -650,6 +794,7 @@ fn rotated_bytes_with<
     const V: usize,
     const LANES: bool,
     const WIDE: bool,
+    const X512: bool,
 >(
     frame: &YuvFrame<'a>,
     crop: &FaceCrop,
@@ -680,6 +825,11 @@ fn rotated_bytes_with<
         None
     };
     let convert = YuvToRgb::new(frame.colorimetry.matrix, frame.colorimetry.range);
+    #[cfg(target_arch = "x86_64")]
+    let windows = [frame.luma, frame.u, frame.v].map(|p| Window512Plane {
+        data: p.data,
+        stride: p.stride,
+    });
     let offsets = chroma_offsets(frame.colorimetry.chroma);
     let (ox, oy) = offsets;
     let (lw, lh, cw, ch) = (luma.width, luma.height, u_plane.width, u_plane.height);
@@ -719,6 +869,27 @@ fn rotated_bytes_with<
         for start in (0..out_w).step_by(CHUNK) {
             let end = (start + CHUNK).min(out_w);
             let [before, within, after] = split_chunk(start, end, span);
+            #[cfg(target_arch = "x86_64")]
+            if X512 && before.is_empty() && after.is_empty() && has_avx512() {
+                let line = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
+                let windowed = (0..end - start).step_by(STEP_512).all(|g| {
+                    let m = (end - start - g).min(STEP_512);
+                    let (x, y) = row.at(start + g);
+                    let axes = [
+                        Axis::new(x, row.dx, false),
+                        Axis::new(y, row.dy, false),
+                        Axis::new(x - ox, row.dx, true),
+                        Axis::new(y - oy, row.dy, true),
+                    ];
+                    let pixels = &mut line[3 * g..3 * (g + m)];
+                    // SAFETY: the CPU has AVX-512 F, BW, VBMI; the chunk lies in the row's
+                    // interior of every plane; `pixels` holds the group's m pixels.
+                    unsafe { avx512::group::<STEP, U, V>(&convert, windows, &axes, m, pixels) }
+                });
+                if windowed {
+                    continue;
+                }
+            }
             let (wd, wt) = (&mut words, &mut weights);
             match lanes {
                 Some(lanes) if !within.is_empty() => {
@@ -1169,7 +1340,7 @@ mod tests {
         }
     }
 
-    /// The lane path (baseline, and AVX2 where the CPU has it) of an 8-bit frame against the
+    /// The lane path (baseline, and AVX2 and AVX-512 where the CPU has them) of an 8-bit frame against the
     /// per-pixel taps it replaced, byte for byte.
     fn lanes_vs_per_pixel_taps<const STEP: usize, const U: usize, const V: usize>(
         frame: &YuvFrame<'_>,
@@ -1179,21 +1350,31 @@ mod tests {
         let pixels = size.pixels() * 3;
         let scratch = &mut YuvScratch::default();
         let mut want = vec![0u8; pixels];
-        rotated_bytes_with::<STEP, U, V, false, false>(frame, crop, size, scratch, &mut want);
+        rotated_bytes_with::<STEP, U, V, false, false, false>(
+            frame, crop, size, scratch, &mut want,
+        );
         let mut got = vec![0u8; pixels];
-        rotated_bytes_with::<STEP, U, V, true, false>(frame, crop, size, scratch, &mut got);
+        rotated_bytes_with::<STEP, U, V, true, false, false>(frame, crop, size, scratch, &mut got);
         let mut paths = vec![("baseline", got.clone())];
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: the CPU has AVX2.
             unsafe { rotated_bytes_avx2::<STEP, U, V>(frame, crop, size, scratch, &mut got) };
-            paths.push(("avx2", got));
+            paths.push(("avx2", got.clone()));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512 F, BW, VBMI.
+            unsafe { rotated_bytes_avx512::<STEP, U, V>(frame, crop, size, scratch, &mut got) };
+            paths.push(("avx512", got));
         }
         same_bytes(paths, &want)
     }
 
     #[test]
     fn the_lane_taps_give_the_per_pixel_taps_byte_for_byte() {
+        #[cfg(target_arch = "x86_64")]
+        crate::image::avx512::TAKEN.with(|t| t.set((0, 0)));
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         let mut tested = 0;
         // Odd and even sizes, padded strides, frames of one or two rows or columns.
@@ -1252,6 +1433,12 @@ mod tests {
             }
         }
         println!("{tested} crops, byte for byte");
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            let (windows, _) = crate::image::avx512::TAKEN.with(|t| t.get());
+            println!("AVX-512 groups from windows: {windows}");
+            assert!(windows > 1000, "{windows} windows");
+        }
     }
 
     /// The planes of a 16-bit frame (P010 19, P016 20: two planes; I010 21: three) holding one
