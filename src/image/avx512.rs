@@ -22,10 +22,10 @@ fn opaque(index: __m512i) -> __m512i {
     std::hint::black_box(index)
 }
 
-/// How many groups took a window and how many loaded records, on this thread: the tests check
-/// that they exercised both.
 #[cfg(test)]
 thread_local! {
+    /// How many groups took a window and how many loaded records, on this thread: the tests
+    /// check that they exercised both.
     pub(crate) static TAKEN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
