@@ -7,12 +7,18 @@
 use super::warp::{Axis, Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_BITS, WEIGHT_ONE};
 use std::arch::x86_64::*;
 
-/// Whether the CPU has the AVX-512 subsets these forms use (std caches the answers).
+/// Whether these forms run: the CPU has the AVX-512 subsets they use, and the environment did
+/// not set `LMBATCH_NO_AVX512=1` (the AVX2 forms then run; for comparing the two on one
+/// machine, or where a CPU clocks down for 512-bit work). Decided once per process.
 #[inline(always)]
 pub(crate) fn has_avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512vbmi")
+    static USE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *USE.get_or_init(|| {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vbmi")
+            && std::env::var_os("LMBATCH_NO_AVX512").is_none_or(|v| v != "1")
+    })
 }
 
 /// A permute's indices hidden from the optimiser: with constant indices LLVM rewrites each
@@ -31,7 +37,7 @@ thread_local! {
 
 /// Counts a group's path ([`TAKEN`]) in tests; nothing otherwise.
 #[inline(always)]
-fn taken(_window: bool) {
+pub(crate) fn taken(_window: bool) {
     #[cfg(test)]
     TAKEN.with(|t| {
         let (w, r) = t.get();
@@ -506,7 +512,7 @@ unsafe fn store_weights(position: __m512i, w: &mut [u16; CHUNK]) {
 pub(crate) unsafe fn group_rgb<const BPP: usize>(
     plane: &Plane<'_>,
     limit: usize,
-    [x, y]: [Axis; 2],
+    [x, y]: [&Axis; 2],
     m: usize,
     [r, g, b]: [Channel; 3],
     out: &mut [u8],
@@ -517,10 +523,10 @@ pub(crate) unsafe fn group_rgb<const BPP: usize>(
     // SAFETY: the caller's AVX-512, taps and bytes; the window's loads are checked by
     // `window`, the records' offsets clamped into [0, limit]; stores of 3m bytes into `out`.
     unsafe {
-        let (qx, qy) = (positions(&x), positions(&y));
+        let (qx, qy) = (positions(x), positions(y));
         let xi = _mm512_srai_epi32::<{ WEIGHT_BITS }>(qx);
         let yi = _mm512_srai_epi32::<{ WEIGHT_BITS }>(qy);
-        if let Some(w) = window(plane, [&x, &y], m, BPP) {
+        if let Some(w) = window(plane, [x, y], m, BPP) {
             let taps = window_taps(&w, xi, yi, BPP as i32);
             let ((wx, _), (wy, _)) = (lane_weights(qx), lane_weights(qy));
             let rgb = [

@@ -3,6 +3,8 @@
 //! model's input. Everything here is pure: the caller's frame is read only during the enqueue.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2_window;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod crop;
 mod frame;

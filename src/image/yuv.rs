@@ -14,7 +14,7 @@ use super::crop::{FaceCrop, SampleSize};
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
 use super::hpass::RowTaps;
 #[cfg(target_arch = "x86_64")]
-use super::warp::has_avx2;
+use super::warp::{avx2::store_rgb, has_avx2};
 use super::warp::{
     blend_words, for_each_source_point, inside, interior, lane_weight, rows, split_chunk, taps,
     taps_at, to_fixed, Axis, Channel, Offsets, Row, Source, Weights, Words, CHUNK, POS_BITS,
@@ -421,8 +421,13 @@ mod simd {
 /// [`YuvToRgb::convert_row`] and the interleave, eight pixels at a time, bit for bit.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::super::avx2_window::{
+        index_of, lane_weights, positions, rounded_rows as rounded_window_rows, window,
+        window_rows, window_taps,
+    };
+    use super::super::avx512::Plane;
     use super::super::warp::avx2::{pair_mask, quad, rounded_rows, store_rgb, weight_pairs};
-    use super::super::warp::{Channel, Weights, Words, CHUNK};
+    use super::super::warp::{Axis, Channel, Weights, Words, CHUNK};
     use super::{YuvToRgb, CENTRE, COEF_BITS, CONVERT_SHIFT};
     use std::arch::x86_64::*;
 
@@ -436,6 +441,81 @@ mod avx2 {
         unsafe {
             let round = _mm256_set1_epi32(1 << (CONVERT_SHIFT - 1));
             _mm256_srai_epi32::<{ CONVERT_SHIFT as i32 }>(_mm256_add_epi32(x, round))
+        }
+    }
+
+    /// Eight pixels' Y, U, V (8.7 in i32 lanes) to R, G, B levels (i32 lanes; the bytes' clamp
+    /// comes with the packing), as [`YuvToRgb::convert_row`] computes them.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    pub(super) unsafe fn convert(c: &YuvToRgb, y: __m256i, u: __m256i, v: __m256i) -> [__m256i; 3] {
+        // SAFETY: AVX2 (the caller's).
+        unsafe {
+            let centre = _mm256_set1_epi32(i32::from(CENTRE));
+            let (cu, cv) = (_mm256_sub_epi32(u, centre), _mm256_sub_epi32(v, centre));
+            // (Ky, coefficient) pairs for vpmaddwd, as the SSE2 conversion has them.
+            let with_ky = |k: i16| (i32::from(k) << 16) | i32::from(c.ky as u16);
+            let (k_r, k_g, k_b) = (
+                _mm256_set1_epi32(with_ky(c.rv)),
+                _mm256_set1_epi32(with_ky(c.gu)),
+                _mm256_set1_epi32(with_ky(c.bu_minus_2)),
+            );
+            // (y − y0, c) as i16 pairs: exact 32-bit sums as in `convert_row`.
+            let y0 = _mm256_set1_epi32(i32::from(c.y_offset));
+            let yy = _mm256_and_si256(_mm256_sub_epi32(y, y0), _mm256_set1_epi32(0xffff));
+            let yv = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cv));
+            let yu = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cu));
+            let red = _mm256_madd_epi16(yv, k_r);
+            let gv = _mm256_set1_epi32(i32::from(c.gv));
+            let green = _mm256_add_epi32(_mm256_madd_epi16(yu, k_g), _mm256_mullo_epi32(cv, gv));
+            // Bu = remainder + 2: cu·2^15.
+            let blue = _mm256_add_epi32(
+                _mm256_madd_epi16(yu, k_b),
+                _mm256_slli_epi32::<{ COEF_BITS as i32 + 1 }>(cu),
+            );
+            [level(red), level(green), level(blue)]
+        }
+    }
+
+    /// Eight pixels whose slot 0 sits at the axes' first positions (luma x, y; chroma x, y), if
+    /// the taps of the first `m` fit an AVX2 window of each plane: their R, G, B levels.
+    ///
+    /// # Safety
+    /// AVX2; `0 < m <= 8`.
+    #[inline(always)]
+    pub(super) unsafe fn group<const STEP: usize, const U: usize, const V: usize>(
+        c: &YuvToRgb,
+        [luma, u_plane, v_plane]: [Plane<'_>; 3],
+        [lx, ly, cx, cy]: &[Axis; 4],
+        m: usize,
+    ) -> Option<[__m256i; 3]> {
+        // SAFETY: the caller's AVX2; `window` checks its loads.
+        unsafe {
+            let yw = window(&luma, [lx, ly], m, 1)?;
+            let uw = window(&u_plane, [cx, cy], m, STEP)?;
+            // NV12/NV21: V shares U's window; I420: V's plane has U's size, so the same place.
+            let vw = if STEP == 2 {
+                uw
+            } else {
+                window(&v_plane, [cx, cy], m, 1)?
+            };
+            let (qlx, qly) = (positions(lx), positions(ly));
+            let (qcx, qcy) = (positions(cx), positions(cy));
+            let (lwx, lwy) = (lane_weights(qlx).0, lane_weights(qly).1);
+            let (cwx, cwy) = (lane_weights(qcx).0, lane_weights(qcy).1);
+            let luma_taps = window_taps(&yw, index_of(qlx), index_of(qly), 1);
+            let chroma_taps = window_taps(&uw, index_of(qcx), index_of(qcy), STEP as i32);
+            let (u_bytes, v_bytes) = if STEP == 2 {
+                ((U, U + 2), (V, V + 2))
+            } else {
+                ((0, 1), (0, 1))
+            };
+            let y = rounded_window_rows(window_rows(&yw, luma_taps, (0, 1), lwx), lwy);
+            let u = rounded_window_rows(window_rows(&uw, chroma_taps, u_bytes, cwx), cwy);
+            let v = rounded_window_rows(window_rows(&vw, chroma_taps, v_bytes, cwx), cwy);
+            Some(convert(c, y, u, v))
         }
     }
 
@@ -462,19 +542,6 @@ mod avx2 {
                 (pair_mask(uc, false), pair_mask(uc, true)),
                 (pair_mask(vc, false), pair_mask(vc, true)),
             );
-            // (Ky, coefficient) pairs for vpmaddwd, as the SSE2 conversion has them.
-            let with_ky = |k: i16| (i32::from(k) << 16) | i32::from(c.ky as u16);
-            let (k_r, k_g, k_b) = (
-                _mm256_set1_epi32(with_ky(c.rv)),
-                _mm256_set1_epi32(with_ky(c.gu)),
-                _mm256_set1_epi32(with_ky(c.bu_minus_2)),
-            );
-            let gv = _mm256_set1_epi32(i32::from(c.gv));
-            let (y0, centre) = (
-                _mm256_set1_epi32(i32::from(c.y_offset)),
-                _mm256_set1_epi32(i32::from(CENTRE)),
-            );
-            let low = _mm256_set1_epi32(0xffff);
             for k in (0..n).step_by(8) {
                 let rows = [
                     (quad(&words.top, k, true), quad(&words.top, k, false)),
@@ -483,26 +550,12 @@ mod avx2 {
                 let luma = (weight_pairs(&lw.x, k).0, weight_pairs(&lw.y, k).1);
                 let chroma = (weight_pairs(&cw.x, k).0, weight_pairs(&cw.y, k).1);
                 let y = rounded_rows(rows, ym, luma);
-                let cu = _mm256_sub_epi32(rounded_rows(rows, um, chroma), centre);
-                let cv = _mm256_sub_epi32(rounded_rows(rows, vm, chroma), centre);
-                // (y − y0, c) as i16 pairs: exact 32-bit sums as in `convert_row`.
-                let yy = _mm256_and_si256(_mm256_sub_epi32(y, y0), low);
-                let yv = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cv));
-                let yu = _mm256_or_si256(yy, _mm256_slli_epi32::<16>(cu));
-                let red = _mm256_madd_epi16(yv, k_r);
-                let green =
-                    _mm256_add_epi32(_mm256_madd_epi16(yu, k_g), _mm256_mullo_epi32(cv, gv));
-                // Bu = remainder + 2: cu·2^15.
-                let blue = _mm256_add_epi32(
-                    _mm256_madd_epi16(yu, k_b),
-                    _mm256_slli_epi32::<{ COEF_BITS as i32 + 1 }>(cu),
+                let (u, v) = (
+                    rounded_rows(rows, um, chroma),
+                    rounded_rows(rows, vm, chroma),
                 );
-                store_rgb(
-                    level(red),
-                    level(green),
-                    level(blue),
-                    out.as_mut_ptr().add(3 * k),
-                );
+                let [red, green, blue] = convert(c, y, u, v);
+                store_rgb(red, green, blue, out.as_mut_ptr().add(3 * k));
             }
         }
         n
@@ -580,7 +633,8 @@ mod avx512 {
                 };
                 vw
             };
-            let [qlx, qly, qcx, qcy] = [positions(lx), positions(ly), positions(cx), positions(cy)];
+            let (qlx, qly) = (positions(lx), positions(ly));
+            let (qcx, qcy) = (positions(cx), positions(cy));
             let (lwx, lwy) = (lane_weights(qlx).0, lane_weights(qly).1);
             let (cwx, cwy) = (lane_weights(qcx).0, lane_weights(qcy).1);
             let (lxi, lyi) = (index_of(qlx), index_of(qly));
@@ -746,7 +800,7 @@ fn rotated_bytes<const STEP: usize, const U: usize, const V: usize>(
         // SAFETY: the CPU has AVX2.
         return unsafe { rotated_bytes_avx2::<STEP, U, V>(frame, crop, size, scratch, out) };
     }
-    rotated_bytes_with::<STEP, U, V, true, false, false>(frame, crop, size, scratch, out)
+    rotated_bytes_with::<STEP, U, V, true, false, 0>(frame, crop, size, scratch, out)
 }
 
 /// [`rotated_bytes_with`] compiled for AVX2.
@@ -762,7 +816,7 @@ unsafe fn rotated_bytes_avx2<const STEP: usize, const U: usize, const V: usize>(
     scratch: &mut YuvScratch,
     out: &mut [u8],
 ) {
-    rotated_bytes_with::<STEP, U, V, true, true, false>(frame, crop, size, scratch, out)
+    rotated_bytes_with::<STEP, U, V, true, true, 8>(frame, crop, size, scratch, out)
 }
 
 /// [`rotated_bytes_with`] compiled for AVX-512: chunks whose taps fit windows of the planes go
@@ -779,13 +833,14 @@ unsafe fn rotated_bytes_avx512<const STEP: usize, const U: usize, const V: usize
     scratch: &mut YuvScratch,
     out: &mut [u8],
 ) {
-    rotated_bytes_with::<STEP, U, V, true, true, true>(frame, crop, size, scratch, out)
+    rotated_bytes_with::<STEP, U, V, true, true, 16>(frame, crop, size, scratch, out)
 }
 
 /// The turned crop of an 8-bit frame; `LANES` computes the interior's taps in i32 lanes, else
 /// pixel by pixel as before them (the reference the tests hold the lane path to, byte for
-/// byte); `WIDE` blends with AVX2 (see [`blend_words`]); `X512` takes a chunk inside every
-/// plane through windows of the planes with AVX-512 where they fit ([`avx512::group`]).
+/// byte); `WIDE` blends with AVX2 (see [`blend_words`]); `WINDOWS` (8 with AVX2, 16 with
+/// AVX-512, for callers compiled for them; 0: none) takes a chunk inside every plane through
+/// windows of the planes where they fit ([`windows_chunk`]).
 #[inline(always)]
 fn rotated_bytes_with<
     'a,
@@ -794,7 +849,7 @@ fn rotated_bytes_with<
     const V: usize,
     const LANES: bool,
     const WIDE: bool,
-    const X512: bool,
+    const WINDOWS: usize,
 >(
     frame: &YuvFrame<'a>,
     crop: &FaceCrop,
@@ -870,22 +925,17 @@ fn rotated_bytes_with<
             let end = (start + CHUNK).min(out_w);
             let [before, within, after] = split_chunk(start, end, span);
             #[cfg(target_arch = "x86_64")]
-            if X512 && before.is_empty() && after.is_empty() && has_avx512() {
-                let line = &mut out[3 * (j * out_w + start)..3 * (j * out_w + end)];
-                let windowed = (0..end - start).step_by(STEP_512).all(|g| {
-                    let m = (end - start - g).min(STEP_512);
-                    let (x, y) = row.at(start + g);
-                    let axes = [
-                        Axis::new(x, row.dx, false),
-                        Axis::new(y, row.dy, false),
-                        Axis::new(x - ox, row.dx, true),
-                        Axis::new(y - oy, row.dy, true),
-                    ];
-                    let pixels = &mut line[3 * g..3 * (g + m)];
-                    // SAFETY: the CPU has AVX-512 F, BW, VBMI; the chunk lies in the row's
-                    // interior of every plane; `pixels` holds the group's m pixels.
-                    unsafe { avx512::group::<STEP, U, V>(&convert, windows, &axes, m, pixels) }
-                });
+            if WINDOWS > 0 && before.is_empty() && after.is_empty() {
+                let first = j * out_w + start;
+                let (axes, range) = ((ox, oy), start..end);
+                // SAFETY: the CPU has AVX-512 F, BW, VBMI (WINDOWS 16) or AVX2 (8): only the
+                // functions compiled for them pass WINDOWS; the chunk lies in the row's
+                // interior of every plane.
+                let windowed = unsafe {
+                    windows_chunk::<WINDOWS, STEP, U, V>(
+                        &convert, windows, axes, &row, range, out, first,
+                    )
+                };
                 if windowed {
                     continue;
                 }
@@ -937,6 +987,64 @@ fn rotated_bytes_with<
             interleave(&r[..n], &g[..n], &b[..n], pixels);
         }
     }
+}
+
+/// The pixels `range` of `row` (output pixels from `first` on) through windows of the planes
+/// (`avx512::group` sixteen pixels a step for `WINDOWS` 16, `avx2::group` eight for 8), if
+/// the taps of every step fit; `false` if one does not (the pixels before it are written, and
+/// the caller writes the chunk again). An AVX2 step stores 28 bytes for its 24 (the spare
+/// bytes land on pixels written after it), or exactly its pixels at the end of `out`.
+///
+/// # Safety
+/// AVX-512 F, BW, VBMI for `WINDOWS` 16, AVX2 for 8; the pixels lie in the row's interior of
+/// every plane.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn windows_chunk<const WINDOWS: usize, const STEP: usize, const U: usize, const V: usize>(
+    convert: &YuvToRgb,
+    planes: [Window512Plane<'_>; 3],
+    (ox, oy): (i64, i64),
+    row: &Row,
+    range: std::ops::Range<usize>,
+    out: &mut [u8],
+    first: usize,
+) -> bool {
+    for from in (0..range.len()).step_by(WINDOWS) {
+        let m = (range.len() - from).min(WINDOWS);
+        // Each step's own axes (measured cheaper than slots of the chunk's).
+        let (x, y) = row.at(range.start + from);
+        let axes = [
+            Axis::new(x, row.dx, false),
+            Axis::new(y, row.dy, false),
+            Axis::new(x - ox, row.dx, true),
+            Axis::new(y - oy, row.dy, true),
+        ];
+        let at = 3 * (first + from);
+        if WINDOWS == STEP_512 {
+            let pixels = &mut out[at..at + 3 * m];
+            // SAFETY: the caller's AVX-512 and interior; `pixels` holds the step's m pixels.
+            if !unsafe { avx512::group::<STEP, U, V>(convert, planes, &axes, m, pixels) } {
+                return false;
+            }
+            continue;
+        }
+        // SAFETY: the caller's AVX2 and interior.
+        let group = unsafe { avx2::group::<STEP, U, V>(convert, planes, &axes, m) };
+        let Some([r, g, b]) = group else {
+            return false;
+        };
+        // SAFETY: the caller's AVX2; 28 bytes from `at` inside `out`, or a local buffer.
+        unsafe {
+            if at + 28 <= out.len() {
+                store_rgb(r, g, b, out.as_mut_ptr().add(at));
+            } else {
+                let mut last = [0u8; 28];
+                store_rgb(r, g, b, last.as_mut_ptr());
+                out[at..at + 3 * m].copy_from_slice(&last[..3 * m]);
+            }
+        }
+    }
+    true
 }
 
 /// The luma, U and V tap offsets and the luma and chroma weights of every slot of a chunk whose
@@ -1350,11 +1458,9 @@ mod tests {
         let pixels = size.pixels() * 3;
         let scratch = &mut YuvScratch::default();
         let mut want = vec![0u8; pixels];
-        rotated_bytes_with::<STEP, U, V, false, false, false>(
-            frame, crop, size, scratch, &mut want,
-        );
+        rotated_bytes_with::<STEP, U, V, false, false, 0>(frame, crop, size, scratch, &mut want);
         let mut got = vec![0u8; pixels];
-        rotated_bytes_with::<STEP, U, V, true, false, false>(frame, crop, size, scratch, &mut got);
+        rotated_bytes_with::<STEP, U, V, true, false, 0>(frame, crop, size, scratch, &mut got);
         let mut paths = vec![("baseline", got.clone())];
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
