@@ -20,15 +20,8 @@ pub(crate) struct Window {
     top: i32,
 }
 
-/// The source index of slot `k`'s position on `axis`.
-#[inline(always)]
-fn tap_index(axis: &Axis, k: usize) -> i64 {
-    i64::from(axis.value_at(k as u32) >> WEIGHT_BITS)
-}
-
-/// The window of `plane` holding the taps (left and right, top and bottom) of slots 0..m of the
-/// axes, for samples of `step` bytes, if they fit three rows of 16 bytes: the positions are
-/// monotone along a row, so the end slots bound every slot's.
+/// The window of `plane` holding the taps of slots 0..m of the axes, for samples of `step`
+/// bytes, if they fit three rows of 16 bytes ([`Plane::place`]).
 ///
 /// # Safety
 /// AVX2; `0 < m <= 8`.
@@ -39,34 +32,18 @@ pub(crate) unsafe fn window(
     m: usize,
     step: usize,
 ) -> Option<Window> {
-    let (first_x, last_x) = (tap_index(x, 0), tap_index(x, m - 1));
-    let (first_y, last_y) = (tap_index(y, 0), tap_index(y, m - 1));
-    let (left, top) = (first_x.min(last_x), first_y.min(last_y));
-    // The right tap's last byte, (Δx + 1)·step + step − 1, and the bottom tap's row, Δy + 1.
-    let fits = ((first_x - last_x).abs() + 2) * step as i64 <= 16
-        && (first_y - last_y).abs() + 2 <= 3
-        && left >= 0
-        && top >= 0;
-    if !fits {
-        return None;
-    }
+    let (at, left, top) = plane.place([x, y], m, step, (16, 3))?;
     let s = plane.stride;
-    let at = (top as usize)
-        .checked_mul(s)?
-        .checked_add(left as usize * step)?;
-    if at.checked_add(2 * s + 16)? > plane.data.len() {
-        return None;
-    }
     super::avx512::taken(true);
     // SAFETY: the caller's AVX2; three reads of 16 bytes from at + k·s, which end inside the
-    // plane's bytes (checked above).
+    // plane's bytes (`place` checked).
     unsafe {
         let p = plane.data.as_ptr().add(at);
         let row = |k: usize| _mm256_broadcastsi128_si256(_mm_loadu_si128(p.add(k * s).cast()));
         Some(Window {
             rows: [row(0), row(1), row(2)],
-            left: left as i32,
-            top: top as i32,
+            left,
+            top,
         })
     }
 }

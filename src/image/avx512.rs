@@ -306,6 +306,43 @@ pub(crate) struct Plane<'a> {
     pub(crate) stride: usize,
 }
 
+impl Plane<'_> {
+    /// Where a window of `rows` rows of `row_bytes` bytes holds the taps (left and right, top
+    /// and bottom) of slots 0..m of the axes, for samples of `step` bytes: its first byte's
+    /// offset and its first sample's column and row; `None` if the taps do not fit one or it
+    /// would reach past the plane's bytes. The positions are monotone along a row, so the end
+    /// slots bound every slot's. `m > 0`.
+    pub(crate) fn place(
+        &self,
+        [x, y]: [&Axis; 2],
+        m: usize,
+        step: usize,
+        (row_bytes, rows): (usize, usize),
+    ) -> Option<(usize, i32, i32)> {
+        let index = |axis: &Axis, k: usize| i64::from(axis.value_at(k as u32) >> WEIGHT_BITS);
+        let (first_x, last_x) = (index(x, 0), index(x, m - 1));
+        let (first_y, last_y) = (index(y, 0), index(y, m - 1));
+        let (left, top) = (first_x.min(last_x), first_y.min(last_y));
+        // The right tap's last byte, (Δx + 1)·step + step − 1, and the bottom tap's row, Δy + 1.
+        let fits = ((first_x - last_x).abs() + 2) * step as i64 <= row_bytes as i64
+            && (first_y - last_y).abs() + 2 <= rows as i64
+            && left >= 0
+            && top >= 0;
+        if !fits {
+            return None;
+        }
+        let at = usize::try_from(top)
+            .ok()?
+            .checked_mul(self.stride)?
+            .checked_add(usize::try_from(left).ok()?.checked_mul(step)?)?;
+        let end = (rows - 1)
+            .checked_mul(self.stride)?
+            .checked_add(at)?
+            .checked_add(row_bytes)?;
+        (end <= self.data.len()).then_some((at, left as i32, top as i32))
+    }
+}
+
 /// Four rows of 32 bytes of a plane in two registers (rows 0, 1 and rows 2, 3), from the
 /// sample at (`left`, `top`): a byte's index in them is `row · 32 + column byte`.
 #[derive(Clone, Copy)]
@@ -338,15 +375,8 @@ pub(crate) unsafe fn positions(axis: &Axis) -> __m512i {
     }
 }
 
-/// The source index of slot `k`'s position on `axis`.
-#[inline(always)]
-fn tap_index(axis: &Axis, k: usize) -> i64 {
-    i64::from(axis.value_at(k as u32) >> WEIGHT_BITS)
-}
-
-/// The window of `plane` that holds the taps (left and right, top and bottom) of slots 0..m
-/// of the axes, for samples of `step` bytes, if they fit four rows of 32 bytes: the positions
-/// are monotone along a row, so the end slots bound every slot's.
+/// The window of `plane` that holds the taps of slots 0..m of the axes, for samples of `step`
+/// bytes, if they fit four rows of 32 bytes ([`Plane::place`]).
 ///
 /// # Safety
 /// AVX-512 F; `0 < m <= 16`.
@@ -357,35 +387,19 @@ pub(crate) unsafe fn window(
     m: usize,
     step: usize,
 ) -> Option<Window> {
-    let (first_x, last_x) = (tap_index(x, 0), tap_index(x, m - 1));
-    let (first_y, last_y) = (tap_index(y, 0), tap_index(y, m - 1));
-    let (left, top) = (first_x.min(last_x), first_y.min(last_y));
-    // The right tap's last byte, (Δx + 1)·step + step − 1, and the bottom tap's row, Δy + 1.
-    let fits = ((first_x - last_x).abs() + 2) * step as i64 <= 32
-        && (first_y - last_y).abs() + 2 <= 4
-        && left >= 0
-        && top >= 0;
-    if !fits {
-        return None;
-    }
+    let (at, left, top) = plane.place([x, y], m, step, (32, 4))?;
     let s = plane.stride;
-    let at = (top as usize)
-        .checked_mul(s)?
-        .checked_add(left as usize * step)?;
-    if at.checked_add(3 * s + 32)? > plane.data.len() {
-        return None;
-    }
     taken(true);
     // SAFETY: the caller's AVX-512; four reads of 32 bytes from at + k·s, which end inside the
-    // plane's bytes (checked above).
+    // plane's bytes (`place` checked).
     unsafe {
         let p = plane.data.as_ptr().add(at);
         let row = |k: usize| _mm256_loadu_si256(p.add(k * s).cast());
         Some(Window {
             upper: _mm512_inserti64x4::<1>(_mm512_castsi256_si512(row(0)), row(1)),
             lower: _mm512_inserti64x4::<1>(_mm512_castsi256_si512(row(2)), row(3)),
-            left: left as i32,
-            top: top as i32,
+            left,
+            top,
         })
     }
 }
@@ -553,5 +567,75 @@ pub(crate) unsafe fn group_rgb<const BPP: usize>(
         store_weights(qx, &mut weights.x);
         store_weights(qy, &mut weights.y);
         blend_rgb(records, weights, [r, g, b], m, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::warp::to_fixed;
+
+    /// The axes of sixteen slots from (x, y), stepping (dx, dy) source pixels.
+    fn axes(x: f64, y: f64, dx: f64, dy: f64) -> [Axis; 2] {
+        [
+            Axis::new(to_fixed(x), to_fixed(dx), false),
+            Axis::new(to_fixed(y), to_fixed(dy), false),
+        ]
+    }
+
+    #[test]
+    fn a_window_is_placed_only_where_every_tap_and_byte_fits() {
+        // A 40 x 10 plane of 3-byte samples, rows of 130 bytes (10 of padding), tight at the end.
+        let (stride, step) = (130, 3);
+        let data = vec![0u8; stride * 9 + 120];
+        let plane = Plane {
+            data: &data,
+            stride,
+        };
+        let place = |[x, y]: [Axis; 2], m: usize, size| plane.place([&x, &y], m, step, size);
+        // Sixteen slots over 3.0 columns and 0.75 rows: samples 2..5 (+1) in rows 1..2 (+1).
+        let upscaled = axes(2.25, 1.5, 0.2, 0.05);
+        assert_eq!(place(upscaled, 16, (32, 4)), Some((stride + 6, 2, 1)));
+        // Turned the other way the same span: the ends, not slot 0, bound it.
+        let back = axes(5.25, 2.25, -0.2, -0.05);
+        assert_eq!(place(back, 16, (32, 4)), Some((stride + 6, 2, 1)));
+        // Only the first m slots count.
+        let wide = axes(2.25, 1.5, 1.0, 0.0);
+        assert_eq!(place(wide, 16, (32, 4)), None, "16 columns of 3 bytes");
+        assert_eq!(place(wide, 8, (32, 4)), Some((stride + 6, 2, 1)));
+        // Three rows of 16 bytes: five samples of 3 bytes, two rows of taps.
+        assert_eq!(place(wide, 4, (16, 3)), Some((stride + 6, 2, 1)));
+        assert_eq!(place(wide, 5, (16, 3)), None);
+        assert_eq!(
+            place(axes(2.0, 1.5, 0.0, 0.1), 16, (16, 3)),
+            None,
+            "2 rows apart"
+        );
+        // Before the plane, or reaching past its bytes: no window.
+        assert_eq!(place(axes(-0.5, 1.0, 0.01, 0.0), 16, (32, 4)), None);
+        assert_eq!(
+            place(axes(2.0, 6.0, 0.01, 0.0), 16, (32, 4)),
+            Some((6 * stride + 6, 2, 6))
+        );
+        assert_eq!(
+            place(axes(2.0, 6.5, 0.01, 0.01), 16, (32, 4)),
+            Some((6 * stride + 6, 2, 6))
+        );
+        assert_eq!(
+            place(axes(2.0, 7.0, 0.01, 0.0), 16, (32, 4)),
+            None,
+            "row 10 is past it"
+        );
+        // In the last four rows a window's 32 bytes from column 29 end at the data's last byte;
+        // from column 30 they would end 2 bytes past it.
+        assert_eq!(
+            place(axes(29.0, 6.0, 0.0, 0.0), 1, (32, 4)),
+            Some((6 * stride + 87, 29, 6))
+        );
+        assert_eq!(place(axes(30.0, 6.0, 0.0, 0.0), 1, (32, 4)), None);
+        assert_eq!(
+            place(axes(30.0, 5.0, 0.0, 0.0), 1, (32, 4)),
+            Some((5 * stride + 90, 30, 5))
+        );
     }
 }
