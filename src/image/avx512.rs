@@ -312,6 +312,7 @@ impl Plane<'_> {
     /// offset and its first sample's column and row; `None` if the taps do not fit one or it
     /// would reach past the plane's bytes. The positions are monotone along a row, so the end
     /// slots bound every slot's. `m > 0`.
+    #[inline(always)]
     pub(crate) fn place(
         &self,
         [x, y]: [&Axis; 2],
@@ -331,15 +332,14 @@ impl Plane<'_> {
         if !fits {
             return None;
         }
-        let at = usize::try_from(top)
-            .ok()?
+        // left, top >= 0 (checked above).
+        let at = (top as usize)
             .checked_mul(self.stride)?
-            .checked_add(usize::try_from(left).ok()?.checked_mul(step)?)?;
-        let end = (rows - 1)
-            .checked_mul(self.stride)?
-            .checked_add(at)?
-            .checked_add(row_bytes)?;
-        (end <= self.data.len()).then_some((at, left as i32, top as i32))
+            .checked_add(left as usize * step)?;
+        if at.checked_add((rows - 1) * self.stride + row_bytes)? > self.data.len() {
+            return None;
+        }
+        Some((at, left as i32, top as i32))
     }
 }
 
