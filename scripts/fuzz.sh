@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz target for a bounded time (default 60 s) where a nightly toolchain exists;
+# Runs the cargo-fuzz targets, each for a bounded time (default 60 s), where a nightly toolchain exists;
 # says why it is skipped otherwise. Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,8 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     exit 0
   fi
 fi
-echo "fuzz: frame_and_box for ${seconds} s"
 cd fuzz
-cargo +nightly fuzz run frame_and_box -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | tail -n 5
+for target in frame_and_box turned_crop; do
+  echo "fuzz: $target for ${seconds} s"
+  cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | tail -n 5
+done
