@@ -339,6 +339,7 @@ impl Axis {
 
     /// The parts of slot 0 and of a step: quotient, step's quotient, remainder, step's
     /// remainder, and the shift that joins them (for lanes built elsewhere).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn parts(&self) -> (i32, i32, u32, u32, u32) {
         (
             self.quotient,
@@ -350,6 +351,7 @@ impl Axis {
     }
 
     /// The rounded position of slot `k` (below `CHUNK`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     pub(crate) fn value_at(&self, k: u32) -> i32 {
         let q = self
