@@ -3,17 +3,13 @@
 //! outside the buffer (the slice's bounds checks turn any such read into a crash).
 #![no_main]
 
+#[path = "input.rs"]
+mod input;
+
+use input::take;
 use libfuzzer_sys::fuzz_target;
 use lmbatch::image::{crop_resize, CropRect, FrameView, PixelFormat, ResizeScratch};
 use lmbatch::FaceBox;
-
-fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    let n = N.min(data.len());
-    out[..n].copy_from_slice(&data[..n]);
-    *data = &data[n..];
-    out
-}
 
 fuzz_target!(|input: &[u8]| {
     let mut data = input;

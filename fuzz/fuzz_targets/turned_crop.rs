@@ -5,17 +5,13 @@
 //! read past it by the unchecked SIMD loads (windows, records, words).
 #![no_main]
 
+#[path = "input.rs"]
+mod input;
+
+use input::take;
 use libfuzzer_sys::fuzz_target;
 use lmbatch::image::{sample_crop, CropScratch, Face, FaceCrop, Frame, FrameRef, SampleSize};
 use lmbatch::FaceBox;
-
-fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    let n = N.min(data.len());
-    out[..n].copy_from_slice(&data[..n]);
-    *data = &data[n..];
-    out
-}
 
 /// Every `lm_pixel_format` the library takes: packed 0..4, planar 16..21.
 const FORMATS: [i32; 11] = [0, 1, 2, 3, 4, 16, 17, 18, 19, 20, 21];
