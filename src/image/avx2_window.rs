@@ -4,7 +4,7 @@
 //! row (the window's first or second) is chosen by a blend. Bit for bit the chunked AVX2 path.
 
 use super::avx512::Plane;
-use super::warp::avx2::high_half;
+use super::warp::avx2::{self, high_half};
 use super::warp::{Axis, Channel, EXACT_SHIFT, WEIGHT_BITS, WEIGHT_ONE};
 use std::arch::x86_64::*;
 
@@ -184,6 +184,26 @@ pub(crate) unsafe fn rounded_rows((top, bottom): (__m256i, __m256i), wy: __m256i
         let wa = _mm256_slli_epi32::<3>(_mm256_sub_epi32(one, wy));
         let wb = _mm256_slli_epi32::<3>(wy);
         _mm256_add_epi32(high_half(top, wa), high_half(bottom, wb))
+    }
+}
+
+/// Eight pixels' R, G, B (i32 lanes) as the interleaved bytes of the first `m` at `at` in
+/// `out`: one 28-byte store whose 4 spare bytes land on pixels written after these, or, where
+/// `out` ends within those 28 bytes, through a local buffer so that nothing lands past it.
+///
+/// # Safety
+/// AVX2; `0 < m <= 8`, `at + 3·m <= out.len()`.
+#[inline(always)]
+pub(crate) unsafe fn store_rgb([r, g, b]: [__m256i; 3], out: &mut [u8], at: usize, m: usize) {
+    // SAFETY: the caller's AVX2; 28 bytes from `at` inside `out`, or a local buffer.
+    unsafe {
+        if at + 28 <= out.len() {
+            avx2::store_rgb(r, g, b, out.as_mut_ptr().add(at));
+        } else {
+            let mut last = [0u8; 28];
+            avx2::store_rgb(r, g, b, last.as_mut_ptr());
+            out[at..at + 3 * m].copy_from_slice(&last[..3 * m]);
+        }
     }
 }
 

@@ -1,8 +1,8 @@
-//! AVX-512 (F, BW, VBMI) forms of the turned crops' blends, sixteen pixels a step: one byte
-//! permute picks a channel's (left, right) taps of sixteen pixels out of two registers of
-//! [`Words`], where AVX2 needs four shuffles for eight. Bit for bit the AVX2 and scalar
-//! definitions in `warp` (the tests hold them to it); the tail of a chunk is a masked store,
-//! so every pixel of the chunk takes this path.
+//! AVX-512 (F, BW, VBMI) forms of the turned crops, sixteen pixels a step: the taps of an
+//! upscaled face picked by byte permutes out of a [`Window`] of source rows held in
+//! registers, or, where they spread wider, each pixel's two rows loaded as one [`Records`]
+//! slot and picked out of those. Bit for bit the AVX2 and scalar definitions in `warp` (the
+//! tests hold them to it); a step's tail is a masked store, so every pixel takes this path.
 
 use super::warp::{Axis, Channel, Weights, Words, CHUNK, EXACT_SHIFT, WEIGHT_BITS, WEIGHT_ONE};
 use std::arch::x86_64::*;
@@ -48,18 +48,19 @@ pub(crate) fn taken(_window: bool) {
 /// Pixels per step.
 pub(crate) const STEP: usize = 16;
 
-/// Sixteen 12-bit weights at `k` as dwords `(4096 − w) | w << 16` for `vpmaddwd`, and as they are.
+/// Sixteen 12-bit weights at `k` as dwords `(4096 − w) | w << 16` for `vpmaddwd`.
 ///
 /// # Safety
 /// AVX-512 F; `k + STEP <= CHUNK`.
 #[inline(always)]
-pub(crate) unsafe fn weight_pairs(w: &[u16; CHUNK], k: usize) -> (__m512i, __m512i) {
+pub(crate) unsafe fn weight_pairs(w: &[u16; CHUNK], k: usize) -> __m512i {
     debug_assert!(k + STEP <= CHUNK);
-    // SAFETY: sixteen u16 from k + 16 <= CHUNK.
+    // SAFETY: sixteen u16 from k + 16 <= CHUNK; 12-bit weights are their own low 12 bits.
     unsafe {
-        let w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(w.as_ptr().add(k).cast()));
-        let w0 = _mm512_sub_epi32(_mm512_set1_epi32(WEIGHT_ONE as i32), w);
-        (_mm512_or_si512(w0, _mm512_slli_epi32::<16>(w)), w)
+        lane_weights(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
+            w.as_ptr().add(k).cast(),
+        )))
+        .0
     }
 }
 
@@ -266,7 +267,7 @@ pub(crate) unsafe fn blend_rgb(
                 twice_weight_pairs(&weights.x, k),
                 twice_weight_pairs(&weights.x, k + 8),
             );
-            let (wy, _) = weight_pairs(&weights.y, k);
+            let wy = weight_pairs(&weights.y, k);
             let rgb = [
                 vertical(record_rows(z, r, wx, join), wy),
                 vertical(record_rows(z, g, wx, join), wy),
@@ -506,9 +507,19 @@ pub(crate) unsafe fn lane_weights(position: __m512i) -> (__m512i, __m512i) {
 unsafe fn store_weights(position: __m512i, w: &mut [u16; CHUNK]) {
     // SAFETY: the caller's AVX-512; sixteen u16 from slot 0.
     unsafe {
-        let weight = _mm512_and_si512(position, _mm512_set1_epi32(WEIGHT_ONE as i32 - 1));
+        let weight = lane_weights(position).1;
         _mm256_storeu_si256(w.as_mut_ptr().cast(), _mm512_cvtepi32_epi16(weight));
     }
+}
+
+/// Each lane's source index (its position without the weight's bits).
+///
+/// # Safety
+/// AVX-512 F.
+#[inline(always)]
+pub(crate) unsafe fn index_of(position: __m512i) -> __m512i {
+    // SAFETY: the caller's AVX-512.
+    unsafe { _mm512_srai_epi32::<{ WEIGHT_BITS }>(position) }
 }
 
 /// Sixteen pixels of the packed turned crop, of which the first `m` are written to `out`: the
@@ -538,8 +549,7 @@ pub(crate) unsafe fn group_rgb<const BPP: usize>(
     // `window`, the records' offsets clamped into [0, limit]; stores of 3m bytes into `out`.
     unsafe {
         let (qx, qy) = (positions(x), positions(y));
-        let xi = _mm512_srai_epi32::<{ WEIGHT_BITS }>(qx);
-        let yi = _mm512_srai_epi32::<{ WEIGHT_BITS }>(qy);
+        let (xi, yi) = (index_of(qx), index_of(qy));
         if let Some(w) = window(plane, [x, y], m, BPP) {
             let taps = window_taps(&w, xi, yi, BPP as i32);
             let ((wx, _), (wy, _)) = (lane_weights(qx), lane_weights(qy));

@@ -1086,6 +1086,12 @@ fn warp_with<
         right: BPP + c,
         weights: 0,
     };
+    let rgb_channels = [channel(R), channel(G), channel(B)];
+    #[cfg(target_arch = "x86_64")]
+    let plane = avx512::Plane {
+        data: frame.data,
+        stride: frame.stride,
+    };
     let mut words = Words::default();
     let mut weights = [Weights::default()];
     let mut offsets = [0u32; CHUNK];
@@ -1102,14 +1108,9 @@ fn warp_with<
             let [before, within, after] = split_chunk(start, end, span);
             #[cfg(target_arch = "x86_64")]
             if WINDOWS && BPP != 1 && before.is_empty() && after.is_empty() && has_avx2() {
-                let plane = avx512::Plane {
-                    data: frame.data,
-                    stride: frame.stride,
-                };
-                let rgb = [channel(R), channel(G), channel(B)];
-                let first = j * out_w + start;
+                let (range, first) = (start..end, j * out_w + start);
                 // SAFETY: the CPU has AVX2; the chunk lies in the row's interior.
-                if unsafe { windows_chunk::<BPP>(&plane, &row, start..end, rgb, out, first) } {
+                if unsafe { windows_chunk::<BPP>(&plane, &row, range, rgb_channels, out, first) } {
                     continue;
                 }
             }
@@ -1135,7 +1136,6 @@ fn warp_with<
                 gather_packed::<true, BPP>(&src, &row, after, start, &mut words, wt);
             }
             let n = end - start;
-            let rgb_channels = [channel(R), channel(G), channel(B)];
             #[cfg(target_arch = "x86_64")]
             if WIDE && BPP != 1 && has_avx2() {
                 // Straight into the output (the stores' spare bytes land on the next pixels,
@@ -1206,17 +1206,8 @@ unsafe fn windows_chunk<const BPP: usize>(
         let Some([r, g, b]) = group else {
             return false;
         };
-        let at = 3 * (first + from);
-        // SAFETY: the caller's AVX2; 28 bytes from `at` inside `out`, or a local buffer.
-        unsafe {
-            if at + 28 <= out.len() {
-                avx2::store_rgb(r, g, b, out.as_mut_ptr().add(at));
-            } else {
-                let mut last = [0u8; 28];
-                avx2::store_rgb(r, g, b, last.as_mut_ptr());
-                out[at..at + 3 * m].copy_from_slice(&last[..3 * m]);
-            }
-        }
+        // SAFETY: the caller's AVX2.
+        unsafe { avx2_window::store_rgb([r, g, b], out, 3 * (first + from), m) };
     }
     true
 }

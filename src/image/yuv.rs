@@ -9,12 +9,14 @@
 //! level of the float64 definition (tests/yuv.rs checks all 2^24 (Y, U, V) per matrix and range).
 
 #[cfg(target_arch = "x86_64")]
-use super::avx512::{has_avx512, Plane as Window512Plane, STEP as STEP_512};
+use super::avx2_window;
+#[cfg(target_arch = "x86_64")]
+use super::avx512::{has_avx512, Plane as WindowPlane, STEP as STEP_512};
 use super::crop::{FaceCrop, SampleSize};
 use super::frame::{ChromaLocation, ColorMatrix, ColorRange, FrameFormat, Plane, YuvFrame};
 use super::hpass::RowTaps;
 #[cfg(target_arch = "x86_64")]
-use super::warp::{avx2::store_rgb, has_avx2};
+use super::warp::has_avx2;
 use super::warp::{
     blend_words, for_each_source_point, inside, interior, lane_weight, rows, split_chunk, taps,
     taps_at, to_fixed, Axis, Channel, Offsets, Row, Source, Weights, Words, CHUNK, POS_BITS,
@@ -569,10 +571,10 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::super::avx512::{
-        interleave_index, lane_weights, positions, rounded_rows, store_rgb, window, window_rows,
-        window_taps, Plane,
+        index_of, interleave_index, lane_weights, positions, rounded_rows, store_rgb, window,
+        window_rows, window_taps, Plane,
     };
-    use super::super::warp::{Axis, WEIGHT_BITS};
+    use super::super::warp::Axis;
     use super::{YuvToRgb, CENTRE, COEF_BITS, CONVERT_SHIFT};
     use std::arch::x86_64::*;
 
@@ -587,16 +589,6 @@ mod avx512 {
             let round = _mm512_set1_epi32(1 << (CONVERT_SHIFT - 1));
             _mm512_srai_epi32::<{ CONVERT_SHIFT }>(_mm512_add_epi32(x, round))
         }
-    }
-
-    /// Each lane's source index (its position without the weight's bits).
-    ///
-    /// # Safety
-    /// AVX-512 F.
-    #[inline(always)]
-    unsafe fn index_of(position: __m512i) -> __m512i {
-        // SAFETY: the caller's AVX-512.
-        unsafe { _mm512_srai_epi32::<{ WEIGHT_BITS }>(position) }
     }
 
     /// Sixteen pixels (the first `m` written to `out`) whose slot 0 sits at the axes' first
@@ -881,7 +873,7 @@ fn rotated_bytes_with<
     };
     let convert = YuvToRgb::new(frame.colorimetry.matrix, frame.colorimetry.range);
     #[cfg(target_arch = "x86_64")]
-    let windows = [frame.luma, frame.u, frame.v].map(|p| Window512Plane {
+    let windows = [frame.luma, frame.u, frame.v].map(|p| WindowPlane {
         data: p.data,
         stride: p.stride,
     });
@@ -1002,7 +994,7 @@ fn rotated_bytes_with<
 #[inline(always)]
 unsafe fn windows_chunk<const WINDOWS: usize, const STEP: usize, const U: usize, const V: usize>(
     convert: &YuvToRgb,
-    planes: [Window512Plane<'_>; 3],
+    planes: [WindowPlane<'_>; 3],
     (ox, oy): (i64, i64),
     row: &Row,
     range: std::ops::Range<usize>,
@@ -1030,19 +1022,11 @@ unsafe fn windows_chunk<const WINDOWS: usize, const STEP: usize, const U: usize,
         }
         // SAFETY: the caller's AVX2 and interior.
         let group = unsafe { avx2::group::<STEP, U, V>(convert, planes, &axes, m) };
-        let Some([r, g, b]) = group else {
+        let Some(rgb) = group else {
             return false;
         };
-        // SAFETY: the caller's AVX2; 28 bytes from `at` inside `out`, or a local buffer.
-        unsafe {
-            if at + 28 <= out.len() {
-                store_rgb(r, g, b, out.as_mut_ptr().add(at));
-            } else {
-                let mut last = [0u8; 28];
-                store_rgb(r, g, b, last.as_mut_ptr());
-                out[at..at + 3 * m].copy_from_slice(&last[..3 * m]);
-            }
-        }
+        // SAFETY: the caller's AVX2.
+        unsafe { avx2_window::store_rgb(rgb, out, at, m) };
     }
     true
 }
@@ -1448,8 +1432,8 @@ mod tests {
         }
     }
 
-    /// The lane path (baseline, and AVX2 and AVX-512 where the CPU has them) of an 8-bit frame against the
-    /// per-pixel taps it replaced, byte for byte.
+    /// The lane path (baseline, and AVX2 and AVX-512 where the CPU has them) of an 8-bit frame
+    /// against the per-pixel taps it replaced, byte for byte.
     fn lanes_vs_per_pixel_taps<const STEP: usize, const U: usize, const V: usize>(
         frame: &YuvFrame<'_>,
         crop: &FaceCrop,
