@@ -74,10 +74,16 @@ def test_exactly_once_under_eight_threads_mixing_pop_pop_next_and_pop_async() ->
             asyncio.run(main())
 
         ids = list(range(count))
+        # Each kind has ids no other kind asks for (i % 8: 0 pop_next's alone, 1 pop's, 2
+        # pop_async's), so each has a share whatever the scheduling; the other five eighths are
+        # raced for by all three.
+        raced = [i for i in ids if i % 8 > 2]
+        for_pop = sorted(raced + ids[1::8])
+        for_async = sorted(raced + ids[2::8])
         enqueue_all(p, count)
         threads = [threading.Thread(target=by_pop_next, args=(f"pop_next{k}",)) for k in range(3)]
-        threads += [threading.Thread(target=by_pop, args=(f"pop{k}", ids[k::3])) for k in range(3)]
-        threads += [threading.Thread(target=by_pop_async, args=(f"async{k}", ids[k::2])) for k in range(2)]
+        threads += [threading.Thread(target=by_pop, args=(f"pop{k}", for_pop[k::3])) for k in range(3)]
+        threads += [threading.Thread(target=by_pop_async, args=(f"async{k}", for_async[k::2])) for k in range(2)]
         for t in threads:
             t.start()
         assert done.wait(timeout=300), f"{len(ledger)} of {count} delivered"
